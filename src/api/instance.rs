@@ -1,0 +1,301 @@
+//! `Instance` (`rds.aws.upbound.io/v1beta1`): a managed AWS RDS database instance, in the shape
+//! of the Upbound AWS provider. Usually composed by paved from a claim; a platform engineer may
+//! also write one directly.
+
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Condition, LocalSecretReference, NameReference, SecretKeySelector};
+
+/// An AWS RDS database instance that paved creates, keeps in line with spec.forProvider, and
+/// deletes according to spec.deletionPolicy.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "rds.aws.upbound.io",
+    version = "v1beta1",
+    kind = "Instance",
+    plural = "instances",
+    singular = "instance",
+    namespaced,
+    status = "InstanceStatus",
+    category = "managed",
+    category = "aws",
+    category = "paved",
+    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
+    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
+    printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
+    printcolumn = r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
+    printcolumn = r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#,
+    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceSpec {
+    /// The desired state of the RDS instance. Only the fields you set are enforced; values AWS
+    /// chooses by default are reported in status.atProvider and left alone.
+    pub for_provider: InstanceParameters,
+
+    /// What happens to the RDS instance when this object is deleted. Delete (the default):
+    /// DeleteDBInstance, with a final snapshot unless forProvider.skipFinalSnapshot is true.
+    /// Orphan: the RDS instance is left running and forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+
+    /// What paved may do with the RDS instance, as in Crossplane: `["*"]` (the default) for
+    /// everything; `["Observe"]` to only observe an existing instance named by the
+    /// crossplane.io/external-name annotation; or a set of Observe, Create, Update, Delete,
+    /// LateInitialize. Without Delete, deleting this object orphans the RDS instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policies: Option<Vec<ManagementAction>>,
+
+    /// The ProviderConfig with the AWS credentials and endpoint to use. Defaults to `default`;
+    /// with no ProviderConfig at all, the standard AWS credential chain (environment, IRSA,
+    /// instance profile) of the paved process is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_config_ref: Option<NameReference>,
+
+    /// The Secret, in this namespace, that receives the connection details: username, password,
+    /// address, host, port, endpoint, dbname (when set) and uri.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+}
+
+/// What happens to the external resource when the object is deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the RDS instance.
+    #[default]
+    Delete,
+    /// Leave the RDS instance running.
+    Orphan,
+}
+
+/// One thing paved may do with an external resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum ManagementAction {
+    #[serde(rename = "*")]
+    All,
+    Observe,
+    Create,
+    Update,
+    Delete,
+    LateInitialize,
+}
+
+/// The RDS instance settings, named as in the Upbound AWS provider.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = super::common::preserve_unknown_fields)]
+pub struct InstanceParameters {
+    /// AWS region, for example `eu-west-1`.
+    #[schemars(length(min = 1), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
+    pub region: String,
+
+    /// Instance class, for example `db.t3.micro`. Can be changed (ModifyDBInstance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
+
+    /// Database engine, for example `postgres`. Cannot be changed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+
+    /// Engine version: a major version such as "16" (RDS picks the newest minor) or an exact one
+    /// such as "16.4". Upgrading to a new major version needs allowMajorVersionUpgrade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+
+    /// Storage in GiB. Can be raised, never lowered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 5, max = 65536))]
+    pub allocated_storage: Option<i64>,
+
+    /// Upper limit in GiB for storage autoscaling; unset means no autoscaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65536))]
+    pub max_allocated_storage: Option<i64>,
+
+    /// Storage type: gp2, gp3, io1, io2 or standard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<String>,
+
+    /// Provisioned IOPS (io1, io2, gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub iops: Option<i64>,
+
+    /// Encrypt storage at rest. Cannot be changed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
+
+    /// KMS key for storage encryption. Cannot be changed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+
+    /// Name of the database created with the instance. Cannot be changed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_name: Option<String>,
+
+    /// Master user name. Defaults to `postgres`. Cannot be changed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+
+    /// The Secret key, in this namespace, holding the master password. When omitted, paved
+    /// generates a password into a Secret owned by this Instance before creating anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret_ref: Option<SecretKeySelector>,
+
+    /// With passwordSecretRef: generate a password into that Secret key when it is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_generate_password: Option<bool>,
+
+    /// Run a standby in another availability zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
+
+    /// Give the instance a public address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
+
+    /// DB subnet group (the VPC subnets the instance lives in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name: Option<String>,
+
+    /// VPC security groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_security_group_ids: Option<Vec<String>>,
+
+    /// DB parameter group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group_name: Option<String>,
+
+    /// Days to keep automated backups (0 to 35).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 35))]
+    pub backup_retention_period: Option<i64>,
+
+    /// Daily backup window, UTC, `hh24:mi-hh24:mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_window: Option<String>,
+
+    /// Weekly maintenance window, UTC, `ddd:hh24:mi-ddd:hh24:mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<String>,
+
+    /// Apply modifications now rather than in the next maintenance window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_immediately: Option<bool>,
+
+    /// Allow engineVersion changes across major versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_major_version_upgrade: Option<bool>,
+
+    /// Let AWS apply minor engine upgrades in the maintenance window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_minor_version_upgrade: Option<bool>,
+
+    /// While true, AWS refuses to delete the instance (and so does paved, with a condition
+    /// saying so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+
+    /// Delete without a final snapshot. Default false: a final snapshot is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_final_snapshot: Option<bool>,
+
+    /// Name of the final snapshot; by default derived from the identifier and a timestamp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_snapshot_identifier: Option<String>,
+
+    /// Delete automated backups with the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_automated_backups: Option<bool>,
+
+    /// Port the database listens on (5432 for PostgreSQL by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1150, max = 65535))]
+    pub port: Option<i32>,
+
+    /// Tags to put on the RDS instance, besides the ownership tags paved adds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+
+    /// Upbound provider fields paved does not implement. They are kept, and reported in the
+    /// Synced condition rather than silently ignored.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub unsupported: BTreeMap<String, serde_json::Value>,
+}
+
+/// What paved observed about the RDS instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceStatus {
+    /// The RDS instance as AWS reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_provider: Option<InstanceObservation>,
+
+    /// Ready: True only when RDS reports `available`. Synced: whether the last reconcile
+    /// succeeded; if not, the AWS error code and message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The observed RDS instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceObservation {
+    /// DB instance identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// Amazon Resource Name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The stable AWS resource id (`db-...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// DNS address of the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// `address:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// RDS status: creating, available, modifying, backing-up, deleting, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_storage: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_allocated_storage: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_accessible: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_retention_period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    /// Master user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Changes AWS has accepted but not applied yet (for example waiting for the maintenance
+    /// window), field name to value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_modified_values: Option<BTreeMap<String, String>>,
+}

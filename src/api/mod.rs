@@ -1,0 +1,27 @@
+//! The Kubernetes APIs paved serves. Types only (serde + schemars); `crds/` is generated from them
+//! by `paved crds`, and doc comments become `kubectl explain` text.
+
+pub mod claim;
+pub mod common;
+pub mod composition;
+pub mod instance;
+pub mod provider_config;
+
+pub use claim::{PostgreSQLInstance, PostgreSQLInstanceSpec, PostgreSQLInstanceStatus};
+pub use common::{Condition, ConditionStatus};
+pub use composition::{Composition, CompositionSpec};
+pub use instance::{Instance, InstanceSpec, InstanceStatus};
+pub use provider_config::{ProviderConfig, ProviderConfigSpec};
+
+use kube::CustomResourceExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// Every CRD paved serves, in a stable order (the order of `paved crds` and of `crds/`).
+pub fn all_crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        PostgreSQLInstance::crd(),
+        Composition::crd(),
+        Instance::crd(),
+        ProviderConfig::crd(),
+    ]
+}

@@ -1,0 +1,15 @@
+//! paved: self-service PostgreSQL on AWS RDS for Kubernetes, reading Crossplane's YAML.
+//!
+//! - [`api`]: the CRD types (serde + schemars), from which `crds/` is generated.
+//! - [`crdgen`]: renders every CRD as YAML (`paved crds`).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod crdgen;
+
+/// Choose rustls' crypto provider (ring) for the whole process. kube and the AWS SDK both use
+/// rustls; without an explicit choice the first TLS connection panics. Safe to call many times.
+pub fn init_crypto() {
+    // An Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,60 @@
+//! The `paved` command.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// paved: self-service PostgreSQL on AWS RDS for Kubernetes, reading Crossplane's YAML.
+#[derive(Parser, Debug)]
+#[command(name = "paved", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print every CRD paved serves as multi-document YAML (pipe into `kubectl apply -f -`).
+    Crds {
+        /// Instead of printing, write one file per CRD into this directory (as in `crds/`).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+    /// Print the version of paved.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crds { out_dir } => crds(out_dir),
+        Command::Version => {
+            println!("paved {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match out_dir {
+        None => print!("{}", paved::crdgen::crds_multi_doc()?),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for (name, content) in paved::crdgen::crd_files()? {
+                let path = dir.join(name);
+                std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
