@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod claim;
 pub mod crdgen;
 
 /// Choose rustls' crypto provider (ring) for the whole process. kube and the AWS SDK both use
