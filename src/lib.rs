@@ -7,6 +7,9 @@
 pub mod api;
 pub mod claim;
 pub mod crdgen;
+pub mod leader;
+pub mod rds;
+pub mod run;
 
 /// Choose rustls' crypto provider (ring) for the whole process. kube and the AWS SDK both use
 /// rustls; without an explicit choice the first TLS connection panics. Safe to call many times.

@@ -22,6 +22,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// Run the operator: the claim and RDS controllers, health probes and metrics.
+    Run(Box<paved::run::RunArgs>),
     /// Print the version of paved.
     Version,
 }
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crds { out_dir } => crds(out_dir),
+        Command::Run(args) => run(*args),
         Command::Version => {
             println!("paved {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -42,6 +45,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(args: paved::run::RunArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
+    runtime.block_on(paved::run::run(args))
 }
 
 fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {

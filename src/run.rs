@@ -1,0 +1,374 @@
+//! `paved run`: the operator process. Starts the claim and RDS controllers (optionally behind
+//! leader election), serves `/healthz`, `/readyz` and `/metrics`, and shuts down gracefully on
+//! SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::leader::{LeaderElector, LeaseSettings};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Which controllers this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControllerName {
+    /// PostgreSQLInstance claims → composed objects, status, connection Secret.
+    Claim,
+    /// Instance → AWS RDS.
+    Rds,
+}
+
+/// Flags of `paved run`. Every flag can also be given as the environment variable shown.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Namespaces to watch, comma-separated. Default: all namespaces.
+    #[arg(long, env = "PAVED_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Controllers to run, comma-separated.
+    #[arg(long, env = "PAVED_CONTROLLERS", value_delimiter = ',', default_values = ["claim", "rds"])]
+    pub controllers: Vec<ControllerName>,
+
+    /// Address for Prometheus metrics (`/metrics`).
+    #[arg(long, env = "PAVED_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Address for health probes (`/healthz`, `/readyz`).
+    #[arg(long, env = "PAVED_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    pub health_addr: SocketAddr,
+
+    /// Run only while holding a coordination.k8s.io/v1 Lease, so that of several replicas exactly
+    /// one reconciles.
+    #[arg(long, env = "PAVED_LEADER_ELECT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "PAVED_LEASE_NAME", default_value = "paved-leader")]
+    pub lease_name: String,
+
+    /// Namespace of the leader-election Lease (default: the pod's namespace from POD_NAMESPACE, else
+    /// `default`).
+    #[arg(long, env = "PAVED_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// How long a Lease stays valid without renewal; a standby takes over after this.
+    #[arg(long, env = "PAVED_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// How long the leader keeps trying to renew before it gives up leadership.
+    #[arg(long, env = "PAVED_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+
+    /// How often the Lease is renewed (and a standby retries).
+    #[arg(long, env = "PAVED_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry_period: Duration,
+
+    /// How often one paginated DescribeDBInstances per account and region refreshes every
+    /// Instance.
+    #[arg(long, env = "PAVED_POLL_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// AWS requests per second per account and region (token bucket). RDS allows about 12.
+    #[arg(long, env = "PAVED_AWS_RATE", default_value_t = 8.0)]
+    pub aws_requests_per_second: f64,
+
+    /// Log format.
+    #[arg(long, env = "PAVED_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log level or filter (tracing EnvFilter syntax, e.g. `info,paved=debug`).
+    #[arg(long, env = "PAVED_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Parse `90s`, `2m`, `1h`, `500ms` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 2m, 500ms"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Initialise tracing (JSON or text) with an EnvFilter.
+pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let res = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    res.map_err(|e| anyhow::anyhow!("initialising logging: {e}"))
+}
+
+#[derive(Clone)]
+struct HttpState {
+    registry: Arc<Registry>,
+    ready: Arc<Vec<Arc<AtomicBool>>>,
+    standby: Arc<AtomicBool>,
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
+    if s.standby.load(Ordering::Relaxed) {
+        return (StatusCode::OK, "ok (standby: waiting for leadership)");
+    }
+    if s.ready.iter().all(|r| r.load(Ordering::Relaxed)) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet")
+    }
+}
+
+async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+    let mut buf = String::new();
+    match prometheus_client::encoding::text::encode(&mut buf, &s.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            buf,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("encoding metrics: {e}"),
+        ),
+    }
+}
+
+async fn serve(addr: SocketAddr, router: Router, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        })
+        .await
+        .with_context(|| format!("serving on {addr}"))
+}
+
+async fn shutdown_signal() -> &'static str {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = ctrl_c => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = ctrl_c.await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+        "SIGINT"
+    }
+}
+
+/// The whole `paved run` process.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, &args.log_level)?;
+    crate::init_crypto();
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    info!(version = env!("CARGO_PKG_VERSION"), namespaces = ?args.namespaces, controllers = ?args.controllers, "paved starting");
+
+    let mut registry = Registry::with_prefix("paved");
+    let leader_gauge: Gauge<i64, AtomicI64> = Gauge::default();
+    registry.register("leader", "1 while this replica holds the leader Lease (or runs without leader election)", leader_gauge.clone());
+    let claim_metrics = Arc::new(crate::claim::ClaimMetrics::new(&mut registry));
+    let rds_metrics = Arc::new(crate::rds::RdsMetrics::new(&mut registry));
+    let registry = Arc::new(registry);
+
+    let claim_ready = Arc::new(AtomicBool::new(!args.controllers.contains(&ControllerName::Claim)));
+    let rds_ready = Arc::new(AtomicBool::new(!args.controllers.contains(&ControllerName::Rds)));
+    let standby = Arc::new(AtomicBool::new(args.leader_elect));
+    let state = HttpState {
+        registry: registry.clone(),
+        ready: Arc::new(vec![claim_ready.clone(), rds_ready.clone()]),
+        standby: standby.clone(),
+    };
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let health = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state.clone());
+    let metrics_router = Router::new().route("/metrics", get(metrics)).with_state(state);
+    let mut servers = tokio::task::JoinSet::new();
+    if args.health_addr == args.metrics_addr {
+        servers.spawn(serve(args.health_addr, health.merge(metrics_router), shutdown_rx.clone()));
+    } else {
+        servers.spawn(serve(args.health_addr, health, shutdown_rx.clone()));
+        servers.spawn(serve(args.metrics_addr, metrics_router, shutdown_rx.clone()));
+    }
+    info!(health = %args.health_addr, metrics = %args.metrics_addr, "serving probes and metrics");
+
+    // A signal flips the shutdown channel; everything watches it.
+    {
+        let tx = shutdown_tx.clone();
+        tokio::spawn(async move {
+            let sig = shutdown_signal().await;
+            info!(signal = sig, "shutting down");
+            let _ = tx.send(true);
+        });
+    }
+
+    let elector = if args.leader_elect {
+        let namespace = args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_string());
+        let identity = format!(
+            "{}-{}",
+            std::env::var("POD_NAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "paved".into()),
+            random_suffix()
+        );
+        let elector = LeaderElector::new(
+            client.clone(),
+            LeaseSettings {
+                name: args.lease_name.clone(),
+                namespace,
+                identity,
+                lease_duration: args.lease_duration,
+                renew_deadline: args.lease_renew_deadline,
+                retry_period: args.lease_retry_period,
+            },
+        );
+        let mut rx = shutdown_rx.clone();
+        tokio::select! {
+            _ = elector.acquire() => {}
+            _ = rx.wait_for(|s| *s) => {
+                info!("shut down while waiting for leadership");
+                return Ok(());
+            }
+        }
+        Some(elector)
+    } else {
+        None
+    };
+    standby.store(false, Ordering::Relaxed);
+    leader_gauge.set(1);
+
+    let shutdown = |rx: watch::Receiver<bool>| async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut controllers = tokio::task::JoinSet::new();
+    if args.controllers.contains(&ControllerName::Claim) {
+        let config = crate::claim::ClaimConfig { namespaces: args.namespaces.clone(), ..Default::default() };
+        controllers.spawn(crate::claim::run(client.clone(), config, claim_metrics, claim_ready, shutdown(shutdown_rx.clone())));
+    }
+    if args.controllers.contains(&ControllerName::Rds) {
+        let config = crate::rds::RdsConfig {
+            namespaces: args.namespaces.clone(),
+            poll_interval: args.poll_interval,
+            aws_requests_per_second: args.aws_requests_per_second,
+            ..Default::default()
+        };
+        controllers.spawn(crate::rds::run(client.clone(), config, rds_metrics, rds_ready, shutdown(shutdown_rx.clone())));
+    }
+
+    // Run until a controller stops, leadership is lost, or a signal arrives.
+    let mut result = Ok(());
+    let lost = async {
+        match &elector {
+            Some(e) => Some(e.hold().await),
+            None => std::future::pending().await,
+        }
+    };
+    let mut signalled = shutdown_rx.clone();
+    tokio::select! {
+        _ = signalled.wait_for(|s| *s) => {}
+        Some(res) = controllers.join_next() => {
+            match res {
+                Ok(Ok(())) if *shutdown_rx.borrow() => {}
+                Ok(Ok(())) => { error!("a controller stopped unexpectedly"); result = Err(anyhow::anyhow!("a controller stopped unexpectedly")); }
+                Ok(Err(e)) => { error!(error = %format!("{e:#}"), "a controller failed"); result = Err(e); }
+                Err(e) => { error!(error = %e, "a controller task panicked"); result = Err(anyhow::anyhow!("controller task: {e}")); }
+            }
+        }
+        Some(err) = lost => {
+            // Stop at once: another replica may already be reconciling.
+            error!(error = %err, "leadership lost; exiting");
+            leader_gauge.set(0);
+            let _ = shutdown_tx.send(true);
+            controllers.abort_all();
+            return Err(err.into());
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    // Give controllers time to finish in-flight reconciles, then stop them.
+    let drain = async { while controllers.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(20), drain).await.is_err() {
+        warn!("controllers did not stop within 20s; aborting them");
+        controllers.abort_all();
+    }
+    if let Some(e) = &elector {
+        e.release().await;
+    }
+    leader_gauge.set(0);
+    while servers.join_next().await.is_some() {}
+    info!("stopped");
+    result
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..5).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+}
