@@ -98,7 +98,8 @@ async fn invalid_claims_are_rejected_naming_the_field() {
     let ns = test_namespace(&client, "invalid").await;
     let base = yaml_docs(&read_project_file("examples/seed/claim.yaml")).remove(0);
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, Vec<&str>)> = vec![
+    type Mutate = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Mutate, Vec<&str>)> = vec![
         (
             "storageGB as a word",
             Box::new(|c| c["spec"]["parameters"]["storageGB"] = "twenty".into()),

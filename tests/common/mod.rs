@@ -44,10 +44,8 @@ pub fn e2e_env() -> E2eEnv {
     });
     let mut vars = BTreeMap::new();
     for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("export ") {
-            if let Some((k, v)) = rest.split_once('=') {
-                vars.insert(k.to_string(), v.trim_matches('"').to_string());
-            }
+        if let Some((k, v)) = line.strip_prefix("export ").and_then(|rest| rest.split_once('=')) {
+            vars.insert(k.to_string(), v.trim_matches('"').to_string());
         }
     }
     let get = |k: &str| vars.get(k).cloned().unwrap_or_else(|| panic!("{k} missing from {}", file.display()));
