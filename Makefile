@@ -44,3 +44,10 @@ env-up: install
 
 env-down:
 	e2e/env.sh down
+
+## The main job on the local default: seed claim → RDS (emulator) → credentials Secret.
+demo:
+	e2e/demo.sh
+
+demo-down:
+	e2e/demo.sh down
