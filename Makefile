@@ -17,7 +17,7 @@ test: install lint
 	trap 'e2e/env.sh down >/dev/null 2>&1 || true' EXIT
 	e2e/env.sh up
 	if $(CARGO) nextest --version >/dev/null 2>&1; then
-	  $(CARGO) nextest run --workspace --all-targets --no-fail-fast
+	  $(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast
 	else
 	  $(CARGO) test --workspace --all-targets --no-fail-fast
 	fi
