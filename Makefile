@@ -19,7 +19,7 @@ test: install lint
 	if $(CARGO) nextest --version >/dev/null 2>&1; then
 	  $(CARGO) nextest run --workspace --lib --bins --tests --no-fail-fast
 	else
-	  $(CARGO) test --workspace --all-targets --no-fail-fast
+	  $(CARGO) test --workspace --lib --bins --tests --no-fail-fast
 	fi
 
 ## Debian packages, kube-apiserver + kubectl (built once, cached), the Python venv, rustfmt/clippy.
