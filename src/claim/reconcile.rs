@@ -1,0 +1,1046 @@
+//! One reconcile of a claim: dereference (Composition, observed objects) → render (pure engine)
+//! → apply what differs → delete what is no longer listed → publish the connection Secret →
+//! write status when it changed → emit events on transitions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, Scope as KubeScope};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+use tracing::instrument;
+
+use super::diff;
+use super::engine::{self, ObservedResource, Readiness, RenderInput, RenderOutput};
+use super::error::{Error, KubeContext};
+use super::metrics::ClaimMetrics;
+use super::select::{self, Candidate, ClaimChoice};
+use super::watches::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Watches, controlled_by};
+use super::{ClaimConfig, FIELD_MANAGER, FINALIZER};
+use crate::api::claim::{CompositeDeletePolicy, ConnectionDetailsStatus, PostgreSQLInstanceStatus};
+use crate::api::common::{
+    Condition, ConditionStatus, NameReference, ObjectReference, READY, SYNCED, get_condition,
+    set_condition,
+};
+use crate::api::{Composition, PostgreSQLInstance};
+
+type Claim = PostgreSQLInstance;
+
+/// Status keys paved itself manages; everything else in the engine's claim status comes from
+/// ToComposite patches.
+const OWN_STATUS_KEYS: [&str; 4] = [
+    "conditions",
+    "compositionRef",
+    "resourceRefs",
+    "connectionDetails",
+];
+
+/// Shared state of the controller.
+pub(crate) struct Context {
+    pub client: Client,
+    pub config: ClaimConfig,
+    pub metrics: Arc<ClaimMetrics>,
+    pub recorder: Recorder,
+    pub compositions: Store<Composition>,
+    pub watches: Arc<Watches>,
+    kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
+    failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        config: ClaimConfig,
+        metrics: Arc<ClaimMetrics>,
+        recorder: Recorder,
+        compositions: Store<Composition>,
+        watches: Arc<Watches>,
+    ) -> Self {
+        Self {
+            client,
+            config,
+            metrics,
+            recorder,
+            compositions,
+            watches,
+            kinds: Mutex::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Resolve an apiVersion/kind through discovery (cached once found).
+    async fn resolve(
+        &self,
+        resource: &str,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), Error> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = self.kinds.lock().ok().and_then(|k| k.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let not_served = || Error::KindNotServed {
+            resource: resource.to_string(),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        };
+        if kind.is_empty() || api_version.is_empty() {
+            return Err(not_served());
+        }
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok(found) => {
+                if let Ok(mut k) = self.kinds.lock() {
+                    k.insert(key, found.clone());
+                }
+                Ok(found)
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => Err(not_served()),
+            Err(kube::Error::Discovery(_)) => Err(not_served()),
+            Err(e) => Err(e).ctx(|| format!("discovering {api_version} {kind}")),
+        }
+    }
+
+    fn forget_kind(&self, api_version: &str, kind: &str) {
+        if let Ok(mut k) = self.kinds.lock() {
+            k.remove(&(api_version.to_string(), kind.to_string()));
+        }
+    }
+
+    /// Per-claim exponential backoff: 1 s, 2 s, 4 s ... up to 5 minutes.
+    pub fn next_backoff(&self, ns: &str, name: &str) -> Duration {
+        let n = self
+            .failures
+            .lock()
+            .map(|mut f| {
+                let n = f.entry((ns.to_string(), name.to_string())).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            })
+            .unwrap_or(1);
+        let secs = 2u64.saturating_pow(n.saturating_sub(1).min(16)).min(300);
+        // ±10% jitter so that claims failing together do not retry together.
+        let jitter = rand::random_range(0.9..1.1);
+        Duration::from_secs_f64(secs as f64 * jitter)
+    }
+
+    fn reset_backoff(&self, ns: &str, name: &str) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(&(ns.to_string(), name.to_string()));
+        }
+    }
+
+    async fn publish(&self, claim: &Claim, type_: EventType, reason: &str, note: String) {
+        let mut note = note;
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        self.metrics.write("event");
+        if let Err(e) = self.recorder.publish(&ev, &claim.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "publishing event failed");
+        }
+    }
+}
+
+/// What composing produced, for status and events.
+struct Composed {
+    composition: String,
+    refs: Vec<ObjectReference>,
+    not_ready: Vec<String>,
+    any_unavailable: bool,
+    ready: bool,
+    extra: BTreeMap<String, Value>,
+    applied: Vec<String>,
+    deleted: Vec<String>,
+    secret_published: Option<usize>,
+}
+
+/// A resource the Composition lists, resolved.
+struct Planned {
+    resource_name: String,
+    desired: Value,
+    ar: ApiResource,
+    name: String,
+    readiness: Readiness,
+    live: Option<DynamicObject>,
+}
+
+fn describe(resource: &str, kind: &str, ns: &str, name: &str) -> String {
+    format!("{resource} ({kind} {ns}/{name})")
+}
+
+fn owner_reference(claim: &Claim, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: Claim::api_version(&()).into_owned(),
+        kind: Claim::kind(&()).into_owned(),
+        name: claim.name_any(),
+        uid: uid.to_string(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+fn dyn_api(client: &Client, ar: &ApiResource, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, ar)
+}
+
+/// The reconcile entry point.
+#[instrument(skip_all, fields(claim = %format!("{}/{}", claim.namespace().unwrap_or_default(), claim.name_any())))]
+pub(crate) async fn reconcile(claim: Arc<Claim>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = claim
+        .namespace()
+        .ok_or(Error::InvalidClaim("metadata.namespace"))?;
+    let name = claim.name_any();
+    let result = if claim.meta().deletion_timestamp.is_some() {
+        cleanup(&claim, &ctx, &ns).await
+    } else {
+        apply(&claim, &ctx, &ns).await
+    };
+    ctx.metrics
+        .reconciled(result.as_ref().err().map(Error::reason));
+    match &result {
+        Ok(_) => ctx.reset_backoff(&ns, &name),
+        Err(e) => tracing::warn!(error = %e, reason = e.reason(), "reconcile failed"),
+    }
+    result
+}
+
+/// What to do after a failed reconcile: retry with per-claim exponential backoff.
+pub(crate) fn error_policy(claim: Arc<Claim>, _err: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.next_backoff(&claim.namespace().unwrap_or_default(), &claim.name_any()))
+}
+
+async fn apply(claim: &Claim, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    let api: Api<Claim> = Api::namespaced(ctx.client.clone(), ns);
+    ensure_finalizer(claim, ctx, &api).await?;
+
+    let outcome = compose(claim, ctx, ns).await;
+    let generation = claim.meta().generation;
+    let old = claim.status.clone().unwrap_or_default();
+    let mut status = old.clone();
+    let now = Time(jiff::Timestamp::now());
+
+    let result = match outcome {
+        Ok(c) => {
+            set_condition(
+                &mut status.conditions,
+                Condition::new(
+                    SYNCED,
+                    ConditionStatus::True,
+                    "ReconcileSuccess",
+                    "",
+                    generation,
+                ),
+                &now,
+            );
+            let prev_ready = get_condition(&old.conditions, READY);
+            let ready = if c.ready {
+                Condition::new(READY, ConditionStatus::True, "Available", "", generation)
+            } else {
+                let was_available = prev_ready.is_some_and(|p| {
+                    p.status == ConditionStatus::True || p.reason == "Unavailable"
+                });
+                let reason = if c.any_unavailable || was_available {
+                    "Unavailable"
+                } else {
+                    "Creating"
+                };
+                Condition::new(
+                    READY,
+                    ConditionStatus::False,
+                    reason,
+                    c.not_ready.join("; "),
+                    generation,
+                )
+            };
+            set_condition(&mut status.conditions, ready, &now);
+            status.composition_ref = Some(NameReference {
+                name: c.composition.clone(),
+            });
+            status.resource_refs = c.refs.clone();
+            status.extra = c.extra.clone();
+            if c.secret_published.is_some() {
+                status.connection_details = Some(ConnectionDetailsStatus {
+                    last_published_time: Some(now.clone()),
+                });
+            }
+            Ok(c)
+        }
+        Err(e) => {
+            set_condition(
+                &mut status.conditions,
+                Condition::new(
+                    SYNCED,
+                    ConditionStatus::False,
+                    "ReconcileError",
+                    e.to_string(),
+                    generation,
+                ),
+                &now,
+            );
+            if get_condition(&status.conditions, READY).is_none() {
+                set_condition(
+                    &mut status.conditions,
+                    Condition::new(
+                        READY,
+                        ConditionStatus::False,
+                        "Creating",
+                        "nothing composed yet: see the Synced condition",
+                        generation,
+                    ),
+                    &now,
+                );
+            }
+            Err(e)
+        }
+    };
+
+    write_status(claim, ctx, &api, &old, &status).await?;
+    emit_events(claim, ctx, &old, &status, result.as_ref().ok()).await;
+    observe_time_to_ready(claim, ctx, &old, &status);
+
+    result.map(|_| Action::requeue(ctx.config.resync))
+}
+
+async fn ensure_finalizer(claim: &Claim, ctx: &Context, api: &Api<Claim>) -> Result<(), Error> {
+    if claim.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(());
+    }
+    // A merge patch replaces the whole list: the resourceVersion makes it fail (409) rather
+    // than drop a finalizer someone added meanwhile.
+    let mut finalizers = claim.finalizers().to_vec();
+    finalizers.push(FINALIZER.to_string());
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": claim.resource_version()}});
+    ctx.metrics.write("finalizer");
+    api.patch(
+        &claim.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .ctx(|| format!("adding finalizer {FINALIZER}"))?;
+    Ok(())
+}
+
+async fn write_status(
+    claim: &Claim,
+    ctx: &Context,
+    api: &Api<Claim>,
+    old: &PostgreSQLInstanceStatus,
+    new: &PostgreSQLInstanceStatus,
+) -> Result<(), Error> {
+    if old == new {
+        return Ok(());
+    }
+    let body = json!({
+        "apiVersion": Claim::api_version(&()),
+        "kind": Claim::kind(&()),
+        "metadata": {"name": claim.name_any()},
+        "status": new,
+    });
+    ctx.metrics.write("status");
+    api.patch_status(
+        &claim.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .ctx(|| "writing the claim's status".to_string())?;
+    Ok(())
+}
+
+async fn emit_events(
+    claim: &Claim,
+    ctx: &Context,
+    old: &PostgreSQLInstanceStatus,
+    new: &PostgreSQLInstanceStatus,
+    composed: Option<&Composed>,
+) {
+    if let Some(c) = composed {
+        if old.composition_ref.as_ref().map(|r| &r.name) != Some(&c.composition) {
+            ctx.publish(
+                claim,
+                EventType::Normal,
+                "CompositionSelected",
+                format!("Using Composition {:?}", c.composition),
+            )
+            .await;
+        }
+        if !c.applied.is_empty() {
+            ctx.publish(
+                claim,
+                EventType::Normal,
+                "ComposedResourcesApplied",
+                format!("Applied {}", c.applied.join(", ")),
+            )
+            .await;
+        }
+        if !c.deleted.is_empty() {
+            ctx.publish(
+                claim,
+                EventType::Normal,
+                "ComposedResourcesDeleted",
+                format!(
+                    "Deleted (no longer in the Composition) {}",
+                    c.deleted.join(", ")
+                ),
+            )
+            .await;
+        }
+        if let Some(n) = c.secret_published {
+            let secret = claim
+                .spec
+                .write_connection_secret_to_ref
+                .as_ref()
+                .map(|r| r.name.clone())
+                .unwrap_or_default();
+            ctx.publish(
+                claim,
+                EventType::Normal,
+                "ConnectionSecretPublished",
+                format!("Wrote {n} connection keys to Secret {secret:?}"),
+            )
+            .await;
+        }
+    }
+    let synced_old = get_condition(&old.conditions, SYNCED);
+    let synced_new = get_condition(&new.conditions, SYNCED);
+    if let Some(s) = synced_new {
+        let changed = synced_old.is_none_or(|o| o.status != s.status || o.message != s.message);
+        if changed && s.status == ConditionStatus::False {
+            let reason = composed_error_reason(s);
+            ctx.publish(claim, EventType::Warning, reason, s.message.clone())
+                .await;
+        } else if changed && synced_old.is_some_and(|o| o.status == ConditionStatus::False) {
+            ctx.publish(
+                claim,
+                EventType::Normal,
+                "ReconcileSuccess",
+                "Synced again".into(),
+            )
+            .await;
+        }
+    }
+    let ready_old = get_condition(&old.conditions, READY);
+    let ready_new = get_condition(&new.conditions, READY);
+    if let Some(r) = ready_new {
+        let status_changed = ready_old.is_none_or(|o| o.status != r.status);
+        if r.status == ConditionStatus::True && status_changed {
+            ctx.publish(
+                claim,
+                EventType::Normal,
+                "Available",
+                "Every composed resource is ready".into(),
+            )
+            .await;
+        } else if r.status == ConditionStatus::False
+            && r.reason == "Unavailable"
+            && ready_old.is_none_or(|o| o.reason != "Unavailable")
+        {
+            ctx.publish(claim, EventType::Warning, "Unavailable", r.message.clone())
+                .await;
+        }
+    }
+}
+
+/// The event reason for a failed Synced condition: the message's category is not stored, so
+/// the generic Crossplane reason is used.
+fn composed_error_reason(_c: &Condition) -> &'static str {
+    "ReconcileError"
+}
+
+fn observe_time_to_ready(
+    claim: &Claim,
+    ctx: &Context,
+    old: &PostgreSQLInstanceStatus,
+    new: &PostgreSQLInstanceStatus,
+) {
+    let was = get_condition(&old.conditions, READY);
+    let is = get_condition(&new.conditions, READY);
+    let first = was.is_none_or(|w| w.status != ConditionStatus::True && w.reason == "Creating");
+    if first
+        && is.is_some_and(|r| r.status == ConditionStatus::True)
+        && let Some(created) = &claim.meta().creation_timestamp
+    {
+        let secs = jiff::Timestamp::now()
+            .duration_since(created.0)
+            .as_secs_f64();
+        ctx.metrics.time_to_ready.observe(secs.max(0.0));
+    }
+}
+
+/// Select, observe, render, apply, prune, publish.
+async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Error> {
+    let uid = claim.uid().ok_or(Error::InvalidClaim("metadata.uid"))?;
+    let claim_name = claim.name_any();
+    let (composition, comp_json) = choose_composition(claim, ctx).await?;
+    let comp_name = composition.name_any();
+
+    // Observe what exists, by the names the Composition lists.
+    let mut observed = BTreeMap::new();
+    let mut lives: HashMap<String, DynamicObject> = HashMap::new();
+    for (resource_name, api_version, kind) in listed_resources(&comp_json) {
+        let (ar, caps) = ctx.resolve(&resource_name, &api_version, &kind).await?;
+        if caps.scope != KubeScope::Namespaced {
+            return Err(Error::ClusterScoped {
+                resource: resource_name,
+                api_version,
+                kind,
+            });
+        }
+        let name = engine::composed_name(&claim_name, &resource_name);
+        let live = dyn_api(&ctx.client, &ar, ns)
+            .get_opt(&name)
+            .await
+            .ctx(|| format!("reading {kind} {ns}/{name}"))?;
+        if let Some(live) = live {
+            let secret = read_connection_secret(ctx, ns, &live, &claim_name).await?;
+            let object = serde_json::to_value(&live).unwrap_or_default();
+            observed.insert(
+                resource_name.clone(),
+                ObservedResource {
+                    object,
+                    connection_secret: secret,
+                },
+            );
+            lives.insert(resource_name, live);
+        }
+    }
+
+    let claim_json = serde_json::to_value(claim).map_err(|_| Error::InvalidClaim("JSON form"))?;
+    let output: RenderOutput = engine::render(&RenderInput {
+        claim: &claim_json,
+        composition_name: &comp_name,
+        composition: &composition.spec,
+        observed: &observed,
+    })?;
+
+    // Validate every rendered object before writing anything.
+    let mut planned = Vec::with_capacity(output.resources.len());
+    for r in &output.resources {
+        let mut desired = r.desired.clone();
+        diff::strip_for_apply(&mut desired);
+        let field = |p: &str| {
+            desired
+                .pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let rn = r.resource_name.clone();
+        let api_version = field("/apiVersion").ok_or(Error::Incomplete {
+            resource: rn.clone(),
+            field: "apiVersion",
+        })?;
+        let kind = field("/kind").ok_or(Error::Incomplete {
+            resource: rn.clone(),
+            field: "kind",
+        })?;
+        let name = field("/metadata/name").ok_or(Error::Incomplete {
+            resource: rn.clone(),
+            field: "metadata.name",
+        })?;
+        match field("/metadata/namespace") {
+            Some(other) if other != ns => {
+                return Err(Error::WrongNamespace {
+                    resource: rn,
+                    namespace: other,
+                    claim_namespace: ns.to_string(),
+                });
+            }
+            _ => desired["metadata"]["namespace"] = Value::String(ns.to_string()),
+        }
+        let (ar, caps) = ctx.resolve(&rn, &api_version, &kind).await?;
+        if caps.scope != KubeScope::Namespaced {
+            return Err(Error::ClusterScoped {
+                resource: rn,
+                api_version,
+                kind,
+            });
+        }
+        let owner = serde_json::to_value(owner_reference(claim, &uid)).unwrap_or_default();
+        desired["metadata"]["ownerReferences"] = Value::Array(vec![owner]);
+        let live = match lives.remove(&rn) {
+            Some(l) if l.name_any() == name && l.types.as_ref().is_some_and(|t| t.kind == kind) => {
+                Some(l)
+            }
+            _ => dyn_api(&ctx.client, &ar, ns)
+                .get_opt(&name)
+                .await
+                .ctx(|| format!("reading {kind} {ns}/{name}"))?,
+        };
+        if let Some(l) = &live
+            && !controlled_by(l.meta(), &uid)
+        {
+            {
+                return Err(Error::NotControlled {
+                    resource: rn,
+                    kind,
+                    namespace: ns.to_string(),
+                    name,
+                });
+            }
+        }
+        planned.push(Planned {
+            resource_name: rn,
+            desired,
+            ar,
+            name,
+            readiness: r.readiness.clone(),
+            live,
+        });
+    }
+
+    // Apply what differs.
+    let mut applied = Vec::new();
+    for p in &planned {
+        ctx.watches.ensure_kind(&p.ar);
+        let live_json = p.live.as_ref().and_then(|l| serde_json::to_value(l).ok());
+        let managed = p
+            .live
+            .as_ref()
+            .and_then(|l| l.meta().managed_fields.clone())
+            .unwrap_or_default();
+        if diff::needs_apply(&p.desired, live_json.as_ref(), &managed, FIELD_MANAGER) {
+            ctx.metrics.write("apply");
+            let res = dyn_api(&ctx.client, &p.ar, ns)
+                .patch(
+                    &p.name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&p.desired),
+                )
+                .await;
+            if let Err(kube::Error::Api(s)) = &res
+                && s.code == 404
+            {
+                ctx.forget_kind(&p.ar.api_version, &p.ar.kind);
+            }
+            res.ctx(|| {
+                format!(
+                    "applying {}",
+                    describe(&p.resource_name, &p.ar.kind, ns, &p.name)
+                )
+            })?;
+            applied.push(describe(&p.resource_name, &p.ar.kind, ns, &p.name));
+        }
+        if let Some(secret) = p
+            .desired
+            .pointer("/spec/writeConnectionSecretToRef/name")
+            .and_then(Value::as_str)
+        {
+            ctx.watches.note_secret_reader(ns, secret, &claim_name);
+        }
+    }
+
+    // Delete what the Composition no longer lists.
+    let refs: Vec<ObjectReference> = planned
+        .iter()
+        .map(|p| ObjectReference {
+            api_version: p.ar.api_version.clone(),
+            kind: p.ar.kind.clone(),
+            name: p.name.clone(),
+            namespace: Some(ns.to_string()),
+        })
+        .collect();
+    let previous = claim
+        .status
+        .as_ref()
+        .map(|s| s.resource_refs.clone())
+        .unwrap_or_default();
+    let mut deleted = Vec::new();
+    for old in previous.iter().filter(|o| !refs.contains(o)) {
+        match delete_composed(ctx, ns, &uid, old).await {
+            Ok(DeleteOutcome::Gone) => {}
+            Ok(DeleteOutcome::Deleted | DeleteOutcome::Pending) => {
+                deleted.push(format!("{} {}/{}", old.kind, ns, old.name));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    // Publish the connection Secret.
+    let secret_published = publish_secret(claim, ctx, ns, &uid, &output.connection_details).await?;
+
+    let mut not_ready = Vec::new();
+    let mut any_unavailable = false;
+    for p in &planned {
+        let what = describe(&p.resource_name, &p.ar.kind, ns, &p.name);
+        match &p.readiness {
+            Readiness::Ready => {}
+            Readiness::NotReady { reason, message } => {
+                any_unavailable |= reason == "Unavailable";
+                if message.is_empty() {
+                    not_ready.push(format!("{what}: {reason}"));
+                } else {
+                    not_ready.push(format!("{what}: {reason}: {message}"));
+                }
+            }
+            Readiness::NotObserved => not_ready.push(format!("{what}: Creating: not observed yet")),
+        }
+    }
+    let extra = output
+        .claim_status
+        .iter()
+        .filter(|(k, _)| !OWN_STATUS_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
+    Ok(Composed {
+        composition: comp_name,
+        refs,
+        ready: output.ready && not_ready.is_empty(),
+        not_ready,
+        any_unavailable,
+        extra,
+        applied,
+        deleted,
+        secret_published,
+    })
+}
+
+/// Select the Composition and return it with its JSON form.
+async fn choose_composition(
+    claim: &Claim,
+    ctx: &Context,
+) -> Result<(Arc<Composition>, Value), Error> {
+    let _ = ctx.compositions.wait_until_ready().await;
+    let all = ctx.compositions.state();
+    let jsons: Vec<(Arc<Composition>, Value)> = all
+        .into_iter()
+        .map(|c| {
+            (
+                Arc::clone(&c),
+                serde_json::to_value(&*c).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let candidates: Vec<Candidate> = jsons
+        .iter()
+        .filter_map(|(_, j)| Candidate::from_json(j))
+        .collect();
+    let choice = ClaimChoice {
+        reference: claim.spec.composition_ref.as_ref().map(|r| r.name.as_str()),
+        selector: claim
+            .spec
+            .composition_selector
+            .as_ref()
+            .map(|s| &s.match_labels),
+        recorded: claim
+            .status
+            .as_ref()
+            .and_then(|s| s.composition_ref.as_ref())
+            .map(|r| r.name.as_str()),
+    };
+    let chosen = select::select(&choice, &candidates)?.name.clone();
+    jsons
+        .into_iter()
+        .find(|(c, _)| c.name_any() == chosen)
+        .ok_or(Error::Select(select::SelectError::RefNotFound {
+            name: chosen,
+            candidates: vec![],
+        }))
+}
+
+/// (resource name, base apiVersion, base kind) of every resource the Composition lists.
+fn listed_resources(comp: &Value) -> Vec<(String, String, String)> {
+    let Some(resources) = comp.pointer("/spec/resources").and_then(Value::as_array) else {
+        return vec![];
+    };
+    resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let s = |p: &str| {
+                r.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let name = r
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or(format!("resource-{i}"));
+            (name, s("/base/apiVersion"), s("/base/kind"))
+        })
+        .collect()
+}
+
+/// The data of a composed object's connection Secret (same namespace only), and remember that
+/// this claim reads it.
+async fn read_connection_secret(
+    ctx: &Context,
+    ns: &str,
+    live: &DynamicObject,
+    claim_name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let Some(r) = live.data.pointer("/spec/writeConnectionSecretToRef") else {
+        return Ok(BTreeMap::new());
+    };
+    let Some(name) = r.get("name").and_then(Value::as_str) else {
+        return Ok(BTreeMap::new());
+    };
+    if r.get("namespace")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n != ns)
+    {
+        // Never read Secrets across namespaces.
+        return Ok(BTreeMap::new());
+    }
+    ctx.watches.note_secret_reader(ns, name, claim_name);
+    let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
+        .get_opt(name)
+        .await
+        .ctx(|| format!("reading connection Secret {ns}/{name}"))?;
+    Ok(secret
+        .and_then(|s| s.data)
+        .map(|d| d.into_iter().map(|(k, v)| (k, v.0)).collect())
+        .unwrap_or_default())
+}
+
+/// Write the claim's connection Secret when its content differs. Returns the number of keys
+/// when written.
+async fn publish_secret(
+    claim: &Claim,
+    ctx: &Context,
+    ns: &str,
+    uid: &str,
+    details: &BTreeMap<String, Vec<u8>>,
+) -> Result<Option<usize>, Error> {
+    let Some(target) = &claim.spec.write_connection_secret_to_ref else {
+        return Ok(None);
+    };
+    if details.is_empty() {
+        // Nothing to publish yet; never blank out credentials that were published before.
+        return Ok(None);
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let live = api
+        .get_opt(&target.name)
+        .await
+        .ctx(|| format!("reading Secret {ns}/{}", target.name))?;
+    let desired_data: BTreeMap<String, ByteString> = details
+        .iter()
+        .map(|(k, v)| (k.clone(), ByteString(v.clone())))
+        .collect();
+    if let Some(live) = &live {
+        if !controlled_by(&live.metadata, uid) {
+            return Err(Error::SecretNotOwned {
+                namespace: ns.to_string(),
+                name: target.name.clone(),
+            });
+        }
+        let labelled =
+            live.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE);
+        if labelled && live.data.as_ref() == Some(&desired_data) {
+            return Ok(None);
+        }
+    }
+    let body = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": target.name,
+            "namespace": ns,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+            "ownerReferences": [owner_reference(claim, uid)],
+        },
+        "type": "Opaque",
+        "data": desired_data,
+    });
+    ctx.metrics.write("secret");
+    api.patch(
+        &target.name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .ctx(|| format!("writing connection Secret {ns}/{}", target.name))?;
+    Ok(Some(details.len()))
+}
+
+enum DeleteOutcome {
+    /// Not there (or not ours, or its kind is no longer served).
+    Gone,
+    /// Deleted now.
+    Deleted,
+    /// Deletion requested; finalizers still hold it.
+    Pending,
+}
+
+async fn delete_composed(
+    ctx: &Context,
+    ns: &str,
+    uid: &str,
+    r: &ObjectReference,
+) -> Result<DeleteOutcome, Error> {
+    let (ar, _) = match ctx.resolve(&r.name, &r.api_version, &r.kind).await {
+        Ok(found) => found,
+        Err(Error::KindNotServed { .. }) => return Ok(DeleteOutcome::Gone),
+        Err(e) => return Err(e),
+    };
+    ctx.watches.ensure_kind(&ar);
+    let api = dyn_api(&ctx.client, &ar, ns);
+    let Some(live) = api
+        .get_opt(&r.name)
+        .await
+        .ctx(|| format!("reading {} {ns}/{}", r.kind, r.name))?
+    else {
+        return Ok(DeleteOutcome::Gone);
+    };
+    if !controlled_by(live.meta(), uid) {
+        tracing::info!(kind = %r.kind, name = %r.name, "not controlled by this claim; leaving it alone");
+        return Ok(DeleteOutcome::Gone);
+    }
+    if live.meta().deletion_timestamp.is_some() {
+        return Ok(DeleteOutcome::Pending);
+    }
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: live.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    ctx.metrics.write("delete");
+    match api.delete(&r.name, &dp).await {
+        Ok(either) => Ok(if either.is_left() {
+            DeleteOutcome::Pending
+        } else {
+            DeleteOutcome::Deleted
+        }),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(DeleteOutcome::Gone),
+        Err(e) => Err(e).ctx(|| format!("deleting {} {ns}/{}", r.kind, r.name)),
+    }
+}
+
+/// The claim is being deleted: delete what was composed for it and its connection Secret, then
+/// release the finalizer (at once with Background, after everything is gone with Foreground).
+async fn cleanup(claim: &Claim, ctx: &Context, ns: &str) -> Result<Action, Error> {
+    if !claim.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let api: Api<Claim> = Api::namespaced(ctx.client.clone(), ns);
+    let uid = claim.uid().ok_or(Error::InvalidClaim("metadata.uid"))?;
+    let name = claim.name_any();
+
+    let mut refs: Vec<ObjectReference> = claim
+        .status
+        .as_ref()
+        .map(|s| s.resource_refs.clone())
+        .unwrap_or_default();
+    // Also what the Composition lists, in case a status write was lost after an apply.
+    if let Ok((_, comp)) = choose_composition(claim, ctx).await {
+        for (resource_name, api_version, kind) in listed_resources(&comp) {
+            let r = ObjectReference {
+                api_version,
+                kind,
+                name: engine::composed_name(&name, &resource_name),
+                namespace: Some(ns.to_string()),
+            };
+            if !refs.contains(&r) {
+                refs.push(r);
+            }
+        }
+    }
+
+    let mut pending = Vec::new();
+    for r in &refs {
+        match delete_composed(ctx, ns, &uid, r).await? {
+            DeleteOutcome::Gone | DeleteOutcome::Deleted => {}
+            DeleteOutcome::Pending => pending.push(format!("{} {ns}/{}", r.kind, r.name)),
+        }
+    }
+    if let Some(target) = &claim.spec.write_connection_secret_to_ref {
+        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        if let Some(s) = secrets
+            .get_opt(&target.name)
+            .await
+            .ctx(|| format!("reading Secret {ns}/{}", target.name))?
+            && controlled_by(&s.metadata, &uid)
+        {
+            {
+                ctx.metrics.write("secret_delete");
+                match secrets.delete(&target.name, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => {
+                        return Err(e).ctx(|| format!("deleting Secret {ns}/{}", target.name));
+                    }
+                }
+            }
+        }
+    }
+
+    let policy = claim.spec.composite_delete_policy.unwrap_or_default();
+    if policy == CompositeDeletePolicy::Foreground && !pending.is_empty() {
+        let old = claim.status.clone().unwrap_or_default();
+        let mut status = old.clone();
+        let now = Time(jiff::Timestamp::now());
+        let msg = format!(
+            "waiting for composed resources to be deleted: {}",
+            pending.join(", ")
+        );
+        set_condition(
+            &mut status.conditions,
+            Condition::new(
+                READY,
+                ConditionStatus::False,
+                "Deleting",
+                msg,
+                claim.meta().generation,
+            ),
+            &now,
+        );
+        write_status(claim, ctx, &api, &old, &status).await?;
+        // The composed kinds are watched: their disappearance wakes this claim. The requeue is a
+        // safety net only.
+        return Ok(Action::requeue(Duration::from_secs(30)));
+    }
+
+    remove_finalizer(claim, ctx, &api).await?;
+    ctx.watches.forget_claim(ns, &name);
+    Ok(Action::await_change())
+}
+
+async fn remove_finalizer(claim: &Claim, ctx: &Context, api: &Api<Claim>) -> Result<(), Error> {
+    let Some(i) = claim.finalizers().iter().position(|f| f == FINALIZER) else {
+        return Ok(());
+    };
+    let mut finalizers = claim.finalizers().to_vec();
+    finalizers.remove(i);
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": claim.resource_version()}});
+    ctx.metrics.write("finalizer");
+    match api
+        .patch(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e).ctx(|| format!("removing finalizer {FINALIZER}")),
+    }
+}

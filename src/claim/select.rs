@@ -1,0 +1,463 @@
+//! Choosing the Composition for a claim. Pure: the caller passes what it knows about every
+//! Composition (from the watch cache) and the claim's own choice.
+//!
+//! Order: `spec.compositionRef.name`; else the Composition recorded in `status.compositionRef`
+//! while it still exists and still matches the selector (so that adding a second Composition
+//! never re-routes a claim that is already composed); else `spec.compositionSelector.matchLabels`;
+//! else the one Composition whose `compositeTypeRef` is the claim type.
+
+use std::collections::BTreeMap;
+
+/// apiVersion of the claim type a Composition must serve.
+pub const CLAIM_API_VERSION: &str = "database.example.com/v1alpha1";
+/// kind of the claim type a Composition must serve.
+pub const CLAIM_KIND: &str = "PostgreSQLInstance";
+
+/// What selection needs to know about one Composition.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Candidate {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `spec.compositeTypeRef.apiVersion`.
+    pub api_version: String,
+    /// `spec.compositeTypeRef.kind`.
+    pub kind: String,
+    /// `spec.mode`, when set (`Resources` or `Pipeline`).
+    pub mode: Option<String>,
+}
+
+impl Candidate {
+    /// Build from a Composition as JSON (robust to how the Rust type spells optional fields).
+    pub fn from_json(obj: &serde_json::Value) -> Option<Self> {
+        let name = obj.pointer("/metadata/name")?.as_str()?.to_string();
+        let labels = obj
+            .pointer("/metadata/labels")
+            .and_then(|l| l.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let s = |p: &str| obj.pointer(p).and_then(|v| v.as_str()).map(str::to_string);
+        Some(Self {
+            name,
+            labels,
+            api_version: s("/spec/compositeTypeRef/apiVersion").unwrap_or_default(),
+            kind: s("/spec/compositeTypeRef/kind").unwrap_or_default(),
+            mode: s("/spec/mode"),
+        })
+    }
+
+    fn serves_claim_type(&self) -> bool {
+        self.api_version == CLAIM_API_VERSION && self.kind == CLAIM_KIND
+    }
+
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        labels.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// What the claim says about its Composition.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimChoice<'a> {
+    /// `spec.compositionRef.name`.
+    pub reference: Option<&'a str>,
+    /// `spec.compositionSelector.matchLabels`.
+    pub selector: Option<&'a BTreeMap<String, String>>,
+    /// `status.compositionRef.name`: what paved chose before.
+    pub recorded: Option<&'a str>,
+}
+
+/// Why no Composition could be chosen. `Display` is the condition message.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SelectError {
+    #[error(
+        "spec.compositionRef names Composition {name:?}, which does not exist; {}; set spec.compositionRef.name to an existing Composition",
+        describe_candidates(candidates)
+    )]
+    RefNotFound {
+        name: String,
+        candidates: Vec<String>,
+    },
+
+    #[error(
+        "Composition {name:?} (status.compositionRef), which this claim was composed with, no longer exists; its composed resources are kept as they are. Restore that Composition, or set spec.compositionRef.name to choose another ({})",
+        describe_candidates(candidates)
+    )]
+    RecordedGone {
+        name: String,
+        candidates: Vec<String>,
+    },
+
+    #[error(
+        "no Composition for {CLAIM_API_VERSION} {CLAIM_KIND} matches spec.compositionSelector.matchLabels {}; {}; fix the labels or set spec.compositionRef.name",
+        describe_labels(labels),
+        describe_candidates(candidates)
+    )]
+    NoneMatchSelector {
+        labels: BTreeMap<String, String>,
+        candidates: Vec<String>,
+    },
+
+    #[error(
+        "{} Compositions match spec.compositionSelector.matchLabels {}: {}; set spec.compositionRef.name to one of them or make the selector more specific",
+        matches.len(),
+        describe_labels(labels),
+        quoted(matches)
+    )]
+    SeveralMatchSelector {
+        labels: BTreeMap<String, String>,
+        matches: Vec<String>,
+    },
+
+    #[error(
+        "no Composition for {CLAIM_API_VERSION} {CLAIM_KIND} exists; ask your platform team to install one (spec.compositeTypeRef {CLAIM_API_VERSION} {CLAIM_KIND}), or set spec.compositionRef.name"
+    )]
+    NoneForType,
+
+    #[error(
+        "{} Compositions serve {CLAIM_API_VERSION} {CLAIM_KIND}: {}; set spec.compositionRef.name to one of them, or spec.compositionSelector.matchLabels",
+        matches.len(),
+        quoted(matches)
+    )]
+    SeveralForType { matches: Vec<String> },
+
+    #[error(
+        "Composition {name:?} is for {api_version} {kind}, not {CLAIM_API_VERSION} {CLAIM_KIND}; point spec.compositionRef at a Composition whose compositeTypeRef is {CLAIM_API_VERSION} {CLAIM_KIND}"
+    )]
+    WrongType {
+        name: String,
+        api_version: String,
+        kind: String,
+    },
+
+    #[error(
+        "Composition {name:?} has mode: Pipeline (composition functions), which paved does not run: paved runs Resources mode only (spec.resources with patches and transforms); use a Resources-mode Composition"
+    )]
+    Pipeline { name: String },
+}
+
+impl SelectError {
+    /// A bounded CamelCase category, for events and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::RefNotFound { .. } | Self::NoneMatchSelector { .. } | Self::NoneForType => {
+                "CompositionNotFound"
+            }
+            Self::RecordedGone { .. } => "CompositionDeleted",
+            Self::SeveralMatchSelector { .. } | Self::SeveralForType { .. } => {
+                "CompositionAmbiguous"
+            }
+            Self::WrongType { .. } => "CompositionInvalid",
+            Self::Pipeline { .. } => "CompositionModeUnsupported",
+        }
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_candidates(names: &[String]) -> String {
+    if names.is_empty() {
+        format!("there is no Composition for {CLAIM_API_VERSION} {CLAIM_KIND} at all")
+    } else {
+        format!(
+            "Compositions for {CLAIM_API_VERSION} {CLAIM_KIND}: {}",
+            quoted(names)
+        )
+    }
+}
+
+fn describe_labels(labels: &BTreeMap<String, String>) -> String {
+    let inner = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("{{{inner}}}")
+}
+
+/// Choose the Composition for a claim. Returns the chosen candidate; refuses one that serves
+/// another type or runs in Pipeline mode.
+pub fn select<'c>(
+    choice: &ClaimChoice<'_>,
+    all: &'c [Candidate],
+) -> Result<&'c Candidate, SelectError> {
+    let mut for_type: Vec<&Candidate> = all.iter().filter(|c| c.serves_claim_type()).collect();
+    for_type.sort_by(|a, b| a.name.cmp(&b.name));
+    let names = |cs: &[&Candidate]| cs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+
+    let chosen = if let Some(name) = choice.reference {
+        all.iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| SelectError::RefNotFound {
+                name: name.to_string(),
+                candidates: names(&for_type),
+            })?
+    } else if let Some(recorded) = choice.recorded.and_then(|r| {
+        let found = all.iter().find(|c| c.name == r);
+        match (found, choice.selector) {
+            // The Composition this claim was composed with is gone: report it, keep resources.
+            (None, _) => Some(Err(r)),
+            // Sticky while it still matches what the claim asks for.
+            (Some(c), Some(sel)) if !c.matches(sel) => None,
+            (Some(c), _) => Some(Ok(c)),
+        }
+    }) {
+        recorded.map_err(|r| SelectError::RecordedGone {
+            name: r.to_string(),
+            candidates: names(&for_type),
+        })?
+    } else if let Some(sel) = choice.selector {
+        let matches: Vec<&Candidate> = for_type
+            .iter()
+            .copied()
+            .filter(|c| c.matches(sel))
+            .collect();
+        match matches.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(SelectError::NoneMatchSelector {
+                    labels: sel.clone(),
+                    candidates: for_type.iter().map(|c| describe_candidate(c)).collect(),
+                });
+            }
+            several => {
+                return Err(SelectError::SeveralMatchSelector {
+                    labels: sel.clone(),
+                    matches: names(several),
+                });
+            }
+        }
+    } else {
+        match for_type.as_slice() {
+            [one] => *one,
+            [] => return Err(SelectError::NoneForType),
+            several => {
+                return Err(SelectError::SeveralForType {
+                    matches: names(several),
+                });
+            }
+        }
+    };
+
+    if !chosen.serves_claim_type() {
+        return Err(SelectError::WrongType {
+            name: chosen.name.clone(),
+            api_version: chosen.api_version.clone(),
+            kind: chosen.kind.clone(),
+        });
+    }
+    if chosen.mode.as_deref() == Some("Pipeline") {
+        return Err(SelectError::Pipeline {
+            name: chosen.name.clone(),
+        });
+    }
+    Ok(chosen)
+}
+
+fn describe_candidate(c: &Candidate) -> String {
+    if c.labels.is_empty() {
+        format!("{} (no labels)", c.name)
+    } else {
+        format!("{} (labels {})", c.name, describe_labels(&c.labels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(name: &str, labels: &[(&str, &str)]) -> Candidate {
+        Candidate {
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            api_version: CLAIM_API_VERSION.into(),
+            kind: CLAIM_KIND.into(),
+            mode: None,
+        }
+    }
+
+    fn other(name: &str) -> Candidate {
+        Candidate {
+            api_version: "x.example.com/v1".into(),
+            kind: "Bucket".into(),
+            ..cand(name, &[])
+        }
+    }
+
+    fn sel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_one_for_the_type_is_chosen() {
+        let all = vec![cand("postgresql-aws", &[]), other("bucket")];
+        let c = select(&ClaimChoice::default(), &all).map(|c| c.name.clone());
+        assert_eq!(c, Ok("postgresql-aws".to_string()));
+    }
+
+    #[test]
+    fn none_and_several_name_candidates_and_what_to_set() {
+        let none = select(&ClaimChoice::default(), &[other("bucket")]).map(|c| c.name.clone());
+        let e = none.err().map(|e| (e.reason(), e.to_string()));
+        assert_eq!(
+            e,
+            Some((
+                "CompositionNotFound",
+                "no Composition for database.example.com/v1alpha1 PostgreSQLInstance exists; ask your platform team to install one (spec.compositeTypeRef database.example.com/v1alpha1 PostgreSQLInstance), or set spec.compositionRef.name".to_string()
+            ))
+        );
+        let all = vec![cand("b", &[]), cand("a", &[])];
+        let e = select(&ClaimChoice::default(), &all)
+            .err()
+            .map(|e| (e.reason(), e.to_string()));
+        assert_eq!(
+            e,
+            Some((
+                "CompositionAmbiguous",
+                r#"2 Compositions serve database.example.com/v1alpha1 PostgreSQLInstance: "a", "b"; set spec.compositionRef.name to one of them, or spec.compositionSelector.matchLabels"#.to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn reference_wins_and_missing_reference_names_candidates() {
+        let all = vec![cand("a", &[]), cand("b", &[])];
+        let choice = ClaimChoice {
+            reference: Some("b"),
+            ..Default::default()
+        };
+        assert_eq!(select(&choice, &all).map(|c| c.name.as_str()), Ok("b"));
+        let choice = ClaimChoice {
+            reference: Some("zz"),
+            ..Default::default()
+        };
+        let msg = select(&choice, &all)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.contains(r#""zz", which does not exist"#), "{msg}");
+        assert!(msg.contains(r#""a", "b""#), "{msg}");
+    }
+
+    #[test]
+    fn selector_matches_exactly_one() {
+        let all = vec![
+            cand("aws", &[("provider", "aws")]),
+            cand("gcp", &[("provider", "gcp")]),
+        ];
+        let s = sel(&[("provider", "gcp")]);
+        let choice = ClaimChoice {
+            selector: Some(&s),
+            ..Default::default()
+        };
+        assert_eq!(select(&choice, &all).map(|c| c.name.as_str()), Ok("gcp"));
+        let s = sel(&[("provider", "azure")]);
+        let choice = ClaimChoice {
+            selector: Some(&s),
+            ..Default::default()
+        };
+        let e = select(&choice, &all).err();
+        assert_eq!(e.as_ref().map(|e| e.reason()), Some("CompositionNotFound"));
+        let msg = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg.contains("{provider=azure}") && msg.contains("aws (labels {provider=aws})"),
+            "{msg}"
+        );
+        let both = vec![cand("x", &[("tier", "a")]), cand("y", &[("tier", "a")])];
+        let s = sel(&[("tier", "a")]);
+        let choice = ClaimChoice {
+            selector: Some(&s),
+            ..Default::default()
+        };
+        assert_eq!(
+            select(&choice, &both).err().map(|e| e.reason()),
+            Some("CompositionAmbiguous")
+        );
+    }
+
+    #[test]
+    fn recorded_choice_is_sticky_and_its_loss_is_reported() {
+        // A second Composition for the type appears: the claim keeps its recorded one.
+        let all = vec![cand("a", &[]), cand("b", &[])];
+        let choice = ClaimChoice {
+            recorded: Some("a"),
+            ..Default::default()
+        };
+        assert_eq!(select(&choice, &all).map(|c| c.name.as_str()), Ok("a"));
+        // The recorded one is deleted: reported, never silently replaced.
+        let all = vec![cand("b", &[])];
+        let e = select(&choice, &all).err();
+        assert_eq!(e.as_ref().map(|e| e.reason()), Some("CompositionDeleted"));
+        assert!(
+            e.map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("composed resources are kept")
+        );
+        // The selector changed so that the recorded one no longer matches: select again.
+        let all = vec![cand("a", &[("p", "1")]), cand("b", &[("p", "2")])];
+        let s = sel(&[("p", "2")]);
+        let choice = ClaimChoice {
+            recorded: Some("a"),
+            selector: Some(&s),
+            ..Default::default()
+        };
+        assert_eq!(select(&choice, &all).map(|c| c.name.as_str()), Ok("b"));
+    }
+
+    #[test]
+    fn wrong_type_and_pipeline_are_refused() {
+        let all = vec![
+            other("bucket"),
+            Candidate {
+                mode: Some("Pipeline".into()),
+                ..cand("fn", &[])
+            },
+        ];
+        let choice = ClaimChoice {
+            reference: Some("bucket"),
+            ..Default::default()
+        };
+        assert_eq!(
+            select(&choice, &all).err().map(|e| e.reason()),
+            Some("CompositionInvalid")
+        );
+        let e = select(&ClaimChoice::default(), &all).err();
+        assert_eq!(
+            e.as_ref().map(|e| e.reason()),
+            Some("CompositionModeUnsupported")
+        );
+        assert!(
+            e.map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("paved runs Resources mode")
+        );
+    }
+
+    #[test]
+    fn candidate_from_json() {
+        let v = serde_json::json!({"metadata": {"name": "c", "labels": {"a": "b"}},
+            "spec": {"compositeTypeRef": {"apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND}, "mode": "Pipeline"}});
+        let c = Candidate::from_json(&v);
+        assert_eq!(
+            c,
+            Some(Candidate {
+                mode: Some("Pipeline".into()),
+                ..cand("c", &[("a", "b")])
+            })
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! What wakes a claim besides its own changes: its Composition, the objects composed for it
+//! (whatever their kind: watches start when a kind is first composed), and the Secrets paved
+//! manages. Every watch here is metadata-only: paved learns *that* something changed and reads
+//! what it needs in the reconcile, so no Secret data is ever cached.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use tokio::task::JoinHandle;
+
+use crate::api::{Composition, PostgreSQLInstance};
+
+/// The label on every Secret paved writes (claim connection Secrets, and the RDS controller's
+/// Instance connection Secrets); the only Secrets paved watches.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "paved";
+
+type Claim = PostgreSQLInstance;
+
+/// One watch scope: a namespace (or all namespaces), the claims cached for it and the channel
+/// that feeds its reconcile queue.
+pub(crate) struct Scope {
+    pub namespace: Option<String>,
+    pub claims: Store<Claim>,
+    pub trigger: UnboundedSender<ObjectRef<Claim>>,
+}
+
+/// Routing of external triggers to the claims they concern, and the dynamic watches.
+pub(crate) struct Watches {
+    client: Client,
+    scopes: Vec<Scope>,
+    kinds: Mutex<HashSet<(String, String)>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// (namespace, Secret name) → claims reading that Secret (composed objects' connection
+    /// Secrets).
+    secret_readers: Mutex<HashMap<(String, String), BTreeSet<String>>>,
+}
+
+impl Watches {
+    pub fn new(client: Client, scopes: Vec<Scope>) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            scopes,
+            kinds: Mutex::default(),
+            tasks: Mutex::default(),
+            secret_readers: Mutex::default(),
+        })
+    }
+
+    pub fn claim_stores(&self) -> impl Iterator<Item = &Store<Claim>> {
+        self.scopes.iter().map(|s| &s.claims)
+    }
+
+    /// Queue a reconcile of the claim.
+    pub fn trigger(&self, namespace: &str, name: &str) {
+        let scope = self
+            .scopes
+            .iter()
+            .find(|s| s.namespace.as_deref() == Some(namespace))
+            .or_else(|| self.scopes.iter().find(|s| s.namespace.is_none()));
+        if let Some(scope) = scope {
+            let _ = scope
+                .trigger
+                .unbounded_send(ObjectRef::new(name).within(namespace));
+        }
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(handle);
+        }
+    }
+
+    /// Stop every watch task.
+    pub fn stop(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for t in tasks.drain(..) {
+                t.abort();
+            }
+        }
+    }
+
+    /// Record that `claim` reads the connection Secret `namespace/secret` (so that a change to it
+    /// wakes the claim).
+    pub fn note_secret_reader(&self, namespace: &str, secret: &str, claim: &str) {
+        if let Ok(mut idx) = self.secret_readers.lock() {
+            idx.entry((namespace.to_string(), secret.to_string()))
+                .or_default()
+                .insert(claim.to_string());
+        }
+    }
+
+    /// Forget a deleted claim's Secret readings.
+    pub fn forget_claim(&self, namespace: &str, claim: &str) {
+        if let Ok(mut idx) = self.secret_readers.lock() {
+            idx.retain(|(ns, _), claims| {
+                if ns == namespace {
+                    claims.remove(claim);
+                }
+                !claims.is_empty()
+            });
+        }
+    }
+
+    fn secret_readers(&self, namespace: &str, secret: &str) -> Vec<String> {
+        self.secret_readers
+            .lock()
+            .ok()
+            .and_then(|idx| {
+                idx.get(&(namespace.to_string(), secret.to_string()))
+                    .cloned()
+            })
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Watch objects of this kind (metadata only) in every scope, waking the claim that
+    /// controls each. Idempotent.
+    pub fn ensure_kind(self: &Arc<Self>, ar: &ApiResource) {
+        let key = (ar.api_version.clone(), ar.kind.clone());
+        {
+            let Ok(mut kinds) = self.kinds.lock() else {
+                return;
+            };
+            if !kinds.insert(key) {
+                return;
+            }
+        }
+        tracing::info!(api_version = %ar.api_version, kind = %ar.kind, "watching composed kind");
+        for scope in &self.scopes {
+            let api: Api<PartialObjectMeta<DynamicObject>> = match &scope.namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+                None => Api::all_with(self.client.clone(), ar),
+            };
+            let me = Arc::clone(self);
+            let kind = ar.kind.clone();
+            self.spawn(async move {
+                watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .touched_objects()
+                    .for_each(|res| {
+                        match res {
+                            Ok(obj) => {
+                                if let (Some(ns), Some(claim)) = (obj.namespace(), controlling_claim(obj.meta())) {
+                                    me.trigger(&ns, &claim);
+                                }
+                            }
+                            Err(e) => tracing::warn!(%kind, error = %e, "watch of composed kind failed; retrying"),
+                        }
+                        std::future::ready(())
+                    })
+                    .await;
+            });
+        }
+    }
+
+    /// Watch the Secrets labelled as managed by paved (metadata only).
+    pub fn start_secrets(self: &Arc<Self>) {
+        for scope in &self.scopes {
+            let api: Api<PartialObjectMeta<Secret>> = match &scope.namespace {
+                Some(ns) => Api::namespaced(self.client.clone(), ns),
+                None => Api::all(self.client.clone()),
+            };
+            let me = Arc::clone(self);
+            let wc = watcher::Config::default()
+                .labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+            self.spawn(async move {
+                watcher(api, wc)
+                    .default_backoff()
+                    .touched_objects()
+                    .for_each(|res| {
+                        match res {
+                            Ok(obj) => {
+                                if let Some(ns) = obj.namespace() {
+                                    let mut claims = me.secret_readers(&ns, &obj.name_any());
+                                    claims.extend(controlling_claim(obj.meta()));
+                                    for c in claims {
+                                        me.trigger(&ns, &c);
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "watch of Secrets failed; retrying")
+                            }
+                        }
+                        std::future::ready(())
+                    })
+                    .await;
+            });
+        }
+    }
+
+    /// Drive the Composition cache; a change to a Composition wakes the claims that use it and
+    /// those still waiting for one.
+    pub fn start_compositions(
+        self: &Arc<Self>,
+        writer: kube::runtime::reflector::store::Writer<Composition>,
+    ) {
+        let api: Api<Composition> = Api::all(self.client.clone());
+        let me = Arc::clone(self);
+        self.spawn(async move {
+            kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+                .default_backoff()
+                .touched_objects()
+                .for_each(|res| {
+                    match res {
+                        Ok(comp) => {
+                            let name = comp.name_any();
+                            for store in me.claim_stores() {
+                                for claim in store.state() {
+                                    if uses_or_awaits(&claim, &name)
+                                        && let Some(ns) = claim.namespace()
+                                    {
+                                        me.trigger(&ns, &claim.name_any());
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "watch of Compositions failed; retrying")
+                        }
+                    }
+                    std::future::ready(())
+                })
+                .await;
+        });
+    }
+}
+
+/// Whether a Composition change may concern this claim: it names the Composition, was composed
+/// with it, or has not been composed with any yet (selection may now succeed or change).
+fn uses_or_awaits(claim: &Claim, composition: &str) -> bool {
+    let spec_ref = claim.spec.composition_ref.as_ref().map(|r| r.name.as_str());
+    let recorded = claim
+        .status
+        .as_ref()
+        .and_then(|s| s.composition_ref.as_ref())
+        .map(|r| r.name.as_str());
+    spec_ref == Some(composition) || recorded == Some(composition) || recorded.is_none()
+}
+
+/// The name of the claim holding the controller owner reference of an object, if any.
+pub(crate) fn controlling_claim(meta: &kube::api::ObjectMeta) -> Option<String> {
+    meta.owner_references.as_ref()?.iter().find_map(|o| {
+        (o.controller == Some(true)
+            && o.kind == Claim::kind(&())
+            && o.api_version == Claim::api_version(&()))
+        .then(|| o.name.clone())
+    })
+}
+
+/// Whether the object is controlled by the claim with this uid.
+pub(crate) fn controlled_by(meta: &kube::api::ObjectMeta, uid: &str) -> bool {
+    meta.owner_references.as_ref().is_some_and(|refs| {
+        refs.iter()
+            .any(|o| o.controller == Some(true) && o.uid == uid)
+    })
+}
