@@ -240,6 +240,11 @@ pub struct InstanceStatus {
     /// succeeded; if not, the AWS error code and message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+
+    /// Tag keys paved applied from spec.forProvider.tags. Removing a key from the spec removes
+    /// the tag from AWS; tags that others put on the instance are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_tag_keys: Vec<String>,
 }
 
 /// The observed RDS instance.
@@ -294,6 +299,26 @@ pub struct InstanceObservation {
     /// Master user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// Name of the database created with the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_encrypted: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_minor_version_upgrade: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_security_group_ids: Option<Vec<String>>,
+    /// Tags on the RDS instance, paved's ownership tags included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
     /// Changes AWS has accepted but not applied yet (for example waiting for the maintenance
     /// window), field name to value.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,22 +1,88 @@
 //! The RDS controller: reconciles `Instance` (`rds.aws.upbound.io/v1beta1`) with AWS RDS.
-//! (skeleton: the implementation lands in the following commits)
+//!
+//! - [`client`]: the small trait over the RDS operations paved uses ([`client::RdsApi`]), its
+//!   aws-sdk-rds implementation, and the guard around it (token bucket per account and region,
+//!   retries with backoff and jitter, a metric per attempt, failpoints for crash tests).
+//! - [`observe`]: shared observation — one paginated DescribeDBInstances per (ProviderConfig,
+//!   region) per poll interval feeds every Instance.
+//! - [`diff`]: spec against AWS — what to modify, what cannot change, which tags to fix.
+//! - [`reconcile`]: the reconcile of one Instance (create, update, delete, status, Secrets).
+//! - [`naming`]: deterministic identifiers, passwords, connection URIs.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+pub mod client;
+pub mod diff;
+pub mod metrics;
+pub mod model;
+pub mod naming;
+pub mod observe;
+pub mod reconcile;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Config as ControllerConfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+
+use kube::{Resource, ResourceExt};
+
+use crate::api::instance::Instance;
+use crate::api::provider_config::{CredentialsSource, EndpointUrlType, ProviderConfig};
+
+pub use client::{Failpoint, FailpointSite, RetryPolicy};
+pub use metrics::RdsMetrics;
+
+use client::{Guarded, RdsApi, SdkRds, TokenBucket};
+use model::{ErrorClass, backoff};
+use observe::{Fleet, Fleets};
 
 /// Settings of the RDS controller.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RdsConfig {
     /// Namespaces to watch; empty means all.
     pub namespaces: Vec<String>,
     /// How often one paginated DescribeDBInstances per (ProviderConfig, region) refreshes every
-    /// Instance.
+    /// Instance (and how often an idle Instance is looked at). Default 60 s.
     pub poll_interval: Duration,
-    /// How often an instance in a transitional state (creating, modifying, ...) is described.
+    /// How often an instance in a transitional state (creating, modifying, deleting, ...) is
+    /// described on its own. Default 20 s.
     pub transitional_poll_interval: Duration,
-    /// Token bucket rate per AWS account and region.
+    /// Token bucket rate per ProviderConfig (account) and region. Default 8 requests/s, under
+    /// the RDS API's limit of about 12.
     pub aws_requests_per_second: f64,
+    /// Retries of throttling and 5xx answers within one call.
+    pub retry: RetryPolicy,
+    /// Longest wait before retrying after a non-transient AWS error (invalid parameters, quota,
+    /// capacity, authorization). Default 5 minutes. A spec change retries at once.
+    pub error_backoff_max: Duration,
+    /// Instances reconciled at the same time.
+    pub concurrency: u16,
+    /// Test hook: run at the failpoint sites (see [`FailpointSite`]).
+    pub failpoint: Option<Failpoint>,
+}
+
+impl std::fmt::Debug for RdsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RdsConfig")
+            .field("namespaces", &self.namespaces)
+            .field("poll_interval", &self.poll_interval)
+            .field(
+                "transitional_poll_interval",
+                &self.transitional_poll_interval,
+            )
+            .field("aws_requests_per_second", &self.aws_requests_per_second)
+            .field("retry", &self.retry)
+            .field("error_backoff_max", &self.error_backoff_max)
+            .field("concurrency", &self.concurrency)
+            .field("failpoint", &self.failpoint.is_some())
+            .finish()
+    }
 }
 
 impl Default for RdsConfig {
@@ -26,29 +92,408 @@ impl Default for RdsConfig {
             poll_interval: Duration::from_secs(60),
             transitional_poll_interval: Duration::from_secs(20),
             aws_requests_per_second: 8.0,
+            retry: RetryPolicy::default(),
+            error_backoff_max: Duration::from_secs(300),
+            concurrency: 32,
+            failpoint: None,
         }
     }
 }
 
-/// Prometheus metrics of the RDS controller.
-#[derive(Debug, Default)]
-pub struct RdsMetrics {}
+/// Per-object retry state after AWS errors.
+#[derive(Debug)]
+struct BackoffState {
+    generation: Option<i64>,
+    attempts: u32,
+    not_before: Instant,
+}
 
-impl RdsMetrics {
-    pub fn new(_registry: &mut prometheus_client::registry::Registry) -> Self {
-        Self {}
+/// Backoff per Instance: the reconcile that follows our own status write must not call AWS
+/// again; a new generation (spec change) retries at once.
+#[derive(Debug, Default)]
+pub(crate) struct Backoffs {
+    m: Mutex<HashMap<String, BackoffState>>,
+}
+
+impl Backoffs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BackoffState>> {
+        self.m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long this object must still wait, if at all.
+    pub(crate) fn gate(&self, key: &str, generation: Option<i64>) -> Option<Duration> {
+        let mut m = self.lock();
+        let s = m.get(key)?;
+        if s.generation != generation {
+            m.remove(key);
+            return None;
+        }
+        let now = Instant::now();
+        (s.not_before > now).then(|| s.not_before - now)
+    }
+
+    /// Record a failure; returns the wait before the next attempt.
+    pub(crate) fn fail(
+        &self,
+        key: &str,
+        generation: Option<i64>,
+        class: ErrorClass,
+        cfg: &RdsConfig,
+    ) -> Duration {
+        let mut m = self.lock();
+        let s = m.entry(key.to_string()).or_insert(BackoffState {
+            generation,
+            attempts: 0,
+            not_before: Instant::now(),
+        });
+        if s.generation != generation {
+            s.generation = generation;
+            s.attempts = 0;
+        }
+        s.attempts += 1;
+        let wait = match class {
+            ErrorClass::Transient | ErrorClass::InvalidState => backoff(
+                s.attempts,
+                Duration::from_secs(2),
+                Duration::from_secs(60).min(cfg.error_backoff_max),
+            ),
+            _ => backoff(s.attempts, Duration::from_secs(10), cfg.error_backoff_max),
+        };
+        s.not_before = Instant::now() + wait;
+        wait
+    }
+
+    pub(crate) fn success(&self, key: &str) {
+        self.lock().remove(key);
     }
 }
 
-/// Run the controller until `shutdown` resolves.
+struct CachedClient {
+    version: String,
+    built: Instant,
+    api: Arc<dyn RdsApi>,
+}
+
+/// Rebuild clients (re-reading credential Secrets) this often.
+const CLIENT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// State shared by the controllers of all watched namespaces.
+pub(crate) struct Shared {
+    pub client: kube::Client,
+    pub config: RdsConfig,
+    pub metrics: Arc<RdsMetrics>,
+    pub recorder: Recorder,
+    pub fleets: Fleets,
+    pub backoffs: Backoffs,
+    buckets: Mutex<HashMap<(String, String), Arc<TokenBucket>>>,
+    clients: Mutex<HashMap<(String, String), CachedClient>>,
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+}
+
+/// Context of one controller.
+pub(crate) struct Ctx {
+    pub shared: Arc<Shared>,
+    pub secrets: Store<Secret>,
+    pub provider_configs: Store<ProviderConfig>,
+}
+
+/// Name used for the fleet and bucket of Instances without a ProviderConfig.
+const AMBIENT: &str = "(environment)";
+
+impl Ctx {
+    /// The guarded RDS client and the fleet cache for an Instance; `Err(message)` inside Ok
+    /// when the ProviderConfig is missing or unusable.
+    pub(crate) async fn aws_for(
+        &self,
+        obj: &Instance,
+    ) -> Result<Result<(Arc<dyn RdsApi>, Arc<Fleet>), String>, reconcile::Error> {
+        let region = obj.spec.for_provider.region.clone();
+        let explicit = obj
+            .spec
+            .provider_config_ref
+            .as_ref()
+            .map(|r| r.name.clone());
+        let name = explicit.clone().unwrap_or_else(|| "default".to_string());
+        let pc = self.provider_configs.get(&ObjectRef::new(&name));
+        let (key_name, version) = match &pc {
+            Some(pc) => (name.clone(), pc.resource_version().unwrap_or_default()),
+            None if explicit.is_none() => (AMBIENT.to_string(), String::new()),
+            None => return Ok(Err(format!("ProviderConfig {name} not found"))),
+        };
+        let key = (key_name.clone(), region.clone());
+        let fleet = self.shared.fleets.get(&key_name, &region);
+        {
+            let clients = self
+                .shared
+                .clients
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = clients.get(&key)
+                && c.version == version
+                && c.built.elapsed() < CLIENT_TTL
+            {
+                return Ok(Ok((c.api.clone(), fleet)));
+            }
+        }
+        let (endpoint, credentials) = match &pc {
+            None => (None, None),
+            Some(pc) => {
+                let endpoint = match &pc.spec.endpoint {
+                    Some(e) if e.url.type_ == EndpointUrlType::Static => match &e.url.static_ {
+                        Some(u) => Some(u.clone()),
+                        None => {
+                            return Ok(Err(format!(
+                                "ProviderConfig {name}: spec.endpoint.url.static is required with type Static"
+                            )));
+                        }
+                    },
+                    _ => None,
+                };
+                let credentials = match pc.spec.credentials.source {
+                    CredentialsSource::Secret => {
+                        let Some(r) = &pc.spec.credentials.secret_ref else {
+                            return Ok(Err(format!(
+                                "ProviderConfig {name}: spec.credentials.secretRef is required with source Secret"
+                            )));
+                        };
+                        let Some(ns) = &r.namespace else {
+                            return Ok(Err(format!(
+                                "ProviderConfig {name}: spec.credentials.secretRef.namespace is required"
+                            )));
+                        };
+                        let secrets: Api<Secret> = Api::namespaced(self.shared.client.clone(), ns);
+                        let secret = secrets.get_opt(&r.name).await.map_err(|source| {
+                            reconcile::Error::Kube {
+                                action: "reading the ProviderConfig credentials Secret",
+                                key: format!(
+                                    "{}/{}",
+                                    obj.namespace().unwrap_or_default(),
+                                    obj.name_any()
+                                ),
+                                source,
+                            }
+                        })?;
+                        let text = secret
+                            .and_then(|s| s.data)
+                            .and_then(|d| d.get(&r.key).cloned())
+                            .map(|b| String::from_utf8_lossy(&b.0).to_string());
+                        let Some(text) = text else {
+                            return Ok(Err(format!(
+                                "ProviderConfig {name}: Secret {ns}/{} has no key {:?}",
+                                r.name, r.key
+                            )));
+                        };
+                        match client::parse_credentials_file(&text) {
+                            Some(c) => Some(c),
+                            None => {
+                                return Ok(Err(format!(
+                                    "ProviderConfig {name}: Secret {ns}/{} key {:?} is not an AWS credentials file with aws_access_key_id and aws_secret_access_key",
+                                    r.name, r.key
+                                )));
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                (endpoint, credentials)
+            }
+        };
+        let sdk = client::sdk_client(
+            self.shared.http.clone(),
+            &region,
+            endpoint.as_deref(),
+            credentials,
+        )
+        .await;
+        let bucket = {
+            let mut b = self
+                .shared
+                .buckets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            b.entry(key.clone())
+                .or_insert_with(|| {
+                    Arc::new(TokenBucket::new(self.shared.config.aws_requests_per_second))
+                })
+                .clone()
+        };
+        let api: Arc<dyn RdsApi> = Arc::new(Guarded {
+            inner: Arc::new(SdkRds { client: sdk }),
+            bucket,
+            metrics: self.shared.metrics.clone(),
+            retry: self.shared.config.retry,
+            failpoint: self.shared.config.failpoint.clone(),
+        });
+        self.shared
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                key,
+                CachedClient {
+                    version,
+                    built: Instant::now(),
+                    api: api.clone(),
+                },
+            );
+        Ok(Ok((api, fleet)))
+    }
+}
+
+fn error_policy(obj: Arc<Instance>, err: &reconcile::Error, _ctx: Arc<Ctx>) -> Action {
+    tracing::warn!(namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
+    Action::requeue(backoff(3, Duration::from_secs(2), Duration::from_secs(30)))
+}
+
+/// Label selector of the Secrets this controller writes (and the only ones it caches).
+pub const MANAGED_SECRETS: &str = "app.kubernetes.io/managed-by=paved";
+
+/// Run the controller until `shutdown` resolves. `ready` turns true once the caches (Instances,
+/// managed Secrets, ProviderConfigs) are synced.
 pub async fn run(
-    _client: kube::Client,
-    _config: RdsConfig,
-    _metrics: Arc<RdsMetrics>,
+    client: kube::Client,
+    config: RdsConfig,
+    metrics: Arc<RdsMetrics>,
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    ready.store(true, std::sync::atomic::Ordering::SeqCst);
-    shutdown.await;
+    crate::init_crypto();
+    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
+        vec![None]
+    } else {
+        config.namespaces.iter().cloned().map(Some).collect()
+    };
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "paved-rds".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
+        config: config.clone(),
+        metrics,
+        fleets: Fleets::default(),
+        backoffs: Backoffs::default(),
+        buckets: Mutex::default(),
+        clients: Mutex::default(),
+        http: client::http_client(),
+    });
+
+    // Fan the shutdown signal out to every controller (graceful_shutdown_on wants Sync futures).
+    let mut stops = Vec::new();
+    let mut stop_rx = Vec::new();
+    for _ in &scopes {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        stops.push(tx);
+        stop_rx.push(rx);
+    }
+    let shutdown_task = tokio::spawn(async move {
+        shutdown.await;
+        for tx in stops {
+            let _ = tx.send(());
+        }
+    });
+
+    let mut runs = Vec::new();
+    let mut readiness = Vec::new();
+    let mut reflectors: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    for (scope, stop) in scopes.into_iter().zip(stop_rx) {
+        let (instances, secrets): (Api<Instance>, Api<Secret>) = match &scope {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
+        };
+        // Stores for reading (the Controller's own watches of the same objects only trigger).
+        let (secret_store, secret_writer) = reflector::store();
+        let secret_reflector = watcher(
+            secrets.clone(),
+            watcher::Config::default().labels(MANAGED_SECRETS),
+        )
+        .default_backoff()
+        .reflect(secret_writer)
+        .for_each(|_| futures::future::ready(()));
+        let pcs: Api<ProviderConfig> = Api::all(client.clone());
+        let (pc_store, pc_writer) = reflector::store();
+        let pc_reflector = watcher(pcs.clone(), watcher::Config::default())
+            .default_backoff()
+            .reflect(pc_writer)
+            .for_each(|_| futures::future::ready(()));
+        reflectors.push(Box::pin(secret_reflector) as futures::future::BoxFuture<'static, ()>);
+        reflectors.push(Box::pin(pc_reflector));
+        let controller = Controller::new(instances, watcher::Config::default())
+            .with_config(ControllerConfig::default().concurrency(config.concurrency));
+        let instance_store = controller.store();
+        let mapper_store = instance_store.clone();
+        let ctx = Arc::new(Ctx {
+            shared: shared.clone(),
+            secrets: secret_store.clone(),
+            provider_configs: pc_store.clone(),
+        });
+        readiness.push(async move {
+            let _ = instance_store.wait_until_ready().await;
+            let _ = secret_store.wait_until_ready().await;
+            let _ = pc_store.wait_until_ready().await;
+        });
+        let run = controller
+            .owns(secrets, watcher::Config::default().labels(MANAGED_SECRETS))
+            .watches(
+                pcs,
+                watcher::Config::default(),
+                move |pc: ProviderConfig| {
+                    // A ProviderConfig changed: look again at the Instances that use it.
+                    let name = pc.name_any();
+                    mapper_store
+                        .state()
+                        .into_iter()
+                        .filter(|i| {
+                            i.spec
+                                .provider_config_ref
+                                .as_ref()
+                                .map(|r| r.name.as_str())
+                                .unwrap_or("default")
+                                == name
+                        })
+                        .map(|i| ObjectRef::from_obj(&*i))
+                        .collect::<Vec<_>>()
+                },
+            )
+            .graceful_shutdown_on(stop.map(|_| ()))
+            .run(reconcile::reconcile, error_policy, ctx)
+            .for_each(|res| async move {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "controller event");
+                }
+            });
+        runs.push(run);
+    }
+    let ready_flag = ready.clone();
+    let mark_ready = async move {
+        let reflectors = futures::future::join_all(reflectors);
+        let synced = futures::future::join_all(readiness);
+        tokio::pin!(reflectors);
+        tokio::select! {
+            _ = &mut reflectors => {}
+            _ = synced => {}
+        }
+        ready_flag.store(true, Ordering::SeqCst);
+        tracing::info!("RDS controller caches synced");
+        reflectors.await;
+    };
+    futures::future::select(
+        Box::pin(futures::future::join_all(runs)),
+        Box::pin(mark_ready),
+    )
+    .await;
+    shutdown_task.abort();
+    ready.store(false, Ordering::SeqCst);
     Ok(())
+}
+
+/// The object reference used for Events about an Instance.
+pub fn instance_ref(obj: &Instance) -> k8s_openapi::api::core::v1::ObjectReference {
+    obj.object_ref(&())
 }

@@ -1,0 +1,839 @@
+//! The RDS operations paved uses, as a small trait ([`RdsApi`]), implemented with aws-sdk-rds
+//! ([`SdkRds`]) and wrapped by [`Guarded`]: a token bucket per account and region, retries with
+//! exponential backoff and jitter for throttling and 5xx, a metric per attempt, and failpoints
+//! for crash tests.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::types::Tag;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::future::BoxFuture;
+
+use super::metrics::RdsMetrics;
+use super::model::{
+    AwsError, CreateRequest, DbInstance, DeleteRequest, DescribePage, ErrorClass, ModifyRequest,
+    PendingModifiedValues, backoff,
+};
+
+/// Page size of the fleet observation (the RDS maximum).
+pub const PAGE_SIZE: i32 = 100;
+
+/// The RDS operations paved uses.
+pub trait RdsApi: Send + Sync {
+    /// One page (up to 100 instances) of DescribeDBInstances over the whole account and region.
+    fn describe_page<'a>(
+        &'a self,
+        marker: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<DescribePage, AwsError>>;
+    /// DescribeDBInstances of one identifier; `None` when it does not exist.
+    fn describe<'a>(
+        &'a self,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DbInstance>, AwsError>>;
+    fn create<'a>(&'a self, req: &'a CreateRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>>;
+    fn modify<'a>(&'a self, req: &'a ModifyRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>>;
+    fn delete<'a>(&'a self, req: &'a DeleteRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>>;
+    fn add_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    fn remove_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// aws-sdk-rds
+
+/// Static credentials from a ProviderConfig Secret.
+#[derive(Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parse an AWS shared-credentials file, `[default]` profile (or the only profile).
+pub fn parse_credentials_file(text: &str) -> Option<StaticCredentials> {
+    let mut profiles: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut current = String::from("default");
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(p) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = p.trim().trim_start_matches("profile ").to_string();
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            profiles
+                .entry(current.clone())
+                .or_default()
+                .insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let profile = match profiles.get("default") {
+        Some(p) => p,
+        None if profiles.len() == 1 => profiles.values().next()?,
+        None => return None,
+    };
+    Some(StaticCredentials {
+        access_key_id: profile.get("aws_access_key_id")?.clone(),
+        secret_access_key: profile.get("aws_secret_access_key")?.clone(),
+        session_token: profile.get("aws_session_token").cloned(),
+    })
+}
+
+/// The one HTTPS client (rustls + ring) shared by every RDS client.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// Build an aws-sdk-rds client for one region. `endpoint`: an explicit endpoint URL (otherwise
+/// `AWS_ENDPOINT_URL` or AWS's). `credentials`: static keys (otherwise the standard chain). The
+/// SDK's own retries are off: [`Guarded`] retries, so that every attempt goes through the token
+/// bucket and the metric.
+pub async fn sdk_client(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    region: &str,
+    endpoint: Option<&str>,
+    credentials: Option<StaticCredentials>,
+) -> aws_sdk_rds::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .http_client(http)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        );
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(c) = credentials {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            c.session_token,
+            None,
+            "paved-providerconfig",
+        ));
+    }
+    let config = loader.load().await;
+    aws_sdk_rds::Client::new(&config)
+}
+
+/// [`RdsApi`] over aws-sdk-rds.
+#[derive(Clone, Debug)]
+pub struct SdkRds {
+    pub client: aws_sdk_rds::Client,
+}
+
+fn sdk_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let detail = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::ServiceError(ctx) => AwsError::new(
+            operation,
+            ctx.err().code().unwrap_or("Unknown"),
+            ctx.err().message().unwrap_or(&detail),
+            Some(ctx.raw().status().as_u16()),
+        ),
+        SdkError::TimeoutError(_) => AwsError::new(operation, "Timeout", detail, None),
+        SdkError::DispatchFailure(_) => AwsError::new(operation, "DispatchFailure", detail, None),
+        SdkError::ResponseError(ctx) => AwsError::new(
+            operation,
+            "ResponseError",
+            detail,
+            Some(ctx.raw().status().as_u16()),
+        ),
+        _ => AwsError {
+            operation,
+            class: ErrorClass::Terminal,
+            code: "ConstructionFailure".into(),
+            message: detail,
+            http_status: None,
+        },
+    }
+}
+
+fn i32_of(operation: &'static str, field: &str, v: Option<i64>) -> Result<Option<i32>, AwsError> {
+    v.map(|v| {
+        i32::try_from(v).map_err(|_| AwsError {
+            operation,
+            class: ErrorClass::Terminal,
+            code: "InvalidParameterValue".into(),
+            message: format!("{field} {v} is out of range"),
+            http_status: None,
+        })
+    })
+    .transpose()
+}
+
+fn tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Convert aws-sdk-rds' DBInstance.
+pub fn from_sdk(i: &aws_sdk_rds::types::DbInstance) -> DbInstance {
+    let s = |v: Option<&str>| v.map(str::to_string);
+    let pending = i
+        .pending_modified_values()
+        .map(|p| PendingModifiedValues {
+            instance_class: s(p.db_instance_class()),
+            allocated_storage: p.allocated_storage().map(i64::from),
+            engine_version: s(p.engine_version()),
+            backup_retention_period: p.backup_retention_period().map(i64::from),
+            multi_az: p.multi_az(),
+            iops: p.iops().map(i64::from),
+            storage_type: s(p.storage_type()),
+            port: p.port(),
+            db_subnet_group_name: s(p.db_subnet_group_name()),
+        })
+        .unwrap_or_default();
+    DbInstance {
+        identifier: i.db_instance_identifier().unwrap_or_default().to_string(),
+        arn: s(i.db_instance_arn()),
+        resource_id: s(i.dbi_resource_id()),
+        status: i.db_instance_status().map(str::to_ascii_lowercase),
+        engine: s(i.engine()),
+        engine_version: s(i.engine_version()),
+        instance_class: s(i.db_instance_class()),
+        allocated_storage: i.allocated_storage().map(i64::from),
+        max_allocated_storage: i.max_allocated_storage().map(i64::from),
+        storage_type: s(i.storage_type()),
+        iops: i.iops().map(i64::from),
+        storage_encrypted: i.storage_encrypted(),
+        kms_key_id: s(i.kms_key_id()),
+        db_name: s(i.db_name()),
+        username: s(i.master_username()),
+        multi_az: i.multi_az(),
+        publicly_accessible: i.publicly_accessible(),
+        backup_retention_period: i.backup_retention_period().map(i64::from),
+        backup_window: s(i.preferred_backup_window()),
+        maintenance_window: s(i.preferred_maintenance_window()),
+        deletion_protection: i.deletion_protection(),
+        auto_minor_version_upgrade: i.auto_minor_version_upgrade(),
+        parameter_group_name: i
+            .db_parameter_groups()
+            .first()
+            .and_then(|g| g.db_parameter_group_name())
+            .map(str::to_string),
+        vpc_security_group_ids: i
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+            .collect(),
+        db_subnet_group_name: i
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(str::to_string),
+        address: i.endpoint().and_then(|e| e.address()).map(str::to_string),
+        port: i
+            .endpoint()
+            .and_then(|e| e.port())
+            .or(i.db_instance_port().filter(|p| *p > 0)),
+        tags: i
+            .tag_list()
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.key()?.to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+        pending,
+    }
+}
+
+fn missing(operation: &'static str) -> AwsError {
+    AwsError::new(
+        operation,
+        "ResponseError",
+        "the response did not contain a DBInstance",
+        None,
+    )
+}
+
+impl RdsApi for SdkRds {
+    fn describe_page<'a>(
+        &'a self,
+        marker: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<DescribePage, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .describe_db_instances()
+                .max_records(PAGE_SIZE)
+                .set_marker(marker.map(str::to_string))
+                .send()
+                .await
+                .map_err(|e| sdk_err("DescribeDBInstances", e))?;
+            Ok(DescribePage {
+                instances: out.db_instances().iter().map(from_sdk).collect(),
+                marker: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
+            })
+        })
+    }
+
+    fn describe<'a>(
+        &'a self,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DbInstance>, AwsError>> {
+        Box::pin(async move {
+            match self
+                .client
+                .describe_db_instances()
+                .db_instance_identifier(identifier)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(out
+                    .db_instances()
+                    .iter()
+                    .find(|i| i.db_instance_identifier() == Some(identifier))
+                    .map(from_sdk)),
+                Err(e) => Err(sdk_err("DescribeDBInstances", e)),
+            }
+        })
+    }
+
+    fn create<'a>(&'a self, r: &'a CreateRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        const OP: &str = "CreateDBInstance";
+        Box::pin(async move {
+            let out = self
+                .client
+                .create_db_instance()
+                .db_instance_identifier(&r.identifier)
+                .engine(&r.engine)
+                .set_engine_version(r.engine_version.clone())
+                .db_instance_class(&r.instance_class)
+                .set_allocated_storage(i32_of(OP, "allocatedStorage", r.allocated_storage)?)
+                .set_max_allocated_storage(i32_of(
+                    OP,
+                    "maxAllocatedStorage",
+                    r.max_allocated_storage,
+                )?)
+                .set_storage_type(r.storage_type.clone())
+                .set_iops(i32_of(OP, "iops", r.iops)?)
+                .set_storage_encrypted(r.storage_encrypted)
+                .set_kms_key_id(r.kms_key_id.clone())
+                .set_db_name(r.db_name.clone())
+                .master_username(&r.username)
+                .master_user_password(&r.password)
+                .set_multi_az(r.multi_az)
+                .set_publicly_accessible(r.publicly_accessible)
+                .set_db_subnet_group_name(r.db_subnet_group_name.clone())
+                .set_vpc_security_group_ids(
+                    (!r.vpc_security_group_ids.is_empty())
+                        .then(|| r.vpc_security_group_ids.clone()),
+                )
+                .set_db_parameter_group_name(r.parameter_group_name.clone())
+                .set_backup_retention_period(i32_of(
+                    OP,
+                    "backupRetentionPeriod",
+                    r.backup_retention_period,
+                )?)
+                .set_preferred_backup_window(r.backup_window.clone())
+                .set_preferred_maintenance_window(r.maintenance_window.clone())
+                .set_auto_minor_version_upgrade(r.auto_minor_version_upgrade)
+                .set_deletion_protection(r.deletion_protection)
+                .set_port(r.port)
+                .set_tags(Some(tags_of(&r.tags)))
+                .send()
+                .await
+                .map_err(|e| sdk_err(OP, e))?;
+            out.db_instance().map(from_sdk).ok_or_else(|| missing(OP))
+        })
+    }
+
+    fn modify<'a>(&'a self, r: &'a ModifyRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        const OP: &str = "ModifyDBInstance";
+        Box::pin(async move {
+            let out = self
+                .client
+                .modify_db_instance()
+                .db_instance_identifier(&r.identifier)
+                .apply_immediately(r.apply_immediately)
+                .set_db_instance_class(r.instance_class.clone())
+                .set_engine_version(r.engine_version.clone())
+                .set_allow_major_version_upgrade(r.allow_major_version_upgrade.then_some(true))
+                .set_allocated_storage(i32_of(OP, "allocatedStorage", r.allocated_storage)?)
+                .set_max_allocated_storage(i32_of(
+                    OP,
+                    "maxAllocatedStorage",
+                    r.max_allocated_storage,
+                )?)
+                .set_storage_type(r.storage_type.clone())
+                .set_iops(i32_of(OP, "iops", r.iops)?)
+                .set_multi_az(r.multi_az)
+                .set_publicly_accessible(r.publicly_accessible)
+                .set_backup_retention_period(i32_of(
+                    OP,
+                    "backupRetentionPeriod",
+                    r.backup_retention_period,
+                )?)
+                .set_preferred_backup_window(r.backup_window.clone())
+                .set_preferred_maintenance_window(r.maintenance_window.clone())
+                .set_deletion_protection(r.deletion_protection)
+                .set_auto_minor_version_upgrade(r.auto_minor_version_upgrade)
+                .set_db_parameter_group_name(r.parameter_group_name.clone())
+                .set_vpc_security_group_ids(r.vpc_security_group_ids.clone())
+                .set_db_port_number(r.port)
+                .send()
+                .await
+                .map_err(|e| sdk_err(OP, e))?;
+            out.db_instance().map(from_sdk).ok_or_else(|| missing(OP))
+        })
+    }
+
+    fn delete<'a>(&'a self, r: &'a DeleteRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        const OP: &str = "DeleteDBInstance";
+        Box::pin(async move {
+            let out = self
+                .client
+                .delete_db_instance()
+                .db_instance_identifier(&r.identifier)
+                .skip_final_snapshot(r.skip_final_snapshot)
+                .set_final_db_snapshot_identifier(r.final_snapshot_identifier.clone())
+                .set_delete_automated_backups(r.delete_automated_backups)
+                .send()
+                .await
+                .map_err(|e| sdk_err(OP, e))?;
+            out.db_instance().map(from_sdk).ok_or_else(|| missing(OP))
+        })
+    }
+
+    fn add_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(tags_of(tags)))
+                .send()
+                .await
+                .map_err(|e| sdk_err("AddTagsToResource", e))?;
+            Ok(())
+        })
+    }
+
+    fn remove_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .remove_tags_from_resource()
+                .resource_name(arn)
+                .set_tag_keys(Some(keys.to_vec()))
+                .send()
+                .await
+                .map_err(|e| sdk_err("RemoveTagsFromResource", e))?;
+            Ok(())
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// token bucket
+
+/// A token bucket: `rate` requests per second, bursts of up to `rate` (at least 1). Waiters are
+/// served in order. A throttling answer from AWS empties the bucket (slowing the whole account
+/// and region down for about a second), which is what the RDS documentation asks clients to do.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    state: tokio::sync::Mutex<(f64, Instant)>,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64) -> Self {
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            8.0
+        };
+        let burst = rate.max(1.0);
+        Self {
+            rate,
+            burst,
+            state: tokio::sync::Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Wait for one token.
+    pub async fn acquire(&self) {
+        let mut state = self.state.lock().await;
+        loop {
+            let now = Instant::now();
+            let (tokens, last) = *state;
+            let tokens =
+                (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+            if tokens >= 1.0 {
+                *state = (tokens - 1.0, now);
+                return;
+            }
+            *state = (tokens, now);
+            let wait = Duration::from_secs_f64(((1.0 - tokens) / self.rate).clamp(0.001, 60.0));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// AWS said "slow down": drop to no tokens.
+    pub async fn penalize(&self) {
+        let mut state = self.state.lock().await;
+        state.0 = state.0.min(0.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// guard: rate limit, retry, metrics, failpoints
+
+/// Where a failpoint can stop the controller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailpointSite {
+    /// Identifier and password are persisted; CreateDBInstance not sent yet.
+    BeforeCreate,
+    /// CreateDBInstance succeeded; nothing recorded about it yet.
+    AfterCreate,
+}
+
+/// A test hook run at a [`FailpointSite`] with the identifier concerned. A hook that never
+/// completes freezes the controller there, so that a test can kill it at that exact point.
+pub type Failpoint = Arc<dyn Fn(FailpointSite, &str) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Retry policy of [`Guarded`] for throttling and 5xx answers.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// [`RdsApi`] with the token bucket, retries, metrics and failpoints around another one.
+pub struct Guarded {
+    pub inner: Arc<dyn RdsApi>,
+    pub bucket: Arc<TokenBucket>,
+    pub metrics: Arc<RdsMetrics>,
+    pub retry: RetryPolicy,
+    pub failpoint: Option<Failpoint>,
+}
+
+impl Guarded {
+    async fn call<'a, T, F>(&'a self, operation: &'static str, mut f: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> BoxFuture<'a, Result<T, AwsError>>,
+        T: Outcome,
+    {
+        let mut attempt = 1;
+        loop {
+            self.bucket.acquire().await;
+            let res = f().await;
+            match &res {
+                Ok(v) => self.metrics.record_call(operation, v.outcome()),
+                Err(e) => self.metrics.record_call(operation, e.outcome()),
+            }
+            match res {
+                Err(e) if e.class == ErrorClass::Transient && attempt < self.retry.max_attempts => {
+                    if e.outcome() == "throttled" {
+                        self.bucket.penalize().await;
+                    }
+                    tracing::debug!(operation, attempt, code = %e.code, "transient AWS error, retrying");
+                    tokio::time::sleep(backoff(attempt, self.retry.base, self.retry.max)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Outcome label of a successful call.
+trait Outcome {
+    fn outcome(&self) -> &'static str {
+        "success"
+    }
+}
+impl Outcome for DescribePage {}
+impl Outcome for DbInstance {}
+impl Outcome for () {}
+impl Outcome for Option<DbInstance> {
+    fn outcome(&self) -> &'static str {
+        if self.is_some() {
+            "success"
+        } else {
+            "not_found"
+        }
+    }
+}
+
+impl RdsApi for Guarded {
+    fn describe_page<'a>(
+        &'a self,
+        marker: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<DescribePage, AwsError>> {
+        Box::pin(self.call("DescribeDBInstances", move || {
+            self.inner.describe_page(marker)
+        }))
+    }
+
+    fn describe<'a>(
+        &'a self,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<DbInstance>, AwsError>> {
+        Box::pin(self.call("DescribeDBInstances", move || {
+            Box::pin(async move {
+                match self.inner.describe(identifier).await {
+                    Err(e) if e.class == ErrorClass::NotFound => Ok(None),
+                    other => other,
+                }
+            })
+        }))
+    }
+
+    fn create<'a>(&'a self, req: &'a CreateRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        Box::pin(async move {
+            if let Some(fp) = &self.failpoint {
+                fp(FailpointSite::BeforeCreate, &req.identifier).await;
+            }
+            let r = self
+                .call("CreateDBInstance", move || self.inner.create(req))
+                .await;
+            if r.is_ok()
+                && let Some(fp) = &self.failpoint
+            {
+                fp(FailpointSite::AfterCreate, &req.identifier).await;
+            }
+            r
+        })
+    }
+
+    fn modify<'a>(&'a self, req: &'a ModifyRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        Box::pin(self.call("ModifyDBInstance", move || self.inner.modify(req)))
+    }
+
+    fn delete<'a>(&'a self, req: &'a DeleteRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        Box::pin(self.call("DeleteDBInstance", move || self.inner.delete(req)))
+    }
+
+    fn add_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.call("AddTagsToResource", move || self.inner.add_tags(arn, tags)))
+    }
+
+    fn remove_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        keys: &'a [String],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.call("RemoveTagsFromResource", move || {
+            self.inner.remove_tags(arn, keys)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A fake that fails the first `fail` calls with `code`.
+    struct Flaky {
+        fail: Mutex<u32>,
+        code: &'static str,
+        status: u16,
+    }
+
+    impl RdsApi for Flaky {
+        fn describe_page<'a>(
+            &'a self,
+            _m: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<DescribePage, AwsError>> {
+            Box::pin(async move {
+                let mut left = self.fail.lock().unwrap_or_else(|p| p.into_inner());
+                if *left > 0 {
+                    *left -= 1;
+                    return Err(AwsError::new(
+                        "DescribeDBInstances",
+                        self.code,
+                        "boom",
+                        Some(self.status),
+                    ));
+                }
+                Ok(DescribePage::default())
+            })
+        }
+        fn describe<'a>(
+            &'a self,
+            _i: &'a str,
+        ) -> BoxFuture<'a, Result<Option<DbInstance>, AwsError>> {
+            Box::pin(async {
+                Err(AwsError::new(
+                    "DescribeDBInstances",
+                    "DBInstanceNotFound",
+                    "no",
+                    Some(404),
+                ))
+            })
+        }
+        fn create<'a>(
+            &'a self,
+            _r: &'a CreateRequest,
+        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+            Box::pin(async { Ok(DbInstance::default()) })
+        }
+        fn modify<'a>(
+            &'a self,
+            _r: &'a ModifyRequest,
+        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+            Box::pin(async { Ok(DbInstance::default()) })
+        }
+        fn delete<'a>(
+            &'a self,
+            _r: &'a DeleteRequest,
+        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+            Box::pin(async { Ok(DbInstance::default()) })
+        }
+        fn add_tags<'a>(
+            &'a self,
+            _a: &'a str,
+            _t: &'a BTreeMap<String, String>,
+        ) -> BoxFuture<'a, Result<(), AwsError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn remove_tags<'a>(
+            &'a self,
+            _a: &'a str,
+            _k: &'a [String],
+        ) -> BoxFuture<'a, Result<(), AwsError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn guarded(fail: u32, code: &'static str, status: u16) -> (Guarded, Arc<RdsMetrics>) {
+        let metrics = Arc::new(RdsMetrics::default());
+        let g = Guarded {
+            inner: Arc::new(Flaky {
+                fail: Mutex::new(fail),
+                code,
+                status,
+            }),
+            bucket: Arc::new(TokenBucket::new(1000.0)),
+            metrics: metrics.clone(),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(5),
+            },
+            failpoint: None,
+        };
+        (g, metrics)
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_and_counted() {
+        let (g, m) = guarded(2, "Throttling", 400);
+        assert!(g.describe_page(None).await.is_ok());
+        assert_eq!(m.calls_with_outcome("DescribeDBInstances", "throttled"), 2);
+        assert_eq!(m.calls_with_outcome("DescribeDBInstances", "success"), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded() {
+        let (g, m) = guarded(10, "InternalFailure", 500);
+        let e = g.describe_page(None).await.err();
+        assert_eq!(e.map(|e| e.class), Some(ErrorClass::Transient));
+        assert_eq!(m.calls("DescribeDBInstances"), 3);
+    }
+
+    #[tokio::test]
+    async fn terminal_errors_are_not_retried() {
+        let (g, m) = guarded(10, "InvalidParameterValue", 400);
+        let e = g.describe_page(None).await.err();
+        assert_eq!(e.map(|e| e.class), Some(ErrorClass::Terminal));
+        assert_eq!(m.calls("DescribeDBInstances"), 1);
+    }
+
+    #[tokio::test]
+    async fn not_found_is_none() {
+        let (g, m) = guarded(0, "", 200);
+        assert_eq!(g.describe("x").await, Ok(None));
+        assert_eq!(m.calls_with_outcome("DescribeDBInstances", "not_found"), 1);
+    }
+
+    #[tokio::test]
+    async fn bucket_limits_rate() {
+        let b = TokenBucket::new(20.0);
+        let start = Instant::now();
+        for _ in 0..30 {
+            b.acquire().await;
+        }
+        // 20 from the burst, 10 more at 20/s: about half a second.
+        assert!(
+            start.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn credentials_file() {
+        let c = parse_credentials_file(
+            "[default]\naws_access_key_id = AKIA\naws_secret_access_key=secret\n",
+        );
+        assert_eq!(c.as_ref().map(|c| c.access_key_id.as_str()), Some("AKIA"));
+        assert_eq!(
+            c.as_ref().map(|c| c.secret_access_key.as_str()),
+            Some("secret")
+        );
+        assert!(parse_credentials_file("[a]\nx=1\n[b]\ny=2").is_none());
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}
