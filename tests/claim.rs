@@ -1,0 +1,886 @@
+//! The claim controller against the real local API server. Each test runs the controller
+//! in-process, scoped to its own namespace, and stands in for the RDS controller where needed
+//! (marks the Instance Ready through its status subresource, writes its connection Secret).
+//! No kube-controller-manager runs, so no owner-reference garbage collection happens.
+//!
+//! Every test here creates Compositions for PostgreSQLInstance or relies on the one seed
+//! Composition being the only one, so `.config/nextest.toml` runs them one at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use paved::api::common::{Condition, ConditionStatus, get_condition};
+use paved::api::{Composition, Instance, PostgreSQLInstance};
+use paved::claim::{ClaimConfig, ClaimMetrics};
+use serde_json::{Value, json};
+
+/// Label on every Composition a test here creates (besides the seed one), for cleanup.
+const TEST_LABEL: &str = "paved-test/claim";
+
+struct Controller {
+    metrics: Arc<ClaimMetrics>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Controller {
+    async fn start(client: &Client, ns: &str, resync: Duration) -> Controller {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(ClaimMetrics::new(&mut registry));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let config = ClaimConfig {
+            namespaces: vec![ns.to_string()],
+            resync,
+            ..Default::default()
+        };
+        let task = tokio::spawn(paved::claim::run(
+            client.clone(),
+            config,
+            Arc::clone(&metrics),
+            Arc::new(AtomicBool::new(false)),
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Controller {
+            metrics,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), &mut self.task)
+            .await
+            .expect("controller stops within 30s")
+            .expect("controller task")
+            .expect("controller result");
+    }
+
+    /// Wait (event-driven) until `n` more reconciles than `from` have finished.
+    async fn wait_reconciles(&self, from: u64, n: u64, secs: u64) {
+        let mut rx = self.metrics.subscribe_reconciles();
+        tokio::time::timeout(Duration::from_secs(secs), rx.wait_for(|c| *c >= from + n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} reconciles did not happen within {secs}s"))
+            .unwrap();
+    }
+}
+
+async fn setup(prefix: &str) -> (Client, String) {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = test_namespace(&client, prefix).await;
+    (client, ns)
+}
+
+fn seed(file: &str) -> Value {
+    yaml_docs(&read_project_file(&format!("examples/seed/{file}"))).remove(0)
+}
+
+/// The seed claim, in namespace `ns`.
+fn seed_claim(ns: &str) -> Value {
+    let mut c = seed("claim.yaml");
+    c["metadata"]["namespace"] = json!(ns);
+    c
+}
+
+/// A copy of the seed Composition named `name`, labelled for cleanup.
+fn test_composition(name: &str) -> Value {
+    let mut c = seed("composition.yaml");
+    c["metadata"]["name"] = json!(name);
+    c["metadata"]["labels"] = json!({TEST_LABEL: "true"});
+    c
+}
+
+/// Delete the Compositions earlier tests left behind, so that the seed Composition is the one
+/// for PostgreSQLInstance, and (re)apply the seed Composition.
+async fn only_seed_composition(client: &Client) {
+    let api: Api<Composition> = Api::all(client.clone());
+    let lp = ListParams::default().labels(TEST_LABEL);
+    for c in api.list(&lp).await.unwrap() {
+        let _ = api.delete(&c.name_any(), &DeleteParams::default()).await;
+    }
+    apply_json(client, &seed("composition.yaml"), None, false)
+        .await
+        .unwrap();
+    let others: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|c| {
+            c.spec.composite_type_ref.kind == "PostgreSQLInstance"
+                && c.name_any() != "postgresql-aws"
+        })
+        .map(|c| c.name_any())
+        .collect();
+    assert!(
+        others.is_empty(),
+        "other Compositions for PostgreSQLInstance exist in the shared API server: {others:?}"
+    );
+}
+
+async fn delete_composition(client: &Client, name: &str) {
+    let api: Api<Composition> = Api::all(client.clone());
+    let _ = api.delete(name, &DeleteParams::default()).await;
+}
+
+fn cond<'a>(c: &'a PostgreSQLInstance, t: &str) -> Option<&'a Condition> {
+    c.status
+        .as_ref()
+        .and_then(|s| get_condition(&s.conditions, t))
+}
+
+fn is(c: &PostgreSQLInstance, t: &str, status: ConditionStatus) -> bool {
+    cond(c, t).is_some_and(|c| c.status == status)
+}
+
+async fn apply_claim(client: &Client, claim: &Value) {
+    apply_json(client, claim, None, false).await.unwrap();
+}
+
+/// Wait for Synced=False and return its (reason, message).
+async fn wait_error(claims: &Api<PostgreSQLInstance>, name: &str) -> (String, String) {
+    let c = wait_for(claims, name, 30, "Synced=False", |c| {
+        is(c, "Synced", ConditionStatus::False)
+    })
+    .await;
+    let s = cond(&c, "Synced").unwrap();
+    (s.reason.clone(), s.message.clone())
+}
+
+async fn no_instances(client: &Client, ns: &str) {
+    let api: Api<Instance> = Api::namespaced(client.clone(), ns);
+    let items = api.list(&ListParams::default()).await.unwrap().items;
+    assert!(
+        items.is_empty(),
+        "no composed object may be created, found {:?}",
+        items.iter().map(|i| i.name_any()).collect::<Vec<_>>()
+    );
+}
+
+/// Stand in for the RDS controller: set the Instance's Ready condition.
+async fn set_instance_ready(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+) {
+    let api: Api<Instance> = Api::namespaced(client.clone(), ns);
+    let mut condition = json!({"type": "Ready", "status": status, "reason": reason,
+                        "lastTransitionTime": "2024-01-01T00:00:00Z"});
+    if !message.is_empty() {
+        condition["message"] = json!(message);
+    }
+    let patch = json!({"status": {
+        "conditions": [condition],
+        "atProvider": {"status": if status == "True" { "available" } else { "creating" }},
+    }});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+fn connection_keys() -> BTreeMap<String, String> {
+    [
+        ("username", "pgadmin"),
+        ("password", "s3cr3t-from-the-test"),
+        ("endpoint", "db.example.internal"),
+        ("host", "db.example.internal"),
+        ("port", "5432"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Stand in for the RDS controller: write the Instance's connection Secret (labelled as managed
+/// by paved, as the RDS controller labels it).
+async fn write_instance_secret(client: &Client, ns: &str, instance: &Instance) -> String {
+    let name = instance
+        .spec
+        .write_connection_secret_to_ref
+        .as_ref()
+        .expect("rendered writeConnectionSecretToRef")
+        .name
+        .clone();
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns, "labels": {paved::claim::MANAGED_BY_LABEL: paved::claim::MANAGED_BY_VALUE}},
+        "stringData": connection_keys(),
+    });
+    apply_json(client, &secret, None, false).await.unwrap();
+    name
+}
+
+fn secret_has_all_keys(s: &Secret) -> bool {
+    let data = s.data.clone().unwrap_or_default();
+    connection_keys()
+        .iter()
+        .all(|(k, v)| data.get(k).is_some_and(|d| d.0 == v.as_bytes()))
+}
+
+/// The seed claim composed and Ready (Instance marked Ready, its Secret written).
+async fn seed_ready(client: &Client, ns: &str) -> (PostgreSQLInstance, Instance) {
+    apply_claim(client, &seed_claim(ns)).await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), ns);
+    let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
+        true
+    })
+    .await;
+    write_instance_secret(client, ns, &inst).await;
+    set_instance_ready(
+        client,
+        ns,
+        "my-app-db-rds-instance",
+        "True",
+        "Available",
+        "",
+    )
+    .await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    wait_for(
+        &secrets,
+        "my-app-db-credentials",
+        30,
+        "published",
+        secret_has_all_keys,
+    )
+    .await;
+    let claim = wait_for(&claims, "my-app-db", 30, "Ready", |c| {
+        is(c, "Ready", ConditionStatus::True)
+    })
+    .await;
+    (
+        claim,
+        instances.get("my-app-db-rds-instance").await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
+    let (client, ns) = setup("claim-seed").await;
+    only_seed_composition(&client).await;
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    apply_claim(&client, &seed_claim(&ns)).await;
+
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
+        true
+    })
+    .await;
+    let claim = wait_for(&claims, "my-app-db", 30, "Synced", |c| {
+        is(c, "Synced", ConditionStatus::True)
+    })
+    .await;
+
+    // Exactly the rendered object: spec, labels, one controller owner reference to the claim.
+    let fp = &inst.spec.for_provider;
+    assert_eq!(fp.region, "ap-northeast-2");
+    assert_eq!(fp.instance_class.as_deref(), Some("db.t3.micro"));
+    assert_eq!(fp.engine.as_deref(), Some("postgres"));
+    assert_eq!(fp.allocated_storage, Some(20));
+    assert_eq!(fp.engine_version.as_deref(), Some("14"));
+    assert_eq!(
+        inst.labels()
+            .get("crossplane.io/claim-name")
+            .map(String::as_str),
+        Some("my-app-db")
+    );
+    assert_eq!(
+        inst.labels()
+            .get("crossplane.io/claim-namespace")
+            .map(String::as_str),
+        Some(ns.as_str())
+    );
+    let owners = inst.owner_references();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(owners[0].kind, "PostgreSQLInstance");
+    assert_eq!(owners[0].name, "my-app-db");
+    assert_eq!(Some(&owners[0].uid), claim.metadata.uid.as_ref());
+    assert_eq!(owners[0].controller, Some(true));
+    let status = claim.status.clone().unwrap();
+    assert_eq!(
+        status.composition_ref.as_ref().map(|r| r.name.as_str()),
+        Some("postgresql-aws")
+    );
+    assert!(
+        claim.spec.composition_ref.is_none(),
+        "the choice is never written into the spec"
+    );
+    assert_eq!(status.resource_refs.len(), 1);
+    assert_eq!(status.resource_refs[0].name, "my-app-db-rds-instance");
+    assert_eq!(
+        cond(&claim, "Synced").map(|c| (c.reason.as_str(), c.observed_generation)),
+        Some(("ReconcileSuccess", claim.metadata.generation))
+    );
+    assert!(
+        claim
+            .finalizers()
+            .iter()
+            .any(|f| f == paved::claim::FINALIZER)
+    );
+
+    // Not ready yet: the message names the composed resource and its own reason.
+    set_instance_ready(
+        &client,
+        &ns,
+        "my-app-db-rds-instance",
+        "False",
+        "Creating",
+        "RDS status \"creating\"",
+    )
+    .await;
+    let expected = format!(
+        "rds-instance (Instance {ns}/my-app-db-rds-instance): Creating: RDS status \"creating\""
+    );
+    let c = wait_for(
+        &claims,
+        "my-app-db",
+        10,
+        "Ready=False with the Instance's reason",
+        |c| cond(c, "Ready").is_some_and(|r| r.message == expected),
+    )
+    .await;
+    assert_eq!(
+        cond(&c, "Ready").map(|r| (r.status, r.reason.as_str())),
+        Some((ConditionStatus::False, "Creating"))
+    );
+
+    // The RDS controller's part: Instance Ready, its connection Secret written.
+    let t0 = Instant::now();
+    set_instance_ready(
+        &client,
+        &ns,
+        "my-app-db-rds-instance",
+        "True",
+        "Available",
+        "",
+    )
+    .await;
+    write_instance_secret(&client, &ns, &inst).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = wait_for(
+        &secrets,
+        "my-app-db-credentials",
+        10,
+        "holding every key",
+        secret_has_all_keys,
+    )
+    .await;
+    let claim = wait_for(&claims, "my-app-db", 10, "Ready", |c| {
+        is(c, "Ready", ConditionStatus::True)
+    })
+    .await;
+    let elapsed = t0.elapsed();
+    eprintln!(
+        "Instance Ready + Secret written → claim Ready and Secret published: {elapsed:?}; writes so far: {}",
+        ctl.metrics.writes_total()
+    );
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "claim Ready after {elapsed:?}"
+    );
+    assert_eq!(
+        cond(&claim, "Ready").map(|r| r.reason.as_str()),
+        Some("Available")
+    );
+    assert!(
+        claim
+            .status
+            .as_ref()
+            .unwrap()
+            .connection_details
+            .as_ref()
+            .and_then(|d| d.last_published_time.as_ref())
+            .is_some()
+    );
+    // The claim's Secret: owned by the claim, labelled as managed by paved.
+    assert_eq!(
+        secret
+            .labels()
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("paved")
+    );
+    assert_eq!(
+        secret.owner_references().first().map(|o| &o.uid),
+        claim.metadata.uid.as_ref()
+    );
+
+    // storageGB change reaches the Instance.
+    let mut bigger = seed_claim(&ns);
+    bigger["spec"]["parameters"]["storageGB"] = json!(50);
+    apply_claim(&client, &bigger).await;
+    wait_for(
+        &instances,
+        "my-app-db-rds-instance",
+        10,
+        "allocatedStorage 50",
+        |i| i.spec.for_provider.allocated_storage == Some(50),
+    )
+    .await;
+
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composition_edit_reaches_the_instance_without_restart() {
+    let (client, ns) = setup("claim-compedit").await;
+    let comp_name = format!("pg-{ns}");
+    apply_json(&client, &test_composition(&comp_name), None, false)
+        .await
+        .unwrap();
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositionRef"] = json!({"name": comp_name});
+    apply_claim(&client, &claim).await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |i| {
+        i.spec.for_provider.instance_class.as_deref() == Some("db.t3.micro")
+    })
+    .await;
+
+    let mut comp = test_composition(&comp_name);
+    comp["spec"]["resources"][0]["base"]["spec"]["forProvider"]["instanceClass"] =
+        json!("db.t3.small");
+    apply_json(&client, &comp, None, false).await.unwrap();
+    wait_for(
+        &instances,
+        "my-app-db-rds-instance",
+        10,
+        "instanceClass db.t3.small",
+        |i| i.spec.for_provider.instance_class.as_deref() == Some("db.t3.small"),
+    )
+    .await;
+
+    // The Composition disappears: reported on the claim, the Instance is kept.
+    delete_composition(&client, &comp_name).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let (reason, message) = wait_error(&claims, "my-app-db").await;
+    assert_eq!(reason, "ReconcileError");
+    assert!(
+        message.contains(&format!("{comp_name:?}")) && message.contains("does not exist"),
+        "{message}"
+    );
+    assert!(
+        instances
+            .get_opt("my-app-db-rds-instance")
+            .await
+            .unwrap()
+            .is_some(),
+        "resources are kept"
+    );
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_of_a_ready_claim_writes_nothing() {
+    let (client, ns) = setup("claim-quiet").await;
+    only_seed_composition(&client).await;
+    let ctl = Controller::start(&client, &ns, Duration::from_millis(300)).await;
+    let (claim, inst) = seed_ready(&client, &ns).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    // Let the reconciles triggered by reaching Ready settle, then take the baseline.
+    ctl.wait_reconciles(ctl.metrics.reconciles_total(), 2, 30)
+        .await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    let rv = || async {
+        (
+            claims.get("my-app-db").await.unwrap().resource_version(),
+            instances
+                .get("my-app-db-rds-instance")
+                .await
+                .unwrap()
+                .resource_version(),
+            secrets
+                .get("my-app-db-credentials")
+                .await
+                .unwrap()
+                .resource_version(),
+        )
+    };
+    let before = rv().await;
+    let writes = ctl.metrics.writes_total();
+    eprintln!(
+        "writes for the seed claim to reach Ready (incl. events): {writes}; claim rv {:?}, instance rv {:?}",
+        claim.resource_version(),
+        inst.resource_version()
+    );
+    let from = ctl.metrics.reconciles_total();
+    ctl.wait_reconciles(from, 5, 30).await;
+    assert_eq!(
+        ctl.metrics.writes_total(),
+        writes,
+        "a resync of a Ready claim must not write"
+    );
+    assert_eq!(
+        rv().await,
+        before,
+        "resourceVersions unchanged across resyncs"
+    );
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_composition_matches_the_selector() {
+    let (client, ns) = setup("claim-nocomp").await;
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositionSelector"] = json!({"matchLabels": {"paved-test/ns": ns}});
+    apply_claim(&client, &claim).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let (reason, message) = wait_error(&claims, "my-app-db").await;
+    assert_eq!(reason, "ReconcileError");
+    assert!(
+        message.starts_with(&format!(
+            "no Composition for database.example.com/v1alpha1 PostgreSQLInstance matches spec.compositionSelector.matchLabels {{paved-test/ns={ns}}}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("set spec.compositionRef.name"),
+        "{message}"
+    );
+    no_instances(&client, &ns).await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_matching_compositions_are_refused_naming_both() {
+    let (client, ns) = setup("claim-twocomp").await;
+    let (a, b) = (format!("a-{ns}"), format!("b-{ns}"));
+    for name in [&a, &b] {
+        let mut c = test_composition(name);
+        c["metadata"]["labels"]["paved-test/ns"] = json!(ns);
+        apply_json(&client, &c, None, false).await.unwrap();
+    }
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositionSelector"] = json!({"matchLabels": {"paved-test/ns": ns}});
+    apply_claim(&client, &claim).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let (reason, message) = wait_error(&claims, "my-app-db").await;
+    assert_eq!(reason, "ReconcileError");
+    assert_eq!(
+        message,
+        format!(
+            "2 Compositions match spec.compositionSelector.matchLabels {{paved-test/ns={ns}}}: {a:?}, {b:?}; set spec.compositionRef.name to one of them or make the selector more specific"
+        )
+    );
+    no_instances(&client, &ns).await;
+    ctl.stop().await;
+    delete_composition(&client, &a).await;
+    delete_composition(&client, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composition_ref_to_a_missing_composition() {
+    let (client, ns) = setup("claim-noref").await;
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositionRef"] = json!({"name": format!("missing-{ns}")});
+    apply_claim(&client, &claim).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let (reason, message) = wait_error(&claims, "my-app-db").await;
+    assert_eq!(reason, "ReconcileError");
+    assert!(
+        message.starts_with(&format!(
+            "spec.compositionRef names Composition \"missing-{ns}\", which does not exist"
+        )),
+        "{message}"
+    );
+    no_instances(&client, &ns).await;
+    ctl.stop().await;
+}
+
+/// A claim using a per-test Composition whose first resource is changed by `edit`; returns the
+/// Synced=False message once reported, and checks nothing was composed.
+async fn composition_error(
+    prefix: &str,
+    edit: impl FnOnce(&mut Value),
+    claim_edit: impl FnOnce(&mut Value),
+) -> String {
+    let (client, ns) = setup(prefix).await;
+    let comp_name = format!("pg-{ns}");
+    let mut comp = test_composition(&comp_name);
+    edit(&mut comp);
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositionRef"] = json!({"name": comp_name});
+    claim_edit(&mut claim);
+    apply_claim(&client, &claim).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let (reason, message) = wait_error(&claims, "my-app-db").await;
+    assert_eq!(reason, "ReconcileError");
+    no_instances(&client, &ns).await;
+    ctl.stop().await;
+    delete_composition(&client, &comp_name).await;
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_patch_source_missing() {
+    let message = composition_error(
+        "claim-required",
+        |c| {
+            c["spec"]["resources"][0]["patches"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"fromFieldPath": "spec.parameters.environment", "toFieldPath": "metadata.labels.environment", "policy": {"fromFieldPath": "Required"}}));
+        },
+        |claim| {
+            claim["spec"]["parameters"].as_object_mut().unwrap().remove("environment");
+        },
+    )
+    .await;
+    assert!(
+        message.contains("spec.parameters.environment") && message.contains("rds-instance"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transform_type_error() {
+    let message = composition_error(
+        "claim-transform",
+        |c| {
+            c["spec"]["resources"][0]["patches"][1]["transforms"] =
+                json!([{"type": "math", "math": {"multiply": 2}}]);
+        },
+        |_| {},
+    )
+    .await;
+    assert!(
+        message.contains("spec.parameters.version") && message.contains("rds-instance"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base_of_a_kind_the_api_server_does_not_serve() {
+    let message = composition_error(
+        "claim-unserved",
+        |c| {
+            c["spec"]["resources"][0]["base"]["apiVersion"] = json!("widgets.example.com/v1");
+            c["spec"]["resources"][0]["base"]["kind"] = json!("Widget");
+        },
+        |_| {},
+    )
+    .await;
+    assert!(
+        message.contains(r#"apiVersion "widgets.example.com/v1" kind "Widget""#),
+        "{message}"
+    );
+    assert!(message.contains(r#"resource "rds-instance""#), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_mode_is_refused() {
+    let message = composition_error(
+        "claim-pipeline",
+        |c| {
+            c["spec"]["mode"] = json!("Pipeline");
+            c["spec"]["pipeline"] = json!([{"step": "patch-and-transform", "functionRef": {"name": "function-patch-and-transform"}}]);
+        },
+        |_| {},
+    )
+    .await;
+    assert!(
+        message.contains("mode: Pipeline") && message.contains("paved runs Resources mode"),
+        "{message}"
+    );
+}
+
+/// Delete the claim with the given policy while the Instance carries a finalizer (as the RDS
+/// controller's): Background releases the claim at once, Foreground waits for the Instance.
+async fn deletion(policy: &str) {
+    let (client, ns) = setup(&format!("claim-del-{}", policy.to_lowercase())).await;
+    only_seed_composition(&client).await;
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositeDeletePolicy"] = json!(policy);
+    apply_claim(&client, &claim).await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
+        true
+    })
+    .await;
+    write_instance_secret(&client, &ns, &inst).await;
+    set_instance_ready(
+        &client,
+        &ns,
+        "my-app-db-rds-instance",
+        "True",
+        "Available",
+        "",
+    )
+    .await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    wait_for(
+        &secrets,
+        "my-app-db-credentials",
+        30,
+        "published",
+        secret_has_all_keys,
+    )
+    .await;
+    let fin = json!({"metadata": {"finalizers": ["test.paved.dev/hold"]}});
+    instances
+        .patch(
+            "my-app-db-rds-instance",
+            &PatchParams::default(),
+            &Patch::Merge(&fin),
+        )
+        .await
+        .unwrap();
+
+    claims
+        .delete("my-app-db", &DeleteParams::default())
+        .await
+        .unwrap();
+    if policy == "Background" {
+        wait_deleted(&claims, "my-app-db", 30).await;
+        let i = instances.get("my-app-db-rds-instance").await.unwrap();
+        assert!(
+            i.metadata.deletion_timestamp.is_some(),
+            "the Instance was deleted"
+        );
+    } else {
+        let c = wait_for(&claims, "my-app-db", 30, "Deleting", |c| {
+            cond(c, "Ready").is_some_and(|r| r.reason == "Deleting")
+        })
+        .await;
+        assert!(
+            cond(&c, "Ready")
+                .unwrap()
+                .message
+                .contains("my-app-db-rds-instance")
+        );
+        assert!(
+            instances
+                .get("my-app-db-rds-instance")
+                .await
+                .unwrap()
+                .metadata
+                .deletion_timestamp
+                .is_some()
+        );
+    }
+    // The RDS controller finishes: the Instance goes.
+    let unhold = json!({"metadata": {"finalizers": null}});
+    instances
+        .patch(
+            "my-app-db-rds-instance",
+            &PatchParams::default(),
+            &Patch::Merge(&unhold),
+        )
+        .await
+        .unwrap();
+    wait_deleted(&instances, "my-app-db-rds-instance", 30).await;
+    wait_deleted(&claims, "my-app-db", 30).await;
+    wait_deleted(&secrets, "my-app-db-credentials", 30).await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_background() {
+    deletion("Background").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_foreground() {
+    deletion("Foreground").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_deleted_while_composed_objects_are_already_gone() {
+    let (client, ns) = setup("claim-gone").await;
+    only_seed_composition(&client).await;
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositeDeletePolicy"] = json!("Foreground");
+    apply_claim(&client, &claim).await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
+        true
+    })
+    .await;
+    wait_for(&claims, "my-app-db", 30, "Synced", |c| {
+        is(c, "Synced", ConditionStatus::True)
+    })
+    .await;
+    // paved is down while the Instance disappears and the claim is deleted.
+    ctl.stop().await;
+    instances
+        .delete("my-app-db-rds-instance", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_deleted(&instances, "my-app-db-rds-instance", 30).await;
+    claims
+        .delete("my-app-db", &DeleteParams::default())
+        .await
+        .unwrap();
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    wait_deleted(&claims, "my-app-db", 30).await;
+    ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_paved_does_not_own_is_never_overwritten() {
+    let (client, ns) = setup("claim-foreign").await;
+    only_seed_composition(&client).await;
+    let foreign = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "my-app-db-credentials", "namespace": ns}, "stringData": {"mine": "yes"}});
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(foreign).unwrap(),
+        )
+        .await
+        .unwrap();
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    apply_claim(&client, &seed_claim(&ns)).await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
+        true
+    })
+    .await;
+    write_instance_secret(&client, &ns, &inst).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let (_, message) = wait_error(&claims, "my-app-db").await;
+    assert!(
+        message.contains("is not owned by this claim; paved will not overwrite it"),
+        "{message}"
+    );
+    let s = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get("my-app-db-credentials")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.data.unwrap().keys().cloned().collect::<Vec<_>>(),
+        vec!["mine".to_string()]
+    );
+    ctl.stop().await;
+}
