@@ -2,6 +2,7 @@
 //! (`e2e/env.sh up`, which `make test` runs) — a real kube-apiserver with etcd and the RDS
 //! emulator. Nothing here fakes a component.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub mod chart;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
