@@ -5,6 +5,8 @@
 #   e2e/env.sh up       start (idempotent: a running environment is reused), write target/e2e/env
 #   e2e/env.sh down     stop exactly the processes `up` started (by pid) and remove their state
 #   e2e/env.sh status   say what runs where
+#   e2e/env.sh restart-apiserver   stop the kube-apiserver and start it again (same ports, same
+#                       etcd, same flags): for tests of watch recovery
 #
 # `source target/e2e/env` afterwards exports KUBECONFIG, AWS_ENDPOINT_URL, AWS_REGION, dummy AWS
 # credentials and PAVED_MOTO_URL. Set KUBEBUILDER_ASSETS to use your own kube-apiserver and etcd.
@@ -194,9 +196,26 @@ status() {
   return $rc
 }
 
+restart_apiserver() {
+  alive kube-apiserver || { log "kube-apiserver is not running in $STATE"; exit 1; }
+  local pid args=() port token
+  pid=$(cat "$STATE/kube-apiserver.pid")
+  # the exact command line it was started with
+  mapfile -d '' args <"/proc/$pid/cmdline"
+  port=$(sed -n 's/^export PAVED_KUBE_APISERVER_PORT="\(.*\)"$/\1/p' "$ENV_FILE")
+  token=$(head -n 1 "$STATE/tokens.csv" | cut -d, -f1)
+  log "restarting kube-apiserver (pid $pid) on https://127.0.0.1:$port"
+  stop_one kube-apiserver
+  "${args[@]}" >>"$STATE/kube-apiserver.log" 2>&1 &
+  echo $! >"$STATE/kube-apiserver.pid"
+  wait_for kube-apiserver "curl -sfk -H 'Authorization: Bearer $token' https://127.0.0.1:$port/readyz" 90
+  log "kube-apiserver restarted (pid $(cat "$STATE/kube-apiserver.pid"))"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  restart-apiserver) restart_apiserver ;;
+  *) echo "usage: $0 up|down|status|restart-apiserver" >&2; exit 2 ;;
 esac
