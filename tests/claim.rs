@@ -28,6 +28,7 @@ const TEST_LABEL: &str = "paved-test/claim";
 
 struct Controller {
     metrics: Arc<ClaimMetrics>,
+    registry: prometheus_client::registry::Registry,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -53,6 +54,7 @@ impl Controller {
         ));
         Controller {
             metrics,
+            registry,
             stop: Some(tx),
             task,
         }
@@ -67,6 +69,16 @@ impl Controller {
             .expect("controller stops within 30s")
             .expect("controller task")
             .expect("controller result");
+    }
+
+    /// The `paved_claim_kube_writes_total` lines of the metrics.
+    fn writes_by_operation(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).unwrap();
+        out.lines()
+            .filter(|l| l.starts_with("paved_claim_kube_writes_total"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Wait (event-driven) until `n` more reconciles than `from` have finished.
@@ -293,6 +305,32 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
     .await;
 
     // Exactly the rendered object: spec, labels, one controller owner reference to the claim.
+    let comp: Composition = serde_json::from_value(seed("composition.yaml")).unwrap();
+    let claim_json = serde_json::to_value(&claim).unwrap();
+    let rendered = paved::compose::render(&paved::compose::RenderInput {
+        claim: &claim_json,
+        composition_name: "postgresql-aws",
+        composition: &comp.spec,
+        observed: &BTreeMap::new(),
+    })
+    .unwrap();
+    let desired = &rendered.resources[0].desired;
+    assert_eq!(serde_json::to_value(&inst.spec).unwrap(), desired["spec"]);
+    assert_eq!(
+        serde_json::to_value(inst.labels()).unwrap(),
+        desired["metadata"]["labels"]
+    );
+    for (k, v) in desired["metadata"]["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        assert_eq!(
+            inst.annotations().get(k).map(|a| json!(a)),
+            Some(v.clone()),
+            "annotation {k}"
+        );
+    }
     let fp = &inst.spec.for_provider;
     assert_eq!(fp.region, "ap-northeast-2");
     assert_eq!(fp.instance_class.as_deref(), Some("db.t3.micro"));
@@ -386,8 +424,14 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
         secret_has_all_keys,
     )
     .await;
-    let claim = wait_for(&claims, "my-app-db", 10, "Ready", |c| {
+    let claim = wait_for(&claims, "my-app-db", 10, "Ready and published", |c| {
         is(c, "Ready", ConditionStatus::True)
+            && c.status.as_ref().is_some_and(|s| {
+                s.connection_details
+                    .as_ref()
+                    .and_then(|d| d.last_published_time.as_ref())
+                    .is_some()
+            })
     })
     .await;
     let elapsed = t0.elapsed();
@@ -521,6 +565,7 @@ async fn resync_of_a_ready_claim_writes_nothing() {
     };
     let before = rv().await;
     let writes = ctl.metrics.writes_total();
+    eprintln!("{}", ctl.writes_by_operation());
     eprintln!(
         "writes for the seed claim to reach Ready (incl. events): {writes}; claim rv {:?}, instance rv {:?}",
         claim.resource_version(),
@@ -883,4 +928,82 @@ async fn a_secret_paved_does_not_own_is_never_overwritten() {
         vec!["mine".to_string()]
     );
     ctl.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_claims_are_accepted_by_the_api_server() {
+    let (client, ns) = setup("claim-examples").await;
+    let dir = project_root().join("examples/claims");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        for doc in yaml_docs(&std::fs::read_to_string(&path).unwrap()) {
+            apply_json(&client, &doc, Some(&ns), true)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "examples found: {n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_served_kind_is_composed_and_unlisted_objects_are_deleted() {
+    let (client, ns) = setup("claim-prune").await;
+    let comp_name = format!("pg-{ns}");
+    let mut comp = test_composition(&comp_name);
+    comp["spec"]["resources"].as_array_mut().unwrap().push(json!({
+        "name": "settings",
+        "base": {"apiVersion": "v1", "kind": "ConfigMap", "data": {"pool": "10"}},
+        "patches": [{"fromFieldPath": "spec.parameters.version", "toFieldPath": "data.version"}],
+    }));
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["compositionRef"] = json!({"name": comp_name});
+    apply_claim(&client, &claim).await;
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm = wait_for(&cms, "my-app-db-settings", 30, "composed", |_| true).await;
+    assert_eq!(
+        cm.data.unwrap().get("version").map(String::as_str),
+        Some("14")
+    );
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    wait_for(&claims, "my-app-db", 30, "two resourceRefs", |c| {
+        c.status
+            .as_ref()
+            .is_some_and(|s| s.resource_refs.len() == 2)
+    })
+    .await;
+
+    // A change to the composed object is noticed (watch) and undone.
+    let drift = json!({"data": {"version": "9"}});
+    cms.patch(
+        "my-app-db-settings",
+        &PatchParams::default(),
+        &Patch::Merge(&drift),
+    )
+    .await
+    .unwrap();
+    wait_for(&cms, "my-app-db-settings", 10, "restored", |c| {
+        c.data
+            .as_ref()
+            .and_then(|d| d.get("version"))
+            .map(String::as_str)
+            == Some("14")
+    })
+    .await;
+
+    // The Composition stops listing it: it is deleted.
+    comp["spec"]["resources"].as_array_mut().unwrap().pop();
+    apply_json(&client, &comp, None, false).await.unwrap();
+    wait_deleted(&cms, "my-app-db-settings", 10).await;
+    wait_for(&claims, "my-app-db", 10, "one resourceRef", |c| {
+        c.status
+            .as_ref()
+            .is_some_and(|s| s.resource_refs.len() == 1)
+    })
+    .await;
+    ctl.stop().await;
+    delete_composition(&client, &comp_name).await;
 }

@@ -688,6 +688,10 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
         match &p.readiness {
             Readiness::Ready => {}
             Readiness::NotReady { reason, message } => {
+                // Prefer the object's own Ready condition (for an Instance: what RDS says), as
+                // `kubectl describe` of the object would show it.
+                let own = p.live.as_ref().and_then(|l| own_ready_condition(&l.data));
+                let (reason, message) = own.unwrap_or((reason.clone(), message.clone()));
                 any_unavailable |= reason == "Unavailable";
                 if message.is_empty() {
                     not_ready.push(format!("{what}: {reason}"));
@@ -716,6 +720,26 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
         deleted,
         secret_published,
     })
+}
+
+/// The (reason, message) of an object's own `Ready` condition when it is not `True`.
+fn own_ready_condition(data: &Value) -> Option<(String, String)> {
+    let conditions = data.pointer("/status/conditions")?.as_array()?;
+    let ready = conditions
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(READY))?;
+    if ready.get("status").and_then(Value::as_str) == Some("True") {
+        return None;
+    }
+    let s = |k: &str| {
+        ready
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let reason = s("reason");
+    (!reason.is_empty()).then(|| (reason, s("message")))
 }
 
 /// Select the Composition and return it with its JSON form.
