@@ -39,7 +39,10 @@ pub struct PostgreSQLInstanceSpec {
     /// Use exactly this Composition (by name). Takes precedence over compositionSelector.
     /// When neither is set, paved uses the one Composition whose compositeTypeRef is
     /// database.example.com/v1alpha1 PostgreSQLInstance. The choice is reported in
-    /// status.compositionRef, never written back here.
+    /// status.compositionRef, never written back here, and kept while that Composition exists
+    /// (and still matches compositionSelector): a new Composition never re-routes a claim. If
+    /// the chosen Composition is deleted, the claim reports it and keeps its resources; set
+    /// this field to move it to another Composition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub composition_ref: Option<NameReference>,
 
@@ -48,14 +51,17 @@ pub struct PostgreSQLInstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub composition_selector: Option<CompositionSelector>,
 
-    /// What deleting this claim waits for. Background (the default): the claim goes away at once
-    /// and its composed resources are deleted after it. Foreground: the claim stays (with a
-    /// Deleting condition) until every composed resource is gone.
+    /// What deleting this claim waits for. paved deletes the composed resources and the
+    /// connection Secret in both cases. Background (the default): the claim goes away at once
+    /// while its composed resources finish deleting. Foreground: the claim stays (Ready=False,
+    /// reason Deleting, naming what is left) until every composed resource is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub composite_delete_policy: Option<CompositeDeletePolicy>,
 
     /// The Secret, in this namespace, that receives the connection credentials (username,
-    /// password, host, port, endpoint, uri, ...). Omit it to get no Secret.
+    /// password, host, port, endpoint, uri, ...). Omit it to get no Secret. paved creates it
+    /// (owned by this claim, labelled app.kubernetes.io/managed-by=paved) and refuses to
+    /// overwrite a Secret of that name that it does not own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_connection_secret_to_ref: Option<NameReference>,
 }
@@ -114,7 +120,8 @@ pub struct PostgreSQLInstanceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub composition_ref: Option<NameReference>,
 
-    /// The objects composed for this claim.
+    /// The objects composed for this claim (apiVersion, kind, name, namespace). Objects that
+    /// drop out of the Composition are deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_refs: Vec<ObjectReference>,
 
