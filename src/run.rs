@@ -211,9 +211,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     info!(version = env!("CARGO_PKG_VERSION"), namespaces = ?args.namespaces, controllers = ?args.controllers, "paved starting");
 
-    let mut registry = Registry::with_prefix("paved");
+    // Metric names carry their own `paved_` prefix (the controllers register theirs).
+    let mut registry = Registry::default();
     let leader_gauge: Gauge<i64, AtomicI64> = Gauge::default();
-    registry.register("leader", "1 while this replica holds the leader Lease (or runs without leader election)", leader_gauge.clone());
+    registry.register("paved_leader", "1 while this replica holds the leader Lease (or runs without leader election)", leader_gauge.clone());
     let claim_metrics = Arc::new(crate::claim::ClaimMetrics::new(&mut registry));
     let rds_metrics = Arc::new(crate::rds::RdsMetrics::new(&mut registry));
     let registry = Arc::new(registry);
