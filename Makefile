@@ -35,9 +35,11 @@ lint:
 unit:
 	$(CARGO) nextest run --lib --bins
 
-## Regenerate crds/ from the Rust types.
+## Regenerate crds/ from the Rust types, and the chart's and kustomize base's copies.
 crds:
 	$(CARGO) run -q -- crds --out-dir crds
+	$(CARGO) run -q -- crds --out-dir charts/paved/crds
+	$(CARGO) run -q -- crds --out-dir deploy/base/crds
 
 env-up: install
 	e2e/env.sh up
