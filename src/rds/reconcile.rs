@@ -1024,7 +1024,9 @@ impl<'a> Flow<'a> {
                 "ImmutableField",
                 format!("cannot apply spec.forProvider: {}", d.refused.join("; ")),
             );
-            return self.finish(Action::await_change()).await;
+            // Keep observing (status stays current); nothing is sent until the spec changes.
+            let poll = self.poll();
+            return self.finish(Action::requeue(jitter(poll))).await;
         } else {
             if !d.modify.is_empty() {
                 if !is_modifiable(inst.status()) {
