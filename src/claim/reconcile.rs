@@ -317,7 +317,16 @@ async fn apply(claim: &Claim, ctx: &Context, ns: &str) -> Result<Action, Error> 
     };
 
     write_status(claim, ctx, &api, &old, &status).await?;
-    emit_events(claim, ctx, &old, &status, result.as_ref().ok()).await;
+    let error_reason = result.as_ref().err().map(Error::reason);
+    emit_events(
+        claim,
+        ctx,
+        &old,
+        &status,
+        result.as_ref().ok(),
+        error_reason,
+    )
+    .await;
     observe_time_to_ready(claim, ctx, &old, &status);
 
     result.map(|_| Action::requeue(ctx.config.resync))
@@ -376,6 +385,7 @@ async fn emit_events(
     old: &PostgreSQLInstanceStatus,
     new: &PostgreSQLInstanceStatus,
     composed: Option<&Composed>,
+    error_reason: Option<&'static str>,
 ) {
     if let Some(c) = composed {
         if old.composition_ref.as_ref().map(|r| &r.name) != Some(&c.composition) {
@@ -429,7 +439,8 @@ async fn emit_events(
     if let Some(s) = synced_new {
         let changed = synced_old.is_none_or(|o| o.status != s.status || o.message != s.message);
         if changed && s.status == ConditionStatus::False {
-            let reason = composed_error_reason(s);
+            // The error's bounded category (CompositionNotFound, KindNotServed, ...).
+            let reason = error_reason.unwrap_or("ReconcileError");
             ctx.publish(claim, EventType::Warning, reason, s.message.clone())
                 .await;
         } else if changed && synced_old.is_some_and(|o| o.status == ConditionStatus::False) {
@@ -462,12 +473,6 @@ async fn emit_events(
                 .await;
         }
     }
-}
-
-/// The event reason for a failed Synced condition: the message's category is not stored, so
-/// the generic Crossplane reason is used.
-fn composed_error_reason(_c: &Condition) -> &'static str {
-    "ReconcileError"
 }
 
 fn observe_time_to_ready(
