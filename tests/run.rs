@@ -4,9 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::process::PavedProcess;
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
@@ -14,71 +15,18 @@ use paved::api::Instance;
 
 const REGION: &str = "sa-east-1"; // this test's own region in the shared emulator
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+type Replica = PavedProcess;
 
-struct Replica {
-    child: Child,
-    health: u16,
-    metrics: u16,
-    log: std::path::PathBuf,
-}
-
-impl Replica {
-    fn start(ns: &str, lease: &str, tag: &str) -> Replica {
-        let env = e2e_env();
-        let (health, metrics) = (free_port(), free_port());
-        let log = project_root().join(format!("target/e2e-logs/{ns}-{tag}.log"));
-        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-        let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paved"));
-        cmd.args(["run", "--namespaces", ns, "--leader-elect", "true", "--lease-name", lease, "--lease-namespace", ns])
-            .args(["--lease-duration", "4s", "--lease-renew-deadline", "3s", "--lease-retry-period", "500ms"])
-            .args(["--poll-interval", "5s", "--log-level", "info,paved=debug"])
-            .args(["--health-addr", &format!("127.0.0.1:{health}"), "--metrics-addr", &format!("127.0.0.1:{metrics}")])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOSTNAME", format!("replica-{tag}"))
-            .stdout(Stdio::null())
-            .stderr(out);
-        for (k, v) in &env.vars {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("starting paved run");
-        Replica { child, health, metrics, log }
-    }
-
-    async fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).await.ok()?;
-        let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-        Some((code, body))
-    }
-
-    async fn is_leader(&self) -> bool {
-        match self.get(self.metrics, "/metrics").await {
-            Some((200, body)) => body.lines().any(|l| l.trim() == "paved_leader 1"),
-            _ => false,
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_replica(ns: &str, lease: &str, tag: &str) -> Replica {
+    PavedProcess::start(
+        &[
+            "--namespaces", ns, "--leader-elect", "true", "--lease-name", lease, "--lease-namespace", ns,
+            "--lease-duration", "4s", "--lease-renew-deadline", "3s", "--lease-retry-period", "500ms",
+            "--poll-interval", "5s", "--log-level", "info,paved=debug",
+        ],
+        None,
+        &format!("{ns}-replica-{tag}"),
+    )
 }
 
 /// Poll the replicas' /metrics until one reports leadership (bounded; these are HTTP probes of
@@ -154,8 +102,8 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     let ns = test_namespace(&client, "leader").await;
     let lease_name = "paved-leader-test";
 
-    let a = Replica::start(&ns, lease_name, "a");
-    let b = Replica::start(&ns, lease_name, "b");
+    let a = start_replica(&ns, lease_name, "a");
+    let b = start_replica(&ns, lease_name, "b");
     let first = wait_for_leader(&[&a, &b], 60).await;
     let (leader, standby) = if first == 0 { (a, b) } else { (b, a) };
     assert!(!standby.is_leader().await, "both replicas claim leadership");
@@ -168,7 +116,8 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     let lease = leases.get(lease_name).await.unwrap();
     let holder = lease.spec.unwrap().holder_identity.unwrap();
-    assert!(holder.starts_with(if first == 0 { "replica-a" } else { "replica-b" }), "{holder}");
+    let expected = format!("{ns}-replica-{}", if first == 0 { "a" } else { "b" });
+    assert!(holder.starts_with(&expected), "lease holder {holder}, expected {expected}-*");
 
     // The leader provisions an Instance.
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
@@ -201,10 +150,10 @@ async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
     install_crds(&client).await;
     let ns = test_namespace(&client, "release").await;
     let lease_name = "paved-release-test";
-    let a = Replica::start(&ns, lease_name, "a");
+    let a = start_replica(&ns, lease_name, "a");
     let first = wait_for_leader(&[&a], 60).await;
     assert_eq!(first, 0);
-    let b = Replica::start(&ns, lease_name, "b");
+    let b = start_replica(&ns, lease_name, "b");
     // b is up (its probe answers) and waiting.
     let deadline = Instant::now() + Duration::from_secs(60);
     while b.get(b.health, "/healthz").await.is_none() {

@@ -3,6 +3,7 @@
 //! emulator. Nothing here fakes a component.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod chart;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,11 +46,18 @@ pub fn e2e_env() -> E2eEnv {
     });
     let mut vars = BTreeMap::new();
     for line in text.lines() {
-        if let Some((k, v)) = line.strip_prefix("export ").and_then(|rest| rest.split_once('=')) {
+        if let Some((k, v)) = line
+            .strip_prefix("export ")
+            .and_then(|rest| rest.split_once('='))
+        {
             vars.insert(k.to_string(), v.trim_matches('"').to_string());
         }
     }
-    let get = |k: &str| vars.get(k).cloned().unwrap_or_else(|| panic!("{k} missing from {}", file.display()));
+    let get = |k: &str| {
+        vars.get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("{k} missing from {}", file.display()))
+    };
     E2eEnv {
         kubeconfig: PathBuf::from(get("KUBECONFIG")),
         kubeconfig_least_privilege: PathBuf::from(get("PAVED_KUBECONFIG_LEAST_PRIVILEGE")),
@@ -82,11 +90,16 @@ pub async fn install_crds(client: &Client) {
     let pp = PatchParams::apply("paved-tests").force();
     for crd in paved::api::all_crds() {
         let name = crd.metadata.name.clone().unwrap();
-        api.patch(&name, &pp, &Patch::Apply(&crd)).await.unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
-        tokio::time::timeout(Duration::from_secs(30), await_condition(api.clone(), &name, conditions::is_crd_established()))
+        api.patch(&name, &pp, &Patch::Apply(&crd))
             .await
-            .unwrap_or_else(|_| panic!("CRD {name} not Established within 30s"))
-            .unwrap();
+            .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("CRD {name} not Established within 30s"))
+        .unwrap();
     }
 }
 
@@ -95,7 +108,9 @@ pub async fn test_namespace(client: &Client, prefix: &str) -> String {
     let suffix: String = {
         use rand::Rng;
         let mut rng = rand::rng();
-        (0..6).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+        (0..6)
+            .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+            .collect()
     };
     let name = format!("{prefix}-{suffix}");
     ensure_namespace(client, &name).await;
@@ -119,7 +134,13 @@ pub async fn ensure_namespace(client: &Client, name: &str) {
 
 /// Wait until `cond` holds for the named object, or fail after `secs` seconds with the last
 /// state of the object in the message. Event-driven (a watch), never a sleep loop.
-pub async fn wait_for<K>(api: &Api<K>, name: &str, secs: u64, what: &str, cond: impl Fn(&K) -> bool) -> K
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    secs: u64,
+    what: &str,
+    cond: impl Fn(&K) -> bool,
+) -> K
 where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
 {
@@ -174,7 +195,10 @@ pub fn read_project_file(rel: &str) -> String {
 pub async fn resolve(client: &Client, obj: &serde_json::Value) -> (ApiResource, ApiCapabilities) {
     let api_version = obj["apiVersion"].as_str().expect("apiVersion");
     let kind = obj["kind"].as_str().expect("kind");
-    let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
     for group in discovery.groups() {
         for (ar, caps) in group.recommended_resources() {
             if ar.api_version == api_version && ar.kind == kind {
@@ -193,7 +217,11 @@ pub async fn resolve(client: &Client, obj: &serde_json::Value) -> (ApiResource, 
 }
 
 /// A dynamic Api for an object, namespaced per its scope (`namespace` overrides the object's).
-pub async fn dynamic_api(client: &Client, obj: &serde_json::Value, namespace: Option<&str>) -> Api<DynamicObject> {
+pub async fn dynamic_api(
+    client: &Client,
+    obj: &serde_json::Value,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
     let (ar, caps) = resolve(client, obj).await;
     match caps.scope {
         Scope::Cluster => Api::all_with(client.clone(), &ar),
@@ -220,7 +248,10 @@ pub async fn apply_json(
     if let Some(ns) = namespace {
         obj["metadata"]["namespace"] = serde_json::Value::String(ns.to_string());
     }
-    let name = obj["metadata"]["name"].as_str().expect("metadata.name").to_string();
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .expect("metadata.name")
+        .to_string();
     let mut pp = PatchParams::apply("paved-tests").force();
     pp.dry_run = dry_run;
     api.patch(&name, &pp, &Patch::Apply(&obj)).await
