@@ -6,9 +6,11 @@
 
 pub mod api;
 pub mod claim;
+pub mod compose;
 pub mod crdgen;
 pub mod leader;
 pub mod rds;
+pub mod render;
 pub mod run;
 
 /// Choose rustls' crypto provider (ring) for the whole process. kube and the AWS SDK both use

@@ -24,6 +24,9 @@ enum Command {
     },
     /// Run the operator: the claim and RDS controllers, health probes and metrics.
     Run(Box<paved::run::RunArgs>),
+    /// Render a Composition for a claim without a cluster: print the composed objects (and,
+    /// with --include-claim, the claim with its patched status) as multi-document YAML.
+    Render(paved::render::RenderArgs),
     /// Print the version of paved.
     Version,
 }
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds { out_dir } => crds(out_dir),
         Command::Run(args) => run(*args),
+        Command::Render(args) => paved::render::run(&args, &mut std::io::stdout().lock()),
         Command::Version => {
             println!("paved {}", env!("CARGO_PKG_VERSION"));
             Ok(())

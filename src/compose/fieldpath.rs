@@ -1,0 +1,973 @@
+//! Field paths in Crossplane's syntax, and getting, setting and merging values by them.
+//!
+//! Syntax (as Crossplane's `fieldpath` package reads it):
+//!
+//! - `spec.forProvider.allocatedStorage`: fields separated by periods;
+//! - `spec.items[0].name`, `spec.items[0][8]`: array indexes in brackets;
+//! - `metadata.labels[crossplane.io/claim-name]`, `data[.config.yml]`: inside brackets periods
+//!   are not separators, so any key can be named;
+//! - `metadata.annotations['example.org/x']`: surrounding quotes (`'` or `"`) are stripped from
+//!   field names;
+//! - `[*]` (or `.*`) is a wildcard segment, meaningful only in a patch's toFieldPath.
+//!
+//! A bracketed segment is an index when it is an unsigned 32-bit decimal integer, a field name
+//! otherwise. Leading, doubled or trailing periods, empty brackets, a period before a bracket,
+//! unterminated brackets and stray `]` are errors reporting the byte position.
+
+use serde_json::{Map, Value};
+
+/// Arrays are never grown past this many elements by a set: an index in a Composition such as
+/// `spec.items[4000000000]` would otherwise allocate gigabytes.
+pub const MAX_ARRAY_INDEX: usize = 10_000;
+
+/// One step of a field path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Segment {
+    /// A field of an object.
+    Field(String),
+    /// An element of an array.
+    Index(usize),
+}
+
+impl Segment {
+    fn is_wildcard(&self) -> bool {
+        matches!(self, Segment::Field(f) if f == "*")
+    }
+}
+
+/// A malformed field path.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid field path {path:?}: {message} at position {position}")]
+pub struct ParseError {
+    /// The path as written.
+    pub path: String,
+    /// Byte offset of the offending character.
+    pub position: usize,
+    /// What is wrong, for example `unexpected '.'`.
+    pub message: String,
+}
+
+/// Parse a field path. The empty path parses to no segments (the whole object).
+pub fn parse(path: &str) -> Result<Vec<Segment>, ParseError> {
+    let err = |position: usize, message: String| ParseError {
+        path: path.to_string(),
+        position,
+        message,
+    };
+    let bytes = path.as_bytes();
+    let len = bytes.len();
+    let mut segments = Vec::with_capacity(4);
+    let mut pos = 0usize;
+    // State machine after Crossplane's lexer: a field name runs until '.', '[' or the end.
+    loop {
+        // lexField
+        let start = pos;
+        let mut stop = None;
+        while pos < len {
+            match bytes[pos] {
+                b']' => return Err(err(pos, "unexpected ']'".into())),
+                b'[' | b'.' => {
+                    stop = Some(bytes[pos]);
+                    break;
+                }
+                _ => pos += 1,
+            }
+        }
+        if pos > start {
+            segments.push(field(&path[start..pos]));
+        }
+        match stop {
+            None => return Ok(segments),
+            Some(b'.') => {
+                // lexPeriod: not first, not last, not followed by '.' or '['.
+                if pos == 0 || pos == len - 1 {
+                    return Err(err(pos, "unexpected '.'".into()));
+                }
+                pos += 1;
+                match bytes.get(pos) {
+                    Some(b'.') => return Err(err(pos, "unexpected '.'".into())),
+                    Some(b'[') => return Err(err(pos, "unexpected '['".into())),
+                    _ => {}
+                }
+            }
+            Some(_) => {
+                // lexLeftBracket + lexFieldOrIndex + lexRightBracket.
+                let Some(rel) = path[pos..].find(']') else {
+                    return Err(err(pos, "unterminated '['".into()));
+                };
+                let open = pos;
+                pos += 1;
+                let close = open + rel;
+                if close == pos {
+                    return Err(err(pos, "unexpected ']'".into()));
+                }
+                if let Some(lb) = path[pos..close].find('[') {
+                    return Err(err(pos + lb, "unexpected '['".into()));
+                }
+                segments.push(field_or_index(&path[pos..close]));
+                pos = close + 1;
+            }
+        }
+    }
+}
+
+fn field(s: &str) -> Segment {
+    Segment::Field(s.trim_matches(|c| c == '\'' || c == '"').to_string())
+}
+
+fn field_or_index(s: &str) -> Segment {
+    if !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = s.parse::<u32>()
+    {
+        return Segment::Index(i as usize);
+    }
+    field(s)
+}
+
+/// Render segments back to a path (fields containing periods, and wildcards, in brackets).
+pub fn to_string(segments: &[Segment]) -> String {
+    let mut out = String::new();
+    for s in segments {
+        match s {
+            Segment::Field(f)
+                if f.contains('.')
+                    || f == "*"
+                    || f.contains('[')
+                    || f.contains(']')
+                    || f.is_empty() =>
+            {
+                out.push('[');
+                out.push_str(f);
+                out.push(']');
+            }
+            Segment::Field(f) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(f);
+            }
+            Segment::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
+/// Why a get found nothing usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    /// A field is absent, an index is past the end, or a parent is null.
+    #[error("{at}: no such field")]
+    NotFound {
+        /// The path up to and including the missing segment.
+        at: String,
+    },
+    /// A parent has the wrong type for the next segment (e.g. a field of a string).
+    #[error("{at} is {found}, not {expected}")]
+    WrongType {
+        /// The path of the parent.
+        at: String,
+        /// `an object` or `an array`.
+        expected: &'static str,
+        /// What it is, e.g. `a string`.
+        found: &'static str,
+    },
+}
+
+impl GetError {
+    /// True when the path simply does not exist (yet).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, GetError::NotFound { .. })
+    }
+}
+
+/// `a string`, `an object`, ... for messages.
+pub fn a_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a number",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Get the value at `segments`. A null parent counts as not found; a null leaf is returned.
+pub fn get<'a>(root: &'a Value, segments: &[Segment]) -> Result<&'a Value, GetError> {
+    let mut cur = root;
+    for (i, seg) in segments.iter().enumerate() {
+        match seg {
+            Segment::Field(f) => match cur {
+                Value::Object(m) => match m.get(f) {
+                    Some(v) => cur = v,
+                    None => {
+                        return Err(GetError::NotFound {
+                            at: to_string(&segments[..=i]),
+                        });
+                    }
+                },
+                Value::Null => {
+                    return Err(GetError::NotFound {
+                        at: to_string(&segments[..=i]),
+                    });
+                }
+                other => {
+                    return Err(GetError::WrongType {
+                        at: parent_name(&segments[..i]),
+                        expected: "an object",
+                        found: a_type_name(other),
+                    });
+                }
+            },
+            Segment::Index(idx) => match cur {
+                Value::Array(a) => match a.get(*idx) {
+                    Some(v) => cur = v,
+                    None => {
+                        return Err(GetError::NotFound {
+                            at: to_string(&segments[..=i]),
+                        });
+                    }
+                },
+                Value::Null => {
+                    return Err(GetError::NotFound {
+                        at: to_string(&segments[..=i]),
+                    });
+                }
+                other => {
+                    return Err(GetError::WrongType {
+                        at: parent_name(&segments[..i]),
+                        expected: "an array",
+                        found: a_type_name(other),
+                    });
+                }
+            },
+        }
+    }
+    Ok(cur)
+}
+
+fn parent_name(segments: &[Segment]) -> String {
+    if segments.is_empty() {
+        "the object".to_string()
+    } else {
+        to_string(segments)
+    }
+}
+
+/// Why a set failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SetError {
+    /// A parent exists with a type that cannot hold the next segment.
+    #[error("cannot set {path}: {at} is {found}, not {expected}")]
+    WrongType {
+        /// The full target path.
+        path: String,
+        /// The parent in the way.
+        at: String,
+        /// `an object` or `an array`.
+        expected: &'static str,
+        /// What the parent is.
+        found: &'static str,
+    },
+    /// The path has no segments.
+    #[error("cannot set the empty field path")]
+    Empty,
+    /// An index above [`MAX_ARRAY_INDEX`].
+    #[error("cannot set {path}: index {index} is larger than {max}")]
+    IndexTooLarge {
+        /// The full target path.
+        path: String,
+        /// The index.
+        index: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A wildcard segment in a path that does not allow one.
+    #[error("cannot set {path}: wildcard '*' is only allowed in a patch's toFieldPath")]
+    Wildcard {
+        /// The full target path.
+        path: String,
+    },
+}
+
+/// Set the value at `segments`, creating missing (or null) objects and arrays on the way; an
+/// index past the end of an array grows it with nulls. Refuses to index into a scalar.
+pub fn set(root: &mut Value, segments: &[Segment], value: Value) -> Result<(), SetError> {
+    let Some((last, parents)) = segments.split_last() else {
+        return Err(SetError::Empty);
+    };
+    let mut cur = root;
+    for (i, seg) in parents.iter().enumerate() {
+        let next = &segments[i + 1];
+        cur = step_mut(cur, seg, next, segments, i)?;
+    }
+    let i = segments.len() - 1;
+    match last {
+        Segment::Field(f) => {
+            if last.is_wildcard() {
+                return Err(SetError::Wildcard {
+                    path: to_string(segments),
+                });
+            }
+            if cur.is_null() {
+                *cur = Value::Object(Map::new());
+            }
+            match cur {
+                Value::Object(m) => {
+                    m.insert(f.clone(), value);
+                    Ok(())
+                }
+                other => Err(SetError::WrongType {
+                    path: to_string(segments),
+                    at: parent_name(&segments[..i]),
+                    expected: "an object",
+                    found: a_type_name(other),
+                }),
+            }
+        }
+        Segment::Index(idx) => {
+            check_index(*idx, segments)?;
+            if cur.is_null() {
+                *cur = Value::Array(Vec::new());
+            }
+            match cur {
+                Value::Array(a) => {
+                    if a.len() <= *idx {
+                        a.resize(*idx + 1, Value::Null);
+                    }
+                    a[*idx] = value;
+                    Ok(())
+                }
+                other => Err(SetError::WrongType {
+                    path: to_string(segments),
+                    at: parent_name(&segments[..i]),
+                    expected: "an array",
+                    found: a_type_name(other),
+                }),
+            }
+        }
+    }
+}
+
+fn check_index(idx: usize, segments: &[Segment]) -> Result<(), SetError> {
+    if idx > MAX_ARRAY_INDEX {
+        return Err(SetError::IndexTooLarge {
+            path: to_string(segments),
+            index: idx,
+            max: MAX_ARRAY_INDEX,
+        });
+    }
+    Ok(())
+}
+
+fn empty_for(next: &Segment) -> Value {
+    match next {
+        Segment::Field(_) => Value::Object(Map::new()),
+        Segment::Index(_) => Value::Array(Vec::new()),
+    }
+}
+
+fn step_mut<'a>(
+    cur: &'a mut Value,
+    seg: &Segment,
+    next: &Segment,
+    segments: &[Segment],
+    i: usize,
+) -> Result<&'a mut Value, SetError> {
+    match seg {
+        Segment::Field(f) => {
+            if seg.is_wildcard() {
+                return Err(SetError::Wildcard {
+                    path: to_string(segments),
+                });
+            }
+            if cur.is_null() {
+                *cur = Value::Object(Map::new());
+            }
+            match cur {
+                Value::Object(m) => {
+                    let child = m.entry(f.clone()).or_insert(Value::Null);
+                    if child.is_null() {
+                        *child = empty_for(next);
+                    }
+                    Ok(child)
+                }
+                other => Err(SetError::WrongType {
+                    path: to_string(segments),
+                    at: parent_name(&segments[..i]),
+                    expected: "an object",
+                    found: a_type_name(other),
+                }),
+            }
+        }
+        Segment::Index(idx) => {
+            check_index(*idx, segments)?;
+            if cur.is_null() {
+                *cur = Value::Array(Vec::new());
+            }
+            match cur {
+                Value::Array(a) => {
+                    if a.len() <= *idx {
+                        a.resize(*idx + 1, Value::Null);
+                    }
+                    let child = &mut a[*idx];
+                    if child.is_null() {
+                        *child = empty_for(next);
+                    }
+                    Ok(child)
+                }
+                other => Err(SetError::WrongType {
+                    path: to_string(segments),
+                    at: parent_name(&segments[..i]),
+                    expected: "an array",
+                    found: a_type_name(other),
+                }),
+            }
+        }
+    }
+}
+
+/// Remove the value at `segments`, if any. Returns whether something was removed.
+pub fn remove(root: &mut Value, segments: &[Segment]) -> bool {
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut cur = root;
+    for seg in parents {
+        let next = match (seg, cur) {
+            (Segment::Field(f), Value::Object(m)) => m.get_mut(f),
+            (Segment::Index(i), Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return false,
+        }
+    }
+    match (last, cur) {
+        (Segment::Field(f), Value::Object(m)) => m.remove(f).is_some(),
+        _ => false,
+    }
+}
+
+/// How a value is merged into an existing one (Crossplane's merge options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MergeOptions {
+    /// Keep values already present (MergeObjects); otherwise they are replaced.
+    pub keep_map_values: bool,
+    /// Append to arrays (skipping elements already present at the top level).
+    pub append_slice: bool,
+}
+
+/// Why a merge failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    /// Reading the existing value failed.
+    #[error(transparent)]
+    Get(#[from] GetError),
+    /// Writing failed.
+    #[error(transparent)]
+    Set(#[from] SetError),
+    /// Appending an array to something that is not one.
+    #[error("cannot append an array to {found} at {path}")]
+    AppendMismatch {
+        /// Where.
+        path: String,
+        /// What is already there.
+        found: &'static str,
+    },
+}
+
+/// Write `value` at `segments`: replace when `opts` is None, else merge with what is there
+/// (Crossplane's `MergeValue`: objects merge recursively; with `keep_map_values` existing
+/// non-empty values win, otherwise the new ones; arrays are appended with `append_slice`, and
+/// otherwise replaced or kept like any other value).
+pub fn merge_value(
+    root: &mut Value,
+    segments: &[Segment],
+    value: Value,
+    opts: Option<MergeOptions>,
+) -> Result<(), MergeError> {
+    let Some(opts) = opts else {
+        set(root, segments, value)?;
+        return Ok(());
+    };
+    let existing = match get(root, segments) {
+        Ok(v) => Some(v.clone()),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e.into()),
+    };
+    let merged = match existing {
+        None | Some(Value::Null) => value,
+        Some(dst) => merge(dst, value, opts, segments)?,
+    };
+    set(root, segments, merged)?;
+    Ok(())
+}
+
+/// Go/mergo emptiness: null, false, 0, "", [] and {} are empty.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+    }
+}
+
+fn merge(
+    dst: Value,
+    src: Value,
+    opts: MergeOptions,
+    segments: &[Segment],
+) -> Result<Value, MergeError> {
+    if src.is_null() {
+        return Ok(src);
+    }
+    let src = match (&dst, src) {
+        // At the top level, appended array elements already present are dropped.
+        (Value::Array(d), Value::Array(s)) if opts.append_slice => {
+            Value::Array(s.into_iter().filter(|x| !d.contains(x)).collect())
+        }
+        (_, s) => s,
+    };
+    merge_inner(dst, src, opts, segments)
+}
+
+fn merge_inner(
+    dst: Value,
+    src: Value,
+    opts: MergeOptions,
+    segments: &[Segment],
+) -> Result<Value, MergeError> {
+    let overwrite = !opts.keep_map_values;
+    match (dst, src) {
+        (Value::Object(mut d), Value::Object(s)) => {
+            for (k, sv) in s {
+                match d.remove(&k) {
+                    None => {
+                        d.insert(k, sv);
+                    }
+                    Some(dv) => {
+                        let merged = merge_inner(dv, sv, opts, segments)?;
+                        d.insert(k, merged);
+                    }
+                }
+            }
+            Ok(Value::Object(d))
+        }
+        (Value::Array(mut d), Value::Array(s)) if opts.append_slice => {
+            d.extend(s);
+            Ok(Value::Array(d))
+        }
+        (dst, Value::Array(_)) if opts.append_slice && !dst.is_null() => {
+            Err(MergeError::AppendMismatch {
+                path: to_string(segments),
+                found: a_type_name(&dst),
+            })
+        }
+        (dst, src) => {
+            if overwrite || is_empty(&dst) {
+                Ok(src)
+            } else {
+                Ok(dst)
+            }
+        }
+    }
+}
+
+/// Whether the path contains a `*` segment.
+pub fn has_wildcard(segments: &[Segment]) -> bool {
+    segments.iter().any(Segment::is_wildcard)
+}
+
+/// Expand `*` segments over the elements (arrays) or fields (objects) that exist in `root`.
+/// Paths through missing or scalar values expand to nothing.
+pub fn expand_wildcards(root: &Value, segments: &[Segment]) -> Vec<Vec<Segment>> {
+    let mut out = Vec::new();
+    let mut prefix = Vec::with_capacity(segments.len());
+    expand_rec(root, segments, &mut prefix, &mut out);
+    out
+}
+
+fn expand_rec(
+    cur: &Value,
+    rest: &[Segment],
+    prefix: &mut Vec<Segment>,
+    out: &mut Vec<Vec<Segment>>,
+) {
+    let Some((seg, tail)) = rest.split_first() else {
+        out.push(prefix.clone());
+        return;
+    };
+    if seg.is_wildcard() {
+        match cur {
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    prefix.push(Segment::Index(i));
+                    expand_rec(v, tail, prefix, out);
+                    prefix.pop();
+                }
+            }
+            Value::Object(m) => {
+                for (k, v) in m {
+                    prefix.push(Segment::Field(k.clone()));
+                    expand_rec(v, tail, prefix, out);
+                    prefix.pop();
+                }
+            }
+            _ => {}
+        }
+        return;
+    }
+    // A concrete segment: descend when it exists; the leaf itself need not exist.
+    let child = match (seg, cur) {
+        (Segment::Field(f), Value::Object(m)) => m.get(f),
+        (Segment::Index(i), Value::Array(a)) => a.get(*i),
+        _ => None,
+    };
+    prefix.push(seg.clone());
+    match child {
+        Some(c) => expand_rec(c, tail, prefix, out),
+        None if !has_wildcard(tail) => {
+            out.push(prefix.iter().cloned().chain(tail.iter().cloned()).collect())
+        }
+        None => {}
+    }
+    prefix.pop();
+}
+
+/// Go's JSON round trip as Crossplane does it when setting a value: a floating-point number
+/// with an integral value that fits in an int64 becomes an integer (`2.0` is written as `2`).
+pub fn normalize_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if n.is_f64()
+                && let Some(i) = n.as_f64().and_then(integral_f64_to_i64)
+            {
+                *v = Value::from(i);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(normalize_numbers),
+        Value::Object(m) => m.values_mut().for_each(normalize_numbers),
+        _ => {}
+    }
+}
+
+/// `Some(i)` when `f` is integral and within the int64 range.
+pub fn integral_f64_to_i64(f: f64) -> Option<i64> {
+    // 2^63 as f64 is exact; i64::MIN as f64 is exact too.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if f.is_finite() && f.fract() == 0.0 && (-TWO_63..TWO_63).contains(&f) {
+        Some(f as i64)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn f(s: &str) -> Segment {
+        Segment::Field(s.to_string())
+    }
+    fn ix(i: usize) -> Segment {
+        Segment::Index(i)
+    }
+
+    #[test]
+    fn parses_crossplane_examples() {
+        let cases: Vec<(&str, Vec<Segment>)> = vec![
+            ("metadata.name", vec![f("metadata"), f("name")]),
+            (
+                "spec.containers[0].name",
+                vec![f("spec"), f("containers"), ix(0), f("name")],
+            ),
+            ("data[.config.yml]", vec![f("data"), f(".config.yml")]),
+            (
+                "metadata.annotations['crossplane.io/external-name']",
+                vec![
+                    f("metadata"),
+                    f("annotations"),
+                    f("crossplane.io/external-name"),
+                ],
+            ),
+            (
+                "metadata.labels[crossplane.io/claim-name]",
+                vec![f("metadata"), f("labels"), f("crossplane.io/claim-name")],
+            ),
+            (
+                "metadata.annotations[\"example.org/x\"]",
+                vec![f("metadata"), f("annotations"), f("example.org/x")],
+            ),
+            (
+                "spec.items[0][8]",
+                vec![f("spec"), f("items"), ix(0), ix(8)],
+            ),
+            ("apiVersion", vec![f("apiVersion")]),
+            ("[42]", vec![ix(42)]),
+            ("a[0]b", vec![f("a"), ix(0), f("b")]),
+            ("a['0']", vec![f("a"), f("0")]),
+            ("a[4294967296]", vec![f("a"), f("4294967296")]),
+            ("a[-1]", vec![f("a"), f("-1")]),
+            ("a[+1]", vec![f("a"), f("+1")]),
+            ("a[*].b", vec![f("a"), f("*"), f("b")]),
+            ("", vec![]),
+        ];
+        for (path, want) in cases {
+            assert_eq!(parse(path).unwrap(), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_paths_with_position() {
+        let cases = [
+            (".metadata.name", 0, "unexpected '.'"),
+            ("metadata..name", 9, "unexpected '.'"),
+            ("metadata.name.", 13, "unexpected '.'"),
+            ("spec.containers[]", 16, "unexpected ']'"),
+            ("spec.containers.[0].name", 16, "unexpected '['"),
+            ("spec.containers[0", 15, "unterminated '['"),
+            ("spec]", 4, "unexpected ']'"),
+            ("a[b[c]", 3, "unexpected '['"),
+            (".", 0, "unexpected '.'"),
+            ("a[0].", 4, "unexpected '.'"),
+        ];
+        for (path, pos, msg) in cases {
+            let e = parse(path).unwrap_err();
+            assert_eq!((e.position, e.message.as_str()), (pos, msg), "{path}");
+            assert!(e.to_string().contains(&format!("at position {pos}")));
+        }
+    }
+
+    #[test]
+    fn get_distinguishes_not_found_from_wrong_type() {
+        let v = json!({"spec": {"a": "x", "list": [1, {"b": 2}], "n": null}});
+        let g = |p: &str| get(&v, &parse(p).unwrap()).cloned();
+        assert_eq!(g("spec.a"), Ok(json!("x")));
+        assert_eq!(g("spec.list[1].b"), Ok(json!(2)));
+        assert_eq!(g("spec.n"), Ok(Value::Null));
+        assert!(g("spec.missing").unwrap_err().is_not_found());
+        assert!(g("spec.list[5]").unwrap_err().is_not_found());
+        assert!(g("spec.n.x").unwrap_err().is_not_found());
+        assert_eq!(
+            g("spec.a.b"),
+            Err(GetError::WrongType {
+                at: "spec.a".into(),
+                expected: "an object",
+                found: "a string"
+            })
+        );
+        assert_eq!(
+            g("spec.a[0]"),
+            Err(GetError::WrongType {
+                at: "spec.a".into(),
+                expected: "an array",
+                found: "a string"
+            })
+        );
+        assert!(!g("spec[0]").unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn set_creates_objects_and_arrays_and_grows_arrays() {
+        let mut v = json!({});
+        set(&mut v, &parse("spec.items[2].name").unwrap(), json!("c")).unwrap();
+        assert_eq!(v, json!({"spec": {"items": [null, null, {"name": "c"}]}}));
+        set(&mut v, &parse("spec.items[0]").unwrap(), json!(1)).unwrap();
+        set(&mut v, &parse("spec.matrix[1][1]").unwrap(), json!(true)).unwrap();
+        assert_eq!(v["spec"]["matrix"], json!([null, [null, true]]));
+        set(
+            &mut v,
+            &parse("metadata.labels[example.org/a]").unwrap(),
+            json!("x"),
+        )
+        .unwrap();
+        assert_eq!(v["metadata"]["labels"]["example.org/a"], json!("x"));
+    }
+
+    #[test]
+    fn set_refuses_to_index_into_a_scalar() {
+        let mut v = json!({"spec": {"a": "x", "arr": [1]}});
+        let e = set(&mut v, &parse("spec.a.b").unwrap(), json!(1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot set spec.a.b: spec.a is a string, not an object"
+        );
+        let e = set(&mut v, &parse("spec.a[0]").unwrap(), json!(1)).unwrap_err();
+        assert!(e.to_string().contains("not an array"));
+        let e = set(&mut v, &parse("spec.arr.x").unwrap(), json!(1)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("spec.arr is an array, not an object")
+        );
+        let e = set(&mut v, &parse("spec.arr[20000]").unwrap(), json!(1)).unwrap_err();
+        assert!(matches!(e, SetError::IndexTooLarge { .. }));
+        assert_eq!(set(&mut v, &[], json!(1)), Err(SetError::Empty));
+    }
+
+    #[test]
+    fn merge_policies() {
+        let p = parse("spec.tags").unwrap();
+        let base =
+            json!({"spec": {"tags": {"a": "1", "nested": {"x": 1}, "list": [1, 2], "empty": ""}}});
+        let src =
+            json!({"a": "2", "b": "3", "nested": {"y": 2}, "list": [2, 3], "empty": "filled"});
+        let run = |opts: Option<MergeOptions>| {
+            let mut v = base.clone();
+            merge_value(&mut v, &p, src.clone(), opts).unwrap();
+            v["spec"]["tags"].clone()
+        };
+        // Replace.
+        assert_eq!(run(None), src);
+        // MergeObjects: existing non-empty values kept, arrays kept.
+        assert_eq!(
+            run(Some(MergeOptions {
+                keep_map_values: true,
+                append_slice: false
+            })),
+            json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2], "empty": "filled"})
+        );
+        // MergeObjectsAppendArrays.
+        assert_eq!(
+            run(Some(MergeOptions {
+                keep_map_values: true,
+                append_slice: true
+            })),
+            json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"})
+        );
+        // ForceMergeObjects.
+        assert_eq!(
+            run(Some(MergeOptions {
+                keep_map_values: false,
+                append_slice: false
+            })),
+            json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [2, 3], "empty": "filled"})
+        );
+        // ForceMergeObjectsAppendArrays.
+        assert_eq!(
+            run(Some(MergeOptions {
+                keep_map_values: false,
+                append_slice: true
+            })),
+            json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"})
+        );
+    }
+
+    #[test]
+    fn merge_top_level_arrays_dedupes_appended_elements() {
+        let p = parse("spec.list").unwrap();
+        let mut v = json!({"spec": {"list": [1, 2]}});
+        merge_value(
+            &mut v,
+            &p,
+            json!([2, 3]),
+            Some(MergeOptions {
+                keep_map_values: false,
+                append_slice: true,
+            }),
+        )
+        .unwrap();
+        assert_eq!(v["spec"]["list"], json!([1, 2, 3]));
+        // Appending an array onto a string is an error.
+        let mut v = json!({"spec": {"list": "x"}});
+        let e = merge_value(
+            &mut v,
+            &p,
+            json!([1]),
+            Some(MergeOptions {
+                keep_map_values: false,
+                append_slice: true,
+            }),
+        );
+        assert!(e.is_err());
+        // Missing destination: plain set.
+        let mut v = json!({});
+        merge_value(
+            &mut v,
+            &p,
+            json!([1]),
+            Some(MergeOptions {
+                keep_map_values: true,
+                append_slice: true,
+            }),
+        )
+        .unwrap();
+        assert_eq!(v["spec"]["list"], json!([1]));
+    }
+
+    #[test]
+    fn wildcards_expand_over_existing_elements() {
+        let v = json!({"spec": {"rules": [{"a": 1}, {"a": 2}]}});
+        let paths = expand_wildcards(&v, &parse("spec.rules[*].groups").unwrap());
+        assert_eq!(
+            paths,
+            vec![
+                vec![f("spec"), f("rules"), ix(0), f("groups")],
+                vec![f("spec"), f("rules"), ix(1), f("groups")]
+            ]
+        );
+        assert!(expand_wildcards(&v, &parse("spec.missing[*].x").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn normalizes_integral_floats() {
+        let mut v = json!({"a": 2.0, "b": [1.5, -0.0, 1e300], "c": "2.0"});
+        normalize_numbers(&mut v);
+        assert_eq!(v, json!({"a": 2, "b": [1.5, 0, 1e300], "c": "2.0"}));
+        assert!(v["a"].is_i64());
+    }
+
+    fn segment_strategy() -> impl Strategy<Value = Segment> {
+        prop_oneof![
+            "[a-zA-Z][a-zA-Z0-9_/-]{0,8}".prop_map(Segment::Field),
+            "[a-z]{1,4}\\.[a-z]{1,4}".prop_map(Segment::Field),
+            (0usize..5).prop_map(Segment::Index),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn set_then_get_round_trips(
+            segs in prop::collection::vec(segment_strategy(), 1..6),
+            val in prop_oneof![any::<i64>().prop_map(Value::from), "[a-z]{0,5}".prop_map(Value::from), any::<bool>().prop_map(Value::from)],
+        ) {
+            // The root is an object, so the first segment must be a field.
+            let mut segs = segs;
+            if let Segment::Index(_) = segs[0] { segs[0] = Segment::Field("root".into()); }
+            let mut v = json!({});
+            set(&mut v, &segs, val.clone()).unwrap();
+            prop_assert_eq!(get(&v, &segs).unwrap(), &val);
+            // And through the string form.
+            let reparsed = parse(&to_string(&segs)).unwrap();
+            prop_assert_eq!(&reparsed, &segs);
+            prop_assert_eq!(get(&v, &reparsed).unwrap(), &val);
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,40}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn parse_of_bracket_soup_never_panics(s in "[a.\\[\\]'0-9*]{0,20}") {
+            if let Ok(segs) = parse(&s) {
+                let mut v = json!({});
+                let _ = set(&mut v, &segs, json!(1));
+                let _ = get(&v, &segs);
+            }
+        }
+    }
+}

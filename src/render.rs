@@ -1,0 +1,343 @@
+//! `paved render`: render a Composition for a claim without a cluster, for CI.
+//!
+//! ```text
+//! paved render --claim claim.yaml --composition composition.yaml [--observed observed.yaml] [--include-claim]
+//! ```
+//!
+//! Prints the desired composed objects as multi-document YAML, in Composition order, each
+//! preceded by a comment naming the Composition resource and its readiness. With
+//! `--include-claim`, the claim follows as the last document, with the status the
+//! patches to the claim would give it and a comment listing its readiness and the *names* of its
+//! connection details (never their values).
+//!
+//! `--observed` takes YAML documents of observed composed objects (matched to resources by the
+//! `crossplane.io/composition-resource-name` annotation, else by apiVersion, kind and name) and
+//! of their connection Secrets (`kind: Secret`, matched by name to a resource's
+//! `spec.writeConnectionSecretToRef.name`; `data` is base64, `stringData` plain), so that
+//! patches to the claim, readiness and connection details can be previewed.
+//!
+//! A claim without `metadata.namespace` is rendered in namespace `default`, as `kubectl apply`
+//! would create it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde::Deserialize as _;
+use serde_json::Value;
+
+use crate::api::composition::Composition;
+use crate::compose::{self, ObservedResource, Readiness, RenderInput};
+
+/// Arguments of `paved render`.
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The claim: one YAML document (for example examples/seed/claim.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub claim: PathBuf,
+
+    /// The Composition: one YAML document (for example examples/seed/composition.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub composition: PathBuf,
+
+    /// Observed composed objects and their connection Secrets, as multi-document YAML, to
+    /// preview patches to the claim's status, readiness and connection details.
+    #[arg(long, value_name = "FILE")]
+    pub observed: Option<PathBuf>,
+
+    /// Also print the claim, with the status the patches would give it, as the last document.
+    #[arg(long)]
+    pub include_claim: bool,
+}
+
+fn read(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("reading the {what} file {}", path.display()))
+}
+
+/// Every non-empty YAML document of `text`.
+fn documents(text: &str, path: &Path) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let v = Value::deserialize(doc)
+            .with_context(|| format!("{}: YAML document {}", path.display(), i + 1))?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn single_document(text: &str, path: &Path, what: &str) -> anyhow::Result<Value> {
+    let mut docs = documents(text, path)?;
+    match docs.len() {
+        1 => Ok(docs.remove(0)),
+        0 => bail!("{}: no YAML document: expected one {what}", path.display()),
+        n => bail!(
+            "{}: {n} YAML documents: expected exactly one {what}",
+            path.display()
+        ),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+fn load_claim(path: &Path) -> anyhow::Result<Value> {
+    let mut claim = single_document(&read(path, "claim")?, path, "claim")?;
+    let Some(obj) = claim.as_object_mut() else {
+        bail!("{}: the claim is not a YAML mapping", path.display());
+    };
+    let meta = obj
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if let Some(meta) = meta.as_object_mut()
+        && meta
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        meta.insert("namespace".into(), Value::String("default".into()));
+    }
+    Ok(claim)
+}
+
+fn load_composition(path: &Path) -> anyhow::Result<Composition> {
+    let text = read(path, "Composition")?;
+    let doc = single_document(&text, path, "Composition")?;
+    let (api_version, kind) = (str_at(&doc, &["apiVersion"]), str_at(&doc, &["kind"]));
+    if api_version != Some("apiextensions.crossplane.io/v1") || kind != Some("Composition") {
+        bail!(
+            "{}: expected apiVersion apiextensions.crossplane.io/v1, kind Composition; got apiVersion {}, kind {}",
+            path.display(),
+            api_version.unwrap_or("<none>"),
+            kind.unwrap_or("<none>")
+        );
+    }
+    // Deserialize from the text (not the Value) so errors carry line and column.
+    serde_yaml_ng::from_str::<Composition>(&text)
+        .with_context(|| format!("{}: invalid Composition", path.display()))
+}
+
+fn secret_data(secret: &Value, path: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let name = str_at(secret, &["metadata", "name"]).unwrap_or("<unnamed>");
+    let mut out = BTreeMap::new();
+    if let Some(data) = secret.get("data").and_then(Value::as_object) {
+        for (k, v) in data {
+            let s = v.as_str().unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s.trim())
+                .with_context(|| {
+                    format!(
+                        "{}: Secret {name}: data.{k} is not valid base64",
+                        path.display()
+                    )
+                })?;
+            out.insert(k.clone(), bytes);
+        }
+    }
+    if let Some(data) = secret.get("stringData").and_then(Value::as_object) {
+        for (k, v) in data {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.insert(k.clone(), s.into_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// Match observed documents to resources, using a first render for the desired names.
+fn load_observed(
+    path: &Path,
+    first: &compose::RenderOutput,
+) -> anyhow::Result<BTreeMap<String, ObservedResource>> {
+    let docs = documents(&read(path, "observed")?, path)?;
+    let mut observed: BTreeMap<String, ObservedResource> = BTreeMap::new();
+    let mut secrets = Vec::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        if !doc.is_object() {
+            bail!(
+                "{}: YAML document {} is not a Kubernetes object",
+                path.display(),
+                i + 1
+            );
+        }
+        let kind = str_at(&doc, &["kind"]).unwrap_or_default();
+        let api_version = str_at(&doc, &["apiVersion"]).unwrap_or_default();
+        if kind == "Secret" && api_version == "v1" {
+            secrets.push(doc);
+            continue;
+        }
+        let name = str_at(&doc, &["metadata", "name"]).unwrap_or_default();
+        let by_annotation = str_at(
+            &doc,
+            &["metadata", "annotations", compose::ANNOTATION_RESOURCE_NAME],
+        )
+        .filter(|r| first.resources.iter().any(|c| c.resource_name == *r));
+        let resource = match by_annotation {
+            Some(r) => r.to_string(),
+            None => first
+                .resources
+                .iter()
+                .find(|c| {
+                    str_at(&c.desired, &["apiVersion"]) == Some(api_version)
+                        && str_at(&c.desired, &["kind"]) == Some(kind)
+                        && str_at(&c.desired, &["metadata", "name"]) == Some(name)
+                })
+                .map(|c| c.resource_name.clone())
+                .with_context(|| {
+                    let expected: Vec<String> = first
+                        .resources
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {}",
+                                str_at(&c.desired, &["kind"]).unwrap_or_default(),
+                                str_at(&c.desired, &["metadata", "name"]).unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{}: observed {kind} {name} (document {}) matches no resource of the Composition (expected one of: {})",
+                        path.display(),
+                        i + 1,
+                        expected.join(", ")
+                    )
+                })?,
+        };
+        if observed.contains_key(&resource) {
+            bail!(
+                "{}: two observed objects for resource {resource}",
+                path.display()
+            );
+        }
+        observed.insert(
+            resource,
+            ObservedResource {
+                object: doc,
+                connection_secret: BTreeMap::new(),
+            },
+        );
+    }
+    for secret in secrets {
+        let name = str_at(&secret, &["metadata", "name"]).unwrap_or_default();
+        let resource = first
+            .resources
+            .iter()
+            .find(|c| {
+                str_at(&c.desired, &["spec", "writeConnectionSecretToRef", "name"]) == Some(name)
+            })
+            .map(|c| c.resource_name.clone())
+            .with_context(|| {
+                format!(
+                    "{}: observed Secret {name} is not the connection Secret of any resource",
+                    path.display()
+                )
+            })?;
+        let data = secret_data(&secret, path)?;
+        observed.entry(resource).or_default().connection_secret = data;
+    }
+    // A Secret without its object: the object is not observed, so ignore its Secret too.
+    observed.retain(|_, o| !o.object.is_null());
+    Ok(observed)
+}
+
+fn readiness_text(r: &Readiness) -> String {
+    match r {
+        Readiness::Ready => "Ready".to_string(),
+        Readiness::NotObserved => "NotObserved".to_string(),
+        Readiness::NotReady { reason, message } => format!("NotReady ({reason}: {message})"),
+    }
+}
+
+fn yaml_doc(out: &mut dyn Write, comment: &str, v: &Value) -> anyhow::Result<()> {
+    let text = serde_yaml_ng::to_string(v).context("writing YAML")?;
+    writeln!(out, "---")?;
+    for line in comment.lines() {
+        writeln!(out, "# {line}")?;
+    }
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Run `paved render`, writing YAML to `out`.
+pub fn run(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let claim = load_claim(&args.claim)?;
+    let composition = load_composition(&args.composition)?;
+    let composition_name = composition.metadata.name.clone().unwrap_or_default();
+    let type_ref = &composition.spec.composite_type_ref;
+    let (claim_api, claim_kind) = (str_at(&claim, &["apiVersion"]), str_at(&claim, &["kind"]));
+    if claim_api != Some(type_ref.api_version.as_str())
+        || claim_kind != Some(type_ref.kind.as_str())
+    {
+        bail!(
+            "composition {composition_name} composes {} {}, but the claim is {} {}",
+            type_ref.api_version,
+            type_ref.kind,
+            claim_api.unwrap_or("<no apiVersion>"),
+            claim_kind.unwrap_or("<no kind>")
+        );
+    }
+    let empty = BTreeMap::new();
+    let mut input = RenderInput {
+        claim: &claim,
+        composition_name: &composition_name,
+        composition: &composition.spec,
+        observed: &empty,
+    };
+    let first = compose::render(&input)?;
+    let observed;
+    let output = match &args.observed {
+        Some(path) => {
+            observed = load_observed(path, &first)?;
+            input.observed = &observed;
+            compose::render(&input)?
+        }
+        None => first,
+    };
+    for r in &output.resources {
+        let comment = format!(
+            "composition {composition_name}, resource {} (index {}): {}",
+            r.resource_name,
+            r.index,
+            readiness_text(&r.readiness)
+        );
+        yaml_doc(out, &comment, &r.desired)?;
+    }
+    if args.include_claim {
+        let mut claim = claim.clone();
+        if let Some(obj) = claim.as_object_mut() {
+            if output.claim_status.is_empty() {
+                obj.remove("status");
+            } else {
+                obj.insert("status".into(), Value::Object(output.claim_status.clone()));
+            }
+        }
+        let keys: Vec<&str> = output
+            .connection_details
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let comment = format!(
+            "claim, as patched: ready={}; connection details: {}",
+            output.ready,
+            if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            }
+        );
+        yaml_doc(out, &comment, &claim)?;
+    }
+    out.flush()?;
+    Ok(())
+}
