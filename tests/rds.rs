@@ -933,16 +933,18 @@ async fn converges_through_throttling_and_5xx() {
     };
     let ctl = Ctl::start(&env, cfg).await;
     let started = Instant::now();
-    for n in ["clean-a", "clean-b", "clean-c"] {
+    let clean_names: Vec<String> = (0..10).map(|i| format!("clean-{i}")).collect();
+    let faulty_names: Vec<String> = (0..10).map(|i| format!("faulty-{i}")).collect();
+    for n in &clean_names {
         create(
             &env,
-            n,
+            n.as_str(),
             json!({"spec": {"forProvider": {"tags": {"k": "v"}}}}),
         )
         .await;
     }
-    for n in ["clean-a", "clean-b", "clean-c"] {
-        wait_ready(&env, n, 60).await;
+    for n in &clean_names {
+        wait_ready(&env, n.as_str(), 60).await;
     }
     let clean = proxy.stats.requests.load(Ordering::SeqCst);
     let clean_secs = started.elapsed().as_secs_f64();
@@ -953,16 +955,16 @@ async fn converges_through_throttling_and_5xx() {
     });
     let before = proxy.stats.requests.load(Ordering::SeqCst);
     let started = Instant::now();
-    for n in ["faulty-a", "faulty-b", "faulty-c"] {
+    for n in &faulty_names {
         create(
             &env,
-            n,
+            n.as_str(),
             json!({"spec": {"forProvider": {"tags": {"k": "v"}}}}),
         )
         .await;
     }
-    for n in ["faulty-a", "faulty-b", "faulty-c"] {
-        wait_ready(&env, n, 120).await;
+    for n in &faulty_names {
+        wait_ready(&env, n.as_str(), 120).await;
     }
     let faulty = proxy.stats.requests.load(Ordering::SeqCst) - before;
     let s = &proxy.stats;
@@ -978,13 +980,13 @@ async fn converges_through_throttling_and_5xx() {
     );
     assert_eq!(
         list_ids(&env.rds).await.len(),
-        6,
+        20,
         "one instance per object, no duplicates"
     );
     assert!(
         ctl.metrics
             .calls_with_outcome("CreateDBInstance", "success")
-            == 6
+            == 20
     );
     ctl.stop().await;
 }
