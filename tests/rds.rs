@@ -415,8 +415,24 @@ async fn create_secret_storage_increase_and_quiet_resync() {
     assert_eq!(ctl.calls("CreateDBInstance"), 1);
 
     // quiet: several polls later, no write to the Instance or its Secret, no per-instance call
-    let rv_i = i.resource_version();
-    let rv_s = secret.resource_version();
+    // The first fleet listing after CreateDBInstance may refine status.atProvider once (the
+    // create answer and DescribeDBInstances differ slightly); from then on, nothing changes.
+    let p = ctl.polls();
+    until(30, "one fleet poll after Ready", || ctl.polls() > p).await;
+    let p = ctl.polls();
+    until(30, "a second fleet poll", || ctl.polls() > p).await;
+    let rv_i = env
+        .instances
+        .get("orders")
+        .await
+        .unwrap()
+        .resource_version();
+    let rv_s = env
+        .secrets
+        .get("orders-conn")
+        .await
+        .unwrap()
+        .resource_version();
     let (polls, describes, mutating) = (
         ctl.polls(),
         ctl.calls("DescribeDBInstances"),
