@@ -53,3 +53,36 @@ demo:
 
 demo-down:
 	e2e/demo.sh down
+
+## make bench: N claims (default 1000; `make bench N=200`) on a control plane of its own, paved
+## built in release; writes target/bench/report.json and report.md and prints the table.
+## Not part of `make test`: machines are noisy, so it reports and does not assert.
+N ?= 1000
+BENCH_ENV_DIR ?= $(CURDIR)/target/e2e-bench
+bench: install
+	export PAVED_E2E_DIR="$(BENCH_ENV_DIR)"
+	trap 'e2e/env.sh down >/dev/null 2>&1 || true' EXIT
+	e2e/env.sh up
+	exes=$$($(CARGO) bench --bench scale --bench render --no-run --message-format=json \
+	  | jq -r 'select(.reason=="compiler-artifact" and .executable!=null and .target.kind==["bench"]) | "\(.target.name)=\(.executable)"')
+	render=$$(echo "$$exes" | sed -n 's/^render=//p' | tail -n 1)
+	scale=$$(echo "$$exes" | sed -n 's/^scale=//p' | tail -n 1)
+	echo "==> render micro-benchmark (criterion)"
+	"$$render" --bench 2>&1 | grep -E 'time:|thrpt:|^[a-z].*/' || echo "render micro-benchmark failed: renders_per_second will be n/a"
+	echo "==> scale benchmark, N=$(N)"
+	N=$(N) "$$scale"
+
+## make chaos: the full fault suite (50 claims and 20 SIGKILLs, 30% throttling + 5% HTTP 500,
+## a 60 s AWS outage, an API server restart, ~58 bad inputs) and a 10-minute proptest run over
+## field paths and rendering, on a control plane of its own. The short version runs in make test.
+CHAOS_ENV_DIR ?= $(CURDIR)/target/e2e-chaos
+PAVED_FUZZ_SECS ?= 600
+chaos: install
+	export PAVED_E2E_DIR="$(CHAOS_ENV_DIR)"
+	trap 'e2e/env.sh down >/dev/null 2>&1 || true' EXIT
+	e2e/env.sh up
+	exe=$$($(CARGO) test --test chaos --no-run --message-format=json \
+	  | jq -r 'select(.reason=="compiler-artifact" and .target.name=="chaos" and .executable!=null) | .executable' | tail -n 1)
+	mkdir -p target/chaos
+	# the test binary directly (not cargo test): no cargo lock held, no nextest timeout
+	PAVED_CHAOS_FULL=1 PAVED_FUZZ_SECS=$(PAVED_FUZZ_SECS) "$$exe" --test-threads=1 --nocapture 2>&1 | tee target/chaos/report.txt

@@ -607,7 +607,7 @@ pub fn writes_of(m: &BTreeMap<String, f64>) -> f64 {
     m.iter()
         .filter(|(k, _)| WRITE_VERBS.iter().any(|v| k.starts_with(&format!("{v} "))))
         .map(|(_, v)| v)
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 // ---------------------------------------------------------------------------------------------
