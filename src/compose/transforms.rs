@@ -101,7 +101,7 @@ pub(crate) fn prepare(t: &Transform) -> Result<Prepared<'_>, String> {
                         let src = p.regexp.as_deref().ok_or_else(|| {
                             format!("match.patterns[{i}]: type regexp requires regexp")
                         })?;
-                        Pattern::Regexp(Regex::new(src).map_err(|e| {
+                        Pattern::Regexp(compile(src).map_err(|e| {
                             format!(
                                 "match.patterns[{i}]: invalid regexp {src:?}: {}",
                                 one_line(&e)
@@ -182,7 +182,7 @@ pub(crate) fn prepare(t: &Transform) -> Result<Prepared<'_>, String> {
                     if r.match_.is_empty() {
                         return Err("string type Regexp requires string.regexp.match".into());
                     }
-                    let re = Regex::new(&r.match_)
+                    let re = compile(&r.match_)
                         .map_err(|e| format!("invalid regexp {:?}: {}", r.match_, one_line(&e)))?;
                     let group = r.group.unwrap_or(0);
                     let group = usize::try_from(group).map_err(|_| {
@@ -224,6 +224,30 @@ pub(crate) fn prepare(t: &Transform) -> Result<Prepared<'_>, String> {
             })
         }
     }
+}
+
+/// Compile a regular expression, reusing earlier compilations: Compositions are rendered on
+/// every reconcile, and compiling dominates otherwise. The cache is bounded and holds only
+/// compiled patterns, so results never depend on it.
+fn compile(src: &str) -> Result<Regex, regex::Error> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    const MAX_CACHED: usize = 256;
+    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(c) = cache.lock()
+        && let Some(re) = c.get(src)
+    {
+        return Ok(re.clone());
+    }
+    let re = Regex::new(src)?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= MAX_CACHED {
+            c.clear();
+        }
+        c.insert(src.to_string(), re.clone());
+    }
+    Ok(re)
 }
 
 fn one_line(e: &regex::Error) -> String {
