@@ -65,9 +65,13 @@ pub(crate) fn prepare(
                 })?)
             }
             ConnectionDetailType::FromFieldPath => {
-                let p = d.from_field_path.as_deref().ok_or_else(|| {
-                    invalid("fromFieldPath is required for type FromFieldPath".into())
-                })?;
+                let p = d
+                    .from_field_path
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| {
+                        invalid("fromFieldPath is required for type FromFieldPath".into())
+                    })?;
                 let segs = fieldpath::parse(p).map_err(|e| {
                     (
                         loc(),
@@ -188,6 +192,7 @@ mod tests {
             json!([{"value": "v"}]),
             json!([{"type": "FromFieldPath", "name": "x"}]),
             json!([{"type": "FromValue", "name": "x"}]),
+            json!([{"name": "x", "fromFieldPath": ""}]),
         ] {
             let ds = details(bad.clone());
             let (_, e) = prepare(&ds).unwrap_err();

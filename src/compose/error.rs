@@ -113,7 +113,8 @@ impl fmt::Display for Location {
 /// cannot convert string "abc" to int64`.
 ///
 /// Boxed so that `Result<_, ComposeError>` stays one pointer wide.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ComposeError(Box<Inner>);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,9 +180,9 @@ impl ComposeError {
     }
 }
 
-impl fmt::Display for ComposeError {
+impl fmt::Display for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let e = &self.0;
+        let e = self;
         write!(f, "composition {}", e.composition)?;
         if let Some((name, index)) = &e.resource {
             write!(f, ", resource {name} (index {index})")?;
@@ -192,8 +193,6 @@ impl fmt::Display for ComposeError {
         write!(f, ": {}", e.message)
     }
 }
-
-impl std::error::Error for ComposeError {}
 
 /// An error inside one step, before the Composition/resource context is added.
 #[derive(Clone, Debug, PartialEq, Eq)]
