@@ -9,8 +9,8 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 use tracing::{debug, info, warn};
 
 /// Settings of the elector.
@@ -35,8 +35,14 @@ pub enum LeaderError {
         #[source]
         source: kube::Error,
     },
-    #[error("lease {namespace}/{name}: could not renew within the renew deadline ({deadline:?}); leadership lost")]
-    Lost { namespace: String, name: String, deadline: Duration },
+    #[error(
+        "lease {namespace}/{name}: could not renew within the renew deadline ({deadline:?}); leadership lost"
+    )]
+    Lost {
+        namespace: String,
+        name: String,
+        deadline: Duration,
+    },
 }
 
 /// What one attempt to take or keep the Lease found.
@@ -53,7 +59,10 @@ pub struct LeaderElector {
 
 impl LeaderElector {
     pub fn new(client: Client, settings: LeaseSettings) -> Self {
-        Self { api: Api::namespaced(client, &settings.namespace), settings }
+        Self {
+            api: Api::namespaced(client, &settings.namespace),
+            settings,
+        }
     }
 
     fn err(&self, source: kube::Error) -> LeaderError {
@@ -121,7 +130,9 @@ impl LeaderElector {
     /// Give the Lease up (on graceful shutdown) so a standby takes over at once instead of
     /// waiting for it to expire.
     pub async fn release(&self) {
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else { return };
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else {
+            return;
+        };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         if spec.holder_identity.as_deref() != Some(self.settings.identity.as_str()) {
             return;
@@ -130,7 +141,11 @@ impl LeaderElector {
         spec.renew_time = None;
         // A 1-second duration makes any stale reader treat it as expired quickly.
         spec.lease_duration_seconds = Some(1);
-        match self.api.replace(&self.settings.name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.settings.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => info!(lease = %self.settings.name, "released leadership"),
             Err(e) => warn!(error = %e, "releasing the lease failed; it will expire"),
         }
@@ -138,8 +153,14 @@ impl LeaderElector {
 
     async fn try_acquire_or_renew(&self) -> Result<Attempt, LeaderError> {
         let now = Timestamp::now();
-        let duration_secs = i32::try_from(self.settings.lease_duration.as_secs()).unwrap_or(i32::MAX).max(1);
-        let existing = self.api.get_opt(&self.settings.name).await.map_err(|e| self.err(e))?;
+        let duration_secs = i32::try_from(self.settings.lease_duration.as_secs())
+            .unwrap_or(i32::MAX)
+            .max(1);
+        let existing = self
+            .api
+            .get_opt(&self.settings.name)
+            .await
+            .map_err(|e| self.err(e))?;
         let Some(mut lease) = existing else {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -159,7 +180,9 @@ impl LeaderElector {
             return match self.api.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(Attempt::Acquired),
                 // Someone else created it first.
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::HeldByOther(String::from("(just created)"))),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    Ok(Attempt::HeldByOther(String::from("(just created)")))
+                }
                 Err(e) => Err(self.err(e)),
             };
         };
@@ -177,9 +200,15 @@ impl LeaderElector {
         spec.lease_duration_seconds = Some(duration_secs);
         spec.renew_time = Some(MicroTime(now));
         // replace carries metadata.resourceVersion: a concurrent winner makes this a 409.
-        match self.api.replace(&self.settings.name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.settings.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => Ok(Attempt::Acquired),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Attempt::HeldByOther(String::from("(conflict)"))),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                Ok(Attempt::HeldByOther(String::from("(conflict)")))
+            }
             Err(e) => Err(self.err(e)),
         }
     }
@@ -187,9 +216,14 @@ impl LeaderElector {
 
 /// A Lease is expired when its holder has not renewed it for leaseDurationSeconds.
 fn expired(spec: &LeaseSpec, now: Timestamp) -> bool {
-    let Some(renew) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else { return true };
+    let Some(renew) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
+        return true;
+    };
     let secs = i64::from(spec.lease_duration_seconds.unwrap_or(15));
-    match renew.0.checked_add(k8s_openapi::jiff::SignedDuration::from_secs(secs)) {
+    match renew
+        .0
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(secs))
+    {
         Ok(until) => until < now,
         Err(_) => false,
     }
@@ -201,7 +235,8 @@ mod tests {
 
     fn spec(renew_secs_ago: i64, duration: i32) -> (LeaseSpec, Timestamp) {
         let now = Timestamp::from_second(1_700_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let renew = Timestamp::from_second(1_700_000_000 - renew_secs_ago).unwrap_or(Timestamp::UNIX_EPOCH);
+        let renew =
+            Timestamp::from_second(1_700_000_000 - renew_secs_ago).unwrap_or(Timestamp::UNIX_EPOCH);
         (
             LeaseSpec {
                 holder_identity: Some("other".into()),
@@ -221,6 +256,9 @@ mod tests {
         assert!(expired(&s, now));
         let (mut s, now) = spec(16, 15);
         s.renew_time = None;
-        assert!(expired(&s, now), "a lease never renewed nor acquired is free");
+        assert!(
+            expired(&s, now),
+            "a lease never renewed nor acquired is free"
+        );
     }
 }

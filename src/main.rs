@@ -67,7 +67,8 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             for (name, content) in paved::crdgen::crd_files()? {
                 let path = dir.join(name);
-                std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, content)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
         }
     }

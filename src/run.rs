@@ -106,13 +106,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, "s"),
     };
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 2m, 500ms"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 2m, 500ms"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("invalid duration {s:?}: unit must be ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: unit must be ms, s, m or h"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("invalid duration {s:?}"));
@@ -123,8 +129,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Initialise tracing (JSON or text) with an EnvFilter.
 pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let res = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
@@ -159,7 +168,10 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     match prometheus_client::encoding::text::encode(&mut buf, &s.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             buf,
         ),
         Err(e) => (
@@ -170,8 +182,14 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     }
 }
 
-async fn serve(addr: SocketAddr, router: Router, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+async fn serve(
+    addr: SocketAddr,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;
@@ -214,13 +232,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Metric names carry their own `paved_` prefix (the controllers register theirs).
     let mut registry = Registry::default();
     let leader_gauge: Gauge<i64, AtomicI64> = Gauge::default();
-    registry.register("paved_leader", "1 while this replica holds the leader Lease (or runs without leader election)", leader_gauge.clone());
+    registry.register(
+        "paved_leader",
+        "1 while this replica holds the leader Lease (or runs without leader election)",
+        leader_gauge.clone(),
+    );
     let claim_metrics = Arc::new(crate::claim::ClaimMetrics::new(&mut registry));
     let rds_metrics = Arc::new(crate::rds::RdsMetrics::new(&mut registry));
     let registry = Arc::new(registry);
 
-    let claim_ready = Arc::new(AtomicBool::new(!args.controllers.contains(&ControllerName::Claim)));
-    let rds_ready = Arc::new(AtomicBool::new(!args.controllers.contains(&ControllerName::Rds)));
+    let claim_ready = Arc::new(AtomicBool::new(
+        !args.controllers.contains(&ControllerName::Claim),
+    ));
+    let rds_ready = Arc::new(AtomicBool::new(
+        !args.controllers.contains(&ControllerName::Rds),
+    ));
     let standby = Arc::new(AtomicBool::new(args.leader_elect));
     let state = HttpState {
         registry: registry.clone(),
@@ -233,13 +259,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state.clone());
-    let metrics_router = Router::new().route("/metrics", get(metrics)).with_state(state);
+    let metrics_router = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state);
     let mut servers = tokio::task::JoinSet::new();
     if args.health_addr == args.metrics_addr {
-        servers.spawn(serve(args.health_addr, health.merge(metrics_router), shutdown_rx.clone()));
+        servers.spawn(serve(
+            args.health_addr,
+            health.merge(metrics_router),
+            shutdown_rx.clone(),
+        ));
     } else {
         servers.spawn(serve(args.health_addr, health, shutdown_rx.clone()));
-        servers.spawn(serve(args.metrics_addr, metrics_router, shutdown_rx.clone()));
+        servers.spawn(serve(
+            args.metrics_addr,
+            metrics_router,
+            shutdown_rx.clone(),
+        ));
     }
     info!(health = %args.health_addr, metrics = %args.metrics_addr, "serving probes and metrics");
 
@@ -261,7 +297,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "default".to_string());
         let identity = format!(
             "{}-{}",
-            std::env::var("POD_NAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "paved".into()),
+            std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| "paved".into()),
             random_suffix()
         );
         let elector = LeaderElector::new(
@@ -296,8 +334,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let mut controllers = tokio::task::JoinSet::new();
     if args.controllers.contains(&ControllerName::Claim) {
-        let config = crate::claim::ClaimConfig { namespaces: args.namespaces.clone(), ..Default::default() };
-        controllers.spawn(crate::claim::run(client.clone(), config, claim_metrics, claim_ready, shutdown(shutdown_rx.clone())));
+        let config = crate::claim::ClaimConfig {
+            namespaces: args.namespaces.clone(),
+            ..Default::default()
+        };
+        controllers.spawn(crate::claim::run(
+            client.clone(),
+            config,
+            claim_metrics,
+            claim_ready,
+            shutdown(shutdown_rx.clone()),
+        ));
     }
     if args.controllers.contains(&ControllerName::Rds) {
         let config = crate::rds::RdsConfig {
@@ -306,7 +353,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             aws_requests_per_second: args.aws_requests_per_second,
             ..Default::default()
         };
-        controllers.spawn(crate::rds::run(client.clone(), config, rds_metrics, rds_ready, shutdown(shutdown_rx.clone())));
+        controllers.spawn(crate::rds::run(
+            client.clone(),
+            config,
+            rds_metrics,
+            rds_ready,
+            shutdown(shutdown_rx.clone()),
+        ));
     }
 
     // Run until a controller stops, leadership is lost, or a signal arrives.
@@ -340,7 +393,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     // Give controllers time to finish in-flight reconciles, then stop them.
     let drain = async { while controllers.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(20), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), drain)
+        .await
+        .is_err()
+    {
         warn!("controllers did not stop within 20s; aborting them");
         controllers.abort_all();
     }
@@ -356,7 +412,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..5).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+    (0..5)
+        .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+        .collect()
 }
 
 #[cfg(test)]

@@ -16,27 +16,10 @@ use paved::api::{Instance, PostgreSQLInstance};
 
 const REGION: &str = "ap-northeast-2"; // the seed Composition's region
 
-async fn rds_client() -> aws_sdk_rds::Client {
-    paved::init_crypto();
-    let env = e2e_env();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&env.moto_url)
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .load()
-        .await;
-    aws_sdk_rds::Client::new(&conf)
-}
-
 fn condition_true(conds: &[paved::api::Condition], t: &str) -> bool {
-    conds.iter().any(|c| c.type_ == t && c.status == paved::api::ConditionStatus::True)
+    conds
+        .iter()
+        .any(|c| c.type_ == t && c.status == paved::api::ConditionStatus::True)
 }
 
 fn decoded(secret: &Secret) -> BTreeMap<String, String> {
@@ -61,9 +44,22 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
     let env = e2e_env();
     let mut paved = PavedProcess::start(
         &[
-            "--namespaces", &ns, "--leader-elect", "true", "--lease-namespace", common::chart::NAMESPACE,
-            "--lease-name", common::chart::LEASE_NAME, "--lease-duration", "4s", "--lease-renew-deadline", "3s",
-            "--lease-retry-period", "500ms", "--log-format", "json",
+            "--namespaces",
+            &ns,
+            "--leader-elect",
+            "true",
+            "--lease-namespace",
+            common::chart::NAMESPACE,
+            "--lease-name",
+            common::chart::LEASE_NAME,
+            "--lease-duration",
+            "4s",
+            "--lease-renew-deadline",
+            "3s",
+            "--lease-retry-period",
+            "500ms",
+            "--log-format",
+            "json",
         ],
         Some(&env.kubeconfig_least_privilege),
         &format!("{ns}-paved"),
@@ -76,17 +72,28 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
     apply_json(&admin, &composition, None, false).await.unwrap();
     let mut claim = yaml_docs(&read_project_file("examples/seed/claim.yaml")).remove(0);
     claim["metadata"]["labels"] = serde_json::json!({"app.kubernetes.io/instance": "my-app"});
-    claim["metadata"]["annotations"] =
-        serde_json::json!({"argocd.argoproj.io/tracking-id": "my-app:database.example.com/PostgreSQLInstance:my-team/my-app-db"});
+    claim["metadata"]["annotations"] = serde_json::json!({"argocd.argoproj.io/tracking-id": "my-app:database.example.com/PostgreSQLInstance:my-team/my-app-db"});
     apply_json(&admin, &claim, Some(&ns), false).await.unwrap();
 
     let claims: Api<PostgreSQLInstance> = Api::namespaced(admin.clone(), &ns);
-    let ready = wait_for(&claims, "my-app-db", 120, "Ready", |c: &PostgreSQLInstance| {
-        c.status.as_ref().is_some_and(|s| condition_true(&s.conditions, "Ready"))
-    })
+    let ready = wait_for(
+        &claims,
+        "my-app-db",
+        120,
+        "Ready",
+        |c: &PostgreSQLInstance| {
+            c.status
+                .as_ref()
+                .is_some_and(|s| condition_true(&s.conditions, "Ready"))
+        },
+    )
     .await;
     let status = ready.status.unwrap();
-    assert!(condition_true(&status.conditions, "Synced"), "{:?}", status.conditions);
+    assert!(
+        condition_true(&status.conditions, "Synced"),
+        "{:?}",
+        status.conditions
+    );
     assert_eq!(status.composition_ref.unwrap().name, "postgresql-aws");
 
     // The composed Instance: rendered from the seed, owned by the claim, no ArgoCD tracking
@@ -95,48 +102,104 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
     let inst = instances.get("my-app-db-rds-instance").await.unwrap();
     assert_eq!(inst.spec.for_provider.allocated_storage, Some(20));
     assert_eq!(inst.spec.for_provider.engine_version.as_deref(), Some("14"));
-    assert_eq!(inst.spec.for_provider.instance_class.as_deref(), Some("db.t3.micro"));
+    assert_eq!(
+        inst.spec.for_provider.instance_class.as_deref(),
+        Some("db.t3.micro")
+    );
     let labels = inst.metadata.labels.clone().unwrap_or_default();
     let annotations = inst.metadata.annotations.clone().unwrap_or_default();
-    assert!(!labels.contains_key("app.kubernetes.io/instance"), "{labels:?}");
-    assert!(!annotations.keys().any(|k| k.starts_with("argocd.argoproj.io/")), "{annotations:?}");
-    assert!(!labels.keys().any(|k| k.starts_with("argocd.argoproj.io/")), "{labels:?}");
+    assert!(
+        !labels.contains_key("app.kubernetes.io/instance"),
+        "{labels:?}"
+    );
+    assert!(
+        !annotations
+            .keys()
+            .any(|k| k.starts_with("argocd.argoproj.io/")),
+        "{annotations:?}"
+    );
+    assert!(
+        !labels.keys().any(|k| k.starts_with("argocd.argoproj.io/")),
+        "{labels:?}"
+    );
     let owner = &inst.metadata.owner_references.clone().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("PostgreSQLInstance", "my-app-db", Some(true)));
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("PostgreSQLInstance", "my-app-db", Some(true))
+    );
 
     // The credentials the developer asked for, matching what AWS reports.
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
     let creds = decoded(&secrets.get("my-app-db-credentials").await.unwrap());
-    for key in ["username", "password", "address", "host", "port", "endpoint", "uri"] {
-        assert!(creds.get(key).is_some_and(|v| !v.is_empty()), "credentials lack {key}: {:?}", creds.keys());
+    for key in [
+        "username", "password", "address", "host", "port", "endpoint", "uri",
+    ] {
+        assert!(
+            creds.get(key).is_some_and(|v| !v.is_empty()),
+            "credentials lack {key}: {:?}",
+            creds.keys()
+        );
     }
-    let identifier = annotations.get("crossplane.io/external-name").expect("external-name annotation").clone();
-    let rds = rds_client().await;
-    let db = rds.describe_db_instances().db_instance_identifier(&identifier).send().await.unwrap();
+    let identifier = annotations
+        .get("crossplane.io/external-name")
+        .expect("external-name annotation")
+        .clone();
+    let rds = emulator_rds(REGION).await;
+    let db = rds
+        .describe_db_instances()
+        .db_instance_identifier(&identifier)
+        .send()
+        .await
+        .unwrap();
     let db = &db.db_instances()[0];
     assert_eq!(db.allocated_storage(), Some(20));
     assert_eq!(db.engine_version(), Some("14"));
     let address = db.endpoint().and_then(|e| e.address()).unwrap();
     assert_eq!(creds["host"], address);
     assert_eq!(creds["username"], "postgres");
-    assert!(creds["uri"].starts_with("postgresql://postgres:") && creds["uri"].ends_with("?sslmode=require"));
+    assert!(
+        creds["uri"].starts_with("postgresql://postgres:")
+            && creds["uri"].ends_with("?sslmode=require")
+    );
     assert!(creds["password"].len() >= 32);
 
     // Deleting the claim: the Instance goes, RDS takes a final snapshot (the seed does not say
     // skipFinalSnapshot) and the instance is deleted; nothing is left behind.
-    claims.delete("my-app-db", &DeleteParams::default()).await.unwrap();
+    claims
+        .delete("my-app-db", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_deleted(&claims, "my-app-db", 120).await;
     wait_deleted(&instances, "my-app-db-rds-instance", 120).await;
-    let gone = rds.describe_db_instances().db_instance_identifier(&identifier).send().await;
-    assert!(gone.is_err(), "RDS instance {identifier} still exists after the claim was deleted");
-    let snaps = rds.describe_db_snapshots().db_instance_identifier(&identifier).send().await.unwrap();
+    let gone = rds
+        .describe_db_instances()
+        .db_instance_identifier(&identifier)
+        .send()
+        .await;
     assert!(
-        snaps.db_snapshots().iter().any(|s| s.snapshot_type() == Some("manual")),
+        gone.is_err(),
+        "RDS instance {identifier} still exists after the claim was deleted"
+    );
+    let snaps = rds
+        .describe_db_snapshots()
+        .db_instance_identifier(&identifier)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        snaps
+            .db_snapshots()
+            .iter()
+            .any(|s| s.snapshot_type() == Some("manual")),
         "no final snapshot of {identifier}"
     );
 
     // Nothing was refused for lack of permission along the way.
     let log = paved.log_text();
-    assert!(!log.to_lowercase().contains("forbidden"), "paved hit RBAC denials:\n{}", paved.log_tail());
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "paved hit RBAC denials:\n{}",
+        paved.log_tail()
+    );
     apply_json(&admin, &composition, None, false).await.unwrap(); // left for other tests as found
 }

@@ -20,9 +20,24 @@ type Replica = PavedProcess;
 fn start_replica(ns: &str, lease: &str, tag: &str) -> Replica {
     PavedProcess::start(
         &[
-            "--namespaces", ns, "--leader-elect", "true", "--lease-name", lease, "--lease-namespace", ns,
-            "--lease-duration", "4s", "--lease-renew-deadline", "3s", "--lease-retry-period", "500ms",
-            "--poll-interval", "5s", "--log-level", "info,paved=debug",
+            "--namespaces",
+            ns,
+            "--leader-elect",
+            "true",
+            "--lease-name",
+            lease,
+            "--lease-namespace",
+            ns,
+            "--lease-duration",
+            "4s",
+            "--lease-renew-deadline",
+            "3s",
+            "--lease-retry-period",
+            "500ms",
+            "--poll-interval",
+            "5s",
+            "--log-level",
+            "info,paved=debug",
         ],
         None,
         &format!("{ns}-replica-{tag}"),
@@ -62,26 +77,14 @@ fn instance(name: &str, ns: &str) -> Instance {
 }
 
 async fn rds_identifiers_tagged_for(ns: &str) -> Vec<String> {
-    paved::init_crypto();
-    let env = e2e_env();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(&env.moto_url)
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .load()
-        .await;
-    let rds = aws_sdk_rds::Client::new(&conf);
+    let rds = emulator_rds(REGION).await;
     let out = rds.describe_db_instances().send().await.unwrap();
     let mut ids = vec![];
     for db in out.db_instances() {
-        let tagged = db.tag_list().iter().any(|t| t.value().is_some_and(|v| v.contains(ns)));
+        let tagged = db
+            .tag_list()
+            .iter()
+            .any(|t| t.value().is_some_and(|v| v.contains(ns)));
         if tagged {
             ids.push(db.db_instance_identifier().unwrap_or_default().to_string());
         }
@@ -91,7 +94,9 @@ async fn rds_identifiers_tagged_for(ns: &str) -> Vec<String> {
 
 fn ready(i: &Instance) -> bool {
     i.status.as_ref().is_some_and(|s| {
-        s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == paved::api::ConditionStatus::True)
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == paved::api::ConditionStatus::True)
     })
 }
 
@@ -108,7 +113,10 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     let (leader, standby) = if first == 0 { (a, b) } else { (b, a) };
     assert!(!standby.is_leader().await, "both replicas claim leadership");
     // The standby is live and ready (as a standby), so rolling updates are not blocked.
-    assert_eq!(standby.get(standby.health, "/healthz").await.map(|r| r.0), Some(200));
+    assert_eq!(
+        standby.get(standby.health, "/healthz").await.map(|r| r.0),
+        Some(200)
+    );
     let (code, body) = standby.get(standby.health, "/readyz").await.unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("standby"), "{body}");
@@ -117,11 +125,17 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     let lease = leases.get(lease_name).await.unwrap();
     let holder = lease.spec.unwrap().holder_identity.unwrap();
     let expected = format!("{ns}-replica-{}", if first == 0 { "a" } else { "b" });
-    assert!(holder.starts_with(&expected), "lease holder {holder}, expected {expected}-*");
+    assert!(
+        holder.starts_with(&expected),
+        "lease holder {holder}, expected {expected}-*"
+    );
 
     // The leader provisions an Instance.
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
-    instances.create(&PostParams::default(), &instance("db-one", &ns)).await.unwrap();
+    instances
+        .create(&PostParams::default(), &instance("db-one", &ns))
+        .await
+        .unwrap();
     wait_for(&instances, "db-one", 90, "Ready", ready).await;
 
     // Kill the leader without warning: the standby takes over within the lease duration.
@@ -132,16 +146,26 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     let _ = wait_for_leader(&[&standby], 30).await;
     let took = killed_at.elapsed();
     eprintln!("failover took {took:?} (lease duration 4s, retry period 500ms)");
-    assert!(took < Duration::from_secs(4 + 3), "failover took {took:?}, lease duration is 4s");
+    assert!(
+        took < Duration::from_secs(4 + 3),
+        "failover took {took:?}, lease duration is 4s"
+    );
 
     // The new leader provisions a second Instance and re-observes the first without creating it again.
-    instances.create(&PostParams::default(), &instance("db-two", &ns)).await.unwrap();
+    instances
+        .create(&PostParams::default(), &instance("db-two", &ns))
+        .await
+        .unwrap();
     wait_for(&instances, "db-two", 90, "Ready", ready).await;
     wait_for(&instances, "db-one", 30, "Ready", ready).await;
 
     let mut ids = rds_identifiers_tagged_for(&ns).await;
     ids.sort();
-    assert_eq!(ids.len(), 2, "expected exactly one RDS instance per Instance, got {ids:?}");
+    assert_eq!(
+        ids.len(),
+        2,
+        "expected exactly one RDS instance per Instance, got {ids:?}"
+    );
 }
 
 #[tokio::test]
@@ -157,19 +181,33 @@ async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
     // b is up (its probe answers) and waiting.
     let deadline = Instant::now() + Duration::from_secs(60);
     while b.get(b.health, "/healthz").await.is_none() {
-        assert!(Instant::now() < deadline, "replica b never served /healthz:\n{}", b.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "replica b never served /healthz:\n{}",
+            b.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!b.is_leader().await);
 
     let stopped_at = Instant::now();
-    let status = Command::new("kill").args(["-TERM", &a.child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &a.child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut a = a;
     let exit = a.child.wait().unwrap();
-    assert!(exit.success(), "paved run exited with {exit:?} on SIGTERM:\n{}", a.log_tail());
+    assert!(
+        exit.success(),
+        "paved run exited with {exit:?} on SIGTERM:\n{}",
+        a.log_tail()
+    );
     let _ = wait_for_leader(&[&b], 30).await;
     eprintln!("takeover after SIGTERM took {:?}", stopped_at.elapsed());
     let log = std::fs::read_to_string(&a.log).unwrap_or_default();
-    assert!(log.contains("released leadership"), "no release logged:\n{log}");
+    assert!(
+        log.contains("released leadership"),
+        "no release logged:\n{log}"
+    );
 }

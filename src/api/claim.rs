@@ -84,7 +84,10 @@ pub struct Parameters {
     /// A lowercase DNS label (a-z, 0-9 and '-', at most 63 characters). Compositions may use it
     /// to pick sizes and policies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub environment: Option<String>,
 }
 

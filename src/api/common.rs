@@ -83,7 +83,9 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition, now: &
                 return false;
             }
             new.last_transition_time = if old.status == new.status {
-                old.last_transition_time.clone().or_else(|| Some(now.clone()))
+                old.last_transition_time
+                    .clone()
+                    .or_else(|| Some(now.clone()))
             } else {
                 Some(now.clone())
             };
@@ -191,15 +193,31 @@ mod tests {
     fn set_condition_keeps_time_when_unchanged() {
         let mut cs = vec![];
         let now = t("2024-01-01T00:00:00Z");
-        assert!(set_condition(&mut cs, Condition::new(READY, ConditionStatus::False, "Creating", "x", Some(1)), &now));
+        assert!(set_condition(
+            &mut cs,
+            Condition::new(READY, ConditionStatus::False, "Creating", "x", Some(1)),
+            &now
+        ));
         let later = t("2024-01-02T00:00:00Z");
-        assert!(!set_condition(&mut cs, Condition::new(READY, ConditionStatus::False, "Creating", "x", Some(1)), &later));
+        assert!(!set_condition(
+            &mut cs,
+            Condition::new(READY, ConditionStatus::False, "Creating", "x", Some(1)),
+            &later
+        ));
         assert_eq!(cs[0].last_transition_time, Some(now.clone()));
         // same status, new message: time kept
-        assert!(set_condition(&mut cs, Condition::new(READY, ConditionStatus::False, "Creating", "y", Some(1)), &later));
+        assert!(set_condition(
+            &mut cs,
+            Condition::new(READY, ConditionStatus::False, "Creating", "y", Some(1)),
+            &later
+        ));
         assert_eq!(cs[0].last_transition_time, Some(now));
         // status flips: time moves
-        assert!(set_condition(&mut cs, Condition::new(READY, ConditionStatus::True, "Available", "", Some(1)), &later));
+        assert!(set_condition(
+            &mut cs,
+            Condition::new(READY, ConditionStatus::True, "Available", "", Some(1)),
+            &later
+        ));
         assert_eq!(cs[0].last_transition_time, Some(later));
         assert_eq!(cs.len(), 1);
     }

@@ -13,8 +13,8 @@ pub use composition::{Composition, CompositionSpec};
 pub use instance::{Instance, InstanceSpec, InstanceStatus};
 pub use provider_config::{ProviderConfig, ProviderConfigSpec};
 
-use kube::CustomResourceExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 
 /// Every CRD paved serves, in a stable order (the order of `paved crds` and of `crds/`).
 pub fn all_crds() -> Vec<CustomResourceDefinition> {

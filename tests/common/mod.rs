@@ -266,3 +266,22 @@ pub fn kubectl(args: &[&str]) -> std::process::Output {
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", env.kubectl.display()))
 }
+
+/// An aws-sdk-rds client talking straight to the emulator in `region` (what the tests use to
+/// look behind paved's back), built with paved's own client constructor.
+pub async fn emulator_rds(region: &str) -> aws_sdk_rds::Client {
+    use paved::rds::client::{StaticCredentials, http_client, sdk_client};
+    paved::init_crypto();
+    let creds = StaticCredentials {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        session_token: None,
+    };
+    sdk_client(
+        http_client(),
+        region,
+        Some(&e2e_env().moto_url),
+        Some(creds),
+    )
+    .await
+}
