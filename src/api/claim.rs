@@ -14,6 +14,7 @@ use super::common::{Condition, NameReference, ObjectReference, preserve_unknown_
 /// parameters and where the credentials go.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
+    doc = "A request for a PostgreSQL database, written by an application developer. The platform team's Composition decides what it becomes (for example an AWS RDS instance with the organisation's defaults); paved provisions it and writes the credentials to the Secret named in spec.writeConnectionSecretToRef. Status conditions Synced and Ready say how far it got and, if not, why.",
     group = "database.example.com",
     version = "v1alpha1",
     kind = "PostgreSQLInstance",
@@ -99,7 +100,7 @@ pub struct CompositionSelector {
     pub match_labels: BTreeMap<String, String>,
 }
 
-/// What deleting a claim waits for.
+// What deleting a claim waits for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CompositeDeletePolicy {
     /// The claim is removed at once; its composed resources are deleted after it.

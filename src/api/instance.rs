@@ -14,6 +14,7 @@ use super::common::{Condition, LocalSecretReference, NameReference, SecretKeySel
 /// deletes according to spec.deletionPolicy.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
+    doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
     group = "rds.aws.upbound.io",
     version = "v1beta1",
     kind = "Instance",
@@ -62,7 +63,7 @@ pub struct InstanceSpec {
     pub write_connection_secret_to_ref: Option<LocalSecretReference>,
 }
 
-/// What happens to the external resource when the object is deleted.
+// What happens to the external resource when the object is deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DeletionPolicy {
     /// Delete the RDS instance.
@@ -72,7 +73,7 @@ pub enum DeletionPolicy {
     Orphan,
 }
 
-/// One thing paved may do with an external resource.
+// One thing paved may do with an external resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum ManagementAction {
     #[serde(rename = "*")]

@@ -10,6 +10,7 @@ use super::common::{Condition, SecretKeySelector};
 /// spec.providerConfigRef (the one named `default` is used when they name none).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
+    doc = "AWS credentials and endpoint for the Instances that name this ProviderConfig in spec.providerConfigRef (the one named `default` serves those that name none; with no ProviderConfig at all, paved's own AWS credential chain is used).",
     group = "aws.upbound.io",
     version = "v1beta1",
     kind = "ProviderConfig",
@@ -50,7 +51,7 @@ pub struct ProviderCredentials {
     pub secret_ref: Option<SecretKeySelector>,
 }
 
-/// Credential sources.
+// Credential sources.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum CredentialsSource {
     #[default]
@@ -89,7 +90,7 @@ pub struct EndpointUrl {
     pub static_: Option<String>,
 }
 
-/// Endpoint URL types.
+// Endpoint URL types.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum EndpointUrlType {
     #[default]
