@@ -39,12 +39,19 @@ use serde_json::{Value, json};
 const REGION: &str = "ca-central-1";
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run());
 }
 
@@ -62,7 +69,8 @@ impl RssSampler {
         let (s, m) = (stop.clone(), max_kib.clone());
         let handle = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
-                let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let text =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
                 if let Some(kib) = text
                     .lines()
                     .find(|l| l.starts_with("VmRSS:"))
@@ -74,7 +82,11 @@ impl RssSampler {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        RssSampler { stop, max_kib, handle: Some(handle) }
+        RssSampler {
+            stop,
+            max_kib,
+            handle: Some(handle),
+        }
     }
 
     fn finish(mut self) -> u64 {
@@ -101,7 +113,8 @@ fn aws_calls(m: &Metrics) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for (name, labels, v) in &m.samples {
         if name.ends_with("rds_aws_calls_total") || name.ends_with("rds_aws_calls") {
-            *out.entry(labels.get("operation").cloned().unwrap_or_default()).or_insert(0.0) += v;
+            *out.entry(labels.get("operation").cloned().unwrap_or_default())
+                .or_insert(0.0) += v;
         }
     }
     out
@@ -125,13 +138,17 @@ fn criterion_estimates(root: &Path) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else if p.file_name().is_some_and(|n| n == "estimates.json")
-                && p.parent().and_then(|d| d.file_name()).is_some_and(|n| n == "new")
+                && p.parent()
+                    .and_then(|d| d.file_name())
+                    .is_some_and(|n| n == "new")
             {
                 let id = p
                     .parent()
@@ -139,8 +156,13 @@ fn criterion_estimates(root: &Path) -> BTreeMap<String, f64> {
                     .and_then(|d| d.strip_prefix(root).ok())
                     .map(|d| d.display().to_string())
                     .unwrap_or_default();
-                let v: Value = std::fs::read_to_string(&p).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
-                let ns = v["mean"]["point_estimate"].as_f64().or_else(|| v["median"]["point_estimate"].as_f64());
+                let v: Value = std::fs::read_to_string(&p)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or(Value::Null);
+                let ns = v["mean"]["point_estimate"]
+                    .as_f64()
+                    .or_else(|| v["median"]["point_estimate"].as_f64());
                 if let Some(ns) = ns {
                     out.insert(id, ns);
                 }
@@ -246,11 +268,18 @@ async fn run() {
     let proxy = FaultProxy::start(&env.moto_url).await;
     let pc = format!("bench-{suffix}");
     let composition = format!("bench-{suffix}");
-    apply(&client, &provider_config(&pc, &proxy.url())).await.expect("ProviderConfig");
-    apply(&client, &seed_composition(&composition, REGION, &pc)).await.expect("Composition");
+    apply(&client, &provider_config(&pc, &proxy.url()))
+        .await
+        .expect("ProviderConfig");
+    apply(&client, &seed_composition(&composition, REGION, &pc))
+        .await
+        .expect("Composition");
 
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_paved"));
-    eprintln!("[bench] N={n}, paved {} (--aws-requests-per-second {rps}, --poll-interval {poll_secs}s), namespace {ns}", bin.display());
+    eprintln!(
+        "[bench] N={n}, paved {} (--aws-requests-per-second {rps}, --poll-interval {poll_secs}s), namespace {ns}",
+        bin.display()
+    );
     let mut paved = Paved::start(PavedOpts {
         bin,
         kubeconfig: env.kubeconfig.clone(),
@@ -278,7 +307,9 @@ async fn run() {
         let obj = seed_claim(name, &ns, &composition);
         let client = client.clone();
         async move {
-            create(&client, &obj).await.unwrap_or_else(|e| panic!("creating claim {name}: {e}"));
+            create(&client, &obj)
+                .await
+                .unwrap_or_else(|e| panic!("creating claim {name}: {e}"));
             (name.clone(), Instant::now())
         }
     }))
@@ -298,14 +329,22 @@ async fn run() {
     let res = tracker.wait_all(&wanted, timeout).await;
     progress.abort();
     if let Err(e) = res {
-        panic!("[bench] not all claims became Ready: {e}\npaved log tail:\n{}", paved.log_tail(30));
+        panic!(
+            "[bench] not all claims became Ready: {e}\npaved log tail:\n{}",
+            paved.log_tail(30)
+        );
     }
     let ready_at = tracker.ready_at();
     let last_ready = ready_at.values().max().copied().unwrap();
     let seconds_to_all_ready = last_ready.duration_since(t0).as_secs_f64();
     let mut latencies: Vec<f64> = applied
         .iter()
-        .map(|(name, done)| ready_at[name].saturating_duration_since(*done).as_secs_f64() * 1000.0)
+        .map(|(name, done)| {
+            ready_at[name]
+                .saturating_duration_since(*done)
+                .as_secs_f64()
+                * 1000.0
+        })
         .collect();
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let kube_after = kube_requests(&apiserver_metrics(&client).await);
@@ -332,7 +371,10 @@ async fn run() {
     let idle_polls = 5;
     eprintln!("[bench] idle: {idle_polls} poll intervals of {poll_secs} s");
     tokio::time::sleep(Duration::from_secs(poll_secs * idle_polls)).await;
-    let idle_kube = delta(&kube_requests(&apiserver_metrics(&client).await), &idle_kube_before);
+    let idle_kube = delta(
+        &kube_requests(&apiserver_metrics(&client).await),
+        &idle_kube_before,
+    );
     let idle_aws = delta(&aws_calls(&paved.metrics().await), &idle_aws_before);
     let idle_proxy = proxy.total() - idle_proxy_before;
     let idle_kube_writes = writes_of(&idle_kube).round() as i64;
@@ -358,9 +400,21 @@ async fn run() {
         .map(|(id, ns)| (id.clone(), *ns));
     let renders_per_second = render_ns.as_ref().map(|(_, ns)| 1e9 / ns);
 
-    let aws_source = if aws_after.is_empty() { "proxy (paved exposes no *rds_aws_calls_total)" } else { "paved /metrics" };
-    let aws_calls_per_claim = if aws_after.is_empty() { proxy_scale as f64 / n as f64 } else { aws_scale_total / n as f64 };
-    let idle_aws_per_poll = if aws_after.is_empty() { idle_proxy as f64 / idle_polls as f64 } else { idle_aws_total / idle_polls as f64 };
+    let aws_source = if aws_after.is_empty() {
+        "proxy (paved exposes no *rds_aws_calls_total)"
+    } else {
+        "paved /metrics"
+    };
+    let aws_calls_per_claim = if aws_after.is_empty() {
+        proxy_scale as f64 / n as f64
+    } else {
+        aws_scale_total / n as f64
+    };
+    let idle_aws_per_poll = if aws_after.is_empty() {
+        idle_proxy as f64 / idle_polls as f64
+    } else {
+        idle_aws_total / idle_polls as f64
+    };
     let ratio = seconds_to_all_ready / baseline_seconds;
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -409,13 +463,23 @@ async fn run() {
             "criterion_estimates_ns": estimates,
         }
     });
-    std::fs::write(out_dir.join("report.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    std::fs::write(
+        out_dir.join("report.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
     let md = markdown(&report);
     std::fs::write(out_dir.join("report.md"), &md).unwrap();
     println!("{md}");
-    eprintln!("[bench] wrote {} and report.md", out_dir.join("report.json").display());
+    eprintln!(
+        "[bench] wrote {} and report.md",
+        out_dir.join("report.json").display()
+    );
     // the harness's cluster-scoped objects
-    for (kind, name) in [("compositions.apiextensions.crossplane.io", &composition), ("providerconfigs.aws.upbound.io", &pc)] {
+    for (kind, name) in [
+        ("compositions.apiextensions.crossplane.io", &composition),
+        ("providerconfigs.aws.upbound.io", &pc),
+    ] {
         let _ = std::process::Command::new(&env.kubectl)
             .args(["delete", kind, name, "--ignore-not-found", "--wait=false"])
             .env("KUBECONFIG", &env.kubeconfig)
@@ -430,18 +494,90 @@ fn markdown(r: &Value) -> String {
         v => v.to_string(),
     };
     let rows = [
-        ("claims", fmt(&r["claims"]), "".to_string(), "N claims applied at once".to_string()),
-        ("seconds_to_all_ready", fmt(&r["seconds_to_all_ready"]), "".into(), format!("AWS rate floor N/rate = {} s", d["aws_rate_floor_seconds"])),
-        ("p50_ready_ms", fmt(&r["p50_ready_ms"]), "".into(), "apply → Ready, per claim".into()),
-        ("p99_ready_ms", fmt(&r["p99_ready_ms"]), "".into(), "".into()),
-        ("peak_rss_mib", fmt(&r["peak_rss_mib"]), "< 64".into(), format!("VmHWM {} / sampled {}", d["peak_rss_vmhwm_mib"], d["peak_rss_sampled_mib"])),
-        ("kube_writes_per_claim", fmt(&r["kube_writes_per_claim"]), "≤ 6".into(), "apiserver_request_total deltas, paved's resources".into()),
-        ("aws_calls_per_claim", fmt(&r["aws_calls_per_claim"]), "".into(), format!("source: {}", d["aws_calls_source"].as_str().unwrap_or(""))),
-        ("idle_kube_writes", fmt(&r["idle_kube_writes"]), "0".into(), format!("{} poll intervals of {} s", d["idle_polls"], d["poll_interval_seconds"])),
-        ("idle_aws_calls_per_poll", fmt(&r["idle_aws_calls_per_poll"]), format!("≈ {}", r["idle_aws_calls_per_poll_goal"]), "".into()),
-        ("baseline_seconds", fmt(&r["baseline_seconds"]), "".into(), format!("plain client, {} writes per claim", d["baseline_writes_per_claim"])),
-        ("ratio_to_baseline", fmt(&r["ratio_to_baseline"]), "< 2".into(), "seconds_to_all_ready / baseline_seconds".into()),
-        ("renders_per_second", fmt(&r["renders_per_second"]), "".into(), d["render_benchmark"]["id"].as_str().map(|s| format!("criterion: {s}")).unwrap_or_else(|| "benches/render.rs not run".into())),
+        (
+            "claims",
+            fmt(&r["claims"]),
+            "".to_string(),
+            "N claims applied at once".to_string(),
+        ),
+        (
+            "seconds_to_all_ready",
+            fmt(&r["seconds_to_all_ready"]),
+            "".into(),
+            format!("AWS rate floor N/rate = {} s", d["aws_rate_floor_seconds"]),
+        ),
+        (
+            "p50_ready_ms",
+            fmt(&r["p50_ready_ms"]),
+            "".into(),
+            "apply → Ready, per claim".into(),
+        ),
+        (
+            "p99_ready_ms",
+            fmt(&r["p99_ready_ms"]),
+            "".into(),
+            "".into(),
+        ),
+        (
+            "peak_rss_mib",
+            fmt(&r["peak_rss_mib"]),
+            "< 64".into(),
+            format!(
+                "VmHWM {} / sampled {}",
+                d["peak_rss_vmhwm_mib"], d["peak_rss_sampled_mib"]
+            ),
+        ),
+        (
+            "kube_writes_per_claim",
+            fmt(&r["kube_writes_per_claim"]),
+            "≤ 6".into(),
+            "apiserver_request_total deltas, paved's resources".into(),
+        ),
+        (
+            "aws_calls_per_claim",
+            fmt(&r["aws_calls_per_claim"]),
+            "".into(),
+            format!("source: {}", d["aws_calls_source"].as_str().unwrap_or("")),
+        ),
+        (
+            "idle_kube_writes",
+            fmt(&r["idle_kube_writes"]),
+            "0".into(),
+            format!(
+                "{} poll intervals of {} s",
+                d["idle_polls"], d["poll_interval_seconds"]
+            ),
+        ),
+        (
+            "idle_aws_calls_per_poll",
+            fmt(&r["idle_aws_calls_per_poll"]),
+            format!("≈ {}", r["idle_aws_calls_per_poll_goal"]),
+            "".into(),
+        ),
+        (
+            "baseline_seconds",
+            fmt(&r["baseline_seconds"]),
+            "".into(),
+            format!(
+                "plain client, {} writes per claim",
+                d["baseline_writes_per_claim"]
+            ),
+        ),
+        (
+            "ratio_to_baseline",
+            fmt(&r["ratio_to_baseline"]),
+            "< 2".into(),
+            "seconds_to_all_ready / baseline_seconds".into(),
+        ),
+        (
+            "renders_per_second",
+            fmt(&r["renders_per_second"]),
+            "".into(),
+            d["render_benchmark"]["id"]
+                .as_str()
+                .map(|s| format!("criterion: {s}"))
+                .unwrap_or_else(|| "benches/render.rs not run".into()),
+        ),
     ];
     let mut out = String::from("| figure | value | target | notes |\n|---|---:|---|---|\n");
     for (k, v, t, n) in rows {
@@ -455,7 +591,13 @@ fn markdown(r: &Value) -> String {
         d["paved_cpu_seconds_scale"]
     ));
     out.push_str(&format!("\nKubernetes requests during the scale phase (paved's resources, harness creates removed): {}\n", d["kube_requests_scale_by_verb_resource"]));
-    out.push_str(&format!("AWS calls during the scale phase: {}\n", d["aws_calls_scale_by_operation"]));
-    out.push_str(&format!("Idle Kubernetes requests: {} · idle AWS calls: {}\n", d["idle_kube_requests_by_verb_resource"], d["idle_aws_calls_by_operation"]));
+    out.push_str(&format!(
+        "AWS calls during the scale phase: {}\n",
+        d["aws_calls_scale_by_operation"]
+    ));
+    out.push_str(&format!(
+        "Idle Kubernetes requests: {} · idle AWS calls: {}\n",
+        d["idle_kube_requests_by_verb_resource"], d["idle_aws_calls_by_operation"]
+    ));
     out
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chaos_env::*;
-use chaos_proxy::{Faults, FaultProxy, Outcome};
+use chaos_proxy::{FaultProxy, Faults, Outcome};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
@@ -87,12 +87,19 @@ impl Rig {
             kubectl: env.kubectl.clone(),
             kubeconfig: env.kubeconfig.clone(),
             objects: vec![
-                ("compositions.apiextensions.crossplane.io".into(), composition.clone()),
+                (
+                    "compositions.apiextensions.crossplane.io".into(),
+                    composition.clone(),
+                ),
                 ("providerconfigs.aws.upbound.io".into(), pc.clone()),
             ],
         };
-        apply(&client, &provider_config(&pc, &proxy.url())).await.expect("ProviderConfig");
-        apply(&client, &seed_composition(&composition, region, &pc)).await.expect("Composition");
+        apply(&client, &provider_config(&pc, &proxy.url()))
+            .await
+            .expect("ProviderConfig");
+        apply(&client, &seed_composition(&composition, region, &pc))
+            .await
+            .expect("Composition");
         let paved = Paved::start(PavedOpts {
             bin: PathBuf::from(env!("CARGO_BIN_EXE_paved")),
             kubeconfig: env.kubeconfig.clone(),
@@ -137,16 +144,28 @@ impl Rig {
     }
 
     /// claim name → (RDS identifier, the password in the claim's connection Secret).
-    async fn claim_credentials(&self, names: &[String]) -> BTreeMap<String, (String, Option<String>)> {
+    async fn claim_credentials(
+        &self,
+        names: &[String],
+    ) -> BTreeMap<String, (String, Option<String>)> {
         let instances: Api<Instance> = Api::namespaced(self.client.clone(), &self.ns);
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        let all = instances.list(&Default::default()).await.expect("list Instances");
+        let all = instances
+            .list(&Default::default())
+            .await
+            .expect("list Instances");
         let mut out = BTreeMap::new();
         for name in names {
             let inst = all
                 .items
                 .iter()
-                .find(|i| i.metadata.labels.as_ref().and_then(|l| l.get("crossplane.io/claim-name")) == Some(name))
+                .find(|i| {
+                    i.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("crossplane.io/claim-name"))
+                        == Some(name)
+                })
                 .unwrap_or_else(|| panic!("no Instance labelled crossplane.io/claim-name={name}"));
             let identifier = inst
                 .metadata
@@ -155,7 +174,10 @@ impl Rig {
                 .and_then(|a| a.get("crossplane.io/external-name"))
                 .cloned()
                 .unwrap_or_else(|| panic!("Instance of {name} has no crossplane.io/external-name"));
-            let secret = secrets.get_opt(&format!("{name}-credentials")).await.expect("get Secret");
+            let secret = secrets
+                .get_opt(&format!("{name}-credentials"))
+                .await
+                .expect("get Secret");
             let password = secret
                 .and_then(|s| s.data)
                 .and_then(|d| d.get("password").cloned())
@@ -175,9 +197,15 @@ impl Rig {
                 Outcome::ServerError => "injected-500".into(),
                 Outcome::UpstreamFailed => "upstream-failed".into(),
             };
-            *by.entry(c.action.clone()).or_default().entry(o).or_insert(0) += 1;
+            *by.entry(c.action.clone())
+                .or_default()
+                .entry(o)
+                .or_insert(0) += 1;
         }
-        println!("[{label}] AWS calls through the proxy: {} {by:?}", calls.len());
+        println!(
+            "[{label}] AWS calls through the proxy: {} {by:?}",
+            calls.len()
+        );
     }
 }
 
@@ -206,28 +234,54 @@ async fn crash_sigkill_at_random_moments() {
     }
     let ready_at_last_kill = tracker.ready_count();
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    let res = tracker.wait_all(&wanted, Duration::from_secs(pick(150, 600))).await;
+    let res = tracker
+        .wait_all(&wanted, Duration::from_secs(pick(150, 600)))
+        .await;
     rig.print_aws("crash");
     println!(
         "[crash] {n} claims, {kills} SIGKILLs at {:?} s; {ready_at_last_kill} Ready at the last kill; all Ready after {:.1} s; paved started {} times",
-        kill_times.iter().map(|t| (t * 10.0).round() / 10.0).collect::<Vec<_>>(),
+        kill_times
+            .iter()
+            .map(|t| (t * 10.0).round() / 10.0)
+            .collect::<Vec<_>>(),
         t0.elapsed().as_secs_f64(),
         rig.paved.starts
     );
     if let Err(e) = res {
-        panic!("invariant: every claim becomes Ready after the crashes. {e}\npaved log tail:\n{}", rig.paved.log_tail(40));
+        panic!(
+            "invariant: every claim becomes Ready after the crashes. {e}\npaved log tail:\n{}",
+            rig.paved.log_tail(40)
+        );
     }
 
     // exactly one RDS instance per claim
     let creds = rig.claim_credentials(&names).await;
     let identifiers: BTreeSet<String> = creds.values().map(|(id, _)| id.clone()).collect();
-    assert_eq!(identifiers.len(), n, "invariant: each claim has its own RDS identifier");
+    assert_eq!(
+        identifiers.len(),
+        n,
+        "invariant: each claim has its own RDS identifier"
+    );
     let in_region = rds_identifiers(&rig.env.moto_url, &rig.region).await;
-    let ours: Vec<&String> = in_region.iter().filter(|id| id.starts_with(&format!("{}-", rig.ns))).collect();
-    println!("[crash] RDS instances of this namespace in {}: {}", rig.region, ours.len());
-    assert_eq!(ours.len(), n, "invariant: exactly {n} RDS instances exist, one per claim: {ours:?}");
+    let ours: Vec<&String> = in_region
+        .iter()
+        .filter(|id| id.starts_with(&format!("{}-", rig.ns)))
+        .collect();
+    println!(
+        "[crash] RDS instances of this namespace in {}: {}",
+        rig.region,
+        ours.len()
+    );
+    assert_eq!(
+        ours.len(),
+        n,
+        "invariant: exactly {n} RDS instances exist, one per claim: {ours:?}"
+    );
     for id in &identifiers {
-        assert!(in_region.contains(id), "invariant: the RDS instance {id} named by the Instance exists");
+        assert!(
+            in_region.contains(id),
+            "invariant: the RDS instance {id} named by the Instance exists"
+        );
     }
     let creates = rig.proxy.creates();
     let successful: BTreeMap<String, usize> = creates
@@ -243,23 +297,46 @@ async fn crash_sigkill_at_random_moments() {
         successful.values().sum::<usize>(),
         successful.len()
     );
-    assert_eq!(successful.len(), n, "invariant: exactly {n} successful CreateDBInstance identifiers: {successful:?}");
-    assert!(successful.values().all(|&c| c == 1), "invariant: no identifier was created twice: {successful:?}");
+    assert_eq!(
+        successful.len(),
+        n,
+        "invariant: exactly {n} successful CreateDBInstance identifiers: {successful:?}"
+    );
+    assert!(
+        successful.values().all(|&c| c == 1),
+        "invariant: no identifier was created twice: {successful:?}"
+    );
 
     // the password AWS was given is the one in the Secret
     for (claim, (id, secret_pw)) in &creds {
-        let sent: BTreeSet<Option<String>> =
-            creates.iter().filter(|c| &c.identifier == id).map(|c| c.password.clone()).collect();
-        assert_eq!(sent.len(), 1, "invariant: every CreateDBInstance for {id} carries the same password ({} different)", sent.len());
+        let sent: BTreeSet<Option<String>> = creates
+            .iter()
+            .filter(|c| &c.identifier == id)
+            .map(|c| c.password.clone())
+            .collect();
+        assert_eq!(
+            sent.len(),
+            1,
+            "invariant: every CreateDBInstance for {id} carries the same password ({} different)",
+            sent.len()
+        );
         let sent = sent.into_iter().next().unwrap();
-        assert!(sent.is_some(), "CreateDBInstance for {id} had no MasterUserPassword");
-        assert!(secret_pw.is_some(), "claim {claim}: its Secret has no password");
+        assert!(
+            sent.is_some(),
+            "CreateDBInstance for {id} had no MasterUserPassword"
+        );
+        assert!(
+            secret_pw.is_some(),
+            "claim {claim}: its Secret has no password"
+        );
         assert!(
             sent == *secret_pw,
             "invariant: claim {claim}: the password RDS instance {id} was created with differs from the one in {claim}-credentials"
         );
     }
-    println!("[crash] passwords: {n}/{n} Secrets hold the password their RDS instance was created with");
+    println!(
+        "[crash] passwords: {n}/{n} Secrets hold the password their RDS instance was created with"
+    );
     rig.paved.stop();
 }
 
@@ -268,7 +345,12 @@ async fn crash_sigkill_at_random_moments() {
 
 /// Provision `names` through a proxy with `faults`; return (seconds to all Ready, AWS calls until
 /// then, the max calls in any 1 s window, the rig).
-async fn provision_with_faults(test: &str, region: &str, n: usize, faults: Faults) -> (f64, usize, usize, Rig) {
+async fn provision_with_faults(
+    test: &str,
+    region: &str,
+    n: usize,
+    faults: Faults,
+) -> (f64, usize, usize, Rig) {
     let mut rig = Rig::new(Env::load(&Env::default_dir()), test, region).await;
     rig.proxy.set_faults(faults);
     let names = rig.claim_names("db", n);
@@ -276,9 +358,15 @@ async fn provision_with_faults(test: &str, region: &str, n: usize, faults: Fault
     let t0 = Instant::now();
     rig.apply_claims(&names).await;
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    if let Err(e) = tracker.wait_all(&wanted, Duration::from_secs(pick(180, 600))).await {
+    if let Err(e) = tracker
+        .wait_all(&wanted, Duration::from_secs(pick(180, 600)))
+        .await
+    {
         rig.print_aws(test);
-        panic!("invariant: every claim converges (faults {faults:?}). {e}\npaved log tail:\n{}", rig.paved.log_tail(40));
+        panic!(
+            "invariant: every claim converges (faults {faults:?}). {e}\npaved log tail:\n{}",
+            rig.paved.log_tail(40)
+        );
     }
     let secs = t0.elapsed().as_secs_f64();
     let calls = rig.proxy.total();
@@ -300,13 +388,20 @@ async fn aws_throttling_and_errors() {
         "throttle",
         "eu-south-1",
         n,
-        Faults { throttle: 0.30, server_error: 0.05 },
+        Faults {
+            throttle: 0.30,
+            server_error: 0.05,
+        },
     )
     .await;
-    let outcomes = rig.proxy.calls().iter().fold(BTreeMap::new(), |mut m: BTreeMap<String, usize>, c| {
-        *m.entry(format!("{:?}", c.outcome)).or_insert(0) += 1;
-        m
-    });
+    let outcomes =
+        rig.proxy
+            .calls()
+            .iter()
+            .fold(BTreeMap::new(), |mut m: BTreeMap<String, usize>, c| {
+                *m.entry(format!("{:?}", c.outcome)).or_insert(0) += 1;
+                m
+            });
     println!(
         "[throttle] {n} claims. fault-free: {clean_calls} AWS calls, {clean_secs:.1} s, max {clean_burst}/s. \
          30% Throttling + 5% HTTP 500: {calls} AWS calls ({:.2}x), {secs:.1} s, max {burst}/s; outcomes {outcomes:?}",
@@ -317,7 +412,10 @@ async fn aws_throttling_and_errors() {
         "invariant: at most 2x the AWS calls of the fault-free run ({calls} > 2 x {clean_calls})"
     );
     let limit = (2.0 * AWS_RPS).ceil() as usize + 1; // a full bucket plus one second of refill
-    assert!(burst <= limit, "invariant: no retry storm: {burst} calls within one second > {limit} (rate {AWS_RPS}/s)");
+    assert!(
+        burst <= limit,
+        "invariant: no retry storm: {burst} calls within one second > {limit} (rate {AWS_RPS}/s)"
+    );
     assert!(rig.paved.starts == 1);
 }
 
@@ -326,9 +424,19 @@ async fn aws_throttling_and_errors() {
 
 fn looks_like_outage(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["dispatch", "connect", "unreachable", "timeout", "timed out", "io error", "refused", "transient", "unavailable"]
-        .iter()
-        .any(|k| m.contains(k))
+    [
+        "dispatch",
+        "connect",
+        "unreachable",
+        "timeout",
+        "timed out",
+        "io error",
+        "refused",
+        "transient",
+        "unavailable",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
 }
 
 /// Invariant: while the RDS API is unreachable, the affected objects' conditions say so; when it
@@ -352,13 +460,21 @@ async fn aws_outage_mid_run() {
     let instances: Api<Instance> = Api::namespaced(rig.client.clone(), &rig.ns);
     let mut reported: BTreeMap<String, String> = BTreeMap::new();
     while outage_start.elapsed() < outage {
-        for i in instances.list(&Default::default()).await.map(|l| l.items).unwrap_or_default() {
+        for i in instances
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
             let v = serde_json::to_value(&i).unwrap();
             if let Some(c) = condition(&v, "Synced")
                 && c["status"] == "False"
                 && looks_like_outage(c["message"].as_str().unwrap_or(""))
             {
-                reported.insert(i.metadata.name.clone().unwrap_or_default(), format!("{}: {}", c["reason"], c["message"]));
+                reported.insert(
+                    i.metadata.name.clone().unwrap_or_default(),
+                    format!("{}: {}", c["reason"], c["message"]),
+                );
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -368,7 +484,9 @@ async fn aws_outage_mid_run() {
     rig.proxy.set_outage(false);
     let back = Instant::now();
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    let res = tracker.wait_all(&wanted, Duration::from_secs(pick(150, 400))).await;
+    let res = tracker
+        .wait_all(&wanted, Duration::from_secs(pick(150, 400)))
+        .await;
     println!(
         "[outage] {n} claims, emulator unreachable for {:?} from t={:.1}s; {ready_during} Ready at its end; {calls_during} calls reached the proxy during it (answered by closing); all Ready {:.1} s after it ended",
         outage,
@@ -385,9 +503,15 @@ async fn aws_outage_mid_run() {
         rig.paved.log_tail(30)
     );
     if let Err(e) = res {
-        panic!("invariant: every claim converges after the outage. {e}\npaved log tail:\n{}", rig.paved.log_tail(40));
+        panic!(
+            "invariant: every claim converges after the outage. {e}\npaved log tail:\n{}",
+            rig.paved.log_tail(40)
+        );
     }
-    assert!(rig.paved.alive() && rig.paved.pid() == pid && rig.paved.starts == 1, "invariant: no restart of paved");
+    assert!(
+        rig.paved.alive() && rig.paved.pid() == pid && rig.paved.starts == 1,
+        "invariant: no restart of paved"
+    );
     rig.paved.stop();
 }
 
@@ -444,16 +568,24 @@ async fn apiserver_restart_mid_run() {
         r.unwrap_or_else(|e| panic!("applying claim {n} after the restart: {e}"));
     }
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    let res = tracker.wait_all(&wanted, Duration::from_secs(pick(150, 300))).await;
+    let res = tracker
+        .wait_all(&wanted, Duration::from_secs(pick(150, 300)))
+        .await;
     println!(
         "[restart] {n} claims; the API server restarted in {restart_secs:.1} s with {ready_at_restart} Ready; the {} claims created after it were Ready {:.1} s later",
         second.len(),
         t_after.elapsed().as_secs_f64()
     );
     if let Err(e) = res {
-        panic!("invariant: paved's watches recover after the API server restart. {e}\npaved log tail:\n{}", rig.paved.log_tail(40));
+        panic!(
+            "invariant: paved's watches recover after the API server restart. {e}\npaved log tail:\n{}",
+            rig.paved.log_tail(40)
+        );
     }
-    assert!(rig.paved.alive() && rig.paved.pid() == pid, "invariant: the same paved process, no restart");
+    assert!(
+        rig.paved.alive() && rig.paved.pid() == pid,
+        "invariant: the same paved process, no restart"
+    );
     rig.paved.stop();
 }
 
@@ -467,7 +599,10 @@ enum Expect {
     Rejected,
     /// The claim's Synced condition is False with one of these reasons and a message containing
     /// this text.
-    Claim { reasons: &'static [&'static str], contains: String },
+    Claim {
+        reasons: &'static [&'static str],
+        contains: String,
+    },
     /// The composed Instance's Synced condition is False with a message containing this text.
     Instance { contains: String },
 }
@@ -480,6 +615,9 @@ struct Case {
     secret: Option<Value>,
     expect: Expect,
 }
+
+/// A change that turns a valid object into a bad one.
+type Mutation = Box<dyn Fn(&mut Value)>;
 
 fn deep(depth: usize) -> Value {
     let mut v = json!("bottom");
@@ -502,53 +640,188 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
 
     // (1) claims the API server must refuse: wrong types, out-of-range and huge values, missing
     // required fields, bad enums and patterns.
-    let claim_mutations: Vec<(&'static str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("storageGB is a string", Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!("twenty"))),
-        ("storageGB below 20", Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(5))),
-        ("storageGB above 65536", Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(10_000_000))),
-        ("storageGB beyond int64", Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(1e300))),
-        ("storageGB fractional", Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(20.5))),
-        ("storageGB negative", Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(-1))),
-        ("version is a number", Box::new(|c| c["spec"]["parameters"]["version"] = json!(14))),
-        ("version not offered", Box::new(|c| c["spec"]["parameters"]["version"] = json!("9"))),
-        ("version huge", Box::new(|c| c["spec"]["parameters"]["version"] = json!("1".repeat(100_000)))),
-        ("environment not a DNS label", Box::new(|c| c["spec"]["parameters"]["environment"] = json!("Staging_Prod"))),
-        ("environment too long", Box::new(|c| c["spec"]["parameters"]["environment"] = json!("a".repeat(200)))),
-        ("parameters missing", Box::new(|c| c["spec"].as_object_mut().unwrap().remove("parameters").map(|_| ()).unwrap_or(()))),
-        ("parameters is a string", Box::new(|c| c["spec"]["parameters"] = json!("big"))),
-        ("storageGB missing", Box::new(|c| c["spec"]["parameters"].as_object_mut().unwrap().remove("storageGB").map(|_| ()).unwrap_or(()))),
+    let claim_mutations: Vec<(&'static str, Mutation)> = vec![
+        (
+            "storageGB is a string",
+            Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!("twenty")),
+        ),
+        (
+            "storageGB below 20",
+            Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(5)),
+        ),
+        (
+            "storageGB above 65536",
+            Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(10_000_000)),
+        ),
+        (
+            "storageGB beyond int64",
+            Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(1e300)),
+        ),
+        (
+            "storageGB fractional",
+            Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(20.5)),
+        ),
+        (
+            "storageGB negative",
+            Box::new(|c| c["spec"]["parameters"]["storageGB"] = json!(-1)),
+        ),
+        (
+            "version is a number",
+            Box::new(|c| c["spec"]["parameters"]["version"] = json!(14)),
+        ),
+        (
+            "version not offered",
+            Box::new(|c| c["spec"]["parameters"]["version"] = json!("9")),
+        ),
+        (
+            "version huge",
+            Box::new(|c| c["spec"]["parameters"]["version"] = json!("1".repeat(100_000))),
+        ),
+        (
+            "environment not a DNS label",
+            Box::new(|c| c["spec"]["parameters"]["environment"] = json!("Staging_Prod")),
+        ),
+        (
+            "environment too long",
+            Box::new(|c| c["spec"]["parameters"]["environment"] = json!("a".repeat(200))),
+        ),
+        (
+            "parameters missing",
+            Box::new(|c| {
+                c["spec"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("parameters")
+                    .map(|_| ())
+                    .unwrap_or(())
+            }),
+        ),
+        (
+            "parameters is a string",
+            Box::new(|c| c["spec"]["parameters"] = json!("big")),
+        ),
+        (
+            "storageGB missing",
+            Box::new(|c| {
+                c["spec"]["parameters"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("storageGB")
+                    .map(|_| ())
+                    .unwrap_or(())
+            }),
+        ),
         ("spec is a list", Box::new(|c| c["spec"] = json!([1, 2]))),
-        ("compositionRef is a string", Box::new(|c| c["spec"]["compositionRef"] = json!("postgresql-aws"))),
-        ("writeConnectionSecretToRef without name", Box::new(|c| c["spec"]["writeConnectionSecretToRef"] = json!({}))),
-        ("compositeDeletePolicy unknown", Box::new(|c| c["spec"]["compositeDeletePolicy"] = json!("Sometimes"))),
-        ("parameters deeply nested", Box::new(|c| c["spec"]["parameters"] = deep(400))),
-        ("compositionSelector.matchLabels not a map", Box::new(|c| c["spec"]["compositionSelector"] = json!({"matchLabels": [1]}))),
+        (
+            "compositionRef is a string",
+            Box::new(|c| c["spec"]["compositionRef"] = json!("postgresql-aws")),
+        ),
+        (
+            "writeConnectionSecretToRef without name",
+            Box::new(|c| c["spec"]["writeConnectionSecretToRef"] = json!({})),
+        ),
+        (
+            "compositeDeletePolicy unknown",
+            Box::new(|c| c["spec"]["compositeDeletePolicy"] = json!("Sometimes")),
+        ),
+        (
+            "parameters deeply nested",
+            Box::new(|c| c["spec"]["parameters"] = deep(400)),
+        ),
+        (
+            "compositionSelector.matchLabels not a map",
+            Box::new(|c| c["spec"]["compositionSelector"] = json!({"matchLabels": [1]})),
+        ),
     ];
     for (i, (what, mutate)) in claim_mutations.into_iter().enumerate() {
         let mut c = claim(i, "whatever");
         mutate(&mut c);
-        cases.push(Case { name: format!("invalid-{i:02}"), what, composition: None, claim: Some(c), secret: None, expect: Expect::Rejected });
+        cases.push(Case {
+            name: format!("invalid-{i:02}"),
+            what,
+            composition: None,
+            claim: Some(c),
+            secret: None,
+            expect: Expect::Rejected,
+        });
     }
 
     // (2) Compositions the API server must refuse.
     let i0 = cases.len();
-    let comp_rejections: Vec<(&'static str, Box<dyn Fn(&mut Value)>)> = vec![
-        ("unknown patch type", Box::new(|c| c["spec"]["resources"][0]["patches"][0]["type"] = json!("FromCompositeFieldPathz"))),
-        ("unknown transform type", Box::new(|c| c["spec"]["resources"][0]["patches"][0]["transforms"] = json!([{"type": "rot13"}]))),
-        ("unknown math transform type", Box::new(|c| c["spec"]["resources"][0]["patches"][0]["transforms"] = json!([{"type": "math", "math": {"type": "Divide", "multiply": 2}}]))),
-        ("unknown fromFieldPath policy", Box::new(|c| c["spec"]["resources"][0]["patches"][0]["policy"] = json!({"fromFieldPath": "Sometimes"}))),
-        ("resources is a string", Box::new(|c| c["spec"]["resources"] = json!("rds"))),
-        ("base is a string", Box::new(|c| c["spec"]["resources"][0]["base"] = json!("Instance"))),
-        ("compositeTypeRef missing", Box::new(|c| c["spec"].as_object_mut().unwrap().remove("compositeTypeRef").map(|_| ()).unwrap_or(()))),
-        ("patches is a map", Box::new(|c| c["spec"]["resources"][0]["patches"] = json!({"a": 1}))),
-        ("huge Composition (4 MiB)", Box::new(|c| c["spec"]["resources"][0]["base"]["metadata"] = json!({"annotations": {"huge": "x".repeat(4 << 20)}}))),
-        ("unknown mode", Box::new(|c| c["spec"]["mode"] = json!("Functions"))),
+    let comp_rejections: Vec<(&'static str, Mutation)> = vec![
+        (
+            "unknown patch type",
+            Box::new(|c| {
+                c["spec"]["resources"][0]["patches"][0]["type"] = json!("FromCompositeFieldPathz")
+            }),
+        ),
+        (
+            "unknown transform type",
+            Box::new(|c| {
+                c["spec"]["resources"][0]["patches"][0]["transforms"] = json!([{"type": "rot13"}])
+            }),
+        ),
+        (
+            "unknown math transform type",
+            Box::new(|c| {
+                c["spec"]["resources"][0]["patches"][0]["transforms"] =
+                    json!([{"type": "math", "math": {"type": "Divide", "multiply": 2}}])
+            }),
+        ),
+        (
+            "unknown fromFieldPath policy",
+            Box::new(|c| {
+                c["spec"]["resources"][0]["patches"][0]["policy"] =
+                    json!({"fromFieldPath": "Sometimes"})
+            }),
+        ),
+        (
+            "resources is a string",
+            Box::new(|c| c["spec"]["resources"] = json!("rds")),
+        ),
+        (
+            "base is a string",
+            Box::new(|c| c["spec"]["resources"][0]["base"] = json!("Instance")),
+        ),
+        (
+            "compositeTypeRef missing",
+            Box::new(|c| {
+                c["spec"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("compositeTypeRef")
+                    .map(|_| ())
+                    .unwrap_or(())
+            }),
+        ),
+        (
+            "patches is a map",
+            Box::new(|c| c["spec"]["resources"][0]["patches"] = json!({"a": 1})),
+        ),
+        (
+            "huge Composition (4 MiB)",
+            Box::new(|c| {
+                c["spec"]["resources"][0]["base"]["metadata"] =
+                    json!({"annotations": {"huge": "x".repeat(4 << 20)}})
+            }),
+        ),
+        (
+            "unknown mode",
+            Box::new(|c| c["spec"]["mode"] = json!("Functions")),
+        ),
     ];
     for (k, (what, mutate)) in comp_rejections.into_iter().enumerate() {
         let i = i0 + k;
         let mut comp = base_comp(i);
         mutate(&mut comp);
-        cases.push(Case { name: comp_name(i), what, composition: Some(comp), claim: None, secret: None, expect: Expect::Rejected });
+        cases.push(Case {
+            name: comp_name(i),
+            what,
+            composition: Some(comp),
+            claim: None,
+            secret: None,
+            expect: Expect::Rejected,
+        });
     }
 
     // (3) Compositions the API server accepts and paved must refuse, each with a specific
@@ -557,50 +830,220 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
     let p = |from: &str, to: &str| json!({"type": "FromCompositeFieldPath", "fromFieldPath": from, "toFieldPath": to});
     let deep_path = format!("spec.parameters{}", ".a".repeat(300));
     let comp_errors: Vec<(&'static str, Value, &'static [&'static str], String)> = vec![
-        ("malformed fromFieldPath (unclosed bracket)", json!([p("spec.parameters[", "spec.forProvider.allocatedStorage")]), &["InvalidFieldPath"], "spec.parameters[".into()),
-        ("malformed toFieldPath (empty segment)", json!([p("spec.parameters.storageGB", "spec.forProvider..allocatedStorage")]), &["InvalidFieldPath"], "spec.forProvider..allocatedStorage".into()),
-        ("malformed fromFieldPath (stray bracket)", json!([p("spec.parameters.storageGB]", "spec.forProvider.allocatedStorage")]), &["InvalidFieldPath"], "storageGB]".into()),
-        ("malformed toFieldPath (unclosed index)", json!([p("spec.parameters.storageGB", "spec.forProvider.tags[abc")]), &["InvalidFieldPath"], "tags[abc".into()),
-        ("array index beyond the limit", json!([p("spec.parameters.version", "spec.forProvider.vpcSecurityGroupIds[100000]")]), &["InvalidFieldPath", "PatchError"], "100000".into()),
-        ("patch targets metadata.name", json!([p("spec.parameters.environment", "metadata.name")]), &["InvalidPatchTarget"], "metadata.name".into()),
-        ("patch targets kind", json!([p("spec.parameters.environment", "kind")]), &["InvalidPatchTarget"], "kind".into()),
-        ("missing Required source", json!([{"fromFieldPath": "spec.parameters.tier", "toFieldPath": "spec.forProvider.instanceClass", "policy": {"fromFieldPath": "Required"}}]), &["RequiredFieldMissing"], "spec.parameters.tier".into()),
-        ("missing Required source, 300 levels deep", json!([{"fromFieldPath": deep_path, "toFieldPath": "spec.forProvider.instanceClass", "policy": {"fromFieldPath": "Required"}}]), &["RequiredFieldMissing", "InvalidFieldPath"], "spec.parameters.a.a".into()),
-        ("ToCompositeFieldPath outside status", json!([{"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.address", "toFieldPath": "spec.parameters.version"}]), &["InvalidPatchTarget", "InvalidComposition"], "spec.parameters.version".into()),
-        ("unknown PatchSet", json!([{"type": "PatchSet", "patchSetName": "nope"}]), &["InvalidComposition"], "nope".into()),
-        ("CombineFromComposite without combine", json!([{"type": "CombineFromComposite", "toFieldPath": "spec.forProvider.instanceClass"}]), &["InvalidComposition"], "combine".into()),
-        ("environment patch", json!([{"type": "FromEnvironmentFieldPath", "fromFieldPath": "tier", "toFieldPath": "spec.forProvider.instanceClass"}]), &["InvalidComposition"], "FromEnvironmentFieldPath".into()),
-        ("map transform without the key", json!([{"fromFieldPath": "spec.parameters.version", "toFieldPath": "spec.forProvider.engineVersion", "transforms": [{"type": "map", "map": {"15": "15.4"}}]}]), &["TransformError"], "14".into()),
-        ("math on a string", json!([{"fromFieldPath": "spec.parameters.version", "toFieldPath": "spec.forProvider.engineVersion", "transforms": [{"type": "math", "math": {"type": "Multiply", "multiply": 2}}]}]), &["TransformError"], "math".into()),
-        ("convert \"staging\" to int64", json!([{"fromFieldPath": "spec.parameters.environment", "toFieldPath": "spec.forProvider.port", "transforms": [{"type": "convert", "convert": {"toType": "int64"}}]}]), &["TransformError"], "staging".into()),
-        ("invalid regexp", json!([{"fromFieldPath": "spec.parameters.environment", "toFieldPath": "spec.forProvider.instanceClass", "transforms": [{"type": "match", "match": {"patterns": [{"type": "regexp", "regexp": "(", "result": "x"}]}}]}]), &["InvalidComposition", "TransformError"], "(".into()),
-        ("string Format without fmt", json!([{"fromFieldPath": "spec.parameters.environment", "toFieldPath": "spec.forProvider.instanceClass", "transforms": [{"type": "string", "string": {"type": "Format"}}]}]), &["InvalidComposition", "TransformError"], "fmt".into()),
-        ("patch through a scalar", json!([p("spec.parameters.storageGB", "spec.forProvider.engine.x")]), &["PatchError"], "engine".into()),
+        (
+            "malformed fromFieldPath (unclosed bracket)",
+            json!([p("spec.parameters[", "spec.forProvider.allocatedStorage")]),
+            &["InvalidFieldPath"],
+            "spec.parameters[".into(),
+        ),
+        (
+            "malformed toFieldPath (empty segment)",
+            json!([p(
+                "spec.parameters.storageGB",
+                "spec.forProvider..allocatedStorage"
+            )]),
+            &["InvalidFieldPath"],
+            "spec.forProvider..allocatedStorage".into(),
+        ),
+        (
+            "malformed fromFieldPath (stray bracket)",
+            json!([p(
+                "spec.parameters.storageGB]",
+                "spec.forProvider.allocatedStorage"
+            )]),
+            &["InvalidFieldPath"],
+            "storageGB]".into(),
+        ),
+        (
+            "malformed toFieldPath (unclosed index)",
+            json!([p("spec.parameters.storageGB", "spec.forProvider.tags[abc")]),
+            &["InvalidFieldPath"],
+            "tags[abc".into(),
+        ),
+        (
+            "array index beyond the limit",
+            json!([p(
+                "spec.parameters.version",
+                "spec.forProvider.vpcSecurityGroupIds[100000]"
+            )]),
+            &["InvalidFieldPath", "PatchError"],
+            "100000".into(),
+        ),
+        (
+            "patch targets metadata.name",
+            json!([p("spec.parameters.environment", "metadata.name")]),
+            &["InvalidPatchTarget"],
+            "metadata.name".into(),
+        ),
+        (
+            "patch targets kind",
+            json!([p("spec.parameters.environment", "kind")]),
+            &["InvalidPatchTarget"],
+            "kind".into(),
+        ),
+        (
+            "missing Required source",
+            json!([{"fromFieldPath": "spec.parameters.tier", "toFieldPath": "spec.forProvider.instanceClass", "policy": {"fromFieldPath": "Required"}}]),
+            &["RequiredFieldMissing"],
+            "spec.parameters.tier".into(),
+        ),
+        (
+            "missing Required source, 300 levels deep",
+            json!([{"fromFieldPath": deep_path, "toFieldPath": "spec.forProvider.instanceClass", "policy": {"fromFieldPath": "Required"}}]),
+            &["RequiredFieldMissing", "InvalidFieldPath"],
+            "spec.parameters.a.a".into(),
+        ),
+        (
+            "ToCompositeFieldPath outside status",
+            json!([{"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.address", "toFieldPath": "spec.parameters.version"}]),
+            &["InvalidPatchTarget", "InvalidComposition"],
+            "spec.parameters.version".into(),
+        ),
+        (
+            "unknown PatchSet",
+            json!([{"type": "PatchSet", "patchSetName": "nope"}]),
+            &["InvalidComposition"],
+            "nope".into(),
+        ),
+        (
+            "CombineFromComposite without combine",
+            json!([{"type": "CombineFromComposite", "toFieldPath": "spec.forProvider.instanceClass"}]),
+            &["InvalidComposition"],
+            "combine".into(),
+        ),
+        (
+            "environment patch",
+            json!([{"type": "FromEnvironmentFieldPath", "fromFieldPath": "tier", "toFieldPath": "spec.forProvider.instanceClass"}]),
+            &["InvalidComposition"],
+            "FromEnvironmentFieldPath".into(),
+        ),
+        (
+            "map transform without the key",
+            json!([{"fromFieldPath": "spec.parameters.version", "toFieldPath": "spec.forProvider.engineVersion", "transforms": [{"type": "map", "map": {"15": "15.4"}}]}]),
+            &["TransformError"],
+            "14".into(),
+        ),
+        (
+            "math on a string",
+            json!([{"fromFieldPath": "spec.parameters.version", "toFieldPath": "spec.forProvider.engineVersion", "transforms": [{"type": "math", "math": {"type": "Multiply", "multiply": 2}}]}]),
+            &["TransformError"],
+            "math".into(),
+        ),
+        (
+            "convert \"staging\" to int64",
+            json!([{"fromFieldPath": "spec.parameters.environment", "toFieldPath": "spec.forProvider.port", "transforms": [{"type": "convert", "convert": {"toType": "int64"}}]}]),
+            &["TransformError"],
+            "staging".into(),
+        ),
+        (
+            "invalid regexp",
+            json!([{"fromFieldPath": "spec.parameters.environment", "toFieldPath": "spec.forProvider.instanceClass", "transforms": [{"type": "match", "match": {"patterns": [{"type": "regexp", "regexp": "(", "result": "x"}]}}]}]),
+            &["InvalidComposition", "TransformError"],
+            "(".into(),
+        ),
+        (
+            "string Format without fmt",
+            json!([{"fromFieldPath": "spec.parameters.environment", "toFieldPath": "spec.forProvider.instanceClass", "transforms": [{"type": "string", "string": {"type": "Format"}}]}]),
+            &["InvalidComposition", "TransformError"],
+            "fmt".into(),
+        ),
+        (
+            "patch through a scalar",
+            json!([p("spec.parameters.storageGB", "spec.forProvider.engine.x")]),
+            &["PatchError"],
+            "engine".into(),
+        ),
     ];
     for (k, (what, patches, reasons, contains)) in comp_errors.into_iter().enumerate() {
         let i = i0 + k;
         let mut comp = base_comp(i);
         comp["spec"]["resources"][0]["patches"] = patches;
         let cl = claim(i, &comp_name(i));
-        cases.push(Case { name: format!("invalid-{i:02}"), what, composition: Some(comp), claim: Some(cl), secret: None, expect: Expect::Claim { reasons, contains } });
+        cases.push(Case {
+            name: format!("invalid-{i:02}"),
+            what,
+            composition: Some(comp),
+            claim: Some(cl),
+            secret: None,
+            expect: Expect::Claim { reasons, contains },
+        });
     }
 
     // (4) bases paved cannot compose, and a Composition/claim mismatch
     let i0 = cases.len();
-    let base_errors: Vec<(&'static str, Box<dyn Fn(&mut Value)>, &'static [&'static str], String)> = vec![
-        ("base kind not served", Box::new(|c: &mut Value| { c["spec"]["resources"][0]["base"]["apiVersion"] = json!("widgets.example.com/v1"); c["spec"]["resources"][0]["base"]["kind"] = json!("Widget"); }), &["KindNotServed"], "Widget".into()),
-        ("base is cluster-scoped", Box::new(|c: &mut Value| { c["spec"]["resources"][0]["base"] = json!({"apiVersion": "v1", "kind": "Namespace"}); c["spec"]["resources"][0]["patches"] = json!([]); }), &["InvalidComposedResource"], "cluster-scoped".into()),
-        ("base without apiVersion", Box::new(|c: &mut Value| c["spec"]["resources"][0]["base"].as_object_mut().unwrap().remove("apiVersion").map(|_| ()).unwrap_or(())), &["InvalidComposedResource"], "apiVersion".into()),
-        ("Composition for another claim type", Box::new(|c: &mut Value| c["spec"]["compositeTypeRef"] = json!({"apiVersion": "database.example.com/v1alpha1", "kind": "MySQLInstance"})), &["CompositionInvalid"], "MySQLInstance".into()),
-        ("mode Pipeline", Box::new(|c: &mut Value| { c["spec"]["mode"] = json!("Pipeline"); c["spec"]["pipeline"] = json!([{"step": "x", "functionRef": {"name": "f"}}]); }), &["CompositionModeUnsupported"], "Pipeline".into()),
-        ("huge value: storage multiplied past the Instance maximum", Box::new(|c: &mut Value| c["spec"]["resources"][0]["patches"][0]["transforms"] = json!([{"type": "math", "math": {"type": "Multiply", "multiply": 1_000_000_000}}])), &["ApiInvalid"], "allocatedStorage".into()),
+    let base_errors: Vec<(&'static str, Mutation, &'static [&'static str], String)> = vec![
+        (
+            "base kind not served",
+            Box::new(|c: &mut Value| {
+                c["spec"]["resources"][0]["base"]["apiVersion"] = json!("widgets.example.com/v1");
+                c["spec"]["resources"][0]["base"]["kind"] = json!("Widget");
+            }),
+            &["KindNotServed"],
+            "Widget".into(),
+        ),
+        (
+            "base is cluster-scoped",
+            Box::new(|c: &mut Value| {
+                c["spec"]["resources"][0]["base"] =
+                    json!({"apiVersion": "v1", "kind": "Namespace"});
+                c["spec"]["resources"][0]["patches"] = json!([]);
+            }),
+            &["InvalidComposedResource"],
+            "cluster-scoped".into(),
+        ),
+        (
+            "base without apiVersion",
+            Box::new(|c: &mut Value| {
+                c["spec"]["resources"][0]["base"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("apiVersion")
+                    .map(|_| ())
+                    .unwrap_or(())
+            }),
+            &["InvalidComposedResource"],
+            "apiVersion".into(),
+        ),
+        (
+            "Composition for another claim type",
+            Box::new(|c: &mut Value| {
+                c["spec"]["compositeTypeRef"] =
+                    json!({"apiVersion": "database.example.com/v1alpha1", "kind": "MySQLInstance"})
+            }),
+            &["CompositionInvalid"],
+            "MySQLInstance".into(),
+        ),
+        (
+            "mode Pipeline",
+            Box::new(|c: &mut Value| {
+                c["spec"]["mode"] = json!("Pipeline");
+                c["spec"]["pipeline"] = json!([{"step": "x", "functionRef": {"name": "f"}}]);
+            }),
+            &["CompositionModeUnsupported"],
+            "Pipeline".into(),
+        ),
+        (
+            "huge value: storage multiplied past the Instance maximum",
+            Box::new(|c: &mut Value| {
+                c["spec"]["resources"][0]["patches"][0]["transforms"] = json!([{"type": "math", "math": {"type": "Multiply", "multiply": 1_000_000_000}}])
+            }),
+            &["ApiInvalid"],
+            "allocatedStorage".into(),
+        ),
     ];
     for (k, (what, mutate, reasons, contains)) in base_errors.into_iter().enumerate() {
         let i = i0 + k;
         let mut comp = base_comp(i);
         mutate(&mut comp);
         let cl = claim(i, &comp_name(i));
-        cases.push(Case { name: format!("invalid-{i:02}"), what, composition: Some(comp), claim: Some(cl), secret: None, expect: Expect::Claim { reasons, contains } });
+        cases.push(Case {
+            name: format!("invalid-{i:02}"),
+            what,
+            composition: Some(comp),
+            claim: Some(cl),
+            secret: None,
+            expect: Expect::Claim { reasons, contains },
+        });
     }
     let i = cases.len();
     cases.push(Case {
@@ -609,13 +1052,22 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
         composition: None,
         claim: Some(claim(i, "chaos-no-such-composition")),
         secret: None,
-        expect: Expect::Claim { reasons: &["CompositionNotFound"], contains: "chaos-no-such-composition".into() },
+        expect: Expect::Claim {
+            reasons: &["CompositionNotFound"],
+            contains: "chaos-no-such-composition".into(),
+        },
     });
 
     // (5) non-UTF-8 and empty master passwords in a user-provided Secret
     for (what, bytes) in [
-        ("non-UTF-8 bytes in the password Secret", vec![0xffu8, 0xfe, 0x00, 0x80, b'p', b'w']),
-        ("lone continuation byte in the password Secret", vec![b'a'; 12].into_iter().chain([0x80u8]).collect()),
+        (
+            "non-UTF-8 bytes in the password Secret",
+            vec![0xffu8, 0xfe, 0x00, 0x80, b'p', b'w'],
+        ),
+        (
+            "lone continuation byte in the password Secret",
+            vec![b'a'; 12].into_iter().chain([0x80u8]).collect(),
+        ),
     ] {
         let i = cases.len();
         let secret_name = format!("invalid-{i:02}-master");
@@ -633,7 +1085,9 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
             composition: Some(comp),
             claim: Some(claim(i, &comp_name(i))),
             secret: Some(secret),
-            expect: Expect::Instance { contains: "printable ASCII".into() },
+            expect: Expect::Instance {
+                contains: "printable ASCII".into(),
+            },
         });
     }
     cases
@@ -652,7 +1106,9 @@ async fn bad_input_is_refused_precisely() {
     let mut rig = Rig::new(Env::load(&Env::default_dir()), "input", "ap-south-2").await;
     let suffix = random_suffix(5);
     let pc = format!("chaos-input-pc-{suffix}");
-    apply(&rig.client, &provider_config(&pc, &rig.proxy.url())).await.unwrap();
+    apply(&rig.client, &provider_config(&pc, &rig.proxy.url()))
+        .await
+        .unwrap();
     let cases = bad_cases(&rig.ns, &rig.region, &pc, &suffix);
     let mut cleanup = ClusterCleanup {
         kubectl: rig.env.kubectl.clone(),
@@ -661,9 +1117,10 @@ async fn bad_input_is_refused_precisely() {
     };
     for c in &cases {
         if let Some(comp) = &c.composition {
-            cleanup
-                .objects
-                .push(("compositions.apiextensions.crossplane.io".into(), comp["metadata"]["name"].as_str().unwrap().into()));
+            cleanup.objects.push((
+                "compositions.apiextensions.crossplane.io".into(),
+                comp["metadata"]["name"].as_str().unwrap().into(),
+            ));
         }
     }
     let valid = rig.claim_names("valid", 5);
@@ -684,11 +1141,17 @@ async fn bad_input_is_refused_precisely() {
                     continue;
                 }
                 (Expect::Rejected, Ok(())) => {
-                    failures.push(format!("{} ({}): the API server accepted the Composition", c.name, c.what));
+                    failures.push(format!(
+                        "{} ({}): the API server accepted the Composition",
+                        c.name, c.what
+                    ));
                     continue;
                 }
                 (_, Err(e)) => {
-                    failures.push(format!("{} ({}): the API server refused the Composition: {e}", c.name, c.what));
+                    failures.push(format!(
+                        "{} ({}): the API server refused the Composition: {e}",
+                        c.name, c.what
+                    ));
                     continue;
                 }
                 (_, Ok(())) => {}
@@ -697,8 +1160,14 @@ async fn bad_input_is_refused_precisely() {
         if let Some(cl) = &c.claim {
             match (&c.expect, apply(&rig.client, cl).await) {
                 (Expect::Rejected, Err(_)) => rejected += 1,
-                (Expect::Rejected, Ok(())) => failures.push(format!("{} ({}): the API server accepted the claim", c.name, c.what)),
-                (_, Err(e)) => failures.push(format!("{} ({}): the API server refused the claim: {e}", c.name, c.what)),
+                (Expect::Rejected, Ok(())) => failures.push(format!(
+                    "{} ({}): the API server accepted the claim",
+                    c.name, c.what
+                )),
+                (_, Err(e)) => failures.push(format!(
+                    "{} ({}): the API server refused the claim: {e}",
+                    c.name, c.what
+                )),
                 (_, Ok(())) => {}
             }
         }
@@ -710,7 +1179,10 @@ async fn bad_input_is_refused_precisely() {
     let claims: Api<paved::api::PostgreSQLInstance> = Api::namespaced(rig.client.clone(), &rig.ns);
     let instances: Api<Instance> = Api::namespaced(rig.client.clone(), &rig.ns);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut pending: Vec<&Case> = cases.iter().filter(|c| !matches!(c.expect, Expect::Rejected)).collect();
+    let mut pending: Vec<&Case> = cases
+        .iter()
+        .filter(|c| !matches!(c.expect, Expect::Rejected))
+        .collect();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut reason_seen: BTreeMap<String, (String, bool)> = BTreeMap::new();
     loop {
@@ -718,13 +1190,24 @@ async fn bad_input_is_refused_precisely() {
         for c in pending {
             let state = match &c.expect {
                 Expect::Claim { reasons, contains } => {
-                    let obj = claims.get_opt(&c.name).await.ok().flatten().map(|o| serde_json::to_value(o).unwrap());
+                    let obj = claims
+                        .get_opt(&c.name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|o| serde_json::to_value(o).unwrap());
                     let text = obj.as_ref().map(conditions_text).unwrap_or_default();
                     // The message must name the problem. The reason is recorded: the bounded
                     // category (`reasons`) is what an alert would key on.
-                    let ok = obj.as_ref().and_then(|o| condition(o, "Synced")).is_some_and(|s| {
-                        s["status"] == "False" && s["message"].as_str().is_some_and(|m| m.contains(contains.as_str()))
-                    });
+                    let ok = obj
+                        .as_ref()
+                        .and_then(|o| condition(o, "Synced"))
+                        .is_some_and(|s| {
+                            s["status"] == "False"
+                                && s["message"]
+                                    .as_str()
+                                    .is_some_and(|m| m.contains(contains.as_str()))
+                        });
                     if let Some(s) = obj.as_ref().and_then(|o| condition(o, "Synced"))
                         && s["status"] == "False"
                     {
@@ -735,15 +1218,32 @@ async fn bad_input_is_refused_precisely() {
                     (ok, text)
                 }
                 Expect::Instance { contains } => {
-                    let list = instances.list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+                    let list = instances
+                        .list(&Default::default())
+                        .await
+                        .map(|l| l.items)
+                        .unwrap_or_default();
                     let inst = list.into_iter().find(|i| {
-                        i.metadata.labels.as_ref().and_then(|l| l.get("crossplane.io/claim-name")) == Some(&c.name)
+                        i.metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get("crossplane.io/claim-name"))
+                            == Some(&c.name)
                     });
                     let obj = inst.map(|o| serde_json::to_value(o).unwrap());
-                    let text = obj.as_ref().map(conditions_text).unwrap_or_else(|| "(no Instance)".into());
-                    let ok = obj.as_ref().and_then(|o| condition(o, "Synced")).is_some_and(|s| {
-                        s["status"] == "False" && s["message"].as_str().is_some_and(|m| m.contains(contains.as_str()))
-                    });
+                    let text = obj
+                        .as_ref()
+                        .map(conditions_text)
+                        .unwrap_or_else(|| "(no Instance)".into());
+                    let ok = obj
+                        .as_ref()
+                        .and_then(|o| condition(o, "Synced"))
+                        .is_some_and(|s| {
+                            s["status"] == "False"
+                                && s["message"]
+                                    .as_str()
+                                    .is_some_and(|m| m.contains(contains.as_str()))
+                        });
                     (ok, text)
                 }
                 Expect::Rejected => (true, String::new()),
@@ -760,17 +1260,32 @@ async fn bad_input_is_refused_precisely() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     for c in &pending {
-        failures.push(format!("{} ({}): expected {:?}; got {}", c.name, c.what, c.expect, seen.get(&c.name).cloned().unwrap_or_default()));
+        failures.push(format!(
+            "{} ({}): expected {:?}; got {}",
+            c.name,
+            c.what,
+            c.expect,
+            seen.get(&c.name).cloned().unwrap_or_default()
+        ));
     }
 
     // zero AWS calls for any invalid object; one CreateDBInstance per valid claim
     let calls = rig.proxy.calls();
     let touching: Vec<String> = calls
         .iter()
-        .filter(|c| c.identifier.as_deref().is_some_and(|id| id.contains("-invalid-")))
+        .filter(|c| {
+            c.identifier
+                .as_deref()
+                .is_some_and(|id| id.contains("-invalid-"))
+        })
         .map(|c| format!("{} {}", c.action, c.identifier.clone().unwrap_or_default()))
         .collect();
-    let creates: BTreeSet<String> = rig.proxy.creates().into_iter().map(|c| c.identifier).collect();
+    let creates: BTreeSet<String> = rig
+        .proxy
+        .creates()
+        .into_iter()
+        .map(|c| c.identifier)
+        .collect();
     let log = rig.paved.log_text();
     let panicked = log.contains("panicked");
     println!(
@@ -783,22 +1298,49 @@ async fn bad_input_is_refused_precisely() {
         tracker.ready_count(),
         valid.len()
     );
-    for c in cases.iter().filter(|c| !matches!(c.expect, Expect::Rejected)) {
-        println!("[bad-input]   {} ({}): {}", c.name, c.what, seen.get(&c.name).cloned().unwrap_or_default());
+    for c in cases
+        .iter()
+        .filter(|c| !matches!(c.expect, Expect::Rejected))
+    {
+        println!(
+            "[bad-input]   {} ({}): {}",
+            c.name,
+            c.what,
+            seen.get(&c.name).cloned().unwrap_or_default()
+        );
     }
-    let generic: BTreeSet<&str> = reason_seen.values().filter(|(_, specific)| !specific).map(|(r, _)| r.as_str()).collect();
+    let generic: BTreeSet<&str> = reason_seen
+        .values()
+        .filter(|(_, specific)| !specific)
+        .map(|(r, _)| r.as_str())
+        .collect();
     println!(
         "[bad-input] condition reasons: {}/{} carry the specific category; the others say {generic:?} (the category is in the message)",
         reason_seen.values().filter(|(_, s)| *s).count(),
         reason_seen.len()
     );
-    assert!(rig.paved.alive() && rig.paved.starts == 1 && !panicked, "invariant: no panic, paved still running");
-    assert!(touching.is_empty(), "invariant: zero AWS calls for invalid objects: {touching:?}");
-    assert!(creates.len() <= valid.len(), "invariant: CreateDBInstance only for the valid claims: {creates:?}");
+    assert!(
+        rig.paved.alive() && rig.paved.starts == 1 && !panicked,
+        "invariant: no panic, paved still running"
+    );
+    assert!(
+        touching.is_empty(),
+        "invariant: zero AWS calls for invalid objects: {touching:?}"
+    );
+    assert!(
+        creates.len() <= valid.len(),
+        "invariant: CreateDBInstance only for the valid claims: {creates:?}"
+    );
     if let Err(e) = valid_res {
-        failures.push(format!("invariant: valid claims alongside become Ready: {e}"));
+        failures.push(format!(
+            "invariant: valid claims alongside become Ready: {e}"
+        ));
     }
-    assert!(failures.is_empty(), "invariant: each bad input is refused precisely:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "invariant: each bad input is refused precisely:\n{}",
+        failures.join("\n")
+    );
     rig.paved.stop();
 }
 
@@ -865,10 +1407,21 @@ mod fuzz {
             any::<bool>().prop_map(Value::from),
             any::<i64>().prop_map(Value::from),
             (-1000i64..1000).prop_map(Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
             "\\PC{0,12}".prop_map(Value::from),
-            prop::sample::select(vec!["14", "20", "staging", "1Gi", "true", "{\"a\":1}", "%d", "db.t3.micro"])
-                .prop_map(Value::from),
+            prop::sample::select(vec![
+                "14",
+                "20",
+                "staging",
+                "1Gi",
+                "true",
+                "{\"a\":1}",
+                "%d",
+                "db.t3.micro"
+            ])
+            .prop_map(Value::from),
         ]
         .boxed()
     }
@@ -878,7 +1431,8 @@ mod fuzz {
             .prop_recursive(4, 32, 5, |inner| {
                 prop_oneof![
                     vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    btree_map(field_name(), inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+                    btree_map(field_name(), inner, 0..5)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
                 ]
             })
             .boxed()
@@ -913,7 +1467,13 @@ mod fuzz {
     fn patch() -> BoxedStrategy<Value> {
         let policy = prop::option::of((
             prop::sample::select(vec!["Optional", "Required"]),
-            prop::sample::select(vec!["Replace", "MergeObjects", "MergeObjectsAppendArrays", "ForceMergeObjects", "ForceMergeObjectsAppendArrays"]),
+            prop::sample::select(vec![
+                "Replace",
+                "MergeObjects",
+                "MergeObjectsAppendArrays",
+                "ForceMergeObjects",
+                "ForceMergeObjectsAppendArrays",
+            ]),
         ));
         prop_oneof![
             5 => (path_text(), prop::option::of(path_text()), vec(transform(), 0..3), policy.clone()).prop_map(|(f, t, tr, pol)| {
@@ -1009,7 +1569,13 @@ mod fuzz {
     }
 
     /// Properties of field paths. Returns Err(message) on a violation.
-    pub fn check_paths(text: &str, segs: &[Segment], root: &Value, value: &Value, off: &[&str]) -> Result<(), String> {
+    pub fn check_paths(
+        text: &str,
+        segs: &[Segment],
+        root: &Value,
+        value: &Value,
+        off: &[&str],
+    ) -> Result<(), String> {
         let on = |p: &str| !off.contains(&p);
         // parsing never panics; what parses prints back to the same segments
         if let Ok(parsed) = fieldpath::parse(text)
@@ -1018,7 +1584,11 @@ mod fuzz {
             let printed = fieldpath::to_string(&parsed);
             match fieldpath::parse(&printed) {
                 Ok(again) if again == parsed => {}
-                other => return Err(format!("parse-print-parse: {text:?} parsed to {parsed:?}, printed as {printed:?}, which parses to {other:?}")),
+                other => {
+                    return Err(format!(
+                        "parse-print-parse: {text:?} parsed to {parsed:?}, printed as {printed:?}, which parses to {other:?}"
+                    ));
+                }
             }
         }
         // printed segments parse back to themselves (when printable at all)
@@ -1026,9 +1596,13 @@ mod fuzz {
         if on("print-parse")
             && let Ok(again) = fieldpath::parse(&printed)
             && again != segs
-            && !segs.iter().any(|s| matches!(s, Segment::Field(f) if f.is_empty()))
+            && !segs
+                .iter()
+                .any(|s| matches!(s, Segment::Field(f) if f.is_empty()))
         {
-            return Err(format!("print-parse: {segs:?} printed as {printed:?} parses to {again:?}"));
+            return Err(format!(
+                "print-parse: {segs:?} printed as {printed:?} parses to {again:?}"
+            ));
         }
         // set then get returns what was set
         if !fieldpath::has_wildcard(segs) && on("set-get") {
@@ -1036,7 +1610,11 @@ mod fuzz {
             if fieldpath::set(&mut r, segs, value.clone()).is_ok() {
                 match fieldpath::get(&r, segs) {
                     Ok(got) if got == value => {}
-                    other => return Err(format!("set-get: set {segs:?} = {value} on {root} then get gave {other:?}")),
+                    other => {
+                        return Err(format!(
+                            "set-get: set {segs:?} = {value} on {root} then get gave {other:?}"
+                        ));
+                    }
                 }
             }
         }
@@ -1047,12 +1625,21 @@ mod fuzz {
     }
 
     /// Properties of rendering. Returns Err(message) on a violation.
-    pub fn check_render(comp: &Value, claim: &Value, observed: &BTreeMap<String, ObservedResource>) -> Result<bool, String> {
+    pub fn check_render(
+        comp: &Value,
+        claim: &Value,
+        observed: &BTreeMap<String, ObservedResource>,
+    ) -> Result<bool, String> {
         let Ok(spec) = serde_json::from_value::<CompositionSpec>(comp.clone()) else {
             return Ok(false); // not a Composition the API server would store
         };
         let _ = paved::compose::validate("fuzz", &spec);
-        let input = RenderInput { claim, composition_name: "fuzz", composition: &spec, observed };
+        let input = RenderInput {
+            claim,
+            composition_name: "fuzz",
+            composition: &spec,
+            observed,
+        };
         let first = paved::compose::render(&input);
         let second = paved::compose::render(&input);
         if first != second {
@@ -1063,22 +1650,35 @@ mod fuzz {
                 for r in &out.resources {
                     let d = &r.desired;
                     if d["metadata"]["namespace"] != "fuzz" {
-                        return Err(format!("composed object outside the claim's namespace: {}", d["metadata"]));
+                        return Err(format!(
+                            "composed object outside the claim's namespace: {}",
+                            d["metadata"]
+                        ));
                     }
                     let name = d["metadata"]["name"].as_str().unwrap_or("");
                     if name.is_empty() || name.len() > 253 {
                         return Err(format!("composed object name {name:?}"));
                     }
                     if d["apiVersion"] != "rds.aws.upbound.io/v1beta1" || d["kind"] != "Instance" {
-                        return Err(format!("a patch changed apiVersion/kind: {} {}", d["apiVersion"], d["kind"]));
+                        return Err(format!(
+                            "a patch changed apiVersion/kind: {} {}",
+                            d["apiVersion"], d["kind"]
+                        ));
                     }
                     if d["metadata"].get("ownerReferences").is_some() {
                         return Err("composed object carries ownerReferences".into());
                     }
                 }
-                for key in ["conditions", "compositionRef", "resourceRefs", "connectionDetails"] {
+                for key in [
+                    "conditions",
+                    "compositionRef",
+                    "resourceRefs",
+                    "connectionDetails",
+                ] {
                     if out.claim_status.get(key) != claim["status"].get(key) {
-                        return Err(format!("a patch wrote status.{key}, which the controller owns"));
+                        return Err(format!(
+                            "a patch wrote status.{key}, which the controller owns"
+                        ));
                     }
                 }
                 Ok(true)
@@ -1103,7 +1703,10 @@ mod fuzz {
 fn fuzz_compose_field_paths_and_rendering() {
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
     use std::cell::Cell;
-    let secs: u64 = std::env::var("PAVED_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let secs: u64 = std::env::var("PAVED_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let (path_cases, render_cases, rendered) = (Cell::new(0u64), Cell::new(0u64), Cell::new(0u64));
     let mut rounds = 0u64;
@@ -1114,14 +1717,33 @@ fn fuzz_compose_field_paths_and_rendering() {
     let mut render_off = false;
     while Instant::now() < deadline {
         rounds += 1;
-        let config = Config { cases: 512, failure_persistence: None, max_shrink_iters: 4096, ..Config::default() };
+        let config = Config {
+            cases: 512,
+            failure_persistence: None,
+            max_shrink_iters: 4096,
+            ..Config::default()
+        };
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&rounds.to_le_bytes());
         seed[8..16].copy_from_slice(&u64::from(std::process::id()).to_le_bytes());
-        seed[16..24].copy_from_slice(&(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64).to_le_bytes());
-        let rng = proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &seed);
+        seed[16..24].copy_from_slice(
+            &(std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64)
+                .to_le_bytes(),
+        );
+        let rng = proptest::test_runner::TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &seed,
+        );
         let mut runner = TestRunner::new_with_rng(config.clone(), rng);
-        let strategy = (fuzz::path_text(), fuzz::segments(), fuzz::json_value(), fuzz::json_leaf());
+        let strategy = (
+            fuzz::path_text(),
+            fuzz::segments(),
+            fuzz::json_value(),
+            fuzz::json_leaf(),
+        );
         let off_now = off.clone();
         let res = runner.run(&strategy, |(text, segs, root, value)| {
             path_cases.set(path_cases.get() + 1);
@@ -1140,17 +1762,23 @@ fn fuzz_compose_field_paths_and_rendering() {
             findings.push(format!("field paths: {text}"));
         }
         if !render_off {
-            let mut runner = TestRunner::new(Config { cases: 128, ..config });
-            let res = runner.run(&(fuzz::composition(), fuzz::claim(), fuzz::observed()), |(comp, claim, observed)| {
-                render_cases.set(render_cases.get() + 1);
-                match fuzz::check_render(&comp, &claim, &observed) {
-                    Ok(r) => {
-                        rendered.set(rendered.get() + u64::from(r));
-                        Ok(())
-                    }
-                    Err(m) => Err(TestCaseError::fail(m)),
-                }
+            let mut runner = TestRunner::new(Config {
+                cases: 128,
+                ..config
             });
+            let res = runner.run(
+                &(fuzz::composition(), fuzz::claim(), fuzz::observed()),
+                |(comp, claim, observed)| {
+                    render_cases.set(render_cases.get() + 1);
+                    match fuzz::check_render(&comp, &claim, &observed) {
+                        Ok(r) => {
+                            rendered.set(rendered.get() + u64::from(r));
+                            Ok(())
+                        }
+                        Err(m) => Err(TestCaseError::fail(m)),
+                    }
+                },
+            );
             if let Err(e) = res {
                 findings.push(format!("rendering: {e}"));
                 render_off = true;
@@ -1167,5 +1795,9 @@ fn fuzz_compose_field_paths_and_rendering() {
     for f in &findings {
         println!("[fuzz] finding: {f}");
     }
-    assert!(findings.is_empty(), "invariant: no property of paved::compose is violated:\n{}", findings.join("\n\n"));
+    assert!(
+        findings.is_empty(),
+        "invariant: no property of paved::compose is violated:\n{}",
+        findings.join("\n\n")
+    );
 }

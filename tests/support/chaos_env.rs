@@ -53,11 +53,18 @@ impl Env {
         });
         let mut vars = BTreeMap::new();
         for line in text.lines() {
-            if let Some((k, v)) = line.strip_prefix("export ").and_then(|rest| rest.split_once('=')) {
+            if let Some((k, v)) = line
+                .strip_prefix("export ")
+                .and_then(|rest| rest.split_once('='))
+            {
                 vars.insert(k.to_string(), v.trim_matches('"').to_string());
             }
         }
-        let get = |k: &str| vars.get(k).cloned().unwrap_or_else(|| panic!("{k} missing from {}", file.display()));
+        let get = |k: &str| {
+            vars.get(k)
+                .cloned()
+                .unwrap_or_else(|| panic!("{k} missing from {}", file.display()))
+        };
         Env {
             dir: dir.to_path_buf(),
             kubeconfig: PathBuf::from(get("KUBECONFIG")),
@@ -74,7 +81,11 @@ impl Env {
             .env("PAVED_E2E_DIR", dir)
             .status()
             .unwrap_or_else(|e| panic!("running e2e/env.sh {cmd}: {e}"));
-        assert!(status.success(), "e2e/env.sh {cmd} failed for {}", dir.display());
+        assert!(
+            status.success(),
+            "e2e/env.sh {cmd} failed for {}",
+            dir.display()
+        );
     }
 
     pub async fn client(&self) -> Client {
@@ -94,18 +105,25 @@ pub async fn install_crds(client: &Client) {
     let pp = PatchParams::apply("paved-chaos").force();
     for crd in paved::api::all_crds() {
         let name = crd.metadata.name.clone().unwrap();
-        api.patch(&name, &pp, &Patch::Apply(&crd)).await.unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
-        tokio::time::timeout(Duration::from_secs(60), await_condition(api.clone(), &name, conditions::is_crd_established()))
+        api.patch(&name, &pp, &Patch::Apply(&crd))
             .await
-            .unwrap_or_else(|_| panic!("CRD {name} not Established within 60s"))
-            .unwrap();
+            .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("CRD {name} not Established within 60s"))
+        .unwrap();
     }
 }
 
 pub fn random_suffix(n: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..n).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+    (0..n)
+        .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+        .collect()
 }
 
 pub async fn ensure_namespace(client: &Client, name: &str) {
@@ -126,7 +144,13 @@ pub async fn ensure_namespace(client: &Client, name: &str) {
 pub async fn apply(client: &Client, obj: &Value) -> Result<(), kube::Error> {
     let api = dynamic_api(client, obj);
     let name = obj["metadata"]["name"].as_str().expect("metadata.name");
-    api.patch(name, &PatchParams::apply("paved-chaos").force(), &Patch::Apply(obj)).await.map(|_| ())
+    api.patch(
+        name,
+        &PatchParams::apply("paved-chaos").force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Create a JSON object (POST), failing on conflicts.
@@ -171,7 +195,8 @@ pub fn provider_config(name: &str, url: &str) -> Value {
 /// The seed Composition (examples/seed/composition.yaml) under another name, in `region`, using
 /// the ProviderConfig `provider_config`. Everything else as the platform team wrote it.
 pub fn seed_composition(name: &str, region: &str, provider_config: &str) -> Value {
-    let text = std::fs::read_to_string(project_root().join("examples/seed/composition.yaml")).expect("seed composition");
+    let text = std::fs::read_to_string(project_root().join("examples/seed/composition.yaml"))
+        .expect("seed composition");
     let mut c: Value = serde_yaml_ng::from_str(&text).expect("seed composition YAML");
     c["metadata"] = json!({"name": name, "labels": {"paved-test": "chaos"}});
     for r in c["spec"]["resources"].as_array_mut().expect("resources") {
@@ -200,7 +225,10 @@ pub fn seed_claim(name: &str, namespace: &str, composition: &str) -> Value {
 
 /// The condition `type_` of an object's status, as JSON.
 pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
-    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
 }
 
 pub fn is_true(obj: &Value, type_: &str) -> bool {
@@ -213,7 +241,15 @@ pub fn conditions_text(obj: &Value) -> String {
         .as_array()
         .map(|cs| {
             cs.iter()
-                .map(|c| format!("{}={} {}: {}", c["type"].as_str().unwrap_or("?"), c["status"].as_str().unwrap_or("?"), c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or("")))
+                .map(|c| {
+                    format!(
+                        "{}={} {}: {}",
+                        c["type"].as_str().unwrap_or("?"),
+                        c["status"].as_str().unwrap_or("?"),
+                        c["reason"].as_str().unwrap_or(""),
+                        c["message"].as_str().unwrap_or("")
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" | ")
         })
@@ -236,7 +272,9 @@ impl ReadyTracker {
         let changed = std::sync::Arc::new(tokio::sync::Notify::new());
         let (r, l, c) = (ready.clone(), latest.clone(), changed.clone());
         let task = tokio::spawn(async move {
-            let stream = watcher(api, watcher::Config::default()).default_backoff().applied_objects();
+            let stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .applied_objects();
             futures::pin_mut!(stream);
             while let Some(item) = stream.next().await {
                 let Ok(claim) = item else { continue };
@@ -250,7 +288,12 @@ impl ReadyTracker {
                 c.notify_waiters();
             }
         });
-        ReadyTracker { ready, latest, changed, task }
+        ReadyTracker {
+            ready,
+            latest,
+            changed,
+            task,
+        }
     }
 
     pub fn ready_count(&self) -> usize {
@@ -268,13 +311,21 @@ impl ReadyTracker {
 
     /// Wait until every claim in `names` has been seen Ready; on timeout, the names that were not
     /// with their conditions.
-    pub async fn wait_all(&self, names: &BTreeSet<String>, timeout: Duration) -> Result<(), String> {
+    pub async fn wait_all(
+        &self,
+        names: &BTreeSet<String>,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
             let missing: Vec<String> = {
                 let r = self.ready.lock().unwrap();
-                names.iter().filter(|n| !r.contains_key(*n)).cloned().collect()
+                names
+                    .iter()
+                    .filter(|n| !r.contains_key(*n))
+                    .cloned()
+                    .collect()
             };
             if missing.is_empty() {
                 return Ok(());
@@ -284,11 +335,28 @@ impl ReadyTracker {
                 let lines: Vec<String> = missing
                     .iter()
                     .take(10)
-                    .map(|n| format!("  {n}: {}", latest.get(n).map(conditions_text).unwrap_or_else(|| "(never seen)".into())))
+                    .map(|n| {
+                        format!(
+                            "  {n}: {}",
+                            latest
+                                .get(n)
+                                .map(conditions_text)
+                                .unwrap_or_else(|| "(never seen)".into())
+                        )
+                    })
                     .collect();
-                return Err(format!("{} of {} claims not Ready:\n{}", missing.len(), names.len(), lines.join("\n")));
+                return Err(format!(
+                    "{} of {} claims not Ready:\n{}",
+                    missing.len(),
+                    names.len(),
+                    lines.join("\n")
+                ));
             }
-            let _ = tokio::time::timeout(Duration::from_millis(500).min(deadline - Instant::now()), notified).await;
+            let _ = tokio::time::timeout(
+                Duration::from_millis(500).min(deadline - Instant::now()),
+                notified,
+            )
+            .await;
         }
     }
 }
@@ -303,7 +371,11 @@ impl Drop for ReadyTracker {
 // paved as a process
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// How to start `paved run`.
@@ -334,12 +406,22 @@ impl Paved {
     pub fn start(opts: PavedOpts) -> Paved {
         let (metrics_port, health_port) = (free_port(), free_port());
         let child = Self::spawn(&opts, metrics_port, health_port);
-        Paved { opts, child, metrics_port, health_port, starts: 1 }
+        Paved {
+            opts,
+            child,
+            metrics_port,
+            health_port,
+            starts: 1,
+        }
     }
 
     fn spawn(opts: &PavedOpts, metrics_port: u16, health_port: u16) -> Child {
         std::fs::create_dir_all(opts.log.parent().unwrap()).unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&opts.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&opts.log)
+            .unwrap();
         let mut cmd = Command::new(&opts.bin);
         cmd.arg("run")
             .args(["--namespaces", &opts.namespaces.join(",")])
@@ -361,7 +443,8 @@ impl Paved {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", opts.bin.display()))
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", opts.bin.display()))
     }
 
     pub fn pid(&self) -> u32 {
@@ -388,7 +471,9 @@ impl Paved {
 
     /// SIGTERM and wait (up to 30 s, then SIGKILL).
     pub fn stop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if !self.alive() {
@@ -407,10 +492,16 @@ impl Paved {
                 return;
             }
             if !self.alive() {
-                panic!("paved exited before it was ready; log tail:\n{}", self.log_tail(40));
+                panic!(
+                    "paved exited before it was ready; log tail:\n{}",
+                    self.log_tail(40)
+                );
             }
             if Instant::now() > deadline {
-                panic!("paved not ready within {timeout:?}; log tail:\n{}", self.log_tail(40));
+                panic!(
+                    "paved not ready within {timeout:?}; log tail:\n{}",
+                    self.log_tail(40)
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -426,7 +517,8 @@ impl Paved {
 
     /// (VmRSS, VmHWM) in KiB from /proc.
     pub fn rss_kib(&self) -> (u64, u64) {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         let field = |name: &str| {
             text.lines()
                 .find(|l| l.starts_with(name))
@@ -458,15 +550,25 @@ impl Drop for Paved {
 pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let fut = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
         let mut buf = String::new();
         s.read_to_string(&mut buf).await.ok()?;
         let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = buf
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Some((code, body))
     };
-    tokio::time::timeout(Duration::from_secs(10), fut).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .ok()
+        .flatten()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,16 +613,25 @@ impl Metrics {
     pub fn sum_by(&self, name: &str, by: &str, filter: &[(&str, &str)]) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
         for (n, labels, v) in &self.samples {
-            if n != name || !filter.iter().all(|(k, val)| labels.get(*k).map(String::as_str) == Some(*val)) {
+            if n != name
+                || !filter
+                    .iter()
+                    .all(|(k, val)| labels.get(*k).map(String::as_str) == Some(*val))
+            {
                 continue;
             }
-            *out.entry(labels.get(by).cloned().unwrap_or_default()).or_insert(0.0) += v;
+            *out.entry(labels.get(by).cloned().unwrap_or_default())
+                .or_insert(0.0) += v;
         }
         out
     }
 
     pub fn sum(&self, name: &str) -> f64 {
-        self.samples.iter().filter(|(n, _, _)| n == name).map(|(_, _, v)| v).sum()
+        self.samples
+            .iter()
+            .filter(|(n, _, _)| n == name)
+            .map(|(_, _, v)| v)
+            .sum()
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -534,7 +645,9 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
     while let Some(eq) = rest.find('=') {
         let key = rest[..eq].trim().trim_start_matches(',').trim().to_string();
         let after = &rest[eq + 1..];
-        let Some(after) = after.strip_prefix('"') else { break };
+        let Some(after) = after.strip_prefix('"') else {
+            break;
+        };
         let mut val = String::new();
         let mut chars = after.char_indices();
         let mut end = after.len();
@@ -559,7 +672,10 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
 }
 
 /// Difference `after - before` of `sum_by` maps.
-pub fn delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+pub fn delta(
+    after: &BTreeMap<String, f64>,
+    before: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
     after
         .iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
@@ -569,7 +685,9 @@ pub fn delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> B
 
 /// The API server's own metrics (admin token).
 pub async fn apiserver_metrics(client: &Client) -> Metrics {
-    let req = axum::http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let req = axum::http::Request::get("/metrics")
+        .body(Vec::new())
+        .unwrap();
     match client.request_text(req).await {
         Ok(text) => Metrics::parse(&text),
         Err(e) => panic!("scraping the API server's /metrics: {e}"),
@@ -578,8 +696,15 @@ pub async fn apiserver_metrics(client: &Client) -> Metrics {
 
 /// Groups and core resources paved writes to (everything else the API server counts is its own
 /// housekeeping, or the harness).
-pub const PAVED_RESOURCES: [&str; 7] =
-    ["postgresqlinstances", "instances", "secrets", "events", "compositions", "providerconfigs", "leases"];
+pub const PAVED_RESOURCES: [&str; 7] = [
+    "postgresqlinstances",
+    "instances",
+    "secrets",
+    "events",
+    "compositions",
+    "providerconfigs",
+    "leases",
+];
 
 pub const WRITE_VERBS: [&str; 5] = ["POST", "PUT", "PATCH", "DELETE", "APPLY"];
 
@@ -596,7 +721,11 @@ pub fn kube_requests(m: &Metrics) -> BTreeMap<String, f64> {
         }
         let verb = labels.get("verb").map(String::as_str).unwrap_or("");
         let sub = labels.get("subresource").map(String::as_str).unwrap_or("");
-        let key = if sub.is_empty() { format!("{verb} {resource}") } else { format!("{verb} {resource}/{sub}") };
+        let key = if sub.is_empty() {
+            format!("{verb} {resource}")
+        } else {
+            format!("{verb} {resource}/{sub}")
+        };
         *out.entry(key).or_insert(0.0) += v;
     }
     out
@@ -620,7 +749,9 @@ pub async fn rds_identifiers(moto_url: &str, region: &str) -> Vec<String> {
         .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
         .region(aws_sdk_rds::config::Region::new(region.to_string()))
         .endpoint_url(moto_url)
-        .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "chaos"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "chaos",
+        ))
         .http_client(
             aws_smithy_http_client::Builder::new()
                 .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
@@ -639,7 +770,12 @@ pub async fn rds_identifiers(moto_url: &str, region: &str) -> Vec<String> {
             .max_records(100)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("DescribeDBInstances on the emulator: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "DescribeDBInstances on the emulator: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            });
         for i in page.db_instances() {
             out.extend(i.db_instance_identifier().map(str::to_string));
         }

@@ -143,7 +143,14 @@ impl FaultProxy {
 
     /// The most calls that arrived within any window of `window` length.
     pub fn max_calls_in_window(&self, window: Duration) -> usize {
-        let mut times: Vec<Instant> = self.state.calls.lock().unwrap().iter().map(|c| c.at).collect();
+        let mut times: Vec<Instant> = self
+            .state
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.at)
+            .collect();
         times.sort();
         let (mut best, mut lo) = (0, 0);
         for hi in 0..times.len() {
@@ -234,7 +241,9 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Request
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    let len: usize = header(&headers, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let len: usize = header(&headers, "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     while buf.len() < head_end + len {
         let mut chunk = [0u8; 65536];
         let n = sock.read(&mut chunk).await.ok()?;
@@ -245,11 +254,20 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Request
     }
     let body = buf[head_end..head_end + len].to_vec();
     buf.drain(..head_end + len);
-    Some(Request { head, method, path, headers, body })
+    Some(Request {
+        head,
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Decode an `application/x-www-form-urlencoded` body.
@@ -257,7 +275,9 @@ pub fn form_fields(body: &[u8]) -> BTreeMap<String, String> {
     let text = String::from_utf8_lossy(body);
     let decode = |s: &str| {
         let s = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&s).decode_utf8_lossy().to_string()
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .to_string()
     };
     text.split('&')
         .filter(|kv| !kv.is_empty())
@@ -277,7 +297,14 @@ fn region_of(headers: &[(String, String)]) -> String {
         .to_string()
 }
 
-fn error_response(status: u16, reason: &str, code: &str, kind: &str, message: &str, id: u64) -> Vec<u8> {
+fn error_response(
+    status: u16,
+    reason: &str,
+    code: &str,
+    kind: &str,
+    message: &str,
+    id: u64,
+) -> Vec<u8> {
     let body = format!(
         "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{code}</Code>\n    <Message>{message}</Message>\n  </Error>\n  <RequestId>chaos-{id}</RequestId>\n</ErrorResponse>\n"
     );
@@ -302,24 +329,51 @@ async fn serve_conn(mut sock: TcpStream, state: Arc<State>) {
             return; // drop the connection: the emulator is unreachable
         }
         let form = form_fields(&req.body);
-        let action = form.get("Action").cloned().unwrap_or_else(|| format!("{} {}", req.method, req.path));
+        let action = form
+            .get("Action")
+            .cloned()
+            .unwrap_or_else(|| format!("{} {}", req.method, req.path));
         let region = region_of(&req.headers);
         let identifier = form.get("DBInstanceIdentifier").cloned();
         let id = state.seq.fetch_add(1, Ordering::SeqCst);
         let faults = *state.faults.lock().unwrap();
         let roll: f64 = rand::random();
         let (response, outcome) = if roll < faults.throttle {
-            (error_response(400, "Bad Request", "Throttling", "Sender", "Rate exceeded", id), Outcome::Throttled)
+            (
+                error_response(
+                    400,
+                    "Bad Request",
+                    "Throttling",
+                    "Sender",
+                    "Rate exceeded",
+                    id,
+                ),
+                Outcome::Throttled,
+            )
         } else if roll < faults.throttle + faults.server_error {
             (
-                error_response(500, "Internal Server Error", "InternalFailure", "Receiver", "injected by the chaos proxy", id),
+                error_response(
+                    500,
+                    "Internal Server Error",
+                    "InternalFailure",
+                    "Receiver",
+                    "injected by the chaos proxy",
+                    id,
+                ),
                 Outcome::ServerError,
             )
         } else {
             match forward(&state.upstream, &req).await {
                 Some((status, bytes)) => (bytes, Outcome::Forwarded(status)),
                 None => (
-                    error_response(502, "Bad Gateway", "InternalFailure", "Receiver", "emulator unreachable", id),
+                    error_response(
+                        502,
+                        "Bad Gateway",
+                        "InternalFailure",
+                        "Receiver",
+                        "emulator unreachable",
+                        id,
+                    ),
                     Outcome::UpstreamFailed,
                 ),
             }
@@ -332,11 +386,18 @@ async fn serve_conn(mut sock: TcpStream, state: Arc<State>) {
                 outcome: outcome.clone(),
             });
         }
-        state.calls.lock().unwrap().push(Call { action, region, identifier, outcome, at: Instant::now() });
+        state.calls.lock().unwrap().push(Call {
+            action,
+            region,
+            identifier,
+            outcome,
+            at: Instant::now(),
+        });
         if sock.write_all(&response).await.is_err() {
             return;
         }
-        let close = header(&req.headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let close =
+            header(&req.headers, "connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         if close {
             return;
         }
@@ -356,7 +417,10 @@ async fn wait_outage(state: &State) {
 /// Forward one request to the emulator on a fresh connection; return its status and the
 /// response re-framed with a Content-Length (keep-alive towards the client).
 async fn forward(upstream: &str, req: &Request) -> Option<(u16, Vec<u8>)> {
-    let mut up = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(upstream)).await.ok()?.ok()?;
+    let mut up = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(upstream))
+        .await
+        .ok()?
+        .ok()?;
     let mut head = String::new();
     for (i, line) in req.head.split("\r\n").enumerate() {
         if i == 0 {
@@ -378,7 +442,10 @@ async fn forward(upstream: &str, req: &Request) -> Option<(u16, Vec<u8>)> {
     up.write_all(head.as_bytes()).await.ok()?;
     up.write_all(&req.body).await.ok()?;
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), up.read_to_end(&mut raw)).await.ok()?.ok()?;
+    tokio::time::timeout(Duration::from_secs(60), up.read_to_end(&mut raw))
+        .await
+        .ok()?
+        .ok()?;
     let head_end = find_head_end(&raw)?;
     let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
     let mut lines = head.split("\r\n");
@@ -391,12 +458,22 @@ async fn forward(upstream: &str, req: &Request) -> Option<(u16, Vec<u8>)> {
     let mut body = raw[head_end..].to_vec();
     if header(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         body = dechunk(&body)?;
-    } else if let Some(len) = header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok()) {
+    } else if let Some(len) =
+        header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok())
+    {
         body.truncate(len);
     }
     let mut out = format!("{status_line}\r\n");
     for (k, v) in &headers {
-        if ["content-length", "transfer-encoding", "connection", "keep-alive"].iter().any(|h| k.eq_ignore_ascii_case(h)) {
+        if [
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+        ]
+        .iter()
+        .any(|h| k.eq_ignore_ascii_case(h))
+        {
             continue;
         }
         out.push_str(&format!("{k}: {v}\r\n"));
