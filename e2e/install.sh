@@ -30,6 +30,8 @@ elif [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kubectl" ] || [ "$(cat "$BIN
   build_k8s=1
   have go || need_apt+=(golang-go)
   have rsync || need_apt+=(rsync)
+  have dpkg-source || need_apt+=(dpkg-dev)
+  have make || need_apt+=(make)
   [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || need_apt+=(golang-github-modern-go-reflect2-dev)
   [ -d /usr/share/gocode/src/github.com/json-iterator/go ] || need_apt+=(golang-github-json-iterator-go-dev)
 fi
