@@ -28,6 +28,7 @@ const TEST_LABEL: &str = "paved-test/claim";
 
 struct Controller {
     metrics: Arc<ClaimMetrics>,
+    ready: Arc<AtomicBool>,
     registry: prometheus_client::registry::Registry,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -38,6 +39,7 @@ impl Controller {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(ClaimMetrics::new(&mut registry));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let ready = Arc::new(AtomicBool::new(false));
         let config = ClaimConfig {
             namespaces: vec![ns.to_string()],
             resync,
@@ -47,13 +49,14 @@ impl Controller {
             client.clone(),
             config,
             Arc::clone(&metrics),
-            Arc::new(AtomicBool::new(false)),
+            Arc::clone(&ready),
             async move {
                 let _ = rx.await;
             },
         ));
         Controller {
             metrics,
+            ready,
             registry,
             stop: Some(tx),
             task,
@@ -584,6 +587,32 @@ async fn resync_of_a_ready_claim_writes_nothing() {
         "resourceVersions unchanged across resyncs"
     );
     ctl.stop().await;
+}
+
+/// `ready` (what `/readyz` reports) must turn true on every start. It used to stay false in about
+/// one start in three: the readiness task and the applier both awaited
+/// `Store::wait_until_ready` on the claim store, whose oneshot keeps only the last waker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_becomes_ready_on_every_start() {
+    let (client, ns) = setup("claim-ready").await;
+    // A claim waiting for a Composition that does not exist: reconciles run (and wait on the
+    // Composition cache) while the controller starts.
+    let mut claim = seed_claim(&ns);
+    claim["metadata"]["name"] = json!("waits");
+    claim["spec"]["compositionRef"] = json!({"name": "no-such-composition-ready-test"});
+    apply_claim(&client, &claim).await;
+    for i in 0..10 {
+        let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+        let t0 = Instant::now();
+        while !ctl.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "start {i}: the claim controller did not become ready within 10s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        ctl.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

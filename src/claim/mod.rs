@@ -76,6 +76,23 @@ fn claim_predicate(o: &PostgreSQLInstance) -> Option<u64> {
         .hash_property(o)
 }
 
+/// Flag a cache as synced when its watcher finishes the initial list (the reflector has already
+/// applied the event to the store when the stream yields it).
+///
+/// Why not `Store::wait_until_ready`: in kube-runtime 5 it awaits a `futures` oneshot receiver
+/// shared by every waiter, and that receiver keeps only the *last* waker registered. With two
+/// tasks waiting on the same store (the applier holding its runner on the claim store, plus a
+/// readiness task or a reconcile), whichever polled first is never woken: it hangs forever.
+/// A `tokio::sync::watch` channel wakes every waiter.
+pub(crate) fn mark_synced<K, E>(
+    tx: &tokio::sync::watch::Sender<bool>,
+    e: &Result<watcher::Event<K>, E>,
+) {
+    if matches!(e, Ok(watcher::Event::InitDone)) && !*tx.borrow() {
+        tx.send_replace(true);
+    }
+}
+
 /// Run the claim controller until `shutdown` resolves. `ready` turns true once the claim and
 /// Composition caches are filled.
 pub async fn run(
@@ -95,6 +112,8 @@ pub async fn run(
     // One claim cache and queue per namespace scope.
     let mut scopes = Vec::new();
     let mut queues = Vec::new();
+    // Our own "initial list done" signal per cache: see [`mark_synced`].
+    let mut synced = Vec::new();
     for ns in &namespaces {
         let api: Api<PostgreSQLInstance> = match ns {
             Some(ns) => Api::namespaced(client.clone(), ns),
@@ -102,8 +121,11 @@ pub async fn run(
         };
         let (reader, writer) = reflector::store();
         let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<PostgreSQLInstance>>();
+        let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+        synced.push(synced_rx);
         let own = reflector::reflector(writer, watcher(api, watcher::Config::default()))
             .default_backoff()
+            .inspect(move |e| mark_synced(&synced_tx, e))
             .applied_objects()
             .predicate_filter(claim_predicate, PredicateConfig::default())
             .filter_map(|r| {
@@ -126,7 +148,8 @@ pub async fn run(
 
     let watches = watches::Watches::new(client.clone(), scopes);
     let (compositions, comp_writer) = reflector::store::<Composition>();
-    watches.start_compositions(comp_writer);
+    let (comp_synced_tx, comp_synced) = tokio::sync::watch::channel(false);
+    watches.start_compositions(comp_writer, comp_synced_tx);
     watches.start_secrets();
 
     let reporter = Reporter {
@@ -140,22 +163,30 @@ pub async fn run(
         metrics,
         recorder,
         compositions.clone(),
+        comp_synced.clone(),
         Arc::clone(&watches),
     ));
 
-    // Ready once every cache is filled.
+    // Ready once every cache is filled. Not `Store::wait_until_ready`: see [`mark_synced`].
     {
-        let stores: Vec<_> = queues.iter().map(|(r, _)| r.clone()).collect();
-        let compositions = compositions.clone();
+        synced.push(comp_synced);
         let ready = Arc::clone(&ready);
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let mut ok = compositions.wait_until_ready().await.is_ok();
-            for s in stores {
-                ok &= s.wait_until_ready().await.is_ok();
-            }
-            if ok {
-                ready.store(true, Ordering::SeqCst);
-                tracing::info!("claim controller caches synced");
+            let all = async {
+                for mut s in synced {
+                    if s.wait_for(|v| *v).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            };
+            tokio::select! {
+                ok = all => if ok {
+                    ready.store(true, Ordering::SeqCst);
+                    tracing::info!("claim controller caches synced");
+                },
+                _ = shutdown => {}
             }
         });
     }

@@ -51,6 +51,8 @@ pub(crate) struct Context {
     pub metrics: Arc<ClaimMetrics>,
     pub recorder: Recorder,
     pub compositions: Store<Composition>,
+    /// True once the Composition cache holds the initial list.
+    pub compositions_synced: tokio::sync::watch::Receiver<bool>,
     pub watches: Arc<Watches>,
     kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
     failures: Mutex<HashMap<(String, String), u32>>,
@@ -63,6 +65,7 @@ impl Context {
         metrics: Arc<ClaimMetrics>,
         recorder: Recorder,
         compositions: Store<Composition>,
+        compositions_synced: tokio::sync::watch::Receiver<bool>,
         watches: Arc<Watches>,
     ) -> Self {
         Self {
@@ -71,6 +74,7 @@ impl Context {
             metrics,
             recorder,
             compositions,
+            compositions_synced,
             watches,
             kinds: Mutex::default(),
             failures: Mutex::default(),
@@ -752,7 +756,9 @@ async fn choose_composition(
     claim: &Claim,
     ctx: &Context,
 ) -> Result<(Arc<Composition>, Value), Error> {
-    let _ = ctx.compositions.wait_until_ready().await;
+    // Never `Store::wait_until_ready` here: concurrent waiters lose wake-ups (see
+    // `super::mark_synced`).
+    let _ = ctx.compositions_synced.clone().wait_for(|v| *v).await;
     let all = ctx.compositions.state();
     let jsons: Vec<(Arc<Composition>, Value)> = all
         .into_iter()

@@ -204,12 +204,14 @@ impl Watches {
     pub fn start_compositions(
         self: &Arc<Self>,
         writer: kube::runtime::reflector::store::Writer<Composition>,
+        synced: tokio::sync::watch::Sender<bool>,
     ) {
         let api: Api<Composition> = Api::all(self.client.clone());
         let me = Arc::clone(self);
         self.spawn(async move {
             kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
                 .default_backoff()
+                .inspect(move |e| super::mark_synced(&synced, e))
                 .touched_objects()
                 .for_each(|res| {
                     match res {
