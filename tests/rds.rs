@@ -1089,3 +1089,112 @@ async fn idle_fleet_costs_one_listing_per_poll() {
     ctl.stop().await;
     purge_region(&env.rds).await;
 }
+
+/// The Kubernetes writes the RDS controller makes for an Instance to reach Ready, counted twice:
+/// by paved's own `paved_rds_kube_writes` metric and, for the Instance itself, by the
+/// resourceVersions a watch of the API server sees. Per Instance, at most: one metadata patch
+/// (finalizer + external-name annotation, before CreateDBInstance), one master password Secret
+/// (before CreateDBInstance), one status apply (the emulator answers CreateDBInstance with an
+/// `available` instance; real RDS adds one `creating` status), one connection Secret, and one
+/// Event (creation). Several fleet polls later, still nothing more.
+#[tokio::test]
+async fn writes_per_instance_to_ready() {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    const N: usize = 30;
+    let env = env("rds-writes", "me-south-1", None).await;
+
+    // Every version of every Instance the API server reports.
+    let versions: Arc<std::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>> =
+        Arc::default();
+    let seen = versions.clone();
+    let watch = tokio::spawn(
+        watcher(env.instances.clone(), watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .for_each(move |o| {
+                if let Ok(i) = o {
+                    seen.lock()
+                        .unwrap()
+                        .entry(i.name_any())
+                        .or_default()
+                        .insert(i.resource_version().unwrap_or_default());
+                }
+                futures::future::ready(())
+            }),
+    );
+
+    let cfg = RdsConfig {
+        poll_interval: Duration::from_secs(2),
+        aws_requests_per_second: 20.0,
+        ..fast()
+    };
+    let ctl = Ctl::start(&env, cfg).await;
+    let names: Vec<String> = (0..N).map(|i| format!("w-{i:02}")).collect();
+    futures::future::join_all(names.iter().map(|n| create(&env, n, json!({})))).await;
+    let lp = ListParams::default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let list = env.instances.list(&lp).await.unwrap();
+        let ready = list
+            .items
+            .iter()
+            .filter(|i| {
+                is(i, "Ready", "True", "Available") && is(i, "Synced", "True", "ReconcileSuccess")
+            })
+            .count();
+        if ready == N {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {ready}/{N} ready");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // A few fleet polls later: the listing must not rewrite anything the create answer wrote.
+    let p = ctl.polls();
+    until(30, "3 fleet polls after Ready", || ctl.polls() >= p + 3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    watch.abort();
+
+    let m = &ctl.metrics;
+    let per = |k: &str| m.writes(k) as f64 / N as f64;
+    let kinds = paved::rds::metrics::KUBE_WRITES;
+    let breakdown: Vec<String> = kinds.iter().map(|k| format!("{k}={:.2}", per(k))).collect();
+    let total = m.total_writes() as f64 / N as f64;
+    let instance_updates: usize = versions.lock().unwrap().values().map(|v| v.len() - 1).sum();
+    println!(
+        "{N} Instances: {total:.2} writes per Instance ({}); Instance versions after create per Instance (API server watch): {:.2}",
+        breakdown.join(", "),
+        instance_updates as f64 / N as f64
+    );
+    assert_eq!(
+        m.writes("instance_metadata"),
+        N as u64,
+        "one metadata patch each"
+    );
+    assert_eq!(
+        m.writes("password_secret"),
+        N as u64,
+        "one password Secret each"
+    );
+    assert_eq!(
+        m.writes("connection_secret"),
+        N as u64,
+        "one connection Secret each"
+    );
+    assert_eq!(
+        m.writes("instance_status"),
+        N as u64,
+        "one status write each"
+    );
+    assert_eq!(m.writes("event"), N as u64, "one creation Event each");
+    assert!(total <= 5.0, "{total} writes per Instance");
+    assert_eq!(
+        instance_updates,
+        2 * N,
+        "the API server saw exactly metadata + status per Instance"
+    );
+    assert_eq!(ctl.calls("CreateDBInstance"), N as u64);
+
+    ctl.stop().await;
+    purge_region(&env.rds).await;
+}

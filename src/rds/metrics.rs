@@ -15,6 +15,21 @@ pub struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// What was written: one of [`KUBE_WRITES`].
+    pub kind: String,
+}
+
+/// The kinds of Kubernetes writes the RDS controller makes (label of `paved_rds_kube_writes`).
+pub const KUBE_WRITES: [&str; 5] = [
+    "instance_metadata",
+    "instance_status",
+    "password_secret",
+    "connection_secret",
+    "event",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
     /// `success` or `error`.
     pub result: String,
@@ -29,6 +44,8 @@ pub struct RdsMetrics {
     pub fleet_polls: Counter,
     /// Reconciles by result.
     pub reconciles: Family<ReconcileLabels, Counter>,
+    /// Kubernetes writes (successful or not), by kind.
+    pub kube_writes: Family<WriteLabels, Counter>,
 }
 
 impl RdsMetrics {
@@ -51,7 +68,35 @@ impl RdsMetrics {
             "Reconciles of Instance objects, by result",
             m.reconciles.clone(),
         );
+        sub.register(
+            "kube_writes",
+            "Kubernetes write requests (Instance metadata and status, Secrets, Events), by kind",
+            m.kube_writes.clone(),
+        );
         m
+    }
+
+    /// Count one Kubernetes write request.
+    pub fn record_write(&self, kind: &str) {
+        self.kube_writes
+            .get_or_create(&WriteLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Kubernetes writes of `kind` so far.
+    pub fn writes(&self, kind: &str) -> u64 {
+        self.kube_writes
+            .get_or_create(&WriteLabels {
+                kind: kind.to_string(),
+            })
+            .get()
+    }
+
+    /// All Kubernetes writes so far.
+    pub fn total_writes(&self) -> u64 {
+        KUBE_WRITES.iter().map(|k| self.writes(k)).sum()
     }
 
     /// Count one AWS call attempt.

@@ -168,6 +168,74 @@ impl Backoffs {
     }
 }
 
+/// What this controller last wrote to an Instance, until the reflector store has caught up.
+///
+/// The reconcile that follows our own write (triggered by the watch event of an earlier write,
+/// or of a Secret we wrote) often starts before the store has seen that write: computed from the
+/// stale object, it would write the same status (or metadata) again. The object a write returned
+/// is kept here with the resourceVersions it supersedes; a reconcile that finds one of those in
+/// the store uses the object kept here instead. ResourceVersions are only compared for equality.
+#[derive(Default)]
+pub(crate) struct Latest {
+    m: Mutex<HashMap<String, LatestEntry>>,
+}
+
+struct LatestEntry {
+    superseded: Vec<String>,
+    obj: Arc<Instance>,
+    at: Instant,
+}
+
+/// Entries the store never caught up with (object deleted meanwhile) are dropped after this.
+const LATEST_TTL: Duration = Duration::from_secs(120);
+
+impl Latest {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LatestEntry>> {
+        self.m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The freshest known version of `obj` (the store's, unless it is one we superseded).
+    pub(crate) fn fresher(&self, key: &str, obj: Arc<Instance>) -> Arc<Instance> {
+        let mut m = self.lock();
+        let Some(e) = m.get(key) else {
+            return obj;
+        };
+        let rv = obj.resource_version().unwrap_or_default();
+        if e.superseded.contains(&rv) && e.obj.uid() == obj.uid() {
+            return e.obj.clone();
+        }
+        // The store has caught up (or someone else wrote since): it is the truth again.
+        m.remove(key);
+        obj
+    }
+
+    /// Record that a write turned the versions `superseded` into `obj`.
+    pub(crate) fn wrote(&self, key: &str, superseded: &[String], obj: Instance) {
+        let mut m = self.lock();
+        m.retain(|_, e| e.at.elapsed() < LATEST_TTL);
+        let rv = obj.resource_version().unwrap_or_default();
+        let mut all = m.remove(key).map(|e| e.superseded).unwrap_or_default();
+        for s in superseded {
+            if !all.contains(s) {
+                all.push(s.clone());
+            }
+        }
+        all.retain(|s| *s != rv);
+        m.insert(
+            key.to_string(),
+            LatestEntry {
+                superseded: all,
+                obj: Arc::new(obj),
+                at: Instant::now(),
+            },
+        );
+    }
+
+    pub(crate) fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+}
+
 struct CachedClient {
     version: String,
     built: Instant,
@@ -185,6 +253,7 @@ pub(crate) struct Shared {
     pub recorder: Recorder,
     pub fleets: Fleets,
     pub backoffs: Backoffs,
+    pub latest: Latest,
     buckets: Mutex<HashMap<(String, String), Arc<TokenBucket>>>,
     clients: Mutex<HashMap<(String, String), CachedClient>>,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
@@ -376,6 +445,7 @@ pub async fn run(
         metrics,
         fleets: Fleets::default(),
         backoffs: Backoffs::default(),
+        latest: Latest::default(),
         buckets: Mutex::default(),
         clients: Mutex::default(),
         http: client::http_client(),

@@ -225,6 +225,34 @@ struct Flow<'a> {
     key: String,
     generation: Option<i64>,
     now: Time,
+    /// ResourceVersions of this object this reconcile has seen superseded by its own writes.
+    seen: Vec<String>,
+    /// The master password, once this reconcile has read or generated it.
+    password: Option<String>,
+}
+
+/// Status without the transition times: what a status write would change, semantically.
+fn semantic(s: &InstanceStatus) -> InstanceStatus {
+    let mut s = s.clone();
+    for c in &mut s.conditions {
+        c.last_transition_time = None;
+    }
+    s
+}
+
+/// A Synced message without its retry countdown, which changes on every attempt.
+fn without_retry(message: &str) -> &str {
+    message
+        .find(" (retrying in ")
+        .map_or(message, |i| &message[..i])
+}
+
+/// Drop what the controller never reads from an object it keeps.
+pub(crate) fn strip(meta: &mut kube::api::ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 impl<'a> Flow<'a> {
@@ -264,6 +292,26 @@ impl<'a> Flow<'a> {
         );
     }
 
+    fn count_write(&self, kind: &str) {
+        self.ctx.shared.metrics.record_write(kind);
+    }
+
+    /// Remember what a write to the Instance returned, so that the next reconcile does not start
+    /// from a store that has not seen it yet.
+    fn wrote(&mut self, mut obj: Instance) {
+        strip(&mut obj.metadata);
+        if let Some(rv) = self.obj.resource_version()
+            && !self.seen.contains(&rv)
+        {
+            self.seen.push(rv);
+        }
+        self.ctx
+            .shared
+            .latest
+            .wrote(&self.key, &self.seen, obj.clone());
+        self.obj = obj;
+    }
+
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
         let ev = Event {
             type_,
@@ -272,6 +320,7 @@ impl<'a> Flow<'a> {
             action: action.into(),
             secondary: None,
         };
+        self.count_write("event");
         if let Err(e) = self
             .ctx
             .shared
@@ -283,20 +332,23 @@ impl<'a> Flow<'a> {
         }
     }
 
-    /// Write status when it changed (server-side apply, field manager paved-rds), and publish a
-    /// Warning event when Synced turned False or changed its message.
-    async fn finish(self, action: Action) -> Result<Action, Error> {
+    /// Write status when it changed semantically (server-side apply, field manager paved-rds),
+    /// and publish a Warning event when Synced turned False or changed its reason or message
+    /// (the retry countdown aside).
+    async fn finish(mut self, action: Action) -> Result<Action, Error> {
         let old = self.obj.status.clone().unwrap_or_default();
-        if old == self.status {
+        if semantic(&old) == semantic(&self.status) {
             return Ok(action);
         }
         let new_synced = get_condition(&self.status.conditions, SYNCED).cloned();
         let old_synced = get_condition(&old.conditions, SYNCED).cloned();
         if let Some(s) = &new_synced
             && s.status == ConditionStatus::False
-            && old_synced
-                .as_ref()
-                .is_none_or(|o| o.reason != s.reason || o.message != s.message)
+            && old_synced.as_ref().is_none_or(|o| {
+                o.status != s.status
+                    || o.reason != s.reason
+                    || without_retry(&o.message) != without_retry(&s.message)
+            })
         {
             tracing::warn!(key = %self.key, reason = %s.reason, message = %s.message, "Instance not synced");
             let reason = s.reason.clone();
@@ -310,7 +362,9 @@ impl<'a> Flow<'a> {
             "metadata": {"name": self.obj.name_any()},
             "status": self.status,
         });
-        self.api
+        self.count_write("instance_status");
+        let written = self
+            .api
             .patch_status(
                 &self.obj.name_any(),
                 &PatchParams::apply(FIELD_MANAGER).force(),
@@ -318,6 +372,7 @@ impl<'a> Flow<'a> {
             )
             .await
             .map_err(kube_err("writing status", &self.obj))?;
+        self.wrote(written);
         Ok(action)
     }
 
@@ -356,47 +411,43 @@ impl<'a> Flow<'a> {
     // -----------------------------------------------------------------------------------------
     // metadata
 
-    /// Finalizers are changed with a merge patch carrying the resourceVersion, so that a
-    /// concurrent change by someone else makes this one fail (and retry) instead of losing theirs.
-    async fn patch_finalizers(
-        &self,
-        finalizers: Vec<String>,
+    /// Metadata (finalizers, the external-name annotation) is changed with one merge patch
+    /// carrying the resourceVersion, so that a concurrent change by someone else makes this one
+    /// fail (and retry) instead of losing theirs, and a reconcile that started from an outdated
+    /// object cannot write again what is already there. `None`: the object is gone.
+    async fn patch_metadata(
+        &mut self,
+        finalizers: Option<Vec<String>>,
+        external_name: Option<&str>,
         action: &'static str,
-    ) -> Result<Option<Instance>, Error> {
-        let patch = serde_json::json!({
-            "metadata": {
-                "finalizers": finalizers,
-                "resourceVersion": self.obj.resource_version(),
-            }
-        });
+    ) -> Result<Option<()>, Error> {
+        let mut meta = serde_json::json!({ "resourceVersion": self.obj.resource_version() });
+        if let Some(f) = finalizers {
+            meta["finalizers"] = serde_json::json!(f);
+        }
+        if let Some(id) = external_name {
+            meta["annotations"] = serde_json::json!({ EXTERNAL_NAME: id });
+        }
+        self.count_write("instance_metadata");
         match self
             .api
             .patch(
                 &self.obj.name_any(),
                 &PatchParams::default(),
-                &Patch::Merge(&patch),
+                &Patch::Merge(&serde_json::json!({ "metadata": meta })),
             )
             .await
         {
-            Ok(o) => Ok(Some(o)),
+            Ok(o) => {
+                self.wrote(o);
+                Ok(Some(()))
+            }
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
             Err(e) => Err(kube_err(action, &self.obj)(e)),
         }
     }
 
-    async fn add_finalizer(&mut self) -> Result<(), Error> {
-        let mut finalizers = self.obj.finalizers().to_vec();
-        finalizers.push(FINALIZER.to_string());
-        if let Some(obj) = self
-            .patch_finalizers(finalizers, "adding finalizer")
-            .await?
-        {
-            self.obj.metadata = obj.metadata;
-        }
-        Ok(())
-    }
-
-    async fn remove_finalizer(&self) -> Result<(), Error> {
+    async fn remove_finalizer(&mut self) -> Result<(), Error> {
         if !self.obj.finalizers().iter().any(|f| f == FINALIZER) {
             return Ok(());
         }
@@ -407,26 +458,9 @@ impl<'a> Flow<'a> {
             .filter(|f| *f != FINALIZER)
             .cloned()
             .collect();
-        self.patch_finalizers(finalizers, "removing finalizer")
+        self.patch_metadata(Some(finalizers), None, "removing finalizer")
             .await?;
-        Ok(())
-    }
-
-    async fn persist_external_name(&mut self, id: &str) -> Result<(), Error> {
-        let patch = serde_json::json!({"metadata": {"annotations": {EXTERNAL_NAME: id}}});
-        let obj = self
-            .api
-            .patch(
-                &self.obj.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(kube_err(
-                "persisting the external-name annotation",
-                &self.obj,
-            ))?;
-        self.obj.metadata = obj.metadata;
+        self.ctx.shared.latest.forget(&self.key);
         Ok(())
     }
 
@@ -479,7 +513,18 @@ impl<'a> Flow<'a> {
 
     /// The master password. With `generate`, a missing one is generated and persisted before
     /// this returns. `Err(message)` inside Ok: cannot know the password (condition material).
-    async fn password(&self, generate: bool) -> Result<Result<String, String>, Error> {
+    async fn password(&mut self, generate: bool) -> Result<Result<String, String>, Error> {
+        if let Some(p) = &self.password {
+            return Ok(Ok(p.clone()));
+        }
+        let r = self.find_or_make_password(generate).await?;
+        if let Ok(p) = &r {
+            self.password = Some(p.clone());
+        }
+        Ok(r)
+    }
+
+    async fn find_or_make_password(&self, generate: bool) -> Result<Result<String, String>, Error> {
         let ns = self.obj.namespace().unwrap_or_default();
         let fp = &self.obj.spec.for_provider;
         let (name, key, user_ref) = match &fp.password_secret_ref {
@@ -526,6 +571,7 @@ impl<'a> Flow<'a> {
             )));
         }
         let password = naming::generate_password();
+        self.count_write("password_secret");
         if existing.is_some() {
             let patch = serde_json::json!({"data": {key.clone(): ByteString(password.clone().into_bytes())}});
             self.secrets()
@@ -569,8 +615,8 @@ impl<'a> Flow<'a> {
     }
 
     /// Write the connection Secret when its content differs. `Err(message)` inside Ok: refused.
-    async fn connection_secret(&self, inst: &DbInstance) -> Result<Result<(), String>, Error> {
-        let Some(r) = &self.obj.spec.write_connection_secret_to_ref else {
+    async fn connection_secret(&mut self, inst: &DbInstance) -> Result<Result<(), String>, Error> {
+        let Some(r) = self.obj.spec.write_connection_secret_to_ref.clone() else {
             return Ok(Ok(()));
         };
         let ns = self.obj.namespace().unwrap_or_default();
@@ -582,7 +628,7 @@ impl<'a> Flow<'a> {
         let (Some(address), Some(port)) = (&inst.address, inst.port) else {
             return Ok(Ok(()));
         };
-        let fp = &self.obj.spec.for_provider;
+        let fp = self.obj.spec.for_provider.clone();
         let username = inst
             .username
             .clone()
@@ -644,6 +690,8 @@ impl<'a> Flow<'a> {
             "type": "Opaque",
             "data": data,
         });
+        // Routine: no Event (the Instance's conditions and the Secret itself say enough).
+        self.count_write("connection_secret");
         self.secrets()
             .patch(
                 &r.name,
@@ -652,13 +700,6 @@ impl<'a> Flow<'a> {
             )
             .await
             .map_err(kube_err("writing the connection Secret", &self.obj))?;
-        self.event(
-            EventType::Normal,
-            "ConnectionSecretWritten",
-            "WriteConnectionSecret",
-            format!("wrote connection details to Secret {}", r.name),
-        )
-        .await;
         Ok(Ok(()))
     }
 
@@ -683,6 +724,7 @@ impl<'a> Flow<'a> {
             return Ok(());
         }
         let patch = serde_json::json!({"metadata": {"ownerReferences": remaining}});
+        self.count_write("password_secret");
         self.secrets()
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
@@ -837,10 +879,39 @@ impl<'a> Flow<'a> {
     // apply
 
     async fn apply(mut self) -> Result<Action, Error> {
-        if !self.obj.finalizers().iter().any(|f| f == FINALIZER) {
-            self.add_finalizer().await?;
+        let policies = Policies::parse(self.obj.spec.management_policies.as_deref());
+        let annotated = self
+            .obj
+            .annotations()
+            .get(EXTERNAL_NAME)
+            .cloned()
+            .filter(|s| !s.is_empty());
+        // The finalizer and a derived identifier go in one metadata patch, before any AWS call.
+        let derived =
+            (annotated.is_none() && policies.as_ref().is_ok_and(|p| p.create)).then(|| {
+                naming::derive_identifier(
+                    &self.obj.namespace().unwrap_or_default(),
+                    &self.obj.name_any(),
+                )
+            });
+        let finalizers = (!self.obj.finalizers().iter().any(|f| f == FINALIZER)).then(|| {
+            let mut f = self.obj.finalizers().to_vec();
+            f.push(FINALIZER.to_string());
+            f
+        });
+        if (finalizers.is_some() || derived.is_some())
+            && self
+                .patch_metadata(
+                    finalizers,
+                    derived.as_deref(),
+                    "adding the finalizer and external-name annotation",
+                )
+                .await?
+                .is_none()
+        {
+            return Ok(Action::await_change());
         }
-        let policies = match Policies::parse(self.obj.spec.management_policies.as_deref()) {
+        let policies = match policies {
             Ok(p) => p,
             Err(msg) => {
                 self.synced(false, "UnsupportedManagementPolicy", msg);
@@ -852,13 +923,7 @@ impl<'a> Flow<'a> {
         }
 
         // identifier
-        let annotated = self
-            .obj
-            .annotations()
-            .get(EXTERNAL_NAME)
-            .cloned()
-            .filter(|s| !s.is_empty());
-        let id = match annotated {
+        let id = match annotated.or(derived) {
             Some(id) if naming::is_valid_identifier(&id) => id,
             Some(id) => {
                 self.synced(
@@ -869,14 +934,6 @@ impl<'a> Flow<'a> {
                     ),
                 );
                 return self.finish(Action::await_change()).await;
-            }
-            None if policies.create => {
-                let id = naming::derive_identifier(
-                    &self.obj.namespace().unwrap_or_default(),
-                    &self.obj.name_any(),
-                );
-                self.persist_external_name(&id).await?;
-                id
             }
             None => {
                 self.synced(
@@ -1134,10 +1191,21 @@ impl<'a> Flow<'a> {
     // -----------------------------------------------------------------------------------------
     // delete
 
-    async fn release(self, why: String) -> Result<Action, Error> {
+    async fn release(mut self, why: String) -> Result<Action, Error> {
         tracing::info!(key = %self.key, "{why}");
-        self.event(EventType::Normal, "Released", "RemoveFinalizer", why)
-            .await;
+        // One Normal event per deletion: DeletingExternalResource already said it when paved
+        // called DeleteDBInstance.
+        let delete_announced = self
+            .obj
+            .status
+            .as_ref()
+            .and_then(|s| s.at_provider.as_ref())
+            .and_then(|a| a.status.as_deref())
+            == Some("deleting");
+        if !delete_announced {
+            self.event(EventType::Normal, "Released", "RemoveFinalizer", why)
+                .await;
+        }
         self.remove_finalizer().await?;
         self.ctx.shared.backoffs.success(&self.key);
         Ok(Action::await_change())
@@ -1345,6 +1413,7 @@ fn truncate_label(v: &str) -> String {
 /// The reconcile entry point.
 pub(crate) async fn reconcile(obj: Arc<Instance>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::NoNamespace)?;
+    let obj = ctx.shared.latest.fresher(&key_of(&obj), obj);
     let api: Api<Instance> = Api::namespaced(ctx.shared.client.clone(), &ns);
     let flow = Flow {
         ctx: &ctx,
@@ -1354,6 +1423,8 @@ pub(crate) async fn reconcile(obj: Arc<Instance>, ctx: Arc<Ctx>) -> Result<Actio
         now: Time(jiff::Timestamp::now()),
         api,
         obj: (*obj).clone(),
+        seen: Vec::new(),
+        password: None,
     };
     let paused = obj.annotations().get(PAUSED).is_some_and(|v| v == "true");
     let deleting = obj.metadata.deletion_timestamp.is_some();
