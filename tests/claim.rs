@@ -84,6 +84,17 @@ impl Controller {
             .join("\n")
     }
 
+    /// How many writes of this operation the controller counted.
+    fn writes(&self, operation: &str) -> u64 {
+        let needle = format!("operation=\"{operation}\"}}");
+        self.writes_by_operation()
+            .lines()
+            .find(|l| l.contains(&needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Wait (event-driven) until `n` more reconciles than `from` have finished.
     async fn wait_reconciles(&self, from: u64, n: u64, secs: u64) {
         let mut rx = self.metrics.subscribe_reconciles();
@@ -445,6 +456,26 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
     assert!(
         elapsed < Duration::from_secs(1),
         "claim Ready after {elapsed:?}"
+    );
+    // Writes to reach Ready (issue 7 budgets ~6 per claim for everything). Exactly one each of
+    // finalizer, Instance apply and claim Secret. Status: one when composed (Synced, Ready=False,
+    // resourceRefs, compositionRef together), one because this test changes the Instance's
+    // Ready message (Creating "RDS status creating"), which the claim must show, one when Ready
+    // (with lastPublishedTime), and at most one more when a reconcile lands between the test's
+    // two steps (Instance Ready, then its Secret), so that Ready and the publication come apart.
+    // Events: "ComposedResourcesApplied" and "Available" (+ "ConnectionSecretPublished" in
+    // that split case).
+    let writes = ctl.writes_by_operation();
+    eprintln!("{writes}");
+    assert_eq!(ctl.writes("finalizer"), 1, "{writes}");
+    assert_eq!(ctl.writes("apply"), 1, "{writes}");
+    assert_eq!(ctl.writes("secret"), 1, "{writes}");
+    assert!(ctl.writes("status") <= 4, "{writes}");
+    assert!(ctl.writes("event") <= 3, "{writes}");
+    assert_eq!(
+        ctl.writes("delete") + ctl.writes("secret_delete"),
+        0,
+        "{writes}"
     );
     assert_eq!(
         cond(&claim, "Ready").map(|r| r.reason.as_str()),

@@ -56,6 +56,9 @@ pub(crate) struct Context {
     pub watches: Arc<Watches>,
     kinds: Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>,
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// claim uid → (resourceVersion returned by our last status write, the status written). The
+    /// claim cache can lag our own write; comparing against it would rewrite the same status.
+    written: Mutex<HashMap<String, (String, PostgreSQLInstanceStatus)>>,
 }
 
 impl Context {
@@ -78,6 +81,7 @@ impl Context {
             watches,
             kinds: Mutex::default(),
             failures: Mutex::default(),
+            written: Mutex::default(),
         }
     }
 
@@ -138,6 +142,44 @@ impl Context {
         Duration::from_secs_f64(secs as f64 * jitter)
     }
 
+    /// The claim's status as the API server has it: the cached claim's, unless the cache has
+    /// not caught up with our last status write yet (then what we wrote).
+    fn live_status(&self, claim: &Claim) -> PostgreSQLInstanceStatus {
+        let cached = claim.status.clone().unwrap_or_default();
+        let (Some(uid), Some(rv)) = (claim.uid(), claim.resource_version()) else {
+            return cached;
+        };
+        let Ok(mut written) = self.written.lock() else {
+            return cached;
+        };
+        match written.get(&uid) {
+            Some((w_rv, w_status)) if newer(w_rv, &rv) => w_status.clone(),
+            Some(_) => {
+                // The cache has our write (or something newer): forget ours.
+                written.remove(&uid);
+                cached
+            }
+            None => cached,
+        }
+    }
+
+    fn note_status_written(
+        &self,
+        claim: &Claim,
+        rv: Option<String>,
+        status: &PostgreSQLInstanceStatus,
+    ) {
+        if let (Some(uid), Some(rv), Ok(mut w)) = (claim.uid(), rv, self.written.lock()) {
+            w.insert(uid, (rv, status.clone()));
+        }
+    }
+
+    fn forget_claim(&self, claim: &Claim) {
+        if let (Some(uid), Ok(mut w)) = (claim.uid(), self.written.lock()) {
+            w.remove(&uid);
+        }
+    }
+
     fn reset_backoff(&self, ns: &str, name: &str) {
         if let Ok(mut f) = self.failures.lock() {
             f.remove(&(ns.to_string(), name.to_string()));
@@ -188,6 +230,31 @@ struct Planned {
     name: String,
     readiness: Readiness,
     live: Option<DynamicObject>,
+}
+
+/// Whether resourceVersion `a` is newer than `b`. Resource versions are opaque to clients in
+/// general, but the API server (etcd3) issues them as increasing integers; they are compared
+/// only to tell whether a watch cache has caught up with a write paved itself made. Anything
+/// unparseable counts as "not newer", i.e. the cache is trusted (at worst one redundant write).
+pub(crate) fn newer(a: &str, b: &str) -> bool {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(a), Ok(b)) => a > b,
+        _ => false,
+    }
+}
+
+/// Two statuses say the same thing: conditions compared without lastTransitionTime (which
+/// [`set_condition`] keeps anyway, but its precision may differ after a round trip).
+pub(crate) fn same_status(a: &PostgreSQLInstanceStatus, b: &PostgreSQLInstanceStatus) -> bool {
+    let strip = |s: &PostgreSQLInstanceStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_transition_time = None;
+        }
+        s.conditions.sort_by(|x, y| x.type_.cmp(&y.type_));
+        s
+    };
+    a == b || strip(a) == strip(b)
 }
 
 fn describe(resource: &str, kind: &str, ns: &str, name: &str) -> String {
@@ -241,7 +308,7 @@ async fn apply(claim: &Claim, ctx: &Context, ns: &str) -> Result<Action, Error> 
 
     let outcome = compose(claim, ctx, ns).await;
     let generation = claim.meta().generation;
-    let old = claim.status.clone().unwrap_or_default();
+    let old = ctx.live_status(claim);
     let mut status = old.clone();
     let now = Time(jiff::Timestamp::now());
 
@@ -363,7 +430,7 @@ async fn write_status(
     old: &PostgreSQLInstanceStatus,
     new: &PostgreSQLInstanceStatus,
 ) -> Result<(), Error> {
-    if old == new {
+    if same_status(old, new) {
         return Ok(());
     }
     let body = json!({
@@ -373,16 +440,22 @@ async fn write_status(
         "status": new,
     });
     ctx.metrics.write("status");
-    api.patch_status(
-        &claim.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .ctx(|| "writing the claim's status".to_string())?;
+    let written = api
+        .patch_status(
+            &claim.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .ctx(|| "writing the claim's status".to_string())?;
+    ctx.note_status_written(claim, written.resource_version(), new);
     Ok(())
 }
 
+/// Events on the transitions a user cares about, and no more: on the happy path one when the
+/// composed resources are first applied (naming the Composition) and one when the claim is Ready
+/// (naming the connection Secret); warnings on errors and on becoming unavailable (de-duplicated:
+/// only when the condition changes).
 async fn emit_events(
     claim: &Claim,
     ctx: &Context,
@@ -391,22 +464,41 @@ async fn emit_events(
     composed: Option<&Composed>,
     error_reason: Option<&'static str>,
 ) {
+    let ready_old = get_condition(&old.conditions, READY);
+    let ready_new = get_condition(&new.conditions, READY);
+    let was_ready = ready_old.is_some_and(|r| r.status == ConditionStatus::True);
+    let becomes_ready = !was_ready && ready_new.is_some_and(|r| r.status == ConditionStatus::True);
+    let secret_name = || {
+        claim
+            .spec
+            .write_connection_secret_to_ref
+            .as_ref()
+            .map(|r| r.name.clone())
+            .unwrap_or_default()
+    };
     if let Some(c) = composed {
-        if old.composition_ref.as_ref().map(|r| &r.name) != Some(&c.composition) {
-            ctx.publish(
-                claim,
-                EventType::Normal,
-                "CompositionSelected",
-                format!("Using Composition {:?}", c.composition),
-            )
-            .await;
-        }
+        let reselected = old
+            .composition_ref
+            .as_ref()
+            .is_some_and(|r| r.name != c.composition);
         if !c.applied.is_empty() {
             ctx.publish(
                 claim,
                 EventType::Normal,
                 "ComposedResourcesApplied",
-                format!("Applied {}", c.applied.join(", ")),
+                format!(
+                    "Applied {} (Composition {:?})",
+                    c.applied.join(", "),
+                    c.composition
+                ),
+            )
+            .await;
+        } else if reselected {
+            ctx.publish(
+                claim,
+                EventType::Normal,
+                "CompositionSelected",
+                format!("Using Composition {:?}", c.composition),
             )
             .await;
         }
@@ -422,18 +514,16 @@ async fn emit_events(
             )
             .await;
         }
-        if let Some(n) = c.secret_published {
-            let secret = claim
-                .spec
-                .write_connection_secret_to_ref
-                .as_ref()
-                .map(|r| r.name.clone())
-                .unwrap_or_default();
+        // A first publication is told by the Available event; a later one (new credentials,
+        // new endpoint) gets its own.
+        if let Some(n) = c.secret_published
+            && !becomes_ready
+        {
             ctx.publish(
                 claim,
                 EventType::Normal,
                 "ConnectionSecretPublished",
-                format!("Wrote {n} connection keys to Secret {secret:?}"),
+                format!("Wrote {n} connection keys to Secret {:?}", secret_name()),
             )
             .await;
         }
@@ -457,18 +547,17 @@ async fn emit_events(
             .await;
         }
     }
-    let ready_old = get_condition(&old.conditions, READY);
-    let ready_new = get_condition(&new.conditions, READY);
     if let Some(r) = ready_new {
-        let status_changed = ready_old.is_none_or(|o| o.status != r.status);
-        if r.status == ConditionStatus::True && status_changed {
-            ctx.publish(
-                claim,
-                EventType::Normal,
-                "Available",
-                "Every composed resource is ready".into(),
-            )
-            .await;
+        if becomes_ready {
+            let note = match new.connection_details.as_ref() {
+                Some(_) if claim.spec.write_connection_secret_to_ref.is_some() => format!(
+                    "Every composed resource is ready; connection details are in Secret {:?}",
+                    secret_name()
+                ),
+                _ => "Every composed resource is ready".into(),
+            };
+            ctx.publish(claim, EventType::Normal, "Available", note)
+                .await;
         } else if r.status == ConditionStatus::False
             && r.reason == "Unavailable"
             && ready_old.is_none_or(|o| o.reason != "Unavailable")
@@ -622,7 +711,8 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
 
     // Apply what differs.
     let mut applied = Vec::new();
-    for p in &planned {
+    let mut created = Vec::new();
+    for p in &mut planned {
         ctx.watches.ensure_kind(&p.ar);
         let live_json = p.live.as_ref().and_then(|l| serde_json::to_value(l).ok());
         let managed = p
@@ -644,13 +734,17 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
             {
                 ctx.forget_kind(&p.ar.api_version, &p.ar.kind);
             }
-            res.ctx(|| {
+            let response = res.ctx(|| {
                 format!(
                     "applying {}",
                     describe(&p.resource_name, &p.ar.kind, ns, &p.name)
                 )
             })?;
             applied.push(describe(&p.resource_name, &p.ar.kind, ns, &p.name));
+            if p.live.is_none() {
+                created.push(p.resource_name.clone());
+            }
+            p.live = Some(response);
         }
         if let Some(secret) = p
             .desired
@@ -658,6 +752,40 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
             .and_then(Value::as_str)
         {
             ctx.watches.note_secret_reader(ns, secret, &claim_name);
+        }
+    }
+
+    // Objects created just now: judge their readiness on what the API server answered rather
+    // than "not observed yet", so that the status written now stays true when the watch
+    // delivers them (one status write instead of two).
+    if !created.is_empty() {
+        for p in planned
+            .iter()
+            .filter(|p| created.contains(&p.resource_name))
+        {
+            if let Some(l) = &p.live {
+                observed.insert(
+                    p.resource_name.clone(),
+                    ObservedResource {
+                        object: serde_json::to_value(l).unwrap_or_default(),
+                        connection_secret: BTreeMap::new(),
+                    },
+                );
+            }
+        }
+        if let Ok(again) = engine::render(&RenderInput {
+            claim: &claim_json,
+            composition_name: &comp_name,
+            composition: &composition.spec,
+            observed: &observed,
+        }) {
+            for r in again.resources {
+                if let Some(p) = planned.iter_mut().find(|p| {
+                    p.resource_name == r.resource_name && created.contains(&p.resource_name)
+                }) {
+                    p.readiness = r.readiness;
+                }
+            }
         }
     }
 
@@ -1029,7 +1157,7 @@ async fn cleanup(claim: &Claim, ctx: &Context, ns: &str) -> Result<Action, Error
 
     let policy = claim.spec.composite_delete_policy.unwrap_or_default();
     if policy == CompositeDeletePolicy::Foreground && !pending.is_empty() {
-        let old = claim.status.clone().unwrap_or_default();
+        let old = ctx.live_status(claim);
         let mut status = old.clone();
         let now = Time(jiff::Timestamp::now());
         let msg = format!(
@@ -1055,6 +1183,7 @@ async fn cleanup(claim: &Claim, ctx: &Context, ns: &str) -> Result<Action, Error
 
     remove_finalizer(claim, ctx, &api).await?;
     ctx.watches.forget_claim(ns, &name);
+    ctx.forget_claim(claim);
     Ok(Action::await_change())
 }
 
