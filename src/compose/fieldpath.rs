@@ -5,14 +5,23 @@
 //! - `spec.forProvider.allocatedStorage`: fields separated by periods;
 //! - `spec.items[0].name`, `spec.items[0][8]`: array indexes in brackets;
 //! - `metadata.labels[crossplane.io/claim-name]`, `data[.config.yml]`: inside brackets periods
-//!   are not separators, so any key can be named;
-//! - `metadata.annotations['example.org/x']`: surrounding quotes (`'` or `"`) are stripped from
-//!   field names;
+//!   are not separators, so any key without brackets can be named;
+//! - `metadata.annotations['example.org/x']`, `a["it's"]`: a field name in quotes (`'` or `"`)
+//!   is taken literally, never as an index; it may contain periods, brackets and the other
+//!   quote, and a doubled quote stands for one (`['it''s']`), so every key can be written;
 //! - `[*]` (or `.*`) is a wildcard segment, meaningful only in a patch's toFieldPath.
 //!
-//! A bracketed segment is an index when it is an unsigned 32-bit decimal integer, a field name
-//! otherwise. Leading, doubled or trailing periods, empty brackets, a period before a bracket,
-//! unterminated brackets and stray `]` are errors reporting the byte position.
+//! An unquoted bracketed segment is an index when it is an unsigned 32-bit decimal integer, a
+//! field name otherwise. A field outside brackets may also be quoted (`a.'b'`), but then cannot
+//! contain periods or brackets. Leading, doubled or trailing periods, empty brackets, a period
+//! before a bracket, unterminated brackets or quotes, text between a closing quote and the end
+//! of its segment, and stray `]` are errors reporting the byte position.
+//!
+//! [`to_string`] prints every list of segments so that [`parse`] reads it back unchanged (the
+//! one exception is a [`Segment::Index`] above `u32::MAX`, which the syntax reads as a field
+//! name and which `parse` never produces): plain names after periods, names with periods or
+//! `*` in brackets (`metadata.labels[a.b]`, as Crossplane prints them), and names that are
+//! empty, start with a quote, contain a bracket or look like an index in quotes.
 
 use serde_json::{Map, Value};
 
@@ -74,7 +83,7 @@ pub fn parse(path: &str) -> Result<Vec<Segment>, ParseError> {
             }
         }
         if pos > start {
-            segments.push(field(&path[start..pos]));
+            segments.push(bare_field(&path[start..pos]).map_err(|(at, m)| err(start + at, m))?);
         }
         match stop {
             None => return Ok(segments),
@@ -91,28 +100,85 @@ pub fn parse(path: &str) -> Result<Vec<Segment>, ParseError> {
                 }
             }
             Some(_) => {
-                // lexLeftBracket + lexFieldOrIndex + lexRightBracket.
-                let Some(rel) = path[pos..].find(']') else {
-                    return Err(err(pos, "unterminated '['".into()));
-                };
+                // lexLeftBracket + lexFieldOrIndex + lexRightBracket, with quoted names.
                 let open = pos;
                 pos += 1;
-                let close = open + rel;
-                if close == pos {
-                    return Err(err(pos, "unexpected ']'".into()));
+                match bytes.get(pos) {
+                    None => return Err(err(open, "unterminated '['".into())),
+                    Some(b']') => return Err(err(pos, "unexpected ']'".into())),
+                    Some(b'\'' | b'"') => {
+                        let Some((name, end)) = quoted(&path[pos..]) else {
+                            return Err(err(pos, "unterminated quote".into()));
+                        };
+                        let end = pos + end;
+                        match bytes.get(end) {
+                            Some(b']') => {}
+                            None => return Err(err(open, "unterminated '['".into())),
+                            Some(_) => return Err(err(end, after_quote(&path[end..]))),
+                        }
+                        segments.push(Segment::Field(name));
+                        pos = end + 1;
+                    }
+                    Some(_) => {
+                        let Some(rel) = path[pos..].find(']') else {
+                            return Err(err(open, "unterminated '['".into()));
+                        };
+                        let close = pos + rel;
+                        if let Some(lb) = path[pos..close].find('[') {
+                            return Err(err(pos + lb, "unexpected '['".into()));
+                        }
+                        segments.push(field_or_index(&path[pos..close]));
+                        pos = close + 1;
+                    }
                 }
-                if let Some(lb) = path[pos..close].find('[') {
-                    return Err(err(pos + lb, "unexpected '['".into()));
-                }
-                segments.push(field_or_index(&path[pos..close]));
-                pos = close + 1;
             }
         }
     }
 }
 
-fn field(s: &str) -> Segment {
-    Segment::Field(s.trim_matches(|c| c == '\'' || c == '"').to_string())
+/// A field outside brackets: taken as written, or, when it starts with a quote, the quoted
+/// name, which must then end the segment. Errors carry a byte offset into `s`.
+fn bare_field(s: &str) -> Result<Segment, (usize, String)> {
+    if !s.starts_with(['\'', '"']) {
+        return Ok(Segment::Field(s.to_string()));
+    }
+    match quoted(s) {
+        Some((name, end)) if end == s.len() => Ok(Segment::Field(name)),
+        Some((_, end)) => Err((end, after_quote(&s[end..]))),
+        None => Err((0, "unterminated quote".into())),
+    }
+}
+
+/// Read the quoted name at the start of `s` (which starts with `'` or `"`): the name, with
+/// doubled quotes made single, and the byte offset just past the closing quote; `None` when
+/// the quote is not closed.
+fn quoted(s: &str) -> Option<(String, usize)> {
+    let bytes = s.as_bytes();
+    let q = bytes[0];
+    let mut name = String::new();
+    let (mut i, mut from) = (1, 1);
+    while i < bytes.len() {
+        if bytes[i] == q {
+            name.push_str(&s[from..i]);
+            if bytes.get(i + 1) == Some(&q) {
+                name.push(char::from(q));
+                i += 2;
+                from = i;
+                continue;
+            }
+            return Some((name, i + 1));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The message for what follows a closing quote where a segment should end.
+fn after_quote(rest: &str) -> String {
+    match rest.chars().next() {
+        Some(c) => format!("unexpected {c:?} after closing quote"),
+        None => "unexpected end after closing quote".into(),
+    }
 }
 
 fn field_or_index(s: &str) -> Segment {
@@ -122,30 +188,45 @@ fn field_or_index(s: &str) -> Segment {
     {
         return Segment::Index(i as usize);
     }
-    field(s)
+    Segment::Field(s.to_string())
 }
 
-/// Render segments back to a path (fields containing periods, and wildcards, in brackets).
+/// Render segments back to a path that [`parse`] reads as the same segments: plain names after
+/// periods, names with periods and wildcards in brackets, and names that are empty, start with
+/// a quote, contain a bracket or look like an index quoted in brackets. An index above
+/// `u32::MAX` (which `parse` never produces) prints as digits that read back as a field name.
 pub fn to_string(segments: &[Segment]) -> String {
     let mut out = String::new();
     for s in segments {
         match s {
-            Segment::Field(f)
-                if f.contains('.')
-                    || f == "*"
-                    || f.contains('[')
-                    || f.contains(']')
-                    || f.is_empty() =>
-            {
+            Segment::Field(f) if is_plain(f) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(f);
+            }
+            Segment::Field(f) if is_plain_in_brackets(f) => {
                 out.push('[');
                 out.push_str(f);
                 out.push(']');
             }
             Segment::Field(f) => {
-                if !out.is_empty() {
-                    out.push('.');
+                // Quote with the quote the name does not contain, else double the quotes.
+                out.push('[');
+                if !f.contains('\'') {
+                    out.push('\'');
+                    out.push_str(f);
+                    out.push('\'');
+                } else if !f.contains('"') {
+                    out.push('"');
+                    out.push_str(f);
+                    out.push('"');
+                } else {
+                    out.push('\'');
+                    out.push_str(&f.replace('\'', "''"));
+                    out.push('\'');
                 }
-                out.push_str(f);
+                out.push(']');
             }
             Segment::Index(i) => {
                 out.push('[');
@@ -155,6 +236,20 @@ pub fn to_string(segments: &[Segment]) -> String {
         }
     }
     out
+}
+
+/// Whether `f` reads back as itself written after a period (or first): `*` is printed in
+/// brackets, as Crossplane does.
+fn is_plain(f: &str) -> bool {
+    !f.is_empty() && f != "*" && !f.starts_with(['\'', '"']) && !f.contains(['.', '[', ']'])
+}
+
+/// Whether `f` reads back as itself written in brackets without quotes.
+fn is_plain_in_brackets(f: &str) -> bool {
+    !f.is_empty()
+        && !f.starts_with(['\'', '"'])
+        && !f.contains(['[', ']'])
+        && matches!(field_or_index(f), Segment::Field(_))
 }
 
 /// Why a get found nothing usable.
@@ -725,6 +820,19 @@ mod tests {
             ("a[+1]", vec![f("a"), f("+1")]),
             ("a[*].b", vec![f("a"), f("*"), f("b")]),
             ("", vec![]),
+            // Quoted names are literal: periods, brackets, the other quote, doubled quotes.
+            ("a['']", vec![f("a"), f("")]),
+            ("a[\"\"]", vec![f("a"), f("")]),
+            ("a['b]c[d.e']", vec![f("a"), f("b]c[d.e")]),
+            ("a[\"it's\"]", vec![f("a"), f("it's")]),
+            ("a['it''s']", vec![f("a"), f("it's")]),
+            ("a['''']", vec![f("a"), f("'")]),
+            ("a['\"']", vec![f("a"), f("\"")]),
+            ("a.'b'.c", vec![f("a"), f("b"), f("c")]),
+            ("'a'[0]", vec![f("a"), ix(0)]),
+            // Quotes that do not open a segment are part of the name.
+            ("a[b']", vec![f("a"), f("b'")]),
+            ("a.b'c\"", vec![f("a"), f("b'c\"")]),
         ];
         for (path, want) in cases {
             assert_eq!(parse(path).unwrap(), want, "{path}");
@@ -744,6 +852,18 @@ mod tests {
             ("a[b[c]", 3, "unexpected '['"),
             (".", 0, "unexpected '.'"),
             ("a[0].", 4, "unexpected '.'"),
+            // An unterminated quote is an error, not an empty or truncated name.
+            ("spec[']", 5, "unterminated quote"),
+            ("spec[\"]", 5, "unterminated quote"),
+            ("spec['x]", 5, "unterminated quote"),
+            ("spec[''']", 5, "unterminated quote"),
+            ("spec.'", 5, "unterminated quote"),
+            ("spec.\"x", 5, "unterminated quote"),
+            ("a.'b.c'", 2, "unterminated quote"),
+            ("spec['x'", 4, "unterminated '['"),
+            ("spec['x'y]", 8, "unexpected 'y' after closing quote"),
+            ("spec.'x'y", 8, "unexpected 'y' after closing quote"),
+            ("a[", 1, "unterminated '['"),
         ];
         for (path, pos, msg) in cases {
             let e = parse(path).unwrap_err();
@@ -930,11 +1050,87 @@ mod tests {
         assert!(v["a"].is_i64());
     }
 
+    #[test]
+    fn regression_lone_quote_in_brackets_is_an_error() {
+        // Found by the fuzz test: `spec[']` parsed to [spec, ""], printed as `spec[]`.
+        let e = parse("spec[']").unwrap_err();
+        assert_eq!((e.position, e.message.as_str()), (5, "unterminated quote"));
+    }
+
+    #[test]
+    fn regression_quote_field_prints_quoted() {
+        // Found by the fuzz test: [Field("\"")] printed as `"`, which parsed as [""].
+        let segs = vec![f("\"")];
+        assert_eq!(to_string(&segs), "['\"']");
+        assert_eq!(parse(&to_string(&segs)).unwrap(), segs);
+    }
+
+    #[test]
+    fn prints_every_name_so_that_it_parses_back() {
+        let cases: Vec<(Vec<Segment>, &str)> = vec![
+            (vec![f("metadata"), f("name")], "metadata.name"),
+            (
+                vec![f("metadata"), f("labels"), f("a.b")],
+                "metadata.labels[a.b]",
+            ),
+            (vec![f("a"), f("*"), f("b")], "a[*].b"),
+            (vec![f("a"), ix(0), f("b")], "a[0].b"),
+            (vec![f("a"), f("0")], "a.0"),
+            (vec![f("a"), f("0.5")], "a[0.5]"),
+            (vec![f("a"), f("")], "a['']"),
+            (vec![f("")], "['']"),
+            (vec![f("'")], "[\"'\"]"),
+            (vec![f("\"")], "['\"']"),
+            (vec![f("'\"")], "['''\"']"),
+            (vec![f("a"), f("b]c")], "a['b]c']"),
+            (vec![f("a"), f("[x")], "a['[x']"),
+            (vec![f("a"), f("b'")], "a.b'"),
+            (vec![f("a"), f("b'.c")], "a[b'.c]"),
+            (vec![f("a"), f("'b.c")], "a[\"'b.c\"]"),
+        ];
+        for (segs, want) in cases {
+            assert_eq!(to_string(&segs), want, "{segs:?}");
+            assert_eq!(parse(want).unwrap(), segs, "{want}");
+        }
+    }
+
+    /// Field names that conflict with the syntax: periods, brackets, quotes, `*`, digits, empty.
+    fn awkward_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z.\\[\\]'\"*0-9]{0,6}",
+            prop::sample::select(vec![
+                "",
+                "'",
+                "\"",
+                "''",
+                "'\"",
+                "]",
+                "[",
+                ".",
+                "*",
+                "0",
+                "4294967296"
+            ])
+            .prop_map(str::to_string),
+            "\\PC{0,5}",
+        ]
+    }
+
+    /// Segments a set can write (indexes up to 4).
     fn segment_strategy() -> impl Strategy<Value = Segment> {
         prop_oneof![
             "[a-zA-Z][a-zA-Z0-9_/-]{0,8}".prop_map(Segment::Field),
             "[a-z]{1,4}\\.[a-z]{1,4}".prop_map(Segment::Field),
+            awkward_name().prop_map(Segment::Field),
             (0usize..5).prop_map(Segment::Index),
+        ]
+    }
+
+    /// Any segment `parse` can produce, indexes up to `u32::MAX` included.
+    fn any_segment() -> impl Strategy<Value = Segment> {
+        prop_oneof![
+            3 => segment_strategy(),
+            1 => (0..=u64::from(u32::MAX)).prop_map(|i| Segment::Index(i as usize)),
         ]
     }
 
@@ -947,6 +1143,7 @@ mod tests {
             // The root is an object, so the first segment must be a field.
             let mut segs = segs;
             if let Segment::Index(_) = segs[0] { segs[0] = Segment::Field("root".into()); }
+            prop_assume!(!has_wildcard(&segs));
             let mut v = json!({});
             set(&mut v, &segs, val.clone()).unwrap();
             prop_assert_eq!(get(&v, &segs).unwrap(), &val);
@@ -957,12 +1154,28 @@ mod tests {
         }
 
         #[test]
+        fn print_then_parse_round_trips(segs in prop::collection::vec(any_segment(), 0..8)) {
+            let printed = to_string(&segs);
+            prop_assert_eq!(parse(&printed), Ok(segs), "printed as {:?}", printed);
+        }
+
+        #[test]
+        fn parse_then_print_round_trips(
+            s in prop_oneof!["[a.\\[\\]'\"0-9*]{0,20}", "\\PC{0,20}"],
+        ) {
+            if let Ok(segs) = parse(&s) {
+                let printed = to_string(&segs);
+                prop_assert_eq!(parse(&printed), Ok(segs), "{:?} printed as {:?}", s, printed);
+            }
+        }
+
+        #[test]
         fn parse_never_panics(s in "\\PC{0,40}") {
             let _ = parse(&s);
         }
 
         #[test]
-        fn parse_of_bracket_soup_never_panics(s in "[a.\\[\\]'0-9*]{0,20}") {
+        fn parse_of_bracket_soup_never_panics(s in "[a.\\[\\]'\"0-9*]{0,20}") {
             if let Ok(segs) = parse(&s) {
                 let mut v = json!({});
                 let _ = set(&mut v, &segs, json!(1));
