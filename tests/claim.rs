@@ -84,6 +84,18 @@ impl Controller {
             .join("\n")
     }
 
+    /// How many direct reads (watch-cache misses) of this kind the controller counted.
+    fn reads(&self, kind: &str) -> u64 {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).unwrap();
+        let needle = format!("paved_claim_kube_reads_total{{kind=\"{kind}\"}}");
+        out.lines()
+            .find(|l| l.starts_with(&needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// How many writes of this operation the controller counted.
     fn writes(&self, operation: &str) -> u64 {
         let needle = format!("operation=\"{operation}\"}}");
@@ -477,6 +489,14 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
         0,
         "{writes}"
     );
+    // Reads come from the watch caches. GETs: at most one of the claim's Secret before its
+    // first publication (a Secret of that name without paved's label must be seen, never
+    // overwritten), one of the Instance's connection Secret if the cache lags it, and one of
+    // the Instance if the cache lags its creation.
+    let (object_gets, secret_gets) = (ctl.reads("object"), ctl.reads("secret"));
+    eprintln!("GETs to reach Ready: objects {object_gets}, secrets {secret_gets}");
+    assert!(object_gets <= 1, "{object_gets} GETs of composed objects");
+    assert!(secret_gets <= 2, "{secret_gets} GETs of Secrets");
     assert_eq!(
         cond(&claim, "Ready").map(|r| r.reason.as_str()),
         Some("Available")

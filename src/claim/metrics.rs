@@ -30,6 +30,13 @@ pub struct WriteLabels {
     pub operation: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadLabels {
+    /// `object` (a composed object) or `secret`: GETs a reconcile sent because its watch
+    /// caches could not answer.
+    pub kind: &'static str,
+}
+
 /// Metrics of the claim controller.
 #[derive(Debug)]
 pub struct ClaimMetrics {
@@ -39,6 +46,8 @@ pub struct ClaimMetrics {
     pub errors: Family<ErrorLabels, Counter>,
     /// Writes to the Kubernetes API by operation.
     pub kube_writes: Family<WriteLabels, Counter>,
+    /// Direct reads (cache misses) by kind.
+    pub kube_reads: Family<ReadLabels, Counter>,
     /// Seconds from a claim's creationTimestamp to its first Ready=True.
     pub time_to_ready: Histogram,
     writes_total: AtomicU64,
@@ -52,6 +61,7 @@ impl ClaimMetrics {
             reconciles: Family::default(),
             errors: Family::default(),
             kube_writes: Family::default(),
+            kube_reads: Family::default(),
             // 1 s .. ~9 h
             time_to_ready: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
             writes_total: AtomicU64::new(0),
@@ -73,6 +83,11 @@ impl ClaimMetrics {
             "Writes the claim controller sent to the Kubernetes API, by operation",
             m.kube_writes.clone(),
         );
+        sub.register(
+            "kube_reads",
+            "GETs the claim controller sent because its watch caches could not answer, by kind",
+            m.kube_reads.clone(),
+        );
         sub.register_with_unit(
             "time_to_ready",
             "Time from a claim's creation to its first Ready=True",
@@ -88,6 +103,11 @@ impl ClaimMetrics {
             .get_or_create(&WriteLabels { operation })
             .inc();
         self.writes_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count one direct read (a cache miss).
+    pub fn read(&self, kind: &'static str) {
+        self.kube_reads.get_or_create(&ReadLabels { kind }).inc();
     }
 
     /// Every write counted so far (all operations).

@@ -123,7 +123,11 @@ pub async fn run(
         let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<PostgreSQLInstance>>();
         let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
         synced.push(synced_rx);
-        let own = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        // Claims are cached without managedFields: status writes compare against the desired
+        // status only.
+        let stream = watcher(api, watches::watch_config())
+            .modify(|c: &mut PostgreSQLInstance| watches::slim(&mut c.metadata, None));
+        let own = reflector::reflector(writer, stream)
             .default_backoff()
             .inspect(move |e| mark_synced(&synced_tx, e))
             .applied_objects()

@@ -44,6 +44,9 @@ const OWN_STATUS_KEYS: [&str; 4] = [
     "connectionDetails",
 ];
 
+/// (apiVersion, kind, namespace, name) of a composed object.
+type ObjectKey = (String, String, String, String);
+
 /// Shared state of the controller.
 pub(crate) struct Context {
     pub client: Client,
@@ -59,6 +62,11 @@ pub(crate) struct Context {
     /// claim uid → (resourceVersion returned by our last status write, the status written). The
     /// claim cache can lag our own write; comparing against it would rewrite the same status.
     written: Mutex<HashMap<String, (String, PostgreSQLInstanceStatus)>>,
+    /// (apiVersion, kind, namespace, name) → our last apply's response, until the watch cache
+    /// has caught up with it.
+    recent_objects: Mutex<HashMap<ObjectKey, Arc<DynamicObject>>>,
+    /// (namespace, name) → our last write of a claim connection Secret, likewise.
+    recent_secrets: Mutex<HashMap<(String, String), Arc<Secret>>>,
 }
 
 impl Context {
@@ -82,6 +90,8 @@ impl Context {
             kinds: Mutex::default(),
             failures: Mutex::default(),
             written: Mutex::default(),
+            recent_objects: Mutex::default(),
+            recent_secrets: Mutex::default(),
         }
     }
 
@@ -180,6 +190,129 @@ impl Context {
         }
     }
 
+    /// A composed object as the API server has it, from the watch cache of its kind; our own
+    /// last apply's response when the cache has not caught up with it yet. A GET only when the
+    /// cache cannot answer or misses an object paved just wrote.
+    async fn live_object(
+        &self,
+        ar: &ApiResource,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, Error> {
+        let key = (
+            ar.api_version.clone(),
+            ar.kind.clone(),
+            ns.to_string(),
+            name.to_string(),
+        );
+        let recent = self
+            .recent_objects
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned());
+        let cached = self.watches.cached_object(ar, ns, name).await;
+        let pick = match (cached, recent) {
+            (Some(Some(c)), Some(r)) => {
+                if fresher(&*r, &*c) {
+                    Some(Some(r))
+                } else {
+                    self.forget_recent_object(&key);
+                    Some(Some(c))
+                }
+            }
+            (Some(c), None) => Some(c),
+            // Not (yet) in the cache although paved wrote it, or no cache: ask the API server.
+            (Some(None), Some(_)) | (None, _) => None,
+        };
+        if let Some(found) = pick {
+            return Ok(found.map(|o| (*o).clone()));
+        }
+        self.metrics.read("object");
+        let got = dyn_api(&self.client, ar, ns)
+            .get_opt(name)
+            .await
+            .ctx(|| format!("reading {} {ns}/{name}", ar.kind))?;
+        if got.is_none() {
+            self.forget_recent_object(&key);
+        }
+        Ok(got)
+    }
+
+    fn note_applied(&self, ar: &ApiResource, ns: &str, obj: &DynamicObject) {
+        if let Ok(mut m) = self.recent_objects.lock() {
+            m.insert(
+                (
+                    ar.api_version.clone(),
+                    ar.kind.clone(),
+                    ns.to_string(),
+                    obj.name_any(),
+                ),
+                Arc::new(obj.clone()),
+            );
+        }
+    }
+
+    fn forget_recent_object(&self, key: &ObjectKey) {
+        if let Ok(mut m) = self.recent_objects.lock() {
+            m.remove(key);
+        }
+    }
+
+    /// A Secret, from the cache of paved's (labelled) Secrets, or our own last write when the
+    /// cache lags it. On a cache miss, a GET only when `get_on_miss` (the Secret may exist
+    /// without paved's label) or paved just wrote it.
+    async fn live_secret(
+        &self,
+        ns: &str,
+        name: &str,
+        get_on_miss: bool,
+    ) -> Result<Option<Secret>, Error> {
+        let key = (ns.to_string(), name.to_string());
+        let recent = self
+            .recent_secrets
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned());
+        let cached = self.watches.cached_secret(ns, name).await;
+        let pick = match (cached, recent) {
+            (Some(Some(c)), Some(r)) => {
+                if fresher(&*r, &*c) {
+                    Some(Some(r))
+                } else {
+                    self.forget_recent_secret(&key);
+                    Some(Some(c))
+                }
+            }
+            (Some(Some(c)), None) => Some(Some(c)),
+            (Some(None), None) if !get_on_miss => Some(None),
+            _ => None,
+        };
+        if let Some(found) = pick {
+            return Ok(found.map(|s| (*s).clone()));
+        }
+        self.metrics.read("secret");
+        let got = Api::<Secret>::namespaced(self.client.clone(), ns)
+            .get_opt(name)
+            .await
+            .ctx(|| format!("reading Secret {ns}/{name}"))?;
+        if got.is_none() {
+            self.forget_recent_secret(&key);
+        }
+        Ok(got)
+    }
+
+    fn note_secret_written(&self, ns: &str, s: &Secret) {
+        if let Ok(mut m) = self.recent_secrets.lock() {
+            m.insert((ns.to_string(), s.name_any()), Arc::new(s.clone()));
+        }
+    }
+
+    fn forget_recent_secret(&self, key: &(String, String)) {
+        if let Ok(mut m) = self.recent_secrets.lock() {
+            m.remove(key);
+        }
+    }
+
     fn reset_backoff(&self, ns: &str, name: &str) {
         if let Ok(mut f) = self.failures.lock() {
             f.remove(&(ns.to_string(), name.to_string()));
@@ -239,6 +372,17 @@ struct Planned {
 pub(crate) fn newer(a: &str, b: &str) -> bool {
     match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(a), Ok(b)) => a > b,
+        _ => false,
+    }
+}
+
+/// Whether `a` is a newer version of the object than `b` (see [`newer`]).
+fn fresher<K: Resource>(a: &K, b: &K) -> bool {
+    match (
+        a.meta().resource_version.as_deref(),
+        b.meta().resource_version.as_deref(),
+    ) {
+        (Some(a), Some(b)) => newer(a, b),
         _ => false,
     }
 }
@@ -608,10 +752,8 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
             });
         }
         let name = engine::composed_name(&claim_name, &resource_name);
-        let live = dyn_api(&ctx.client, &ar, ns)
-            .get_opt(&name)
-            .await
-            .ctx(|| format!("reading {kind} {ns}/{name}"))?;
+        ctx.watches.ensure_kind(&ar);
+        let live = ctx.live_object(&ar, ns, &name).await?;
         if let Some(live) = live {
             let secret = read_connection_secret(ctx, ns, &live, &claim_name).await?;
             let object = serde_json::to_value(&live).unwrap_or_default();
@@ -682,10 +824,10 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
             Some(l) if l.name_any() == name && l.types.as_ref().is_some_and(|t| t.kind == kind) => {
                 Some(l)
             }
-            _ => dyn_api(&ctx.client, &ar, ns)
-                .get_opt(&name)
-                .await
-                .ctx(|| format!("reading {kind} {ns}/{name}"))?,
+            _ => {
+                ctx.watches.ensure_kind(&ar);
+                ctx.live_object(&ar, ns, &name).await?
+            }
         };
         if let Some(l) = &live
             && !controlled_by(l.meta(), &uid)
@@ -741,6 +883,7 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
                 )
             })?;
             applied.push(describe(&p.resource_name, &p.ar.kind, ns, &p.name));
+            ctx.note_applied(&p.ar, ns, &response);
             if p.live.is_none() {
                 created.push(p.resource_name.clone());
             }
@@ -971,10 +1114,20 @@ async fn read_connection_secret(
         return Ok(BTreeMap::new());
     }
     ctx.watches.note_secret_reader(ns, name, claim_name);
-    let secret = Api::<Secret>::namespaced(ctx.client.clone(), ns)
-        .get_opt(name)
-        .await
-        .ctx(|| format!("reading connection Secret {ns}/{name}"))?;
+    // Connection Secrets of the objects paved reconciles carry paved's label: the cache has
+    // them. Another controller's may not: read those directly, once the object says it is
+    // Ready (its Secret is expected then; a not-ready object's absent Secret costs no GET).
+    let ready = live
+        .data
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some(READY)
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        });
+    let secret = ctx.live_secret(ns, name, ready).await?;
     Ok(secret
         .and_then(|s| s.data)
         .map(|d| d.into_iter().map(|(k, v)| (k, v.0)).collect())
@@ -998,10 +1151,9 @@ async fn publish_secret(
         return Ok(None);
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let live = api
-        .get_opt(&target.name)
-        .await
-        .ctx(|| format!("reading Secret {ns}/{}", target.name))?;
+    // A cache miss may be a Secret paved does not own (no label): check with a GET, so it is
+    // never overwritten.
+    let live = ctx.live_secret(ns, &target.name, true).await?;
     let desired_data: BTreeMap<String, ByteString> = details
         .iter()
         .map(|(k, v)| (k.clone(), ByteString(v.clone())))
@@ -1032,13 +1184,15 @@ async fn publish_secret(
         "data": desired_data,
     });
     ctx.metrics.write("secret");
-    api.patch(
-        &target.name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .ctx(|| format!("writing connection Secret {ns}/{}", target.name))?;
+    let written = api
+        .patch(
+            &target.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .ctx(|| format!("writing connection Secret {ns}/{}", target.name))?;
+    ctx.note_secret_written(ns, &written);
     Ok(Some(details.len()))
 }
 

@@ -1,19 +1,27 @@
 //! What wakes a claim besides its own changes: its Composition, the objects composed for it
 //! (whatever their kind: watches start when a kind is first composed), and the Secrets paved
-//! manages. Every watch here is metadata-only: paved learns *that* something changed and reads
-//! what it needs in the reconcile, so no Secret data is ever cached.
+//! manages.
+//!
+//! The same watches fill the caches a reconcile reads from (no GET/LIST per reconcile): one
+//! reflector store per composed kind and scope, and one of the Secrets labelled
+//! `app.kubernetes.io/managed-by=paved` (the only Secrets whose data paved caches: the claims'
+//! connection Secrets and the RDS controller's). Objects are slimmed before they enter a store
+//! ([`slim`]): no `managedFields` (except paved's own Apply entry on composed objects, which
+//! the write-only-what-differs check reads) and no `last-applied-configuration` annotation.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject};
-use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{Composition, PostgreSQLInstance};
@@ -33,11 +41,78 @@ pub(crate) struct Scope {
     pub trigger: UnboundedSender<ObjectRef<Claim>>,
 }
 
+/// The annotation `kubectl apply` leaves (a copy of the whole object): never cached.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drop what paved never reads from a cached object's metadata: managed fields (except the
+/// Apply entry of `keep_manager`, without subresource, when given) and the last-applied
+/// annotation. managedFields are often the largest part of an object.
+pub(crate) fn slim(meta: &mut ObjectMeta, keep_manager: Option<&str>) {
+    match (keep_manager, meta.managed_fields.as_mut()) {
+        (Some(m), Some(entries)) => {
+            entries.retain(|e| {
+                e.manager.as_deref() == Some(m)
+                    && e.operation.as_deref() == Some("Apply")
+                    && e.subresource.as_deref().is_none_or(str::is_empty)
+            });
+            if entries.is_empty() {
+                meta.managed_fields = None;
+            }
+        }
+        _ => meta.managed_fields = None,
+    }
+    if let Some(a) = meta.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
+        if a.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
+/// Watch configuration of every cache here: initial lists may be served from the API server's
+/// watch cache (`resourceVersion=0`, no etcd quorum read, no pagination).
+pub(crate) fn watch_config() -> watcher::Config {
+    watcher::Config::default().any_semantic()
+}
+
+/// One scope's cache of a composed kind.
+struct KindCache {
+    namespace: Option<String>,
+    store: Store<DynamicObject>,
+    synced: watch::Receiver<bool>,
+}
+
+/// One scope's cache of paved's Secrets.
+struct SecretCache {
+    namespace: Option<String>,
+    store: Store<Secret>,
+    synced: watch::Receiver<bool>,
+}
+
+fn in_scope(scope: &Option<String>, ns: &str) -> bool {
+    scope.as_deref().is_none_or(|s| s == ns)
+}
+
+/// How long a reconcile waits for a new cache's initial list before reading directly.
+const SYNC_WAIT: Duration = Duration::from_secs(10);
+
+async fn wait_synced(rx: &watch::Receiver<bool>) -> bool {
+    let mut rx = rx.clone();
+    matches!(
+        tokio::time::timeout(SYNC_WAIT, rx.wait_for(|v| *v)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// (apiVersion, kind).
+type KindKey = (String, String);
+
 /// Routing of external triggers to the claims they concern, and the dynamic watches.
 pub(crate) struct Watches {
     client: Client,
     scopes: Vec<Scope>,
-    kinds: Mutex<HashSet<(String, String)>>,
+    kinds: Mutex<HashMap<KindKey, Vec<Arc<KindCache>>>>,
+    secrets: Mutex<Vec<Arc<SecretCache>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// (namespace, Secret name) → claims reading that Secret (composed objects' connection
     /// Secrets).
@@ -50,6 +125,7 @@ impl Watches {
             client,
             scopes,
             kinds: Mutex::default(),
+            secrets: Mutex::default(),
             tasks: Mutex::default(),
             secret_readers: Mutex::default(),
         })
@@ -123,29 +199,38 @@ impl Watches {
             .unwrap_or_default()
     }
 
-    /// Watch objects of this kind (metadata only) in every scope, waking the claim that
-    /// controls each. Idempotent.
+    /// Watch and cache objects of this kind in every scope, waking the claim that controls
+    /// each. Idempotent.
     pub fn ensure_kind(self: &Arc<Self>, ar: &ApiResource) {
         let key = (ar.api_version.clone(), ar.kind.clone());
-        {
-            let Ok(mut kinds) = self.kinds.lock() else {
-                return;
-            };
-            if !kinds.insert(key) {
-                return;
-            }
+        let Ok(mut kinds) = self.kinds.lock() else {
+            return;
+        };
+        if kinds.contains_key(&key) {
+            return;
         }
         tracing::info!(api_version = %ar.api_version, kind = %ar.kind, "watching composed kind");
+        let mut caches = Vec::new();
         for scope in &self.scopes {
-            let api: Api<PartialObjectMeta<DynamicObject>> = match &scope.namespace {
+            let api: Api<DynamicObject> = match &scope.namespace {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
                 None => Api::all_with(self.client.clone(), ar),
             };
+            let writer = Writer::new(ar.clone());
+            let (tx, rx) = watch::channel(false);
+            caches.push(Arc::new(KindCache {
+                namespace: scope.namespace.clone(),
+                store: writer.as_reader(),
+                synced: rx,
+            }));
             let me = Arc::clone(self);
             let kind = ar.kind.clone();
+            let stream = watcher(api, watch_config())
+                .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(super::FIELD_MANAGER)));
             self.spawn(async move {
-                watcher(api, watcher::Config::default())
+                reflector::reflector(writer, stream)
                     .default_backoff()
+                    .inspect(move |e| super::mark_synced(&tx, e))
                     .touched_objects()
                     .for_each(|res| {
                         match res {
@@ -161,21 +246,75 @@ impl Watches {
                     .await;
             });
         }
+        kinds.insert(key, caches);
     }
 
-    /// Watch the Secrets labelled as managed by paved (metadata only).
+    /// A composed object from the cache of its kind: `None` when that cache cannot answer (kind
+    /// not watched, initial list not done within [`SYNC_WAIT`]), `Some(None)` when the object
+    /// is not there.
+    pub async fn cached_object(
+        &self,
+        ar: &ApiResource,
+        ns: &str,
+        name: &str,
+    ) -> Option<Option<Arc<DynamicObject>>> {
+        let cache = self
+            .kinds
+            .lock()
+            .ok()?
+            .get(&(ar.api_version.clone(), ar.kind.clone()))?
+            .iter()
+            .find(|c| in_scope(&c.namespace, ns))
+            .cloned()?;
+        if !wait_synced(&cache.synced).await {
+            return None;
+        }
+        Some(
+            cache
+                .store
+                .get(&ObjectRef::new_with(name, ar.clone()).within(ns)),
+        )
+    }
+
+    /// A Secret labelled as managed by paved, from the cache: `None` when the cache cannot
+    /// answer, `Some(None)` when no such labelled Secret exists.
+    pub async fn cached_secret(&self, ns: &str, name: &str) -> Option<Option<Arc<Secret>>> {
+        let cache = self
+            .secrets
+            .lock()
+            .ok()?
+            .iter()
+            .find(|c| in_scope(&c.namespace, ns))
+            .cloned()?;
+        if !wait_synced(&cache.synced).await {
+            return None;
+        }
+        Some(cache.store.get(&ObjectRef::new(name).within(ns)))
+    }
+
+    /// Watch and cache the Secrets labelled as managed by paved.
     pub fn start_secrets(self: &Arc<Self>) {
         for scope in &self.scopes {
-            let api: Api<PartialObjectMeta<Secret>> = match &scope.namespace {
+            let api: Api<Secret> = match &scope.namespace {
                 Some(ns) => Api::namespaced(self.client.clone(), ns),
                 None => Api::all(self.client.clone()),
             };
+            let (reader, writer) = reflector::store();
+            let (tx, rx) = watch::channel(false);
+            if let Ok(mut secrets) = self.secrets.lock() {
+                secrets.push(Arc::new(SecretCache {
+                    namespace: scope.namespace.clone(),
+                    store: reader,
+                    synced: rx,
+                }));
+            }
             let me = Arc::clone(self);
-            let wc = watcher::Config::default()
-                .labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+            let wc = watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+            let stream = watcher(api, wc).modify(|s: &mut Secret| slim(&mut s.metadata, None));
             self.spawn(async move {
-                watcher(api, wc)
+                reflector::reflector(writer, stream)
                     .default_backoff()
+                    .inspect(move |e| super::mark_synced(&tx, e))
                     .touched_objects()
                     .for_each(|res| {
                         match res {
@@ -209,7 +348,9 @@ impl Watches {
         let api: Api<Composition> = Api::all(self.client.clone());
         let me = Arc::clone(self);
         self.spawn(async move {
-            kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+            let stream = watcher(api, watch_config())
+                .modify(|c: &mut Composition| slim(&mut c.metadata, None));
+            kube::runtime::reflector(writer, stream)
                 .default_backoff()
                 .inspect(move |e| super::mark_synced(&synced, e))
                 .touched_objects()
