@@ -468,7 +468,9 @@ pub async fn run(
 
     let mut runs = Vec::new();
     let mut readiness = Vec::new();
-    let mut reflectors: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    // 0 would mean unbounded in kube-runtime: every queued Instance at once, each holding its
+    // object, Secrets and an AWS call in flight. More than 64 buys nothing under the AWS rate.
+    let concurrency = config.concurrency.clamp(1, 64);
     for (scope, stop) in scopes.into_iter().zip(stop_rx) {
         let (instances, secrets): (Api<Instance>, Api<Secret>) = match &scope {
             Some(ns) => (
@@ -477,26 +479,31 @@ pub async fn run(
             ),
             None => (Api::all(client.clone()), Api::all(client.clone())),
         };
-        // Stores for reading (the Controller's own watches of the same objects only trigger).
+        // One watch per kind: each reflector fills the store the reconciles read and, once the
+        // store has an object, passes it on as the Controller's trigger (so a reconcile triggered
+        // by a Secret always finds that Secret in the store). What paved never reads
+        // (managedFields, kubectl's last-applied annotation) is dropped before it is stored.
+        let (instance_store, instance_writer) = reflector::store();
+        let instance_stream = watcher(instances, watcher::Config::default())
+            .default_backoff()
+            .modify(|i: &mut Instance| reconcile::strip(&mut i.metadata))
+            .reflect(instance_writer)
+            .applied_objects();
         let (secret_store, secret_writer) = reflector::store();
-        let secret_reflector = watcher(
-            secrets.clone(),
-            watcher::Config::default().labels(MANAGED_SECRETS),
-        )
-        .default_backoff()
-        .reflect(secret_writer)
-        .for_each(|_| futures::future::ready(()));
+        let secret_stream = watcher(secrets, watcher::Config::default().labels(MANAGED_SECRETS))
+            .default_backoff()
+            .modify(|s: &mut Secret| reconcile::strip(&mut s.metadata))
+            .reflect(secret_writer)
+            .touched_objects();
         let pcs: Api<ProviderConfig> = Api::all(client.clone());
         let (pc_store, pc_writer) = reflector::store();
-        let pc_reflector = watcher(pcs.clone(), watcher::Config::default())
+        let pc_stream = watcher(pcs, watcher::Config::default())
             .default_backoff()
+            .modify(|p: &mut ProviderConfig| reconcile::strip(&mut p.metadata))
             .reflect(pc_writer)
-            .for_each(|_| futures::future::ready(()));
-        reflectors.push(Box::pin(secret_reflector) as futures::future::BoxFuture<'static, ()>);
-        reflectors.push(Box::pin(pc_reflector));
-        let controller = Controller::new(instances, watcher::Config::default())
-            .with_config(ControllerConfig::default().concurrency(config.concurrency));
-        let instance_store = controller.store();
+            .touched_objects();
+        let controller = Controller::for_stream(instance_stream, instance_store.clone())
+            .with_config(ControllerConfig::default().concurrency(concurrency));
         let mapper_store = instance_store.clone();
         let ctx = Arc::new(Ctx {
             shared: shared.clone(),
@@ -509,28 +516,24 @@ pub async fn run(
             let _ = pc_store.wait_until_ready().await;
         });
         let run = controller
-            .owns(secrets, watcher::Config::default().labels(MANAGED_SECRETS))
-            .watches(
-                pcs,
-                watcher::Config::default(),
-                move |pc: ProviderConfig| {
-                    // A ProviderConfig changed: look again at the Instances that use it.
-                    let name = pc.name_any();
-                    mapper_store
-                        .state()
-                        .into_iter()
-                        .filter(|i| {
-                            i.spec
-                                .provider_config_ref
-                                .as_ref()
-                                .map(|r| r.name.as_str())
-                                .unwrap_or("default")
-                                == name
-                        })
-                        .map(|i| ObjectRef::from_obj(&*i))
-                        .collect::<Vec<_>>()
-                },
-            )
+            .owns_stream(secret_stream)
+            .watches_stream(pc_stream, move |pc: ProviderConfig| {
+                // A ProviderConfig changed: look again at the Instances that use it.
+                let name = pc.name_any();
+                mapper_store
+                    .state()
+                    .into_iter()
+                    .filter(|i| {
+                        i.spec
+                            .provider_config_ref
+                            .as_ref()
+                            .map(|r| r.name.as_str())
+                            .unwrap_or("default")
+                            == name
+                    })
+                    .map(|i| ObjectRef::from_obj(&*i))
+                    .collect::<Vec<_>>()
+            })
             .graceful_shutdown_on(stop.map(|_| ()))
             .run(reconcile::reconcile, error_policy, ctx)
             .for_each(|res| async move {
@@ -542,16 +545,10 @@ pub async fn run(
     }
     let ready_flag = ready.clone();
     let mark_ready = async move {
-        let reflectors = futures::future::join_all(reflectors);
-        let synced = futures::future::join_all(readiness);
-        tokio::pin!(reflectors);
-        tokio::select! {
-            _ = &mut reflectors => {}
-            _ = synced => {}
-        }
+        futures::future::join_all(readiness).await;
         ready_flag.store(true, Ordering::SeqCst);
         tracing::info!("RDS controller caches synced");
-        reflectors.await;
+        std::future::pending::<()>().await;
     };
     futures::future::select(
         Box::pin(futures::future::join_all(runs)),
