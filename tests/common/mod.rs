@@ -3,6 +3,8 @@
 //! emulator. Nothing here fakes a component.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod chart;
+#[path = "../support/local_env.rs"]
+pub mod local_env;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -38,21 +40,7 @@ pub fn e2e_env() -> E2eEnv {
         .map(PathBuf::from)
         .unwrap_or_else(|_| project_root().join("target/e2e"));
     let file = dir.join("env");
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-        panic!(
-            "the local control plane is not up ({}: {e}). Run `e2e/env.sh up` first (`make test` does it).",
-            file.display()
-        )
-    });
-    let mut vars = BTreeMap::new();
-    for line in text.lines() {
-        if let Some((k, v)) = line
-            .strip_prefix("export ")
-            .and_then(|rest| rest.split_once('='))
-        {
-            vars.insert(k.to_string(), v.trim_matches('"').to_string());
-        }
-    }
+    let vars = local_env::read_env_vars(&dir);
     let get = |k: &str| {
         vars.get(k)
             .cloned()

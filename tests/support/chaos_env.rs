@@ -20,6 +20,9 @@ use kube::{Client, Config};
 use paved::api::PostgreSQLInstance;
 use serde_json::{Value, json};
 
+#[path = "local_env.rs"]
+mod local_env;
+
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -44,22 +47,7 @@ impl Env {
 
     pub fn load(dir: &Path) -> Env {
         let file = dir.join("env");
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
-            panic!(
-                "the local control plane is not up ({}: {e}). Run `PAVED_E2E_DIR={} e2e/env.sh up` first.",
-                file.display(),
-                dir.display()
-            )
-        });
-        let mut vars = BTreeMap::new();
-        for line in text.lines() {
-            if let Some((k, v)) = line
-                .strip_prefix("export ")
-                .and_then(|rest| rest.split_once('='))
-            {
-                vars.insert(k.to_string(), v.trim_matches('"').to_string());
-            }
-        }
+        let vars = local_env::read_env_vars(dir);
         let get = |k: &str| {
             vars.get(k)
                 .cloned()
@@ -546,30 +534,7 @@ impl Drop for Paved {
     }
 }
 
-/// A plain HTTP/1.0 GET on loopback: (status, body).
-pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let fut = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-            .await
-            .ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).await.ok()?;
-        let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-        let body = buf
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        Some((code, body))
-    };
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .ok()
-        .flatten()
-}
+pub use local_env::http_get;
 
 // ---------------------------------------------------------------------------------------------
 // Prometheus text
