@@ -19,10 +19,32 @@ ENV_FILE="$STATE/env"
 
 log() { printf '[env] %s\n' "$*" >&2; }
 
-free_port() {
-  python3 - <<'PY'
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+# N distinct free ports, chosen *below* the kernel's ephemeral range: a port from that range can
+# be taken between choosing and binding by any outgoing connection (etcd's own gateway connects
+# to itself), which is how a CI run once lost moto's port. Each is checked bindable.
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+try:
+    low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+except OSError:
+    low, high = 32768, 60999
+lo, hi = (10000, low - 1) if low > 12000 else (high + 1, 65535)
+chosen = []
+while len(chosen) < n:
+    port = random.randint(lo, hi)
+    if port in chosen:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    chosen.append(port)
+print(" ".join(map(str, chosen)))
 PY
 }
 
@@ -32,14 +54,14 @@ fail_with_log() {
   local name=$1
   log "$name failed to start; last lines of $STATE/$name.log:"
   tail -n 30 "$STATE/$name.log" >&2 || true
-  exit 1
+  return 1
 }
 
-wait_for() { # name, command, seconds
+wait_for() { # name, command, seconds; returns 1 (after printing the log tail) on failure
   local name=$1 cmd=$2 secs=$3 i
   for ((i = 0; i < secs * 4; i++)); do
     if eval "$cmd" >/dev/null 2>&1; then return 0; fi
-    alive "$name" || fail_with_log "$name"
+    alive "$name" || { fail_with_log "$name"; return 1; }
     sleep 0.25
   done
   fail_with_log "$name"
@@ -67,11 +89,21 @@ up() {
     log "already up (source $ENV_FILE)"
     return 0
   fi
+  local attempt
+  for attempt in 1 2 3; do
+    down_quiet
+    if start_all; then return 0; fi
+    log "start attempt $attempt failed; stopping what started and trying again with new ports"
+  done
   down_quiet
+  log "could not start the local control plane after 3 attempts"
+  exit 1
+}
 
+start_all() {
   mkdir -p "$STATE"
   local etcd_port etcd_peer api_port moto_port
-  etcd_port=$(free_port); etcd_peer=$(free_port); api_port=$(free_port); moto_port=$(free_port)
+  read -r etcd_port etcd_peer api_port moto_port < <(free_ports 4)
 
   # certificates: one self-signed serving cert, one service-account key pair
   # a CA, and a serving certificate signed by it (rustls/webpki refuse a CA cert as the leaf)
@@ -104,7 +136,7 @@ up() {
   "$MOTO" -H 127.0.0.1 -p "$moto_port" >"$STATE/moto.log" 2>&1 &
   echo $! >"$STATE/moto.pid"
 
-  wait_for etcd "curl -sf http://127.0.0.1:$etcd_port/health" 30
+  wait_for etcd "curl -sf http://127.0.0.1:$etcd_port/health" 30 || return 1
 
   log "starting kube-apiserver on https://127.0.0.1:$api_port"
   "$APISERVER" --etcd-servers="http://127.0.0.1:$etcd_port" --secure-port="$api_port" \
@@ -121,8 +153,8 @@ up() {
   write_kubeconfig "$STATE/kubeconfig" admin "$admin_token" "$api_port"
   write_kubeconfig "$STATE/kubeconfig-paved" paved "$paved_token" "$api_port"
 
-  wait_for moto "curl -sf http://127.0.0.1:$moto_port/moto-api/" 60
-  wait_for kube-apiserver "curl -sfk -H 'Authorization: Bearer $admin_token' https://127.0.0.1:$api_port/readyz" 90
+  wait_for moto "curl -sf http://127.0.0.1:$moto_port/moto-api/" 60 || return 1
+  wait_for kube-apiserver "curl -sfk -H 'Authorization: Bearer $admin_token' https://127.0.0.1:$api_port/readyz" 90 || return 1
 
   cat >"$ENV_FILE" <<ENV
 # Written by e2e/env.sh up. Source it: . $ENV_FILE
@@ -208,7 +240,7 @@ restart_apiserver() {
   stop_one kube-apiserver
   "${args[@]}" >>"$STATE/kube-apiserver.log" 2>&1 &
   echo $! >"$STATE/kube-apiserver.pid"
-  wait_for kube-apiserver "curl -sfk -H 'Authorization: Bearer $token' https://127.0.0.1:$port/readyz" 90
+  wait_for kube-apiserver "curl -sfk -H 'Authorization: Bearer $token' https://127.0.0.1:$port/readyz" 90 || exit 1
   log "kube-apiserver restarted (pid $(cat "$STATE/kube-apiserver.pid"))"
 }
 

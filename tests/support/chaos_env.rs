@@ -358,13 +358,7 @@ impl Drop for ReadyTracker {
 // ---------------------------------------------------------------------------------------------
 // paved as a process
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use local_env::free_port;
 
 /// How to start `paved run`.
 #[derive(Clone, Debug)]

@@ -48,3 +48,27 @@ pub async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .ok()
         .flatten()
 }
+
+/// A free loopback port for a child process to listen on, chosen *below* the kernel's ephemeral
+/// port range. A port from `bind(":0")` lies inside that range, so between choosing it and the
+/// child binding it, any outgoing connection on the machine may take it as its local port;
+/// below the range only another listener can, and the random choice makes that unlikely.
+pub fn free_port() -> u16 {
+    use rand::Rng;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = if low > 12000 {
+        (10000, low - 1)
+    } else {
+        (50000, 65535)
+    };
+    let mut rng = rand::rng();
+    loop {
+        let port = rng.random_range(lo..=hi);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
