@@ -898,6 +898,7 @@ async fn crash_at(site: FailpointSite, prefix: &str, region: &str) {
             assert_eq!(creates_before, 1);
             assert!(describe(&env.rds, &id).await.is_some());
         }
+        other => panic!("crash_at does not cover {other:?}"),
     }
 
     let ctl = Ctl::start(&env, fast()).await;
@@ -1197,4 +1198,250 @@ async fn writes_per_instance_to_ready() {
 
     ctl.stop().await;
     purge_region(&env.rds).await;
+}
+
+/// Set one key of a Secret (merge patch), as a user rotating a password would.
+async fn set_secret_key(env: &Env, name: &str, key: &str, value: &str) {
+    env.secrets
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "stringData": { key: value } })),
+        )
+        .await
+        .unwrap();
+}
+
+fn reconciles(ctl: &Ctl) -> u64 {
+    ctl.metrics
+        .reconciles
+        .get_or_create(&paved::rds::metrics::ReconcileLabels {
+            result: "success".into(),
+        })
+        .get()
+}
+
+/// Master password rotation, for a generated password (`<name>-master-password`) and for one
+/// the user keeps in passwordSecretRef: changing the Secret sends exactly one ModifyDBInstance
+/// with the new MasterUserPassword (recorded by the proxy: RDS never returns it), the connection
+/// Secret then publishes it, an Event says so without the password, and forced resyncs (an
+/// edit of the Instance, several fleet polls) send nothing more.
+#[tokio::test]
+async fn master_password_rotation() {
+    let proxy = FaultyProxy::start(&common::e2e_env().moto_url, Faults::default()).await;
+    let env = env("rds-rotate", "ap-southeast-1", Some(&proxy.url)).await;
+    let byo: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "byo-password"},
+        "stringData": {"pw": "first-Password-0123456789"}
+    }))
+    .unwrap();
+    env.secrets
+        .create(&PostParams::default(), &byo)
+        .await
+        .unwrap();
+    let ctl = Ctl::start(&env, fast()).await;
+    create(&env, "gen", json!({})).await;
+    create(
+        &env,
+        "byo",
+        json!({"spec": {"forProvider": {"passwordSecretRef": {"name": "byo-password", "key": "pw"}}}}),
+    )
+    .await;
+    let mut ids = BTreeMap::new();
+    for n in ["gen", "byo"] {
+        ids.insert(n, external_name(&wait_ready(&env, n, 60).await));
+    }
+    assert_eq!(
+        secret_data(&env, "byo-conn").await["password"],
+        "first-Password-0123456789"
+    );
+    assert!(proxy.stats.forwarded_of("ModifyDBInstance").is_empty());
+    assert_eq!(ctl.calls("ModifyDBInstance"), 0);
+
+    // rotate both
+    let new = BTreeMap::from([
+        ("gen", "rotated-Generated-0123456789"),
+        ("byo", "rotated-Byo-0123456789"),
+    ]);
+    set_secret_key(&env, "gen-master-password", "password", new["gen"]).await;
+    set_secret_key(&env, "byo-password", "pw", new["byo"]).await;
+    for n in ["gen", "byo"] {
+        let want = new[n].to_string();
+        common::wait_for(
+            &env.secrets,
+            &format!("{n}-conn"),
+            30,
+            "the connection Secret with the new password",
+            move |s: &Secret| {
+                s.data
+                    .as_ref()
+                    .and_then(|d| d.get("password"))
+                    .is_some_and(|p| p.0 == want.as_bytes())
+            },
+        )
+        .await;
+        let conn = secret_data(&env, &format!("{n}-conn")).await;
+        assert!(
+            conn["uri"].contains(&format!(":{}@", new[n])),
+            "uri with the new password"
+        );
+    }
+    let modifies = proxy.stats.forwarded_of("ModifyDBInstance");
+    assert_eq!(modifies.len(), 2, "one ModifyDBInstance per Instance");
+    for n in ["gen", "byo"] {
+        let m: Vec<_> = modifies
+            .iter()
+            .filter(|s| s.params.get("DBInstanceIdentifier") == Some(&ids[n]))
+            .collect();
+        assert_eq!(m.len(), 1, "{n}: exactly one ModifyDBInstance");
+        assert_eq!(
+            m[0].params.get("MasterUserPassword").map(String::as_str),
+            Some(new[n]),
+            "{n}: the new password reached RDS"
+        );
+    }
+    assert_eq!(
+        ctl.calls("ModifyDBInstance"),
+        2,
+        "counted in the AWS call metric"
+    );
+
+    // an Event per rotation, without the password; nor is it in the Instance
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(env.client.clone(), &env.ns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rotated: Vec<_> = events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("PasswordRotated"))
+            .collect();
+        if rotated.len() == 2 {
+            for e in &rotated {
+                let text = serde_json::to_string(e).unwrap();
+                assert!(!new.values().any(|p| text.contains(p)), "{text}");
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "PasswordRotated events: {rotated:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for n in ["gen", "byo"] {
+        let i = wait_ready(&env, n, 10).await;
+        let text = serde_json::to_string(&i).unwrap();
+        assert!(!text.contains(new[n]), "password in the Instance: {text}");
+    }
+
+    // forced resync: an edit of each Instance, then several fleet polls: nothing more is sent
+    let before = reconciles(&ctl);
+    for n in ["gen", "byo"] {
+        env.instances
+            .patch(
+                n,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"metadata": {"annotations": {"paved.test/resync": "1"}}})),
+            )
+            .await
+            .unwrap();
+    }
+    let polls = ctl.polls();
+    until(30, "3 more fleet polls", || ctl.polls() >= polls + 3).await;
+    assert!(
+        reconciles(&ctl) >= before + 2,
+        "the Instances were reconciled"
+    );
+    assert_eq!(proxy.stats.forwarded_of("ModifyDBInstance").len(), 2);
+    assert_eq!(ctl.calls("ModifyDBInstance"), 2);
+    for n in ["gen", "byo"] {
+        assert_eq!(
+            secret_data(&env, &format!("{n}-conn")).await["password"],
+            new[n]
+        );
+        wait_ready(&env, n, 10).await;
+    }
+    ctl.stop().await;
+}
+
+/// A crash between the ModifyDBInstance that carries a new master password and the rewrite of
+/// the connection Secret: the next run sends the same password once more, then publishes it,
+/// then sends nothing.
+#[tokio::test]
+async fn crash_after_password_modify_is_safe() {
+    let proxy = FaultyProxy::start(&common::e2e_env().moto_url, Faults::default()).await;
+    let env = env("rds-rotate-crash", "ap-northeast-1", Some(&proxy.url)).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let fp: Failpoint = Arc::new(move |s, id| {
+        let tx = tx.clone();
+        let id = id.to_string();
+        Box::pin(async move {
+            if s == FailpointSite::AfterPasswordModify {
+                let _ = tx.send(id);
+                futures::future::pending::<()>().await;
+            }
+        })
+    });
+    let ctl = Ctl::start(
+        &env,
+        RdsConfig {
+            failpoint: Some(fp),
+            ..fast()
+        },
+    )
+    .await;
+    create(&env, "crashy", json!({})).await;
+    let id = external_name(&wait_ready(&env, "crashy", 60).await);
+    let old = secret_data(&env, "crashy-conn").await["password"].clone();
+    let new = "after-the-Crash-0123456789";
+    set_secret_key(&env, "crashy-master-password", "password", new).await;
+    let at = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(at, id);
+    ctl.kill().await;
+    let sent = proxy.stats.forwarded_of("ModifyDBInstance");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].params.get("MasterUserPassword").map(String::as_str),
+        Some(new)
+    );
+    assert_eq!(
+        secret_data(&env, "crashy-conn").await["password"],
+        old,
+        "the crash came before the connection Secret was rewritten"
+    );
+
+    let ctl = Ctl::start(&env, fast()).await;
+    common::wait_for(
+        &env.secrets,
+        "crashy-conn",
+        30,
+        "the connection Secret with the new password",
+        |s: &Secret| {
+            s.data
+                .as_ref()
+                .and_then(|d| d.get("password"))
+                .is_some_and(|p| p.0 == new.as_bytes())
+        },
+    )
+    .await;
+    let sent = proxy.stats.forwarded_of("ModifyDBInstance");
+    assert_eq!(sent.len(), 2, "sent once more after the restart");
+    assert!(
+        sent.iter()
+            .all(|s| s.params.get("MasterUserPassword").map(String::as_str) == Some(new)),
+        "the same password both times"
+    );
+    let polls = ctl.polls();
+    until(30, "3 more fleet polls", || ctl.polls() >= polls + 3).await;
+    assert_eq!(proxy.stats.forwarded_of("ModifyDBInstance").len(), 2);
+    wait_ready(&env, "crashy", 10).await;
+    ctl.stop().await;
 }

@@ -407,6 +407,7 @@ impl RdsApi for SdkRds {
                 .set_db_parameter_group_name(r.parameter_group_name.clone())
                 .set_vpc_security_group_ids(r.vpc_security_group_ids.clone())
                 .set_db_port_number(r.port)
+                .set_master_user_password(r.master_user_password.as_ref().map(|p| p.0.clone()))
                 .send()
                 .await
                 .map_err(|e| sdk_err(OP, e))?;
@@ -529,6 +530,9 @@ pub enum FailpointSite {
     BeforeCreate,
     /// CreateDBInstance succeeded; nothing recorded about it yet.
     AfterCreate,
+    /// A ModifyDBInstance carrying a new master password succeeded; the connection Secret
+    /// still publishes the old one.
+    AfterPasswordModify,
 }
 
 /// A test hook run at a [`FailpointSite`] with the identifier concerned. A hook that never
@@ -653,7 +657,18 @@ impl RdsApi for Guarded {
     }
 
     fn modify<'a>(&'a self, req: &'a ModifyRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
-        Box::pin(self.call("ModifyDBInstance", move || self.inner.modify(req)))
+        Box::pin(async move {
+            let r = self
+                .call("ModifyDBInstance", move || self.inner.modify(req))
+                .await;
+            if r.is_ok()
+                && req.master_user_password.is_some()
+                && let Some(fp) = &self.failpoint
+            {
+                fp(FailpointSite::AfterPasswordModify, &req.identifier).await;
+            }
+            r
+        })
     }
 
     fn delete<'a>(&'a self, req: &'a DeleteRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {

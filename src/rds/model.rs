@@ -171,11 +171,26 @@ impl fmt::Debug for CreateRequest {
     }
 }
 
-/// ModifyDBInstance input: only the fields that drifted.
+/// A password: cloned and compared like the string it holds, never printed (`Debug` shows
+/// `<redacted>`), so that a request logged with `{:?}` cannot leak it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// ModifyDBInstance input: only the fields that drifted, and the master password when it is
+/// being rotated.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModifyRequest {
     pub identifier: String,
     pub apply_immediately: bool,
+    /// A new master password (rotation). RDS applies it asynchronously but at once, whatever
+    /// `apply_immediately` says.
+    pub master_user_password: Option<Password>,
     pub instance_class: Option<String>,
     pub engine_version: Option<String>,
     pub allow_major_version_upgrade: bool,
@@ -195,8 +210,12 @@ pub struct ModifyRequest {
     pub port: Option<i32>,
 }
 
+/// The name [`ModifyRequest::fields`] gives the master password.
+pub const MASTER_USER_PASSWORD: &str = "masterUserPassword";
+
 impl ModifyRequest {
-    /// The forProvider names of the fields this request changes.
+    /// The forProvider names of the fields this request changes (`masterUserPassword` last,
+    /// when the password is rotated).
     pub fn fields(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         let mut f = |set: bool, name: &'static str| {
@@ -226,6 +245,7 @@ impl ModifyRequest {
         f(self.parameter_group_name.is_some(), "parameterGroupName");
         f(self.vpc_security_group_ids.is_some(), "vpcSecurityGroupIds");
         f(self.port.is_some(), "port");
+        f(self.master_user_password.is_some(), MASTER_USER_PASSWORD);
         v
     }
 
@@ -413,6 +433,20 @@ mod tests {
             let nominal = base.saturating_mul(1u32 << (attempt - 1).min(16)).min(max);
             assert!(d >= nominal / 2, "{attempt}: {d:?} < {nominal:?}/2");
         }
+    }
+
+    #[test]
+    fn modify_request_never_prints_the_password() {
+        let r = ModifyRequest {
+            identifier: "db".into(),
+            master_user_password: Some(Password("hunter2-hunter2".into())),
+            ..Default::default()
+        };
+        let printed = format!("{r:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+        assert_eq!(r.fields(), vec![MASTER_USER_PASSWORD]);
+        assert!(!r.is_empty());
     }
 
     #[test]

@@ -23,8 +23,8 @@ use super::Ctx;
 use super::client::RdsApi;
 use super::diff::diff;
 use super::model::{
-    AwsError, CreateRequest, DbInstance, DeleteRequest, ErrorClass, ModifyRequest, is_modifiable,
-    is_transitional,
+    AwsError, CreateRequest, DbInstance, DeleteRequest, ErrorClass, MASTER_USER_PASSWORD,
+    ModifyRequest, Password, is_modifiable, is_transitional,
 };
 use super::naming;
 use super::observe::Fleet;
@@ -474,11 +474,19 @@ impl<'a> Flow<'a> {
         )
     }
 
+    /// A Secret of this namespace: from the cache of paved's Secrets when it is there,
+    /// otherwise from the API server.
     async fn get_secret(&self, name: &str) -> Result<Option<Secret>, Error> {
         let ns = self.obj.namespace().unwrap_or_default();
         if let Some(s) = self.ctx.secrets.get(&ObjectRef::new(name).within(&ns)) {
             return Ok(Some((*s).clone()));
         }
+        self.get_secret_live(name).await
+    }
+
+    /// A Secret of this namespace, read from the API server (never from the cache, which may
+    /// not have seen the latest write yet).
+    async fn get_secret_live(&self, name: &str) -> Result<Option<Secret>, Error> {
         self.secrets()
             .get_opt(name)
             .await
@@ -524,32 +532,36 @@ impl<'a> Flow<'a> {
         Ok(r)
     }
 
-    async fn find_or_make_password(&self, generate: bool) -> Result<Result<String, String>, Error> {
+    /// Where the master password lives: (Secret name, key, whether the user named it in
+    /// passwordSecretRef). `Err(message)`: a reference paved must not follow.
+    fn password_location(&self) -> Result<(String, String, bool), String> {
         let ns = self.obj.namespace().unwrap_or_default();
-        let fp = &self.obj.spec.for_provider;
-        let (name, key, user_ref) = match &fp.password_secret_ref {
+        match &self.obj.spec.for_provider.password_secret_ref {
             Some(r) => {
                 if r.namespace.as_deref().is_some_and(|n| n != ns) {
-                    return Ok(Err(format!(
+                    return Err(format!(
                         "spec.forProvider.passwordSecretRef.namespace must be {ns} (paved never reads Secrets of other namespaces)"
-                    )));
+                    ));
                 }
-                (r.name.clone(), r.key.clone(), true)
+                Ok((r.name.clone(), r.key.clone(), true))
             }
-            None => (
+            None => Ok((
                 self.generated_password_secret(),
                 PASSWORD_KEY.to_string(),
                 false,
-            ),
+            )),
+        }
+    }
+
+    async fn find_or_make_password(&self, generate: bool) -> Result<Result<String, String>, Error> {
+        let ns = self.obj.namespace().unwrap_or_default();
+        let fp = &self.obj.spec.for_provider;
+        let (name, key, user_ref) = match self.password_location() {
+            Ok(l) => l,
+            Err(msg) => return Ok(Err(msg)),
         };
         let existing = self.get_secret(&name).await?;
-        let current = existing
-            .as_ref()
-            .and_then(|s| s.data.as_ref())
-            .and_then(|d| d.get(&key))
-            .map(|b| String::from_utf8_lossy(&b.0).to_string())
-            .filter(|p| !p.is_empty());
-        if let Some(p) = current {
+        if let Some(p) = secret_value(existing.as_ref(), &key) {
             return Ok(Ok(p));
         }
         let may_generate = generate && (!user_ref || fp.auto_generate_password == Some(true));
@@ -601,11 +613,7 @@ impl<'a> Flow<'a> {
                     .get_opt(&name)
                     .await
                     .map_err(kube_err("reading the master password Secret", &self.obj))?;
-                Ok(again
-                    .and_then(|s| s.data)
-                    .and_then(|d| d.get(&key).cloned())
-                    .map(|b| String::from_utf8_lossy(&b.0).to_string())
-                    .filter(|p| !p.is_empty())
+                Ok(secret_value(again.as_ref(), &key)
                     .ok_or_else(|| format!("Secret {name} appeared without key {key:?}")))
             }
             Err(e) => Err(kube_err("creating the master password Secret", &self.obj)(
@@ -701,6 +709,66 @@ impl<'a> Flow<'a> {
             .await
             .map_err(kube_err("writing the connection Secret", &self.obj))?;
         Ok(Ok(()))
+    }
+
+    /// The password this Instance's connection Secret publishes: the one RDS was last given by
+    /// paved (at creation or at the last rotation). `None` when there is no connection Secret
+    /// of this Instance's, or it holds no password.
+    async fn published_password(&self, name: &str, live: bool) -> Result<Option<String>, Error> {
+        let secret = if live {
+            self.get_secret_live(name).await?
+        } else {
+            self.get_secret(name).await?
+        };
+        let uid = self.obj.uid().unwrap_or_default();
+        let ours = secret
+            .as_ref()
+            .is_some_and(|s| s.owner_references().iter().any(|o| o.uid == uid));
+        Ok(secret_value(secret.as_ref().filter(|_| ours), "password"))
+    }
+
+    /// Master password rotation: the password Secret against the connection Secret.
+    ///
+    /// The connection Secret holds the last password paved gave RDS; when the password Secret
+    /// (passwordSecretRef, or the generated `<name>-master-password`) now says something else,
+    /// the new one must reach RDS (ModifyDBInstance) before it is published. `Some(password)`:
+    /// send it (it is also what [`Self::connection_secret`] publishes next). The caches decide
+    /// cheaply that nothing changed; a difference is confirmed by reading both Secrets from the
+    /// API server, so that a cache that has not seen paved's own rewrite yet never causes a
+    /// second ModifyDBInstance. Idempotent and crash-safe: until the connection Secret is
+    /// rewritten, every reconcile sends the same password again.
+    ///
+    /// Without writeConnectionSecretToRef (or before anything was published) there is nothing to
+    /// compare with, and nothing is rotated.
+    async fn rotation(&mut self) -> Result<Option<Password>, Error> {
+        let ns = self.obj.namespace().unwrap_or_default();
+        let Some(r) = self.obj.spec.write_connection_secret_to_ref.clone() else {
+            return Ok(None);
+        };
+        if r.namespace.as_deref().is_some_and(|n| n != ns) {
+            // connection_secret refuses it and says why.
+            return Ok(None);
+        }
+        let Ok(current) = self.password(false).await? else {
+            return Ok(None);
+        };
+        match self.published_password(&r.name, false).await? {
+            Some(p) if p != current => {}
+            _ => return Ok(None),
+        }
+        // They differ in the caches: confirm with the API server before touching AWS.
+        let Ok((name, key, _)) = self.password_location() else {
+            return Ok(None);
+        };
+        let Some(current) = secret_value(self.get_secret_live(&name).await?.as_ref(), &key) else {
+            return Ok(None);
+        };
+        // From here on, this reconcile sends and publishes this one.
+        self.password = Some(current.clone());
+        match self.published_password(&r.name, true).await? {
+            Some(p) if p != current => Ok(Some(Password(current))),
+            _ => Ok(None),
+        }
     }
 
     /// With Orphan, the generated password Secret must outlive the Instance (it is the only copy
@@ -1049,6 +1117,8 @@ impl<'a> Flow<'a> {
         self.ready_from(&inst);
         let mut notes: Vec<String> = Vec::new();
         let mut waiting = false;
+        // The master password was just rotated: publish it whatever the RDS status.
+        let mut rotated = false;
 
         let spec_keys = spec_tag_keys(&self.obj);
         let d = diff(
@@ -1085,40 +1155,102 @@ impl<'a> Flow<'a> {
             let poll = self.poll();
             return self.finish(Action::requeue(jitter(poll))).await;
         } else {
-            if !d.modify.is_empty() {
+            // A rotated master password goes in the same ModifyDBInstance as the drift.
+            let mut modify = d.modify.clone();
+            if is_modifiable(inst.status()) {
+                modify.master_user_password = self.rotation().await?;
+            }
+            if let Some(p) = &modify.master_user_password
+                && !naming::is_acceptable_password(&p.0)
+            {
+                let secret = self
+                    .password_location()
+                    .map(|(name, key, _)| format!("Secret {name} key {key:?}"))
+                    .unwrap_or_else(|_| "the password Secret".into());
+                self.synced(
+                    false,
+                    "InvalidPassword",
+                    format!(
+                        "cannot rotate the master password: the new one in {secret} must be 8 to 128 printable ASCII characters other than '/', '\"', '@' and space (the connection Secret keeps the current one)"
+                    ),
+                );
+                let poll = self.poll();
+                return self.finish(Action::requeue(poll)).await;
+            }
+            if !modify.is_empty() {
                 if !is_modifiable(inst.status()) {
                     waiting = true;
                     notes.push(format!(
                         "waiting for RDS status {:?} to allow changing {}",
                         inst.status(),
-                        d.modify.fields().join(", ")
+                        modify.fields().join(", ")
                     ));
                 } else {
-                    let fields = d.modify.fields().join(", ");
+                    let rotating = modify.master_user_password.is_some();
+                    let changed: Vec<&str> = modify
+                        .fields()
+                        .into_iter()
+                        .filter(|f| *f != MASTER_USER_PASSWORD)
+                        .collect();
+                    let fields = modify.fields().join(", ");
                     tracing::info!(key = %self.key, identifier = %id, fields = %fields, "modifying RDS instance");
-                    match rds.modify(&d.modify).await {
+                    match rds.modify(&modify).await {
                         Ok(i) => {
-                            // Keep the tags we know: ModifyDBInstance answers without them.
+                            // Keep what we know that ModifyDBInstance may answer without: the
+                            // tags, and the endpoint the connection Secret is written from.
                             let mut i = i;
                             if i.tags.is_empty() {
                                 i.tags = inst.tags.clone();
                             }
+                            if i.address.is_none() {
+                                i.address = inst.address.clone();
+                            }
+                            if i.port.is_none() {
+                                i.port = inst.port;
+                            }
                             fleet.record(&id, Some(i.clone()));
                             inst = i;
-                            self.event(
-                                EventType::Normal,
-                                "UpdatedExternalResource",
-                                "ModifyDBInstance",
-                                format!(
-                                    "modified {fields} of RDS instance {id}{}",
-                                    if d.modify.apply_immediately {
-                                        " (applyImmediately)"
-                                    } else {
-                                        " (in the next maintenance window)"
-                                    }
-                                ),
-                            )
-                            .await;
+                            if !changed.is_empty() {
+                                self.event(
+                                    EventType::Normal,
+                                    "UpdatedExternalResource",
+                                    "ModifyDBInstance",
+                                    format!(
+                                        "modified {} of RDS instance {id}{}",
+                                        changed.join(", "),
+                                        if modify.apply_immediately {
+                                            " (applyImmediately)"
+                                        } else {
+                                            " (in the next maintenance window)"
+                                        }
+                                    ),
+                                )
+                                .await;
+                            }
+                            if rotating {
+                                rotated = true;
+                                let secret = self
+                                    .password_location()
+                                    .map(|(name, _, _)| format!("Secret {name}"))
+                                    .unwrap_or_else(|_| "the password Secret".into());
+                                let conn = self
+                                    .obj
+                                    .spec
+                                    .write_connection_secret_to_ref
+                                    .as_ref()
+                                    .map(|r| r.name.clone())
+                                    .unwrap_or_default();
+                                tracing::info!(key = %self.key, identifier = %id, "master password rotated");
+                                self.event(
+                                    EventType::Normal,
+                                    "PasswordRotated",
+                                    "ModifyDBInstance",
+                                    format!(
+                                        "sent the master password of {secret} to RDS instance {id}; publishing it in the connection Secret {conn}"
+                                    ),
+                                )
+                                .await;
+                            }
                         }
                         Err(e) => return self.aws_failure(e).await,
                     }
@@ -1151,7 +1283,7 @@ impl<'a> Flow<'a> {
         self.status.at_provider = Some(observation(&inst));
         self.ready_from(&inst);
 
-        if inst.status() == "available" {
+        if inst.status() == "available" || rotated {
             match self.connection_secret(&inst).await? {
                 Ok(()) => {}
                 Err(msg) => {
@@ -1400,6 +1532,15 @@ fn spec_tag_keys(obj: &Instance) -> Vec<String> {
         .as_ref()
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// The non-empty value of `key` in a Secret, as text.
+fn secret_value(secret: Option<&Secret>, key: &str) -> Option<String> {
+    secret
+        .and_then(|s| s.data.as_ref())
+        .and_then(|d| d.get(key))
+        .map(|b| String::from_utf8_lossy(&b.0).to_string())
+        .filter(|v| !v.is_empty())
 }
 
 fn truncate_label(v: &str) -> String {
