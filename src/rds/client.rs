@@ -1,5 +1,6 @@
 //! The RDS operations paved uses, as a small trait ([`RdsApi`]), implemented with aws-sdk-rds
-//! ([`SdkRds`]) and wrapped by [`Guarded`]: a token bucket per account and region, retries with
+//! ([`SdkRds`]) and wrapped by [`Guarded`]: a token bucket per account and region (keyed as
+//! [`super::BucketKey`] says, shared by ProviderConfigs with the same credentials), retries with
 //! exponential backoff and jitter for throttling and 5xx, a metric per attempt, and failpoints
 //! for crash tests.
 

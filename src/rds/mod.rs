@@ -1,8 +1,9 @@
 //! The RDS controller: reconciles `Instance` (`rds.aws.upbound.io/v1beta1`) with AWS RDS.
 //!
 //! - [`client`]: the small trait over the RDS operations paved uses ([`client::RdsApi`]), its
-//!   aws-sdk-rds implementation, and the guard around it (token bucket per account and region,
-//!   retries with backoff and jitter, a metric per attempt, failpoints for crash tests).
+//!   aws-sdk-rds implementation, and the guard around it (token bucket per AWS identity,
+//!   endpoint and region — see [`BucketKey`] —, retries with backoff and jitter, a metric per
+//!   attempt, failpoints for crash tests).
 //! - [`observe`]: shared observation — one paginated DescribeDBInstances per (ProviderConfig,
 //!   region) per poll interval feeds every Instance.
 //! - [`diff`]: spec against AWS — what to modify, what cannot change, which tags to fix.
@@ -53,8 +54,9 @@ pub struct RdsConfig {
     /// How often an instance in a transitional state (creating, modifying, deleting, ...) is
     /// described on its own. Default 20 s.
     pub transitional_poll_interval: Duration,
-    /// Token bucket rate per ProviderConfig (account) and region. Default 8 requests/s, under
-    /// the RDS API's limit of about 12.
+    /// Token bucket rate per AWS identity (account, as far as paved can tell without asking
+    /// AWS: see [`BucketKey`]), endpoint and region, shared by every ProviderConfig that resolves
+    /// to the same one. Default 8 requests/s, under the RDS API's limit of about 12.
     pub aws_requests_per_second: f64,
     /// Retries of throttling and 5xx answers within one call.
     pub retry: RetryPolicy,
@@ -254,7 +256,7 @@ pub(crate) struct Shared {
     pub fleets: Fleets,
     pub backoffs: Backoffs,
     pub latest: Latest,
-    buckets: Mutex<HashMap<(String, String), Arc<TokenBucket>>>,
+    buckets: Buckets,
     clients: Mutex<HashMap<(String, String), CachedClient>>,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
 }
@@ -266,8 +268,123 @@ pub(crate) struct Ctx {
     pub provider_configs: Store<ProviderConfig>,
 }
 
-/// Name used for the fleet and bucket of Instances without a ProviderConfig.
+/// Name used for the fleet and client of Instances without a ProviderConfig.
 const AMBIENT: &str = "(environment)";
+
+/// Who AWS sees calling, as far as paved can tell from configuration alone (no STS call).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Caller {
+    /// The account of the role the credentials come from (the account ID of its ARN).
+    Account(String),
+    /// Static keys: the access key ID (never the secret), which belongs to exactly one account.
+    AccessKey(String),
+    /// paved's own credential chain, with nothing in the configuration that names an account
+    /// (instance profile, EKS Pod Identity, a shared profile): every such client is one caller.
+    Ambient,
+}
+
+/// The token bucket a client draws from: RDS limits requests per account and region, so every
+/// ProviderConfig that resolves to the same caller, endpoint and region shares one bucket (two
+/// ProviderConfigs with the same credentials must not get twice the rate). The endpoint keeps
+/// an emulator or a VPC endpoint apart from AWS's public one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct BucketKey {
+    pub caller: Caller,
+    /// The endpoint URL (lower case, no trailing `/`), or `aws` for AWS's own.
+    pub endpoint: String,
+    pub region: String,
+}
+
+/// The token buckets, by [`BucketKey`].
+#[derive(Debug, Default)]
+pub(crate) struct Buckets {
+    m: Mutex<HashMap<BucketKey, Arc<TokenBucket>>>,
+}
+
+impl Buckets {
+    /// The bucket of `key` (made with `rate` requests/s the first time).
+    pub(crate) fn get(&self, key: BucketKey, rate: f64) -> Arc<TokenBucket> {
+        self.m
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_insert_with(|| Arc::new(TokenBucket::new(rate)))
+            .clone()
+    }
+}
+
+/// The account ID in an IAM role ARN (`arn:<partition>:iam::<12 digits>:role/<name>`, or the
+/// `sts` assumed-role form).
+pub(crate) fn account_of_role_arn(arn: &str) -> Option<String> {
+    let mut parts = arn.trim().splitn(6, ':');
+    let (arn_, _partition, service, _region, account, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let role = match service {
+        "iam" => resource.starts_with("role/"),
+        "sts" => resource.starts_with("assumed-role/"),
+        _ => false,
+    };
+    (arn_ == "arn" && role && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| account.to_string())
+}
+
+/// The bucket of a client built with `credentials` (from a ProviderConfig Secret; `None`: the
+/// default chain) and `endpoint` (a ProviderConfig's static URL; `None`: the environment's or
+/// AWS's). `env` reads the process environment the default chain reads, in its order: static
+/// keys (`AWS_ACCESS_KEY_ID`) first, then a web identity role (`AWS_ROLE_ARN`, as IRSA sets it).
+pub(crate) fn bucket_key(
+    credentials: Option<&client::StaticCredentials>,
+    endpoint: Option<&str>,
+    region: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> BucketKey {
+    let env = |k: &str| {
+        env(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let caller = match credentials {
+        Some(c) => Caller::AccessKey(c.access_key_id.trim().to_string()),
+        None => match (env("AWS_ACCESS_KEY_ID"), env("AWS_ROLE_ARN")) {
+            (Some(key), _) => Caller::AccessKey(key),
+            (None, Some(arn)) => account_of_role_arn(&arn).map_or(Caller::Ambient, Caller::Account),
+            (None, None) => Caller::Ambient,
+        },
+    };
+    let endpoint = endpoint
+        .map(str::to_string)
+        .or_else(|| env("AWS_ENDPOINT_URL_RDS"))
+        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .map(|e| e.trim().trim_end_matches('/').to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| "aws".to_string());
+    BucketKey {
+        caller,
+        endpoint,
+        region: region.to_string(),
+    }
+}
+
+/// The endpoint URL a ProviderConfig asks for (`None`: the environment's or AWS's).
+/// `Err(message)`: the ProviderConfig is invalid.
+fn provider_config_endpoint(pc: &ProviderConfig) -> Result<Option<String>, String> {
+    match &pc.spec.endpoint {
+        Some(e) if e.url.type_ == EndpointUrlType::Static => match &e.url.static_ {
+            Some(u) => Ok(Some(u.clone())),
+            None => Err(format!(
+                "ProviderConfig {}: spec.endpoint.url.static is required with type Static",
+                pc.name_any()
+            )),
+        },
+        _ => Ok(None),
+    }
+}
 
 impl Ctx {
     /// The guarded RDS client and the fleet cache for an Instance; `Err(message)` inside Ok
@@ -307,16 +424,9 @@ impl Ctx {
         let (endpoint, credentials) = match &pc {
             None => (None, None),
             Some(pc) => {
-                let endpoint = match &pc.spec.endpoint {
-                    Some(e) if e.url.type_ == EndpointUrlType::Static => match &e.url.static_ {
-                        Some(u) => Some(u.clone()),
-                        None => {
-                            return Ok(Err(format!(
-                                "ProviderConfig {name}: spec.endpoint.url.static is required with type Static"
-                            )));
-                        }
-                    },
-                    _ => None,
+                let endpoint = match provider_config_endpoint(pc) {
+                    Ok(e) => e,
+                    Err(msg) => return Ok(Err(msg)),
                 };
                 let credentials = match pc.spec.credentials.source {
                     CredentialsSource::Secret => {
@@ -367,6 +477,9 @@ impl Ctx {
                 (endpoint, credentials)
             }
         };
+        let bucket_key = bucket_key(credentials.as_ref(), endpoint.as_deref(), &region, |k| {
+            std::env::var(k).ok()
+        });
         let sdk = client::sdk_client(
             self.shared.http.clone(),
             &region,
@@ -374,18 +487,10 @@ impl Ctx {
             credentials,
         )
         .await;
-        let bucket = {
-            let mut b = self
-                .shared
-                .buckets
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            b.entry(key.clone())
-                .or_insert_with(|| {
-                    Arc::new(TokenBucket::new(self.shared.config.aws_requests_per_second))
-                })
-                .clone()
-        };
+        let bucket = self
+            .shared
+            .buckets
+            .get(bucket_key, self.shared.config.aws_requests_per_second);
         let api: Arc<dyn RdsApi> = Arc::new(Guarded {
             inner: Arc::new(SdkRds { client: sdk }),
             bucket,
@@ -446,7 +551,7 @@ pub async fn run(
         fleets: Fleets::default(),
         backoffs: Backoffs::default(),
         latest: Latest::default(),
-        buckets: Mutex::default(),
+        buckets: Buckets::default(),
         clients: Mutex::default(),
         http: client::http_client(),
     });
@@ -563,4 +668,168 @@ pub async fn run(
 /// The object reference used for Events about an Instance.
 pub fn instance_ref(obj: &Instance) -> k8s_openapi::api::core::v1::ObjectReference {
     obj.object_ref(&())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use client::{StaticCredentials, parse_credentials_file};
+
+    fn pc(name: &str, endpoint: Option<&str>) -> ProviderConfig {
+        let mut v = serde_json::json!({
+            "apiVersion": "aws.upbound.io/v1beta1", "kind": "ProviderConfig",
+            "metadata": {"name": name},
+            "spec": {"credentials": {"source": "Secret", "secretRef": {"name": "creds", "namespace": "ops", "key": "credentials"}}}
+        });
+        if let Some(e) = endpoint {
+            v["spec"]["endpoint"] = serde_json::json!({"url": {"type": "Static", "static": e}});
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn creds(key_id: &str) -> Option<StaticCredentials> {
+        parse_credentials_file(&format!(
+            "[default]\naws_access_key_id = {key_id}\naws_secret_access_key = s3cr3t\n"
+        ))
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// The key of a client for `pc` with the credentials file of `key_id`, as aws_for builds it.
+    fn key_of(pc: &ProviderConfig, key_id: &str, region: &str) -> BucketKey {
+        let endpoint = provider_config_endpoint(pc).ok().flatten();
+        bucket_key(creds(key_id).as_ref(), endpoint.as_deref(), region, no_env)
+    }
+
+    #[test]
+    fn provider_configs_with_the_same_credentials_share_a_bucket() {
+        let (a, b) = (pc("team-a", None), pc("team-b", None));
+        assert_eq!(
+            key_of(&a, "AKIAEXAMPLE1", "eu-west-1"),
+            key_of(&b, "AKIAEXAMPLE1", "eu-west-1")
+        );
+        // and the key never holds the secret
+        let k = format!("{:?}", key_of(&a, "AKIAEXAMPLE1", "eu-west-1"));
+        assert!(!k.contains("s3cr3t"), "{k}");
+        let buckets = Buckets::default();
+        let shared = buckets.get(key_of(&a, "AKIAEXAMPLE1", "eu-west-1"), 8.0);
+        let again = buckets.get(key_of(&b, "AKIAEXAMPLE1", "eu-west-1"), 8.0);
+        let other = buckets.get(key_of(&b, "AKIAEXAMPLE2", "eu-west-1"), 8.0);
+        assert!(Arc::ptr_eq(&shared, &again));
+        assert!(!Arc::ptr_eq(&shared, &other));
+        // another access key (another account, or not known to be the same): its own bucket
+        assert_ne!(
+            key_of(&a, "AKIAEXAMPLE1", "eu-west-1"),
+            key_of(&b, "AKIAEXAMPLE2", "eu-west-1")
+        );
+        // RDS limits per region
+        assert_ne!(
+            key_of(&a, "AKIAEXAMPLE1", "eu-west-1"),
+            key_of(&a, "AKIAEXAMPLE1", "eu-west-2")
+        );
+    }
+
+    #[test]
+    fn an_emulator_never_shares_with_aws() {
+        let aws = pc("aws", None);
+        let moto = pc("moto", Some("http://127.0.0.1:5000/"));
+        let moto2 = pc("moto-again", Some("HTTP://127.0.0.1:5000"));
+        assert_ne!(
+            key_of(&aws, "testing", "us-east-1"),
+            key_of(&moto, "testing", "us-east-1")
+        );
+        assert_eq!(
+            key_of(&moto, "testing", "us-east-1"),
+            key_of(&moto2, "testing", "us-east-1")
+        );
+        assert_eq!(key_of(&aws, "testing", "us-east-1").endpoint, "aws");
+        // AWS_ENDPOINT_URL(_RDS) counts when the ProviderConfig names none
+        let env = |k: &str| (k == "AWS_ENDPOINT_URL").then(|| "http://moto:5000".to_string());
+        assert_eq!(
+            bucket_key(None, None, "us-east-1", env).endpoint,
+            "http://moto:5000"
+        );
+        let env = |k: &str| match k {
+            "AWS_ENDPOINT_URL" => Some("http://moto:5000".to_string()),
+            "AWS_ENDPOINT_URL_RDS" => Some("http://rds-only:5000".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            bucket_key(None, None, "us-east-1", env).endpoint,
+            "http://rds-only:5000"
+        );
+        assert!(provider_config_endpoint(&pc("x", None)).is_ok());
+    }
+
+    #[test]
+    fn ambient_credentials_are_keyed_by_what_the_environment_names() {
+        // nothing named: one caller, whichever ProviderConfig (or none) leads there
+        assert_eq!(
+            bucket_key(None, None, "eu-west-1", no_env),
+            bucket_key(None, None, "eu-west-1", |_: &str| Some("  ".to_string()))
+        );
+        assert_eq!(
+            bucket_key(None, None, "eu-west-1", no_env).caller,
+            Caller::Ambient
+        );
+        // IRSA: the role's account
+        let irsa = |account: &'static str| {
+            move |k: &str| {
+                (k == "AWS_ROLE_ARN").then(|| format!("arn:aws:iam::{account}:role/paved"))
+            }
+        };
+        assert_eq!(
+            bucket_key(None, None, "eu-west-1", irsa("111111111111")).caller,
+            Caller::Account("111111111111".into())
+        );
+        assert_ne!(
+            bucket_key(None, None, "eu-west-1", irsa("111111111111")),
+            bucket_key(None, None, "eu-west-1", irsa("222222222222"))
+        );
+        // static keys in the environment win, as in the SDK's chain
+        let both = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("AKIAENV".to_string()),
+            "AWS_ROLE_ARN" => Some("arn:aws:iam::111111111111:role/paved".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            bucket_key(None, None, "eu-west-1", both).caller,
+            Caller::AccessKey("AKIAENV".into())
+        );
+        // a ProviderConfig's own keys are used instead of the environment's
+        assert_eq!(
+            bucket_key(creds("AKIASECRET").as_ref(), None, "eu-west-1", both).caller,
+            Caller::AccessKey("AKIASECRET".into())
+        );
+    }
+
+    #[test]
+    fn role_arns() {
+        assert_eq!(
+            account_of_role_arn("arn:aws:iam::123456789012:role/paved").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_of_role_arn("arn:aws-us-gov:iam::123456789012:role/path/to/paved").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_of_role_arn("arn:aws:sts::123456789012:assumed-role/paved/session").as_deref(),
+            Some("123456789012")
+        );
+        for bad in [
+            "",
+            "arn:aws:iam::12345678901:role/short",
+            "arn:aws:iam::1234567890123:role/long",
+            "arn:aws:iam::12345678901x:role/letters",
+            "arn:aws:iam::123456789012:user/not-a-role",
+            "arn:aws:s3:::bucket",
+            "not-an-arn:aws:iam::123456789012:role/x",
+        ] {
+            assert_eq!(account_of_role_arn(bad), None, "{bad}");
+        }
+    }
 }
