@@ -1,12 +1,15 @@
 //! An HTTP/1.1 proxy in front of the RDS emulator that injects AWS-shaped faults (Throttling,
-//! InternalFailure 500) at configurable rates and records every request's action and parameters
-//! (for example CreateDBInstance's MasterUserPassword, which RDS never returns). Real TCP, real
-//! HTTP: the controller under test talks to it exactly as to AWS.
+//! InternalFailure 500) at configurable rates and records every request's action, parameters
+//! and time (for example CreateDBInstance's MasterUserPassword, which RDS never returns). It can
+//! also make chosen instances look as if they were in another RDS status (the emulator reports
+//! every instance `available` at once): see [`FaultyProxy::set_status`]. Real TCP, real HTTP:
+//! the controller under test talks to it exactly as to AWS.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,6 +28,10 @@ pub struct Seen {
     pub params: BTreeMap<String, String>,
     /// What the proxy did: "forwarded", "throttled", "server_error".
     pub outcome: &'static str,
+    /// When the request arrived.
+    pub at: Instant,
+    /// A DBInstanceStatus in the answer was rewritten (see [`FaultyProxy::set_status`]).
+    pub status_rewritten: bool,
 }
 
 #[derive(Default, Debug)]
@@ -48,10 +55,14 @@ impl Stats {
     }
 }
 
+/// RDS statuses to report instead of the emulator's, by DB instance identifier.
+type StatusRewrites = Mutex<BTreeMap<String, String>>;
+
 pub struct FaultyProxy {
     pub url: String,
     pub stats: Arc<Stats>,
     faults: Arc<Mutex<Faults>>,
+    statuses: Arc<StatusRewrites>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -72,15 +83,16 @@ impl FaultyProxy {
             .to_string();
         let stats = Arc::new(Stats::default());
         let faults = Arc::new(Mutex::new(faults));
-        let (s, f) = (stats.clone(), faults.clone());
+        let statuses = Arc::new(StatusRewrites::default());
+        let (s, f, st) = (stats.clone(), faults.clone(), statuses.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                let (s, f, up) = (s.clone(), f.clone(), upstream.clone());
+                let (s, f, st, up) = (s.clone(), f.clone(), st.clone(), upstream.clone());
                 tokio::spawn(async move {
-                    let _ = serve(conn, &up, &s, &f).await;
+                    let _ = serve(conn, &up, &s, &f, &st).await;
                 });
             }
         });
@@ -88,6 +100,7 @@ impl FaultyProxy {
             url: format!("http://{addr}"),
             stats,
             faults,
+            statuses,
             task,
         }
     }
@@ -95,6 +108,77 @@ impl FaultyProxy {
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.lock().unwrap() = faults;
     }
+
+    /// From now on, report `status` (for example `creating`) as the DBInstanceStatus of
+    /// `identifier` in every DescribeDBInstances and CreateDBInstance answer, whatever the
+    /// emulator says; `None` reports the emulator's again.
+    pub fn set_status(&self, identifier: &str, status: Option<&str>) {
+        let mut m = self.statuses.lock().unwrap();
+        match status {
+            Some(s) => m.insert(identifier.to_string(), s.to_string()),
+            None => m.remove(identifier),
+        };
+    }
+}
+
+/// Replace the DBInstanceStatus of every `<DBInstance>` element whose identifier has an entry
+/// in `statuses`. Returns the new body and whether anything changed.
+fn rewrite_statuses(body: &str, statuses: &BTreeMap<String, String>) -> (String, bool) {
+    const OPEN: &str = "<DBInstance>";
+    const CLOSE: &str = "</DBInstance>";
+    const STATUS: &str = "<DBInstanceStatus>";
+    const STATUS_END: &str = "</DBInstanceStatus>";
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    let mut changed = false;
+    while let Some(start) = rest.find(OPEN) {
+        let Some(len) = rest[start..].find(CLOSE) else {
+            break;
+        };
+        let end = start + len + CLOSE.len();
+        out.push_str(&rest[..start]);
+        let mut element = rest[start..end].to_string();
+        let wanted = statuses.iter().find(|(id, _)| {
+            element.contains(&format!(
+                "<DBInstanceIdentifier>{id}</DBInstanceIdentifier>"
+            ))
+        });
+        if let Some((_, status)) = wanted
+            && let (Some(a), Some(b)) = (element.find(STATUS), element.find(STATUS_END))
+        {
+            element.replace_range(a + STATUS.len()..b, status);
+            changed = true;
+        }
+        out.push_str(&element);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    (out, changed)
+}
+
+/// Apply [`rewrite_statuses`] to a raw HTTP response with a Content-Length body.
+fn rewrite_response(resp: Vec<u8>, statuses: &BTreeMap<String, String>) -> (Vec<u8>, bool) {
+    let Some(end) = find(&resp, b"\r\n\r\n") else {
+        return (resp, false);
+    };
+    let head = String::from_utf8_lossy(&resp[..end]).to_string();
+    if head.to_ascii_lowercase().contains("chunked") {
+        return (resp, false);
+    }
+    let (body, changed) = rewrite_statuses(&String::from_utf8_lossy(&resp[end + 4..]), statuses);
+    if !changed {
+        return (resp, false);
+    }
+    let mut lines: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:"))
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("Content-Length: {}", body.len()));
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body.as_bytes());
+    (out, true)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -140,6 +224,7 @@ async fn serve(
     upstream: &str,
     stats: &Stats,
     faults: &Mutex<Faults>,
+    statuses: &StatusRewrites,
 ) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     loop {
@@ -169,6 +254,7 @@ async fn serve(
         let request: Vec<u8> = buf.drain(..head_end + len).collect();
         let params = form(&String::from_utf8_lossy(&body));
         let action = params.get("Action").cloned().unwrap_or_default();
+        let at = Instant::now();
         stats.requests.fetch_add(1, Ordering::SeqCst);
 
         let f = *faults.lock().unwrap();
@@ -198,10 +284,21 @@ async fn serve(
                 forward(upstream, &head, &request[head_end..]).await?,
             )
         };
+        let rewrites = statuses.lock().unwrap().clone();
+        let (response, status_rewritten) = if outcome == "forwarded"
+            && !rewrites.is_empty()
+            && matches!(action.as_str(), "DescribeDBInstances" | "CreateDBInstance")
+        {
+            rewrite_response(response, &rewrites)
+        } else {
+            (response, false)
+        };
         stats.seen.lock().unwrap().push(Seen {
             action,
             params,
             outcome,
+            at,
+            status_rewritten,
         });
         conn.write_all(&response).await?;
         let _ = head;
