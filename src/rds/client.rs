@@ -698,89 +698,12 @@ impl RdsApi for Guarded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    /// A fake that fails the first `fail` calls with `code`.
-    struct Flaky {
-        fail: Mutex<u32>,
-        code: &'static str,
-        status: u16,
-    }
-
-    impl RdsApi for Flaky {
-        fn describe_page<'a>(
-            &'a self,
-            _m: Option<&'a str>,
-        ) -> BoxFuture<'a, Result<DescribePage, AwsError>> {
-            Box::pin(async move {
-                let mut left = self.fail.lock().unwrap_or_else(|p| p.into_inner());
-                if *left > 0 {
-                    *left -= 1;
-                    return Err(AwsError::new(
-                        "DescribeDBInstances",
-                        self.code,
-                        "boom",
-                        Some(self.status),
-                    ));
-                }
-                Ok(DescribePage::default())
-            })
-        }
-        fn describe<'a>(
-            &'a self,
-            _i: &'a str,
-        ) -> BoxFuture<'a, Result<Option<DbInstance>, AwsError>> {
-            Box::pin(async {
-                Err(AwsError::new(
-                    "DescribeDBInstances",
-                    "DBInstanceNotFound",
-                    "no",
-                    Some(404),
-                ))
-            })
-        }
-        fn create<'a>(
-            &'a self,
-            _r: &'a CreateRequest,
-        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
-            Box::pin(async { Ok(DbInstance::default()) })
-        }
-        fn modify<'a>(
-            &'a self,
-            _r: &'a ModifyRequest,
-        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
-            Box::pin(async { Ok(DbInstance::default()) })
-        }
-        fn delete<'a>(
-            &'a self,
-            _r: &'a DeleteRequest,
-        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
-            Box::pin(async { Ok(DbInstance::default()) })
-        }
-        fn add_tags<'a>(
-            &'a self,
-            _a: &'a str,
-            _t: &'a BTreeMap<String, String>,
-        ) -> BoxFuture<'a, Result<(), AwsError>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn remove_tags<'a>(
-            &'a self,
-            _a: &'a str,
-            _k: &'a [String],
-        ) -> BoxFuture<'a, Result<(), AwsError>> {
-            Box::pin(async { Ok(()) })
-        }
-    }
+    use crate::rds::fake::FakeRds;
 
     fn guarded(fail: u32, code: &'static str, status: u16) -> (Guarded, Arc<RdsMetrics>) {
         let metrics = Arc::new(RdsMetrics::default());
         let g = Guarded {
-            inner: Arc::new(Flaky {
-                fail: Mutex::new(fail),
-                code,
-                status,
-            }),
+            inner: Arc::new(FakeRds::account(0, "available").failing_pages(fail, code, status)),
             bucket: Arc::new(TokenBucket::new(1000.0)),
             metrics: metrics.clone(),
             retry: RetryPolicy {

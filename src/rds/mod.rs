@@ -12,6 +12,8 @@
 
 pub mod client;
 pub mod diff;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod metrics;
 pub mod model;
 pub mod naming;

@@ -196,95 +196,12 @@ impl Fleets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rds::fake::FakeRds;
     use crate::rds::model::*;
-    use futures::future::BoxFuture;
-    use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
-    /// A fake account with `n` available instances, counting calls.
-    struct Account {
-        ids: Vec<String>,
-        pages: AtomicUsize,
-        describes: AtomicUsize,
-        status: &'static str,
-    }
-
-    impl RdsApi for Account {
-        fn describe_page<'a>(
-            &'a self,
-            marker: Option<&'a str>,
-        ) -> BoxFuture<'a, Result<DescribePage, AwsError>> {
-            Box::pin(async move {
-                self.pages.fetch_add(1, Ordering::SeqCst);
-                let start: usize = marker.and_then(|m| m.parse().ok()).unwrap_or(0);
-                let end = (start + 100).min(self.ids.len());
-                Ok(DescribePage {
-                    instances: self.ids[start..end]
-                        .iter()
-                        .map(|id| DbInstance {
-                            identifier: id.clone(),
-                            status: Some(self.status.into()),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    marker: (end < self.ids.len()).then(|| end.to_string()),
-                })
-            })
-        }
-        fn describe<'a>(
-            &'a self,
-            id: &'a str,
-        ) -> BoxFuture<'a, Result<Option<DbInstance>, AwsError>> {
-            Box::pin(async move {
-                self.describes.fetch_add(1, Ordering::SeqCst);
-                Ok(self.ids.iter().find(|i| *i == id).map(|i| DbInstance {
-                    identifier: i.clone(),
-                    status: Some(self.status.into()),
-                    ..Default::default()
-                }))
-            })
-        }
-        fn create<'a>(
-            &'a self,
-            _r: &'a CreateRequest,
-        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
-            Box::pin(async { Ok(DbInstance::default()) })
-        }
-        fn modify<'a>(
-            &'a self,
-            _r: &'a ModifyRequest,
-        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
-            Box::pin(async { Ok(DbInstance::default()) })
-        }
-        fn delete<'a>(
-            &'a self,
-            _r: &'a DeleteRequest,
-        ) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
-            Box::pin(async { Ok(DbInstance::default()) })
-        }
-        fn add_tags<'a>(
-            &'a self,
-            _a: &'a str,
-            _t: &'a BTreeMap<String, String>,
-        ) -> BoxFuture<'a, Result<(), AwsError>> {
-            Box::pin(async { Ok(()) })
-        }
-        fn remove_tags<'a>(
-            &'a self,
-            _a: &'a str,
-            _k: &'a [String],
-        ) -> BoxFuture<'a, Result<(), AwsError>> {
-            Box::pin(async { Ok(()) })
-        }
-    }
-
-    fn account(n: usize, status: &'static str) -> Arc<Account> {
-        Arc::new(Account {
-            ids: (0..n).map(|i| format!("db-{i}")).collect(),
-            pages: AtomicUsize::new(0),
-            describes: AtomicUsize::new(0),
-            status,
-        })
+    fn account(n: usize, status: &'static str) -> Arc<FakeRds> {
+        Arc::new(FakeRds::account(n, status))
     }
 
     #[tokio::test]
