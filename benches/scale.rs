@@ -362,6 +362,7 @@ async fn run() {
     let aws_scale = delta(&aws_after, &aws_before);
     let aws_scale_total: f64 = aws_scale.values().fold(0.0, |a, b| a + b);
     eprintln!("[bench] all {n} Ready after {seconds_to_all_ready:.1} s");
+    let events_by_reason = events_by_reason(&client, &ns).await;
 
     // ---- 2. idle
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -449,6 +450,7 @@ async fn run() {
             "peak_rss_sampled_mib": round(sampled_kib as f64 / 1024.0, 1),
             "paved_cpu_seconds_scale": round(cpu_scale, 2),
             "kube_requests_scale_by_verb_resource": kube_scale_paved,
+            "events_scale_by_kind_reason": events_by_reason,
             "kube_requests_scale_harness_claim_creates": n,
             "aws_calls_scale_by_operation": aws_scale,
             "aws_calls_source": aws_source,
@@ -592,6 +594,10 @@ fn markdown(r: &Value) -> String {
     ));
     out.push_str(&format!("\nKubernetes requests during the scale phase (paved's resources, harness creates removed): {}\n", d["kube_requests_scale_by_verb_resource"]));
     out.push_str(&format!(
+        "Events in the bench namespace after the scale phase, by object kind and reason: {}\n",
+        d["events_scale_by_kind_reason"]
+    ));
+    out.push_str(&format!(
         "AWS calls during the scale phase: {}\n",
         d["aws_calls_scale_by_operation"]
     ));
@@ -599,5 +605,25 @@ fn markdown(r: &Value) -> String {
         "Idle Kubernetes requests: {} · idle AWS calls: {}\n",
         d["idle_kube_requests_by_verb_resource"], d["idle_aws_calls_by_operation"]
     ));
+    out
+}
+
+/// Events in `ns` by "<involved kind> <reason>", counting repeats (`count`).
+async fn events_by_reason(client: &Client, ns: &str) -> BTreeMap<String, i64> {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    let mut out = BTreeMap::new();
+    match api.list(&Default::default()).await {
+        Ok(list) => {
+            for e in list.items {
+                let key = format!(
+                    "{} {}",
+                    e.involved_object.kind.unwrap_or_default(),
+                    e.reason.unwrap_or_default()
+                );
+                *out.entry(key).or_insert(0) += i64::from(e.count.unwrap_or(1).max(1));
+            }
+        }
+        Err(e) => eprintln!("[bench] listing events: {e}"),
+    }
     out
 }

@@ -357,6 +357,18 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
             "annotation {k}"
         );
     }
+    // Born with what the RDS controller would otherwise write before its first AWS call: its
+    // finalizer and the derived identifier (one write per Instance saved).
+    assert_eq!(
+        inst.annotations()
+            .get("crossplane.io/external-name")
+            .map(String::as_str),
+        Some(paved::rds::naming::derive_identifier(&ns, "my-app-db-rds-instance").as_str())
+    );
+    assert_eq!(
+        inst.finalizers(),
+        ["finalizer.managedresource.crossplane.io"]
+    );
     let fp = &inst.spec.for_provider;
     assert_eq!(fp.region, "ap-northeast-2");
     assert_eq!(fp.instance_class.as_deref(), Some("db.t3.micro"));
@@ -961,6 +973,16 @@ async fn claim_deleted_while_composed_objects_are_already_gone() {
     ctl.stop().await;
     instances
         .delete("my-app-db-rds-instance", &DeleteParams::default())
+        .await
+        .unwrap();
+    // The Instance is born with the RDS controller's finalizer; that controller (not running
+    // here) releases it once AWS is done.
+    instances
+        .patch(
+            "my-app-db-rds-instance",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"finalizers": null}})),
+        )
         .await
         .unwrap();
     wait_deleted(&instances, "my-app-db-rds-instance", 30).await;

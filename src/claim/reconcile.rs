@@ -841,6 +841,11 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
                 });
             }
         }
+        if api_version == crate::api::instance::Instance::api_version(&())
+            && kind == crate::api::instance::Instance::kind(&())
+        {
+            born_managed(&mut desired, live.as_ref(), ns, &name);
+        }
         planned.push(Planned {
             resource_name: rn,
             desired,
@@ -862,7 +867,12 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
             .as_ref()
             .and_then(|l| l.meta().managed_fields.clone())
             .unwrap_or_default();
-        if diff::needs_apply(&p.desired, live_json.as_ref(), &managed, FIELD_MANAGER) {
+        // An object on its way out is left to finish: it is composed again once it is gone.
+        let deleting = p
+            .live
+            .as_ref()
+            .is_some_and(|l| l.metadata.deletion_timestamp.is_some());
+        if !deleting && diff::needs_apply(&p.desired, live_json.as_ref(), &managed, FIELD_MANAGER) {
             ctx.metrics.write("apply");
             let res = dyn_api(&ctx.client, &p.ar, ns)
                 .patch(
@@ -958,9 +968,6 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
         }
     }
 
-    // Publish the connection Secret.
-    let secret_published = publish_secret(claim, ctx, ns, &uid, &output.connection_details).await?;
-
     let mut not_ready = Vec::new();
     let mut any_unavailable = false;
     for p in &planned {
@@ -982,6 +989,16 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
             Readiness::NotObserved => not_ready.push(format!("{what}: Creating: not observed yet")),
         }
     }
+    // Publish the connection Secret once every composed resource is ready, and keep it current
+    // afterwards. Before that, an endpoint that takes no connections yet would only mislead (and
+    // publishing early costs a status write and an Event per claim when the Secret's watch
+    // overtakes the Instance's).
+    let ready = output.ready && not_ready.is_empty();
+    let published_before = ctx.live_status(claim).connection_details.is_some();
+    let write = ready || published_before;
+    let secret_published =
+        publish_secret(claim, ctx, ns, &uid, &output.connection_details, write).await?;
+
     let extra = output
         .claim_status
         .iter()
@@ -992,7 +1009,7 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
     Ok(Composed {
         composition: comp_name,
         refs,
-        ready: output.ready && not_ready.is_empty(),
+        ready,
         not_ready,
         any_unavailable,
         extra,
@@ -1000,6 +1017,54 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
         deleted,
         secret_published,
     })
+}
+
+/// Instances paved composes are created with what the RDS controller would otherwise add in a
+/// write of its own before its first AWS call: its finalizer and the `crossplane.io/external-name`
+/// it derives (from namespace and name, when Create is allowed). That saves one write per
+/// Instance; both controllers derive the same identifier. An external name the Composition sets,
+/// or the live object already carries, is kept. A deleting object gets no new finalizer.
+fn born_managed(desired: &mut Value, live: Option<&DynamicObject>, ns: &str, name: &str) {
+    use crate::rds::reconcile::{EXTERNAL_NAME, FINALIZER as RDS_FINALIZER, Policies};
+    let create_allowed = match desired.pointer("/spec/managementPolicies") {
+        None | Some(Value::Null) => true,
+        Some(v) => serde_json::from_value::<Vec<crate::api::instance::ManagementAction>>(v.clone())
+            .ok()
+            .and_then(|p| Policies::parse(Some(&p)).ok())
+            .is_some_and(|p| p.create),
+    };
+    let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let wanted = meta
+        .get("annotations")
+        .and_then(|a| a.get(EXTERNAL_NAME))
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    if !wanted {
+        let id = live
+            .and_then(|l| l.annotations().get(EXTERNAL_NAME))
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .or_else(|| create_allowed.then(|| crate::rds::naming::derive_identifier(ns, name)));
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let (Some(id), Some(a)) = (id, annotations.as_object_mut()) {
+            a.insert(EXTERNAL_NAME.to_string(), Value::String(id));
+        }
+    }
+    if live.is_some_and(|l| l.metadata.deletion_timestamp.is_some()) {
+        return;
+    }
+    let finalizers = meta
+        .entry("finalizers")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(f) = finalizers.as_array_mut()
+        && !f.iter().any(|v| v.as_str() == Some(RDS_FINALIZER))
+    {
+        f.push(Value::String(RDS_FINALIZER.to_string()));
+    }
 }
 
 /// The (reason, message) of an object's own `Ready` condition when it is not `True`.
@@ -1134,7 +1199,8 @@ async fn read_connection_secret(
         .unwrap_or_default())
 }
 
-/// Write the claim's connection Secret when its content differs. Returns the number of keys
+/// Write the claim's connection Secret when its content differs (with `write`; without it only
+/// check that the name is not taken by a Secret paved does not own). Returns the number of keys
 /// when written.
 async fn publish_secret(
     claim: &Claim,
@@ -1142,6 +1208,7 @@ async fn publish_secret(
     ns: &str,
     uid: &str,
     details: &BTreeMap<String, Vec<u8>>,
+    write: bool,
 ) -> Result<Option<usize>, Error> {
     let Some(target) = &claim.spec.write_connection_secret_to_ref else {
         return Ok(None);
@@ -1170,6 +1237,9 @@ async fn publish_secret(
         if labelled && live.data.as_ref() == Some(&desired_data) {
             return Ok(None);
         }
+    }
+    if !write {
+        return Ok(None);
     }
     let body = json!({
         "apiVersion": "v1",
