@@ -1109,3 +1109,57 @@ async fn any_served_kind_is_composed_and_unlisted_objects_are_deleted() {
     ctl.stop().await;
     delete_composition(&client, &comp_name).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renaming_the_connection_secret_moves_it() {
+    let (client, ns) = setup("claim-rename").await;
+    only_seed_composition(&client).await;
+    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    seed_ready(&client, &ns).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+
+    // Renamed: the new Secret holds the credentials and the old one is gone.
+    let mut claim = seed_claim(&ns);
+    claim["spec"]["writeConnectionSecretToRef"]["name"] = json!("my-app-db-creds-v2");
+    apply_claim(&client, &claim).await;
+    wait_for(
+        &secrets,
+        "my-app-db-creds-v2",
+        30,
+        "published",
+        secret_has_all_keys,
+    )
+    .await;
+    wait_deleted(&secrets, "my-app-db-credentials", 30).await;
+
+    // A Secret the claim does not control is never touched, whatever its name.
+    let foreign = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "unrelated", "namespace": ns,
+            "labels": {paved::claim::MANAGED_BY_LABEL: paved::claim::MANAGED_BY_VALUE}},
+        "stringData": {"k": "v"}});
+    apply_json(&client, &foreign, None, false).await.unwrap();
+
+    // Removed: no Secret is kept for the claim.
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    claims
+        .patch(
+            "my-app-db",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"writeConnectionSecretToRef": null}})),
+        )
+        .await
+        .unwrap();
+    wait_deleted(&secrets, "my-app-db-creds-v2", 30).await;
+    let c = wait_for(&claims, "my-app-db", 30, "Synced", |c| {
+        is(c, "Synced", ConditionStatus::True)
+            && c.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .all(|x| x.observed_generation == c.metadata.generation)
+            })
+    })
+    .await;
+    assert!(is(&c, "Ready", ConditionStatus::True));
+    assert!(secrets.get_opt("unrelated").await.unwrap().is_some());
+    ctl.stop().await;
+}

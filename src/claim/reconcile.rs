@@ -996,6 +996,13 @@ async fn compose(claim: &Claim, ctx: &Context, ns: &str) -> Result<Composed, Err
     let ready = output.ready && not_ready.is_empty();
     let published_before = ctx.live_status(claim).connection_details.is_some();
     let write = ready || published_before;
+    // The claim's spec changed since it was last synced: a connection Secret it published under
+    // a name it no longer asks for (writeConnectionSecretToRef renamed or removed) is deleted.
+    let spec_changed = get_condition(&ctx.live_status(claim).conditions, SYNCED)
+        .is_some_and(|s| s.observed_generation != claim.meta().generation);
+    if spec_changed {
+        delete_stale_secrets(claim, ctx, ns, &uid, &refs).await?;
+    }
     let secret_published =
         publish_secret(claim, ctx, ns, &uid, &output.connection_details, write).await?;
 
@@ -1264,6 +1271,59 @@ async fn publish_secret(
         .ctx(|| format!("writing connection Secret {ns}/{}", target.name))?;
     ctx.note_secret_written(ns, &written);
     Ok(Some(details.len()))
+}
+
+/// Delete the connection Secrets this claim controls other than the one its spec names now
+/// (and other than Secrets its Composition composes, listed in `composed`).
+async fn delete_stale_secrets(
+    claim: &Claim,
+    ctx: &Context,
+    ns: &str,
+    uid: &str,
+    composed: &[ObjectReference],
+) -> Result<(), Error> {
+    let current = claim
+        .spec
+        .write_connection_secret_to_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    let Some(owned) = ctx.watches.cached_secrets_controlled_by(ns, uid).await else {
+        return Ok(());
+    };
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    for s in owned {
+        let name = s.name_any();
+        let is_composed = composed
+            .iter()
+            .any(|r| r.api_version == "v1" && r.kind == "Secret" && r.name == name);
+        if Some(name.as_str()) == current || is_composed {
+            continue;
+        }
+        ctx.metrics.write("secret_delete");
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: s.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&name, &dp).await {
+            Ok(_) => {
+                ctx.publish(
+                    claim,
+                    EventType::Normal,
+                    "ConnectionSecretDeleted",
+                    format!(
+                        "Deleted Secret {name:?}: spec.writeConnectionSecretToRef no longer names it"
+                    ),
+                )
+                .await;
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+            Err(e) => return Err(e).ctx(|| format!("deleting Secret {ns}/{name}")),
+        }
+    }
+    Ok(())
 }
 
 enum DeleteOutcome {

@@ -292,6 +292,33 @@ impl Watches {
         Some(cache.store.get(&ObjectRef::new(name).within(ns)))
     }
 
+    /// The labelled Secrets in `ns` whose controller is the object with `uid`, from the cache;
+    /// `None` when the cache cannot answer.
+    pub async fn cached_secrets_controlled_by(
+        &self,
+        ns: &str,
+        uid: &str,
+    ) -> Option<Vec<Arc<Secret>>> {
+        let cache = self
+            .secrets
+            .lock()
+            .ok()?
+            .iter()
+            .find(|c| in_scope(&c.namespace, ns))
+            .cloned()?;
+        if !wait_synced(&cache.synced).await {
+            return None;
+        }
+        Some(
+            cache
+                .store
+                .state()
+                .into_iter()
+                .filter(|s| s.namespace().as_deref() == Some(ns) && controlled_by(s.meta(), uid))
+                .collect(),
+        )
+    }
+
     /// Watch and cache the Secrets labelled as managed by paved.
     pub fn start_secrets(self: &Arc<Self>) {
         for scope in &self.scopes {
