@@ -15,7 +15,8 @@
 //! Writes `target/bench/report.json` and `target/bench/report.md` and prints the table.
 //! Environment: `PAVED_E2E_DIR` (the control plane, `e2e/env.sh up`), `N`, `BENCH_AWS_RPS`
 //! (paved's --aws-requests-per-second, default 8 as shipped), `BENCH_POLL_SECS` (10),
-//! `BENCH_CONCURRENCY` (how many claims the harness applies in parallel, 50).
+//! `BENCH_CONCURRENCY` (how many claims the harness applies in parallel, 50), `BENCH_PAVED_BIN`
+//! (run this instead of the paved just built, e.g. a wrapper that starts it under heaptrack).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/support/chaos_env.rs"]
@@ -275,7 +276,10 @@ async fn run() {
         .await
         .expect("Composition");
 
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_paved"));
+    // BENCH_PAVED_BIN: another executable (e.g. a wrapper that runs paved under a profiler).
+    let bin = std::env::var_os("BENCH_PAVED_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_paved")));
     eprintln!(
         "[bench] N={n}, paved {} (--aws-requests-per-second {rps}, --poll-interval {poll_secs}s), namespace {ns}",
         bin.display()
