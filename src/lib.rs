@@ -2,12 +2,14 @@
 //!
 //! - [`api`]: the CRD types (serde + schemars), from which `crds/` is generated.
 //! - [`crdgen`]: renders every CRD as YAML (`paved crds`).
+//! - [`events`]: Kubernetes Events with series, for both controllers.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod claim;
 pub mod compose;
 pub mod crdgen;
+pub mod events;
 pub mod leader;
 pub mod rds;
 pub mod render;

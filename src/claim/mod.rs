@@ -24,9 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::events::Recorder;
 use futures::{FutureExt, StreamExt};
 use kube::Api;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::CancelableJoinHandle;
 use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predicates, watcher};
