@@ -3,6 +3,7 @@
 //! - [`api`]: the CRD types (serde + schemars), from which `crds/` is generated.
 //! - [`crdgen`]: renders every CRD as YAML (`paved crds`).
 //! - [`events`]: Kubernetes Events with series, for both controllers.
+//! - [`secrets`]: the one cache of paved's Secrets both controllers read.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod leader;
 pub mod rds;
 pub mod render;
 pub mod run;
+pub mod secrets;
 
 /// Choose rustls' crypto provider (ring) for the whole process. kube and the AWS SDK both use
 /// rustls; without an explicit choice the first TLS connection panics. Safe to call many times.

@@ -333,32 +333,42 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let mut controllers = tokio::task::JoinSet::new();
-    if args.controllers.contains(&ControllerName::Claim) {
+    // One cache of paved's Secrets for both controllers (see `crate::secrets`).
+    let run_claim = args.controllers.contains(&ControllerName::Claim);
+    let run_rds = args.controllers.contains(&ControllerName::Rds);
+    let mut secret_feeds = crate::secrets::start(
+        &client,
+        &crate::secrets::scopes(&args.namespaces),
+        usize::from(run_claim) + usize::from(run_rds),
+    );
+    if run_claim {
         let config = crate::claim::ClaimConfig {
             namespaces: args.namespaces.clone(),
             ..Default::default()
         };
-        controllers.spawn(crate::claim::run(
+        controllers.spawn(crate::claim::run_with_secrets(
             client.clone(),
             config,
             claim_metrics,
             claim_ready,
             shutdown(shutdown_rx.clone()),
+            secret_feeds.pop(),
         ));
     }
-    if args.controllers.contains(&ControllerName::Rds) {
+    if run_rds {
         let config = crate::rds::RdsConfig {
             namespaces: args.namespaces.clone(),
             poll_interval: args.poll_interval,
             aws_requests_per_second: args.aws_requests_per_second,
             ..Default::default()
         };
-        controllers.spawn(crate::rds::run(
+        controllers.spawn(crate::rds::run_with_secrets(
             client.clone(),
             config,
             rds_metrics,
             rds_ready,
             shutdown(shutdown_rx.clone()),
+            secret_feeds.pop(),
         ));
     }
 

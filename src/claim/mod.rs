@@ -103,6 +103,19 @@ pub async fn run(
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_secrets(client, config, metrics, ready, shutdown, None).await
+}
+
+/// [`run`], reading paved's Secrets from `secrets` (one feed per namespace scope, shared with
+/// the RDS controller by `paved run`) instead of a watch of its own.
+pub async fn run_with_secrets(
+    client: kube::Client,
+    config: ClaimConfig,
+    metrics: Arc<ClaimMetrics>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    secrets: Option<Vec<crate::secrets::SecretFeed>>,
+) -> anyhow::Result<()> {
     let shutdown = shutdown.boxed().shared();
     let namespaces: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
@@ -155,7 +168,13 @@ pub async fn run(
     let (compositions, comp_writer) = reflector::store::<Composition>();
     let (comp_synced_tx, comp_synced) = tokio::sync::watch::channel(false);
     watches.start_compositions(comp_writer, comp_synced_tx);
-    watches.start_secrets();
+    let secret_feeds = match secrets {
+        Some(f) => f,
+        None => crate::secrets::start(&client, &namespaces, 1)
+            .pop()
+            .unwrap_or_default(),
+    };
+    watches.start_secrets(secret_feeds);
 
     let reporter = Reporter {
         controller: "paved-claim".into(),

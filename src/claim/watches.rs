@@ -3,9 +3,10 @@
 //! manages.
 //!
 //! The same watches fill the caches a reconcile reads from (no GET/LIST per reconcile): one
-//! reflector store per composed kind and scope, and one of the Secrets labelled
+//! reflector store per composed kind and scope, and the Secrets labelled
 //! `app.kubernetes.io/managed-by=paved` (the only Secrets whose data paved caches: the claims'
-//! connection Secrets and the RDS controller's). Objects are slimmed before they enter a store
+//! connection Secrets and the RDS controller's), from the cache shared with the RDS controller
+//! ([`crate::secrets`]). Objects are slimmed before they enter a store
 //! ([`slim`]): no `managedFields` (except paved's own Apply entry on composed objects, which
 //! the write-only-what-differs check reads) and no `last-applied-configuration` annotation.
 
@@ -319,48 +320,29 @@ impl Watches {
         )
     }
 
-    /// Watch and cache the Secrets labelled as managed by paved.
-    pub fn start_secrets(self: &Arc<Self>) {
-        for scope in &self.scopes {
-            let api: Api<Secret> = match &scope.namespace {
-                Some(ns) => Api::namespaced(self.client.clone(), ns),
-                None => Api::all(self.client.clone()),
-            };
-            let (reader, writer) = reflector::store();
-            let (tx, rx) = watch::channel(false);
+    /// Read paved's Secrets from the shared cache (`crate::secrets`, one feed per scope): a
+    /// changed or deleted Secret wakes the claim that controls it and the claims reading it.
+    pub fn start_secrets(self: &Arc<Self>, feeds: Vec<crate::secrets::SecretFeed>) {
+        for feed in feeds {
             if let Ok(mut secrets) = self.secrets.lock() {
                 secrets.push(Arc::new(SecretCache {
-                    namespace: scope.namespace.clone(),
-                    store: reader,
-                    synced: rx,
+                    namespace: feed.scope.namespace.clone(),
+                    store: feed.scope.store.clone(),
+                    synced: feed.scope.synced.clone(),
                 }));
             }
             let me = Arc::clone(self);
-            let wc = watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-            let stream = watcher(api, wc).modify(|s: &mut Secret| slim(&mut s.metadata, None));
             self.spawn(async move {
-                reflector::reflector(writer, stream)
-                    .default_backoff()
-                    .inspect(move |e| super::mark_synced(&tx, e))
-                    .touched_objects()
-                    .for_each(|res| {
-                        match res {
-                            Ok(obj) => {
-                                if let Some(ns) = obj.namespace() {
-                                    let mut claims = me.secret_readers(&ns, &obj.name_any());
-                                    claims.extend(controlling_claim(obj.meta()));
-                                    for c in claims {
-                                        me.trigger(&ns, &c);
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "watch of Secrets failed; retrying")
-                            }
+                let mut changes = feed.changes;
+                while let Some(obj) = changes.recv().await {
+                    if let Some(ns) = obj.namespace() {
+                        let mut claims = me.secret_readers(&ns, &obj.name_any());
+                        claims.extend(controlling_claim(obj.meta()));
+                        for c in claims {
+                            me.trigger(&ns, &c);
                         }
-                        std::future::ready(())
-                    })
-                    .await;
+                    }
+                }
             });
         }
     }

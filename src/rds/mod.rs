@@ -523,7 +523,7 @@ fn error_policy(obj: Arc<Instance>, err: &reconcile::Error, _ctx: Arc<Ctx>) -> A
 }
 
 /// Label selector of the Secrets this controller writes (and the only ones it caches).
-pub const MANAGED_SECRETS: &str = "app.kubernetes.io/managed-by=paved";
+pub use crate::secrets::MANAGED_SECRETS;
 
 /// Run the controller until `shutdown` resolves. `ready` turns true once the caches (Instances,
 /// managed Secrets, ProviderConfigs) are synced.
@@ -534,11 +534,26 @@ pub async fn run(
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_secrets(client, config, metrics, ready, shutdown, None).await
+}
+
+/// [`run`], reading paved's Secrets from `secrets` (one feed per namespace scope, shared with
+/// the claim controller by `paved run`) instead of a watch of its own.
+pub async fn run_with_secrets(
+    client: kube::Client,
+    config: RdsConfig,
+    metrics: Arc<RdsMetrics>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    secrets: Option<Vec<crate::secrets::SecretFeed>>,
+) -> anyhow::Result<()> {
     crate::init_crypto();
-    let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
-        vec![None]
-    } else {
-        config.namespaces.iter().cloned().map(Some).collect()
+    let scopes = crate::secrets::scopes(&config.namespaces);
+    let mut feeds = match secrets {
+        Some(f) => f,
+        None => crate::secrets::start(&client, &scopes, 1)
+            .pop()
+            .unwrap_or_default(),
     };
     let shared = Arc::new(Shared {
         client: client.clone(),
@@ -580,13 +595,14 @@ pub async fn run(
     // object, Secrets and an AWS call in flight. More than 64 buys nothing under the AWS rate.
     let concurrency = config.concurrency.clamp(1, 64);
     for (scope, stop) in scopes.into_iter().zip(stop_rx) {
-        let (instances, secrets): (Api<Instance>, Api<Secret>) = match &scope {
-            Some(ns) => (
-                Api::namespaced(client.clone(), ns),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
+        let instances: Api<Instance> = match &scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
         };
+        let Some(i) = feeds.iter().position(|f| f.scope.namespace == scope) else {
+            anyhow::bail!("no Secret cache for namespace scope {scope:?}");
+        };
+        let feed = feeds.swap_remove(i);
         // One watch per kind: each reflector fills the store the reconciles read and, once the
         // store has an object, passes it on as the Controller's trigger (so a reconcile triggered
         // by a Secret always finds that Secret in the store). What paved never reads
@@ -597,12 +613,10 @@ pub async fn run(
             .modify(|i: &mut Instance| reconcile::strip(&mut i.metadata))
             .reflect(instance_writer)
             .applied_objects();
-        let (secret_store, secret_writer) = reflector::store();
-        let secret_stream = watcher(secrets, watcher::Config::default().labels(MANAGED_SECRETS))
-            .default_backoff()
-            .modify(|s: &mut Secret| reconcile::strip(&mut s.metadata))
-            .reflect(secret_writer)
-            .touched_objects();
+        // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
+        let secret_scope = Arc::clone(&feed.scope);
+        let secret_store = secret_scope.store.clone();
+        let secret_stream = feed.into_stream().map(Ok::<Secret, watcher::Error>);
         let pcs: Api<ProviderConfig> = Api::all(client.clone());
         let (pc_store, pc_writer) = reflector::store();
         let pc_stream = watcher(pcs, watcher::Config::default())
@@ -620,7 +634,7 @@ pub async fn run(
         });
         readiness.push(async move {
             let _ = instance_store.wait_until_ready().await;
-            let _ = secret_store.wait_until_ready().await;
+            let _ = secret_scope.wait_synced().await;
             let _ = pc_store.wait_until_ready().await;
         });
         let run = controller

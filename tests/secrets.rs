@@ -1,0 +1,96 @@
+//! The Secret cache both controllers share, against the real API server: one store, and every
+//! consumer hears of each change and deletion of a labelled Secret only after the store has it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+use kube::runtime::reflector::ObjectRef;
+use paved::secrets::{self, SecretFeed};
+
+fn secret(name: &str, labelled: bool) -> Secret {
+    let labels = if labelled {
+        serde_json::json!({"app.kubernetes.io/managed-by": "paved"})
+    } else {
+        serde_json::json!({})
+    };
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "labels": labels},
+        "stringData": {"password": "s3cret"}
+    }))
+    .unwrap()
+}
+
+/// The next change on `feed`, checking the shared store agrees with it when it arrives.
+async fn next(feed: &mut SecretFeed, deleted: bool) -> Secret {
+    let s = tokio::time::timeout(Duration::from_secs(10), feed.changes.recv())
+        .await
+        .expect("a change within 10 s")
+        .expect("feed open");
+    let key = ObjectRef::new(&s.name_any()).within(&s.namespace().unwrap());
+    match feed.scope.store.get(&key) {
+        None => assert!(deleted, "{} missing from the store", s.name_any()),
+        Some(stored) => {
+            assert!(!deleted, "a deleted Secret leaves the store first");
+            assert_eq!(
+                stored.resource_version(),
+                s.resource_version(),
+                "the store has the change before the feed"
+            );
+        }
+    }
+    s
+}
+
+#[tokio::test]
+async fn one_store_every_consumer_hears_changes_and_deletions() {
+    paved::init_crypto();
+    let client = client().await;
+    let ns = test_namespace(&client, "secrets").await;
+    let mut feeds = secrets::start(&client, &[Some(ns.clone())], 2);
+    assert_eq!(feeds.len(), 2);
+    let mut rds = feeds.pop().unwrap().pop().unwrap();
+    let mut claim = feeds.pop().unwrap().pop().unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&rds.scope, &claim.scope),
+        "one cache for both consumers"
+    );
+    assert!(rds.scope.wait_synced().await);
+
+    let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    api.create(&PostParams::default(), &secret("foreign", false))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &secret("ours", true))
+        .await
+        .unwrap();
+    for feed in [&mut claim, &mut rds] {
+        let s = next(feed, false).await;
+        assert_eq!(s.name_any(), "ours", "unlabelled Secrets are not cached");
+        assert!(
+            s.metadata.managed_fields.is_none(),
+            "slimmed before caching"
+        );
+    }
+    assert_eq!(claim.scope.store.state().len(), 1);
+
+    api.delete("ours", &Default::default()).await.unwrap();
+    for feed in [&mut claim, &mut rds] {
+        let s = next(feed, true).await;
+        assert_eq!(s.name_any(), "ours");
+    }
+    assert!(claim.scope.store.state().is_empty());
+
+    // A consumer that goes away does not stop the other.
+    drop(claim);
+    api.create(&PostParams::default(), &secret("again", true))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rds, false).await.name_any(), "again");
+}
