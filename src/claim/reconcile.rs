@@ -25,7 +25,9 @@ use super::engine::{self, ObservedResource, Readiness, RenderInput, RenderOutput
 use super::error::{Error, KubeContext};
 use super::metrics::ClaimMetrics;
 use super::select::{self, Candidate, ClaimChoice};
-use super::watches::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Watches, controlled_by};
+use super::watches::{
+    CompactObject, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Watches, controlled_by, slim,
+};
 use super::{ClaimConfig, FIELD_MANAGER, FINALIZER};
 use crate::api::claim::{CompositeDeletePolicy, ConnectionDetailsStatus, PostgreSQLInstanceStatus};
 use crate::api::common::{
@@ -64,8 +66,8 @@ pub(crate) struct Context {
     /// claim cache can lag our own write; comparing against it would rewrite the same status.
     written: Mutex<HashMap<String, (String, PostgreSQLInstanceStatus)>>,
     /// (apiVersion, kind, namespace, name) → our last apply's response, until the watch cache
-    /// has caught up with it.
-    recent_objects: Mutex<HashMap<ObjectKey, Arc<DynamicObject>>>,
+    /// has caught up with it; slimmed and compact like the cache's objects ([`CompactObject`]).
+    recent_objects: Mutex<HashMap<ObjectKey, Arc<CompactObject>>>,
     /// (namespace, name) → our last write of a claim connection Secret, likewise.
     recent_secrets: Mutex<HashMap<(String, String), Arc<Secret>>>,
 }
@@ -193,7 +195,8 @@ impl Context {
 
     /// A composed object as the API server has it, from the watch cache of its kind; our own
     /// last apply's response when the cache has not caught up with it yet. A GET only when the
-    /// cache cannot answer or misses an object paved just wrote.
+    /// cache cannot answer or misses an object paved just wrote (or, which should never happen,
+    /// the compact form does not rebuild).
     async fn live_object(
         &self,
         ar: &ApiResource,
@@ -225,8 +228,16 @@ impl Context {
             // Not (yet) in the cache although paved wrote it, or no cache: ask the API server.
             (Some(None), Some(_)) | (None, _) => None,
         };
-        if let Some(found) = pick {
-            return Ok(found.map(|o| (*o).clone()));
+        match pick {
+            Some(None) => return Ok(None),
+            Some(Some(found)) => match found.to_dynamic() {
+                Ok(obj) => return Ok(Some(obj)),
+                Err(e) => {
+                    tracing::warn!(kind = %ar.kind, %ns, %name, error = %e, "cached object does not rebuild; reading it from the API server");
+                    self.forget_recent_object(&key);
+                }
+            },
+            None => {}
         }
         self.metrics.read("object");
         let got = dyn_api(&self.client, ar, ns)
@@ -239,7 +250,12 @@ impl Context {
         Ok(got)
     }
 
+    /// Remember our apply's response until the cache has caught up with it, slimmed and compact
+    /// as the cache would hold it.
     fn note_applied(&self, ar: &ApiResource, ns: &str, obj: &DynamicObject) {
+        let mut slimmed = obj.clone();
+        slim(&mut slimmed.metadata, Some(FIELD_MANAGER));
+        let compact = Arc::new(CompactObject::new(slimmed));
         if let Ok(mut m) = self.recent_objects.lock() {
             m.insert(
                 (
@@ -248,7 +264,7 @@ impl Context {
                     ns.to_string(),
                     obj.name_any(),
                 ),
-                Arc::new(obj.clone()),
+                compact,
             );
         }
     }
