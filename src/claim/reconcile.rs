@@ -67,6 +67,10 @@ pub(crate) struct Context {
     written: Mutex<HashMap<String, (String, PostgreSQLInstanceStatus)>>,
     /// (apiVersion, kind, namespace, name) → our last apply's response, until the watch cache
     /// has caught up with it; slimmed and compact like the cache's objects ([`CompactObject`]).
+    /// An entry goes at the claim's next reconcile, which the watch event of that very apply
+    /// triggers: in the 500-claim bench at most 37 were held at once and none remained. One can
+    /// outlive its claim only if the claim is deleted in between (cleanup does not read it):
+    /// ~3 KB in compact form.
     recent_objects: Mutex<HashMap<ObjectKey, Arc<CompactObject>>>,
     /// (namespace, name) → our last write of a claim connection Secret, likewise.
     recent_secrets: Mutex<HashMap<(String, String), Arc<Secret>>>,
