@@ -1434,12 +1434,20 @@ async fn cleanup(claim: &Claim, ctx: &Context, ns: &str) -> Result<Action, Error
 
     let mut pending = Vec::new();
     for r in &refs {
+        // Our last apply's response is of no use once the claim goes.
+        ctx.forget_recent_object(&(
+            r.api_version.clone(),
+            r.kind.clone(),
+            ns.to_string(),
+            r.name.clone(),
+        ));
         match delete_composed(ctx, ns, &uid, r).await? {
             DeleteOutcome::Gone | DeleteOutcome::Deleted => {}
             DeleteOutcome::Pending => pending.push(format!("{} {ns}/{}", r.kind, r.name)),
         }
     }
     if let Some(target) = &claim.spec.write_connection_secret_to_ref {
+        ctx.forget_recent_secret(&(ns.to_string(), target.name.clone()));
         let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
         if let Some(s) = secrets
             .get_opt(&target.name)
