@@ -117,11 +117,7 @@ pub async fn run_with_secrets(
     secrets: Option<Vec<crate::secrets::SecretFeed>>,
 ) -> anyhow::Result<()> {
     let shutdown = shutdown.boxed().shared();
-    let namespaces: Vec<Option<String>> = if config.namespaces.is_empty() {
-        vec![None]
-    } else {
-        config.namespaces.iter().cloned().map(Some).collect()
-    };
+    let namespaces = crate::secrets::scopes(&config.namespaces);
 
     // One claim cache and queue per namespace scope.
     let mut scopes = Vec::new();

@@ -189,13 +189,6 @@ struct KindCache {
     synced: watch::Receiver<bool>,
 }
 
-/// One scope's cache of paved's Secrets.
-struct SecretCache {
-    namespace: Option<String>,
-    store: Store<Secret>,
-    synced: watch::Receiver<bool>,
-}
-
 fn in_scope(scope: &Option<String>, ns: &str) -> bool {
     scope.as_deref().is_none_or(|s| s == ns)
 }
@@ -219,7 +212,7 @@ pub(crate) struct Watches {
     client: Client,
     scopes: Vec<Scope>,
     kinds: Mutex<HashMap<KindKey, Vec<Arc<KindCache>>>>,
-    secrets: Mutex<Vec<Arc<SecretCache>>>,
+    secrets: Mutex<Vec<Arc<crate::secrets::SecretScope>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// (namespace, Secret name) → claims reading that Secret (composed objects' connection
     /// Secrets).
@@ -384,9 +377,9 @@ impl Watches {
         )
     }
 
-    /// A Secret labelled as managed by paved, from the cache: `None` when the cache cannot
-    /// answer, `Some(None)` when no such labelled Secret exists.
-    pub async fn cached_secret(&self, ns: &str, name: &str) -> Option<Option<Arc<Secret>>> {
+    /// The shared cache of paved's Secrets for `ns`, once its initial list is in; `None` when
+    /// there is none or it did not sync within [`SYNC_WAIT`].
+    async fn synced_secrets(&self, ns: &str) -> Option<Arc<crate::secrets::SecretScope>> {
         let cache = self
             .secrets
             .lock()
@@ -394,9 +387,13 @@ impl Watches {
             .iter()
             .find(|c| in_scope(&c.namespace, ns))
             .cloned()?;
-        if !wait_synced(&cache.synced).await {
-            return None;
-        }
+        wait_synced(&cache.synced).await.then_some(cache)
+    }
+
+    /// A Secret labelled as managed by paved, from the cache: `None` when the cache cannot
+    /// answer, `Some(None)` when no such labelled Secret exists.
+    pub async fn cached_secret(&self, ns: &str, name: &str) -> Option<Option<Arc<Secret>>> {
+        let cache = self.synced_secrets(ns).await?;
         Some(cache.store.get(&ObjectRef::new(name).within(ns)))
     }
 
@@ -407,16 +404,7 @@ impl Watches {
         ns: &str,
         uid: &str,
     ) -> Option<Vec<Arc<Secret>>> {
-        let cache = self
-            .secrets
-            .lock()
-            .ok()?
-            .iter()
-            .find(|c| in_scope(&c.namespace, ns))
-            .cloned()?;
-        if !wait_synced(&cache.synced).await {
-            return None;
-        }
+        let cache = self.synced_secrets(ns).await?;
         Some(
             cache
                 .store
@@ -432,11 +420,7 @@ impl Watches {
     pub fn start_secrets(self: &Arc<Self>, feeds: Vec<crate::secrets::SecretFeed>) {
         for feed in feeds {
             if let Ok(mut secrets) = self.secrets.lock() {
-                secrets.push(Arc::new(SecretCache {
-                    namespace: feed.scope.namespace.clone(),
-                    store: feed.scope.store.clone(),
-                    synced: feed.scope.synced.clone(),
-                }));
+                secrets.push(Arc::clone(&feed.scope));
             }
             let me = Arc::clone(self);
             self.spawn(async move {
