@@ -11,6 +11,7 @@ pub mod claim;
 pub mod compose;
 pub mod crdgen;
 pub mod events;
+pub mod kube;
 pub mod leader;
 pub mod rds;
 pub mod render;

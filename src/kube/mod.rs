@@ -1,0 +1,3 @@
+//! Plumbing both controllers share.
+
+pub mod watch;
