@@ -9,7 +9,7 @@ CARGO ?= cargo
 # The test suite gets its own control plane, so it never disturbs a running demo.
 TEST_ENV_DIR ?= $(CURDIR)/target/e2e-test
 
-.PHONY: test install lint unit integration crds env-up env-down demo demo-down bench chaos
+.PHONY: test install lint unit integration crds env-up env-down demo demo-down bench chaos corpus
 
 ## Everything CI runs. Brings the local control plane up and always down again.
 test: install lint
@@ -86,3 +86,10 @@ chaos: install
 	mkdir -p target/chaos
 	# the test binary directly (not cargo test): no cargo lock held, no nextest timeout
 	PAVED_CHAOS_FULL=1 PAVED_FUZZ_SECS=$(PAVED_FUZZ_SECS) "$$exe" --test-threads=1 --nocapture 2>&1 | tee target/chaos/report.txt
+
+## make corpus: every real-world Composition in CORPUS_DIR (default ../shared/corpus/compositions)
+## rendered and run on a control plane of its own; report in target/corpus/report.md. Fails when an
+## expectation in e2e/corpus-expected.txt stops holding. `.ci/run` runs it when the folder exists.
+CORPUS_DIR ?= $(CURDIR)/../shared/corpus/compositions
+corpus: install
+	CORPUS_DIR="$(CORPUS_DIR)" e2e/corpus.sh
