@@ -13,12 +13,14 @@ pub mod compose;
 pub mod crdgen;
 pub mod kube;
 pub mod leader;
-pub mod rds;
+pub mod managed;
 pub mod render;
 pub mod run;
 pub mod secrets;
 
 pub use crate::kube::events;
+/// The managed-resource controller under its first name (tests and scripts use `paved::rds`).
+pub use crate::managed as rds;
 
 /// Choose rustls' crypto provider (ring) for the whole process. kube and the AWS SDK both use
 /// rustls; without an explicit choice the first TLS connection panics. Safe to call many times.

@@ -101,30 +101,24 @@ where
     }
 }
 
-/// Add `finalizer` (one guarded merge patch, none when it is there).
-pub async fn add<K>(
+/// Add (`add: true`) or remove `finalizer`: one guarded merge patch, none when the list
+/// already is as asked.
+pub async fn set<K>(
     api: &Api<K>,
     name: &str,
     meta: &ObjectMeta,
     finalizer: &str,
+    add: bool,
 ) -> Result<Written<K>, kube::Error>
 where
     K: Clone + DeserializeOwned + Debug,
 {
-    patch_metadata(api, name, meta, added(meta, finalizer), &BTreeMap::new()).await
-}
-
-/// Remove `finalizer` (one guarded merge patch, none when it is not there).
-pub async fn remove<K>(
-    api: &Api<K>,
-    name: &str,
-    meta: &ObjectMeta,
-    finalizer: &str,
-) -> Result<Written<K>, kube::Error>
-where
-    K: Clone + DeserializeOwned + Debug,
-{
-    patch_metadata(api, name, meta, removed(meta, finalizer), &BTreeMap::new()).await
+    let list = if add {
+        added(meta, finalizer)
+    } else {
+        removed(meta, finalizer)
+    };
+    patch_metadata(api, name, meta, list, &BTreeMap::new()).await
 }
 
 #[cfg(test)]

@@ -298,7 +298,7 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rds::model::PendingModifiedValues;
+    use crate::managed::model::PendingModifiedValues;
 
     fn observed() -> DbInstance {
         DbInstance {
