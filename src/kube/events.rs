@@ -209,32 +209,11 @@ impl Recorder {
             .clone()
             .unwrap_or_else(|| "default".to_string());
 
-        if let Some(prev) = previous {
-            let count = prev.count + 1;
-            let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &prev.namespace);
-            let patch =
-                json!({"series": EventSeries { count, last_observed_time: MicroTime(stamp) }});
-            match api
-                .patch(&prev.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
-                Ok(_) => {
-                    self.remember(
-                        key,
-                        Recent {
-                            count,
-                            last: now,
-                            ..prev
-                        },
-                    );
-                    return Ok(());
-                }
-                // Deleted meanwhile (event TTL, someone cleaning up): start a new one.
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e),
-            }
+        if let Some(prev) = previous
+            && self.continue_series(key, prev, stamp, now).await?
+        {
+            return Ok(());
         }
-
         let name = format!(
             "{}.{:x}",
             regarding
@@ -243,10 +222,68 @@ impl Recorder {
                 .unwrap_or(&self.reporter.controller),
             stamp.as_nanosecond()
         );
-        let event = K8sEvent {
+        let event = self.event_object(ev, regarding, &name, &namespace, stamp);
+        Api::<K8sEvent>::namespaced(self.client.clone(), &namespace)
+            .create(&PostParams::default(), &event)
+            .await?;
+        self.remember(
+            key,
+            Recent {
+                name,
+                namespace,
+                count: 1,
+                last: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Patch the series of the recent Event `prev`: true when done, false when it is gone (a new
+    /// Event is then published).
+    async fn continue_series(
+        &self,
+        key: u64,
+        prev: Recent,
+        stamp: jiff::Timestamp,
+        now: Instant,
+    ) -> Result<bool, kube::Error> {
+        let count = prev.count + 1;
+        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &prev.namespace);
+        let patch = json!({"series": EventSeries { count, last_observed_time: MicroTime(stamp) }});
+        match api
+            .patch(&prev.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                self.remember(
+                    key,
+                    Recent {
+                        count,
+                        last: now,
+                        ..prev
+                    },
+                );
+                Ok(true)
+            }
+            // Deleted meanwhile (event TTL, someone cleaning up): start a new one.
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The Event object for `ev` about `regarding`.
+    fn event_object(
+        &self,
+        ev: &Event,
+        regarding: &ObjectReference,
+        name: &str,
+        namespace: &str,
+        stamp: jiff::Timestamp,
+    ) -> K8sEvent {
+        K8sEvent {
             metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(namespace.clone()),
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
                 ..Default::default()
             },
             event_time: Some(MicroTime(stamp)),
@@ -270,20 +307,7 @@ impl Recorder {
                 .to_string(),
             ),
             ..Default::default()
-        };
-        Api::<K8sEvent>::namespaced(self.client.clone(), &namespace)
-            .create(&PostParams::default(), &event)
-            .await?;
-        self.remember(
-            key,
-            Recent {
-                name,
-                namespace,
-                count: 1,
-                last: now,
-            },
-        );
-        Ok(())
+        }
     }
 
     fn remember(&self, key: u64, recent: Recent) {
