@@ -225,6 +225,32 @@ fn drift(d: &Diff) -> Vec<String> {
 const PASSWORD_RULES: &str =
     "8 to 128 printable ASCII characters other than '/', '\"', '@' and space";
 
+/// AddTagsToResource / RemoveTagsFromResource for the tags that differ; the fleet cache learns
+/// the new tags.
+pub(crate) async fn fix_tags(
+    aws: &Aws,
+    id: &str,
+    d: &Diff,
+    inst: &mut DbInstance,
+) -> Result<(), super::model::AwsError> {
+    let Some(arn) = inst.arn.clone() else {
+        return Ok(());
+    };
+    if !d.add_tags.is_empty() {
+        aws.rds.add_tags(&arn, &d.add_tags).await?;
+        inst.tags.extend(d.add_tags.clone());
+        aws.fleet.record(id, Some(inst.clone()));
+    }
+    if !d.remove_tags.is_empty() {
+        aws.rds.remove_tags(&arn, &d.remove_tags).await?;
+        for k in &d.remove_tags {
+            inst.tags.remove(k);
+        }
+        aws.fleet.record(id, Some(inst.clone()));
+    }
+    Ok(())
+}
+
 /// The instance after the update step, with what the report says.
 pub(crate) struct Updated {
     pub inst: DbInstance,
@@ -445,7 +471,7 @@ impl Flow<'_> {
         if let Step::Finish(a) = self.modify(aws, id, &d, &mut up).await? {
             return Ok(Step::Finish(a));
         }
-        if let Err(e) = self.fix_tags(aws, id, &d, &mut up.inst).await {
+        if let Err(e) = fix_tags(aws, id, &d, &mut up.inst).await {
             return Ok(self.aws_failure(e));
         }
         self.status.managed_tag_keys = spec_tag_keys(&self.obj);
@@ -562,32 +588,6 @@ impl Flow<'_> {
             ),
         )
         .await;
-    }
-
-    /// AddTagsToResource / RemoveTagsFromResource for the tags that differ.
-    async fn fix_tags(
-        &self,
-        aws: &Aws,
-        id: &str,
-        d: &Diff,
-        inst: &mut DbInstance,
-    ) -> Result<(), super::model::AwsError> {
-        let Some(arn) = inst.arn.clone() else {
-            return Ok(());
-        };
-        if !d.add_tags.is_empty() {
-            aws.rds.add_tags(&arn, &d.add_tags).await?;
-            inst.tags.extend(d.add_tags.clone());
-            aws.fleet.record(id, Some(inst.clone()));
-        }
-        if !d.remove_tags.is_empty() {
-            aws.rds.remove_tags(&arn, &d.remove_tags).await?;
-            for k in &d.remove_tags {
-                inst.tags.remove(k);
-            }
-            aws.fleet.record(id, Some(inst.clone()));
-        }
-        Ok(())
     }
 
     /// Publish the connection Secret (when the instance is available, or the password was just
@@ -911,6 +911,92 @@ mod tests {
                 assert!(g.contains(m), "{g}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn tags_are_fixed_only_where_they_differ() {
+        use crate::managed::fake::FakeRds;
+        use crate::managed::observe::Fleet;
+        use std::sync::Arc;
+        let obj = instance(serde_json::json!({"tags": {"team": "a", "env": "prod"}}));
+        let fake = Arc::new(FakeRds::account(1, "available"));
+        let aws = Aws {
+            rds: fake.clone(),
+            fleet: Arc::new(Fleet::default()),
+        };
+        let owner = [
+            (OWNER_TAG.to_string(), "team/db".to_string()),
+            (OWNER_UID_TAG.to_string(), "u-1".to_string()),
+        ];
+        let tags = |extra: &[(&str, &str)]| -> BTreeMap<String, String> {
+            let mut t: BTreeMap<String, String> = owner.clone().into();
+            t.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            t
+        };
+        // (AWS tags, previously managed keys, expected calls)
+        type Case<'a> = (BTreeMap<String, String>, Vec<String>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (tags(&[("team", "a"), ("env", "prod")]), vec![], vec![]),
+            (
+                tags(&[("team", "b"), ("env", "prod")]),
+                vec![],
+                vec!["add_tags arn:db team=a"],
+            ),
+            (
+                tags(&[
+                    ("team", "a"),
+                    ("env", "prod"),
+                    ("old", "x"),
+                    ("theirs", "y"),
+                ]),
+                vec!["old".into(), "team".into()],
+                vec!["remove_tags arn:db old"],
+            ),
+        ];
+        for (i, (aws_tags, previous, calls)) in cases.into_iter().enumerate() {
+            fake.calls.lock().unwrap().clear();
+            let mut inst = DbInstance {
+                identifier: "db-0".into(),
+                arn: Some("arn:db".into()),
+                tags: aws_tags,
+                ..Default::default()
+            };
+            let d = diff(
+                "db-0",
+                &obj.spec.for_provider,
+                &inst,
+                &desired_tags(&obj),
+                &previous,
+                &[OWNER_TAG, OWNER_UID_TAG],
+            );
+            fix_tags(&aws, "db-0", &d, &mut inst).await.unwrap();
+            assert_eq!(fake.calls(), calls, "case {i}");
+            assert_eq!(
+                inst.tags.get("team").map(String::as_str),
+                Some("a"),
+                "case {i}"
+            );
+            assert!(!inst.tags.contains_key("old"), "case {i}");
+            // the fleet cache learnt the new tags (recorded, not listed again)
+            assert_eq!(aws.fleet.len(), usize::from(!calls.is_empty()), "case {i}");
+            aws.fleet.record("db-0", None);
+        }
+        // without an ARN, nothing is called
+        fake.calls.lock().unwrap().clear();
+        let mut no_arn = DbInstance {
+            identifier: "db-0".into(),
+            ..Default::default()
+        };
+        let d = diff(
+            "db-0",
+            &obj.spec.for_provider,
+            &no_arn,
+            &desired_tags(&obj),
+            &[],
+            &[],
+        );
+        fix_tags(&aws, "db-0", &d, &mut no_arn).await.unwrap();
+        assert!(fake.calls().is_empty());
     }
 
     #[test]
