@@ -5,7 +5,15 @@
 //! tasks waiting on the same store (a controller's applier plus a readiness task), whichever
 //! polled first is never woken. A `tokio::sync::watch` channel wakes every waiter.
 
-use kube::runtime::watcher;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use futures::{Stream, StreamExt};
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 /// The sending side: turns true once, when a watcher finishes its initial list.
@@ -41,6 +49,31 @@ pub async fn wait_all(rxs: impl IntoIterator<Item = SyncedRx>) -> bool {
         }
     }
     true
+}
+
+/// A watch of `api` into a store: objects slimmed ([`super::meta::slim`]) before they are
+/// stored, the store's synced signal, and the stream of watch events (after the store has
+/// them), to turn into a trigger (`applied_objects`, `touched_objects`).
+pub fn cached<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    SyncedRx,
+    impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (store, writer) = reflector::store();
+    let (tx, rx) = channel();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| super::meta::slim(o.meta_mut(), None))
+        .reflect(writer)
+        .inspect(move |e| mark(&tx, e));
+    (store, rx, stream)
 }
 
 #[cfg(test)]

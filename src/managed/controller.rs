@@ -14,7 +14,7 @@ use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 
 use crate::api::instance::Instance;
 use crate::api::provider_config::ProviderConfig;
@@ -167,27 +167,16 @@ fn scope_controller(
     };
     // What paved never reads (managedFields, kubectl's last-applied annotation) is dropped
     // before it is stored.
-    let (instance_store, instance_writer) = reflector::store();
-    let (instances_tx, instances_synced) = synced::channel();
-    let instance_stream = watcher(instances, watcher::Config::default())
-        .default_backoff()
-        .modify(|i: &mut Instance| crate::kube::meta::slim(&mut i.metadata, None))
-        .reflect(instance_writer)
-        .inspect(move |e| synced::mark(&instances_tx, e))
-        .applied_objects();
+    let (instance_store, instances_synced, instances) =
+        synced::cached(instances, watcher::Config::default());
+    let instance_stream = instances.applied_objects();
     // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
     let secrets_synced = feed.scope.synced.clone();
     let secret_store = feed.scope.store.clone();
     let secret_stream = feed.into_stream().map(Ok::<Secret, watcher::Error>);
     let pcs: Api<ProviderConfig> = Api::all(client.clone());
-    let (pc_store, pc_writer) = reflector::store();
-    let (pcs_tx, pcs_synced) = synced::channel();
-    let pc_stream = watcher(pcs, watcher::Config::default())
-        .default_backoff()
-        .modify(|p: &mut ProviderConfig| crate::kube::meta::slim(&mut p.metadata, None))
-        .reflect(pc_writer)
-        .inspect(move |e| synced::mark(&pcs_tx, e))
-        .touched_objects();
+    let (pc_store, pcs_synced, pcs) = synced::cached(pcs, watcher::Config::default());
+    let pc_stream = pcs.touched_objects();
     let mapper_store = instance_store.clone();
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
