@@ -22,6 +22,14 @@ pub const INSTANCE_LABEL: &str = "paved.io/instance";
 /// Key of the generated master password.
 pub const PASSWORD_KEY: &str = "password";
 
+/// The password cannot be known: `PasswordUnavailable` with `message`.
+fn unknown(message: String) -> Result<Outcome<String>, Error> {
+    Ok(Outcome::Blocked(Blocked::new(
+        "PasswordUnavailable",
+        message,
+    )))
+}
+
 impl Flow<'_> {
     pub(crate) fn secrets(&self) -> Api<Secret> {
         Api::namespaced(
@@ -76,13 +84,11 @@ impl Flow<'_> {
         if let Some(p) = &self.password {
             return Ok(Outcome::Ok(p.clone()));
         }
-        Ok(match self.find_or_make_password(generate).await? {
-            Ok(p) => {
-                self.password = Some(p.clone());
-                Outcome::Ok(p)
-            }
-            Err(msg) => Outcome::Blocked(Blocked::new("PasswordUnavailable", msg)),
-        })
+        let found = self.find_or_make_password(generate).await?;
+        if let Outcome::Ok(p) = &found {
+            self.password = Some(p.clone());
+        }
+        Ok(found)
     }
 
     /// Where the master password lives: (Secret name, key, whether the user named it in
@@ -106,70 +112,84 @@ impl Flow<'_> {
         }
     }
 
-    /// The password, found or made. The inner `Err` is the message of a password paved cannot
-    /// know (see [`Self::password`]).
-    async fn find_or_make_password(&self, generate: bool) -> Result<Result<String, String>, Error> {
-        let ns = self.obj.namespace().unwrap_or_default();
+    /// The password, found or (with `generate`, where paved may) made and persisted.
+    async fn find_or_make_password(&self, generate: bool) -> Result<Outcome<String>, Error> {
         let fp = &self.obj.spec.for_provider;
         let (name, key, user_ref) = match self.password_location() {
             Ok(l) => l,
-            Err(msg) => return Ok(Err(msg)),
+            Err(msg) => return unknown(msg),
         };
         let existing = self.get_secret(&name).await?;
         if let Some(p) = secret_value(existing.as_ref(), &key) {
-            return Ok(Ok(p));
+            return Ok(Outcome::Ok(p));
         }
         let may_generate = generate && (!user_ref || fp.auto_generate_password == Some(true));
         if !may_generate {
-            return Ok(Err(if user_ref {
+            return unknown(if user_ref {
                 format!(
                     "Secret {name} has no key {key:?}: set it, or set spec.forProvider.autoGeneratePassword: true"
                 )
             } else {
                 format!("the master password Secret {name} is missing")
-            }));
+            });
         }
         if let Some(s) = &existing
             && !user_ref
             && !crate::kube::meta::is_managed(&s.metadata)
         {
-            return Ok(Err(format!(
+            return unknown(format!(
                 "Secret {name} exists and was not created by paved; paved will not write the master password into it"
-            )));
+            ));
         }
+        self.persist_new_password(&name, &key, existing.is_some())
+            .await
+    }
+
+    /// Generate a password and persist it in Secret `name` (key `key`): into the existing one,
+    /// or a new one owned by this Instance. A Secret created meanwhile wins (its password is
+    /// used).
+    async fn persist_new_password(
+        &self,
+        name: &str,
+        key: &str,
+        exists: bool,
+    ) -> Result<Outcome<String>, Error> {
         let password = naming::generate_password();
         self.count_write("password_secret");
-        if existing.is_some() {
-            let patch = serde_json::json!({"data": {key.clone(): ByteString(password.clone().into_bytes())}});
+        if exists {
+            let patch =
+                serde_json::json!({"data": {key: ByteString(password.clone().into_bytes())}});
             self.secrets()
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(kube_err("writing the generated password", &self.obj))?;
-            return Ok(Ok(password));
+            return Ok(Outcome::Ok(password));
         }
         let secret = Secret {
             metadata: kube::api::ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(ns),
+                name: Some(name.to_string()),
+                namespace: self.obj.namespace(),
                 labels: Some(self.managed_labels()),
                 owner_references: self.owner_ref().map(|o| vec![o]),
                 ..Default::default()
             },
             type_: Some("Opaque".into()),
-            data: Some([(key.clone(), ByteString(password.clone().into_bytes()))].into()),
+            data: Some([(key.to_string(), ByteString(password.clone().into_bytes()))].into()),
             ..Default::default()
         };
         match self.secrets().create(&PostParams::default(), &secret).await {
-            Ok(_) => Ok(Ok(password)),
+            Ok(_) => Ok(Outcome::Ok(password)),
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 // Someone (an earlier run of this reconcile) persisted one first: use that one.
                 let again = self
                     .secrets()
-                    .get_opt(&name)
+                    .get_opt(name)
                     .await
                     .map_err(kube_err("reading the master password Secret", &self.obj))?;
-                Ok(secret_value(again.as_ref(), &key)
-                    .ok_or_else(|| format!("Secret {name} appeared without key {key:?}")))
+                match secret_value(again.as_ref(), key) {
+                    Some(p) => Ok(Outcome::Ok(p)),
+                    None => unknown(format!("Secret {name} appeared without key {key:?}")),
+                }
             }
             Err(e) => Err(kube_err("creating the master password Secret", &self.obj)(
                 e,
