@@ -220,7 +220,8 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-/// The whole `paved run` process.
+/// The whole `paved run` process: probes and metrics, leadership, the controllers, and a
+/// graceful stop.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     crate::init_crypto();
@@ -238,23 +239,67 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader_gauge.clone(),
     );
     let claim_metrics = Arc::new(crate::claim::ClaimMetrics::new(&mut registry));
-    let rds_metrics = Arc::new(crate::rds::RdsMetrics::new(&mut registry));
-    let registry = Arc::new(registry);
-
-    let claim_ready = Arc::new(AtomicBool::new(
-        !args.controllers.contains(&ControllerName::Claim),
-    ));
-    let rds_ready = Arc::new(AtomicBool::new(
-        !args.controllers.contains(&ControllerName::Rds),
-    ));
+    let rds_metrics = Arc::new(crate::managed::RdsMetrics::new(&mut registry));
+    let ready = Ready {
+        claim: Arc::new(AtomicBool::new(
+            !args.controllers.contains(&ControllerName::Claim),
+        )),
+        rds: Arc::new(AtomicBool::new(
+            !args.controllers.contains(&ControllerName::Rds),
+        )),
+    };
     let standby = Arc::new(AtomicBool::new(args.leader_elect));
     let state = HttpState {
-        registry: registry.clone(),
-        ready: Arc::new(vec![claim_ready.clone(), rds_ready.clone()]),
+        registry: Arc::new(registry),
+        ready: Arc::new(vec![ready.claim.clone(), ready.rds.clone()]),
         standby: standby.clone(),
     };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut servers = serve_probes(&args, state, &shutdown_rx);
+    stop_on_signal(shutdown_tx.clone());
+
+    let Some(elector) = lead(&client, &args, &shutdown_rx).await else {
+        info!("shut down while waiting for leadership");
+        return Ok(());
+    };
+    standby.store(false, Ordering::Relaxed);
+    leader_gauge.set(1);
+
+    let controllers = start_controllers(
+        &client,
+        &args,
+        claim_metrics,
+        rds_metrics,
+        ready,
+        &shutdown_rx,
+    );
+    let result = match supervise(controllers, elector.as_ref(), &shutdown_tx, &leader_gauge).await {
+        Stopped::Done(result) => result,
+        // Exit at once: another replica holds the Lease now.
+        Stopped::LeadershipLost(e) => return Err(e),
+    };
+    if let Some(e) = &elector {
+        e.release().await;
+    }
+    leader_gauge.set(0);
+    while servers.join_next().await.is_some() {}
+    info!("stopped");
+    result
+}
+
+/// The readiness flags of the controllers (true from the start for one that does not run).
+struct Ready {
+    claim: Arc<AtomicBool>,
+    rds: Arc<AtomicBool>,
+}
+
+/// Serve /healthz, /readyz and /metrics (on one address or two) until shutdown.
+fn serve_probes(
+    args: &RunArgs,
+    state: HttpState,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> tokio::task::JoinSet<anyhow::Result<()>> {
     let health = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -278,114 +323,144 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ));
     }
     info!(health = %args.health_addr, metrics = %args.metrics_addr, "serving probes and metrics");
+    servers
+}
 
-    // A signal flips the shutdown channel; everything watches it.
-    {
-        let tx = shutdown_tx.clone();
-        tokio::spawn(async move {
-            let sig = shutdown_signal().await;
-            info!(signal = sig, "shutting down");
-            let _ = tx.send(true);
-        });
+/// A signal flips the shutdown channel; everything watches it.
+fn stop_on_signal(tx: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        let sig = shutdown_signal().await;
+        info!(signal = sig, "shutting down");
+        let _ = tx.send(true);
+    });
+}
+
+/// Leadership: `Some(None)` without leader election, `Some(Some(elector))` once the Lease is
+/// held, `None` when shut down while waiting for it.
+async fn lead(
+    client: &kube::Client,
+    args: &RunArgs,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> Option<Option<LeaderElector>> {
+    if !args.leader_elect {
+        return Some(None);
     }
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_string());
+    let identity = format!(
+        "{}-{}",
+        std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "paved".into()),
+        random_suffix()
+    );
+    let elector = LeaderElector::new(
+        client.clone(),
+        LeaseSettings {
+            name: args.lease_name.clone(),
+            namespace,
+            identity,
+            lease_duration: args.lease_duration,
+            renew_deadline: args.lease_renew_deadline,
+            retry_period: args.lease_retry_period,
+        },
+    );
+    let mut rx = shutdown_rx.clone();
+    tokio::select! {
+        _ = elector.acquire() => Some(Some(elector)),
+        _ = rx.wait_for(|s| *s) => None,
+    }
+}
 
-    let elector = if args.leader_elect {
-        let namespace = args
-            .lease_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
-            .unwrap_or_else(|| "default".to_string());
-        let identity = format!(
-            "{}-{}",
-            std::env::var("POD_NAME")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_else(|_| "paved".into()),
-            random_suffix()
-        );
-        let elector = LeaderElector::new(
-            client.clone(),
-            LeaseSettings {
-                name: args.lease_name.clone(),
-                namespace,
-                identity,
-                lease_duration: args.lease_duration,
-                renew_deadline: args.lease_renew_deadline,
-                retry_period: args.lease_retry_period,
-            },
-        );
-        let mut rx = shutdown_rx.clone();
-        tokio::select! {
-            _ = elector.acquire() => {}
-            _ = rx.wait_for(|s| *s) => {
-                info!("shut down while waiting for leadership");
-                return Ok(());
-            }
-        }
-        Some(elector)
-    } else {
-        None
-    };
-    standby.store(false, Ordering::Relaxed);
-    leader_gauge.set(1);
-
+/// The controllers `--controllers` names, one line each, sharing one cache of paved's Secrets
+/// (see `crate::secrets`).
+fn start_controllers(
+    client: &kube::Client,
+    args: &RunArgs,
+    claim_metrics: Arc<crate::claim::ClaimMetrics>,
+    rds_metrics: Arc<crate::managed::RdsMetrics>,
+    ready: Ready,
+    shutdown_rx: &watch::Receiver<bool>,
+) -> tokio::task::JoinSet<anyhow::Result<()>> {
     let shutdown = |rx: watch::Receiver<bool>| async move {
         let mut rx = rx;
         let _ = rx.wait_for(|s| *s).await;
     };
-    let mut controllers = tokio::task::JoinSet::new();
-    // One cache of paved's Secrets for both controllers (see `crate::secrets`).
     let run_claim = args.controllers.contains(&ControllerName::Claim);
     let run_rds = args.controllers.contains(&ControllerName::Rds);
-    let mut secret_feeds = crate::secrets::start(
-        &client,
+    let mut feeds = crate::secrets::start(
+        client,
         &crate::secrets::scopes(&args.namespaces),
         usize::from(run_claim) + usize::from(run_rds),
     );
+    let mut controllers = tokio::task::JoinSet::new();
     if run_claim {
         let config = crate::claim::ClaimConfig {
             namespaces: args.namespaces.clone(),
             ..Default::default()
         };
+        let stop = shutdown(shutdown_rx.clone());
         controllers.spawn(crate::claim::run_with_secrets(
             client.clone(),
             config,
             claim_metrics,
-            claim_ready,
-            shutdown(shutdown_rx.clone()),
-            secret_feeds.pop(),
+            ready.claim,
+            stop,
+            feeds.pop(),
         ));
     }
     if run_rds {
-        let config = crate::rds::RdsConfig {
+        let config = crate::managed::RdsConfig {
             namespaces: args.namespaces.clone(),
             poll_interval: args.poll_interval,
             aws_requests_per_second: args.aws_requests_per_second,
             ..Default::default()
         };
-        controllers.spawn(crate::rds::run_with_secrets(
+        let stop = shutdown(shutdown_rx.clone());
+        controllers.spawn(crate::managed::run_with_secrets(
             client.clone(),
             config,
             rds_metrics,
-            rds_ready,
-            shutdown(shutdown_rx.clone()),
-            secret_feeds.pop(),
+            ready.rds,
+            stop,
+            feeds.pop(),
         ));
     }
+    controllers
+}
 
-    // Run until a controller stops, leadership is lost, or a signal arrives.
+/// How the controllers stopped.
+enum Stopped {
+    /// A signal, or a controller that stopped (with its error).
+    Done(anyhow::Result<()>),
+    /// Leadership was lost: everything was aborted.
+    LeadershipLost(anyhow::Error),
+}
+
+/// Run until a controller stops, leadership is lost, or a signal arrives; then give the
+/// controllers 20 s to finish in-flight reconciles.
+async fn supervise(
+    mut controllers: tokio::task::JoinSet<anyhow::Result<()>>,
+    elector: Option<&LeaderElector>,
+    shutdown_tx: &watch::Sender<bool>,
+    leader_gauge: &Gauge<i64, AtomicI64>,
+) -> Stopped {
     let mut result = Ok(());
     let lost = async {
-        match &elector {
+        match elector {
             Some(e) => Some(e.hold().await),
             None => std::future::pending().await,
         }
     };
-    let mut signalled = shutdown_rx.clone();
+    let mut signalled = shutdown_tx.subscribe();
     tokio::select! {
         _ = signalled.wait_for(|s| *s) => {}
         Some(res) = controllers.join_next() => {
             match res {
-                Ok(Ok(())) if *shutdown_rx.borrow() => {}
+                Ok(Ok(())) if *shutdown_tx.borrow() => {}
                 Ok(Ok(())) => { error!("a controller stopped unexpectedly"); result = Err(anyhow::anyhow!("a controller stopped unexpectedly")); }
                 Ok(Err(e)) => { error!(error = %format!("{e:#}"), "a controller failed"); result = Err(e); }
                 Err(e) => { error!(error = %e, "a controller task panicked"); result = Err(anyhow::anyhow!("controller task: {e}")); }
@@ -397,11 +472,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             leader_gauge.set(0);
             let _ = shutdown_tx.send(true);
             controllers.abort_all();
-            return Err(err.into());
+            return Stopped::LeadershipLost(err.into());
         }
     }
     let _ = shutdown_tx.send(true);
-    // Give controllers time to finish in-flight reconciles, then stop them.
     let drain = async { while controllers.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(20), drain)
         .await
@@ -410,13 +484,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         warn!("controllers did not stop within 20s; aborting them");
         controllers.abort_all();
     }
-    if let Some(e) = &elector {
-        e.release().await;
-    }
-    leader_gauge.set(0);
-    while servers.join_next().await.is_some() {}
-    info!("stopped");
-    result
+    Stopped::Done(result)
 }
 
 fn random_suffix() -> String {

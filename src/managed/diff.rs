@@ -109,12 +109,24 @@ pub fn diff(
     protected_tag_keys: &[&str],
 ) -> Diff {
     let mut d = Diff::default();
-    let pending = &obs.pending;
-    let m = &mut d.modify;
-    m.identifier = identifier.to_string();
-    m.apply_immediately = fp.apply_immediately.unwrap_or(false);
+    d.modify.identifier = identifier.to_string();
+    d.modify.apply_immediately = fp.apply_immediately.unwrap_or(false);
+    immutable(fp, obs, &mut d);
+    storage(fp, obs, &mut d);
+    engine_version(fp, obs, &mut d);
+    mutable(fp, obs, &mut d.modify);
+    tags(
+        obs,
+        desired_tags,
+        previous_tag_keys,
+        protected_tag_keys,
+        &mut d,
+    );
+    d
+}
 
-    // immutable
+/// Fields that cannot change after creation.
+fn immutable(fp: &InstanceParameters, obs: &DbInstance, d: &mut Diff) {
     let mut refuse = |field: &str, want: &str, have: &str| {
         d.refused.push(format!(
             "{field}: is {have:?} in AWS and cannot be changed to {want:?} after creation (recreate the instance, or restore a snapshot into a new one)"
@@ -155,8 +167,12 @@ pub fn diff(
     {
         refuse("kmsKeyId", w, h);
     }
+}
 
-    // storage: grow only. With autoscaling (maxAllocatedStorage) AWS may have grown it already.
+/// Storage: grow only. With autoscaling (maxAllocatedStorage) AWS may have grown it already.
+fn storage(fp: &InstanceParameters, obs: &DbInstance, d: &mut Diff) {
+    let pending = &obs.pending;
+    let m = &mut d.modify;
     if let (Some(w), Some(h)) = (fp.allocated_storage, obs.allocated_storage) {
         if w > h {
             if pending.allocated_storage != Some(w) {
@@ -176,8 +192,11 @@ pub fn diff(
     {
         m.max_allocated_storage = Some(w);
     }
+}
 
-    // engine version
+/// The engine version: minor upgrades, major ones when allowed, never a downgrade.
+fn engine_version(fp: &InstanceParameters, obs: &DbInstance, d: &mut Diff) {
+    let pending = &obs.pending;
     if let (Some(w), Some(h)) = (&fp.engine_version, &obs.engine_version) {
         let already_pending = pending
             .engine_version
@@ -186,10 +205,10 @@ pub fn diff(
         if !already_pending {
             match version_change(w, h) {
                 VersionChange::None => {}
-                VersionChange::Minor => m.engine_version = Some(w.clone()),
+                VersionChange::Minor => d.modify.engine_version = Some(w.clone()),
                 VersionChange::Major if fp.allow_major_version_upgrade == Some(true) => {
-                    m.engine_version = Some(w.clone());
-                    m.allow_major_version_upgrade = true;
+                    d.modify.engine_version = Some(w.clone());
+                    d.modify.allow_major_version_upgrade = true;
                 }
                 VersionChange::Major => d.refused.push(format!(
                     "engineVersion: {w:?} is a major version upgrade from {h:?}; set allowMajorVersionUpgrade: true to allow it"
@@ -200,7 +219,11 @@ pub fn diff(
             }
         }
     }
+}
 
+/// The fields ModifyDBInstance changes in place.
+fn mutable(fp: &InstanceParameters, obs: &DbInstance, m: &mut ModifyRequest) {
+    let pending = &obs.pending;
     if let Some(w) = &fp.instance_class
         && obs.instance_class.as_deref() != Some(w.as_str())
         && pending.instance_class.as_deref() != Some(w.as_str())
@@ -277,8 +300,16 @@ pub fn diff(
     {
         m.port = Some(w);
     }
+}
 
-    // tags
+/// Tags to add, and spec tags paved applied before that the spec no longer lists.
+fn tags(
+    obs: &DbInstance,
+    desired_tags: &BTreeMap<String, String>,
+    previous_tag_keys: &[String],
+    protected_tag_keys: &[&str],
+    d: &mut Diff,
+) {
     for (k, v) in desired_tags {
         if obs.tags.get(k) != Some(v) {
             d.add_tags.insert(k.clone(), v.clone());
@@ -292,13 +323,12 @@ pub fn diff(
             d.remove_tags.push(k.clone());
         }
     }
-    d
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rds::model::PendingModifiedValues;
+    use crate::managed::model::PendingModifiedValues;
 
     fn observed() -> DbInstance {
         DbInstance {

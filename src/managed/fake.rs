@@ -1,6 +1,7 @@
 //! A test-only [`RdsApi`]: an account whose instances `db-0` … `db-{n-1}` all have one status,
 //! counting fleet pages and targeted describes; its first fleet pages can fail with a chosen
-//! AWS error. Creates, modifies, deletes and tag changes succeed and change nothing.
+//! AWS error. Creates, modifies, deletes and tag changes succeed and change nothing; each is
+//! recorded in [`FakeRds::calls`].
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -24,6 +25,8 @@ pub(crate) struct FakeRds {
     pub pages: AtomicUsize,
     /// Targeted DescribeDBInstances.
     pub describes: AtomicUsize,
+    /// The changing calls, in order: `create db-1`, `add_tags arn k=v`, `remove_tags arn k`, ...
+    pub calls: Mutex<Vec<String>>,
 }
 
 impl FakeRds {
@@ -37,6 +40,7 @@ impl FakeRds {
             fail_http: 0,
             pages: AtomicUsize::new(0),
             describes: AtomicUsize::new(0),
+            calls: Mutex::default(),
         }
     }
 
@@ -46,6 +50,15 @@ impl FakeRds {
         self.fail_code = code;
         self.fail_http = http;
         self
+    }
+
+    fn call(&self, c: String) {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    }
+
+    /// The changing calls made so far.
+    pub(crate) fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn instance(&self, id: &str) -> DbInstance {
@@ -112,31 +125,37 @@ impl RdsApi for FakeRds {
         })
     }
 
-    fn create<'a>(&'a self, _: &'a CreateRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+    fn create<'a>(&'a self, r: &'a CreateRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        self.call(format!("create {}", r.identifier));
         Box::pin(async { Ok(DbInstance::default()) })
     }
 
-    fn modify<'a>(&'a self, _: &'a ModifyRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+    fn modify<'a>(&'a self, r: &'a ModifyRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        self.call(format!("modify {} {}", r.identifier, r.fields().join(",")));
         Box::pin(async { Ok(DbInstance::default()) })
     }
 
-    fn delete<'a>(&'a self, _: &'a DeleteRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+    fn delete<'a>(&'a self, r: &'a DeleteRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
+        self.call(format!("delete {}", r.identifier));
         Box::pin(async { Ok(DbInstance::default()) })
     }
 
     fn add_tags<'a>(
         &'a self,
-        _: &'a str,
-        _: &'a BTreeMap<String, String>,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
+        let kv: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.call(format!("add_tags {arn} {}", kv.join(",")));
         Box::pin(async { Ok(()) })
     }
 
     fn remove_tags<'a>(
         &'a self,
-        _: &'a str,
-        _: &'a [String],
+        arn: &'a str,
+        keys: &'a [String],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
+        self.call(format!("remove_tags {arn} {}", keys.join(",")));
         Box::pin(async { Ok(()) })
     }
 }

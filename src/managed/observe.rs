@@ -196,8 +196,8 @@ impl Fleets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rds::fake::FakeRds;
-    use crate::rds::model::*;
+    use crate::managed::fake::FakeRds;
+    use crate::managed::model::*;
     use std::sync::atomic::Ordering;
 
     fn account(n: usize, status: &'static str) -> Arc<FakeRds> {

@@ -698,7 +698,7 @@ impl RdsApi for Guarded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rds::fake::FakeRds;
+    use crate::managed::fake::FakeRds;
 
     fn guarded(fail: u32, code: &'static str, status: u16) -> (Guarded, Arc<RdsMetrics>) {
         let metrics = Arc::new(RdsMetrics::default());

@@ -1,0 +1,84 @@
+//! Settings of the managed-resource controller.
+
+use std::time::Duration;
+
+use super::client::{Failpoint, RetryPolicy};
+use super::model::ErrorClass;
+use crate::kube::backoff::Curve;
+
+/// Settings of the RDS controller.
+#[derive(Clone)]
+pub struct RdsConfig {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    /// How often one paginated DescribeDBInstances per (ProviderConfig, region) refreshes every
+    /// Instance (and how often an idle Instance is looked at). Default 60 s.
+    pub poll_interval: Duration,
+    /// How often an instance in a transitional state (creating, modifying, deleting, ...) is
+    /// described on its own. Default 20 s.
+    pub transitional_poll_interval: Duration,
+    /// Token bucket rate per AWS identity (account, as far as paved can tell without asking
+    /// AWS: see [`BucketKey`]), endpoint and region, shared by every ProviderConfig that resolves
+    /// to the same one. Default 8 requests/s, under the RDS API's limit of about 12.
+    pub aws_requests_per_second: f64,
+    /// Retries of throttling and 5xx answers within one call.
+    pub retry: RetryPolicy,
+    /// Longest wait before retrying after a non-transient AWS error (invalid parameters, quota,
+    /// capacity, authorization). Default 5 minutes. A spec change retries at once.
+    pub error_backoff_max: Duration,
+    /// Instances reconciled at the same time.
+    pub concurrency: u16,
+    /// Test hook: run at the failpoint sites (see [`FailpointSite`]).
+    pub failpoint: Option<Failpoint>,
+}
+
+impl std::fmt::Debug for RdsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RdsConfig")
+            .field("namespaces", &self.namespaces)
+            .field("poll_interval", &self.poll_interval)
+            .field(
+                "transitional_poll_interval",
+                &self.transitional_poll_interval,
+            )
+            .field("aws_requests_per_second", &self.aws_requests_per_second)
+            .field("retry", &self.retry)
+            .field("error_backoff_max", &self.error_backoff_max)
+            .field("concurrency", &self.concurrency)
+            .field("failpoint", &self.failpoint.is_some())
+            .finish()
+    }
+}
+
+impl Default for RdsConfig {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            poll_interval: Duration::from_secs(60),
+            transitional_poll_interval: Duration::from_secs(20),
+            aws_requests_per_second: 8.0,
+            retry: RetryPolicy::default(),
+            error_backoff_max: Duration::from_secs(300),
+            concurrency: 32,
+            failpoint: None,
+        }
+    }
+}
+
+/// Field manager of everything this controller writes.
+pub const FIELD_MANAGER: &str = "paved-rds";
+
+/// The backoff curve after an AWS error of `class`: quick for throttling, 5xx and states that
+/// pass (up to a minute), slow for errors that need a human or a spec change.
+pub(crate) fn error_curve(class: ErrorClass, cfg: &RdsConfig) -> Curve {
+    match class {
+        ErrorClass::Transient | ErrorClass::InvalidState => Curve {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60).min(cfg.error_backoff_max),
+        },
+        _ => Curve {
+            base: Duration::from_secs(10),
+            max: cfg.error_backoff_max,
+        },
+    }
+}

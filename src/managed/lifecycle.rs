@@ -1,0 +1,510 @@
+//! The managed-resource lifecycle, written once: pause, management policies, finalizer and
+//! external-name, the backoff gate, the Ready/Synced conditions, the status write and its
+//! Events, and release (finalizer removal). The kind's own steps — observe, create, update,
+//! delete against AWS — are in [`super::instance`]; they return typed [`Step`]s and never write
+//! the object themselves.
+//!
+//! A reconcile reads as: paused? deleting? then either
+//! `prepare → connect → observe (or create) → check ownership → update → publish → report`, or
+//! `release reasons → connect → observe → delete`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+
+use crate::api::common::{Condition, ConditionStatus, SYNCED, get_condition, set_condition};
+use crate::api::instance::{DeletionPolicy, Instance, InstanceStatus};
+use crate::api::managed::{self, EXTERNAL_NAME, FINALIZER, PAUSED, Policies};
+use crate::kube::finalizer::{self, Written};
+
+use super::config::{FIELD_MANAGER, error_curve};
+use super::controller::Ctx;
+use super::error::{Error, key_of, kube_err};
+use super::model::{AwsError, ErrorClass};
+use super::naming;
+use super::outcome::{Blocked, Step, step};
+
+/// One reconcile of one object.
+pub(crate) struct Flow<'a> {
+    pub ctx: &'a Ctx,
+    pub obj: Instance,
+    pub api: Api<Instance>,
+    /// The status this reconcile writes (if it differs from the object's).
+    pub status: InstanceStatus,
+    pub key: String,
+    pub generation: Option<i64>,
+    pub now: Time,
+    /// ResourceVersions of this object this reconcile has seen superseded by its own writes.
+    pub seen: Vec<String>,
+    /// The master password, once this reconcile has read or generated it.
+    pub password: Option<String>,
+}
+
+/// A Synced message without its retry countdown, which changes on every attempt.
+fn without_retry(message: &str) -> &str {
+    message
+        .find(" (retrying in ")
+        .map_or(message, |i| &message[..i])
+}
+
+/// Whether a new Synced condition deserves a Warning Event: it is False, and the old one was not
+/// False for the same reason and message (the retry countdown aside).
+fn warn_worthy(old: Option<&Condition>, new: Option<&Condition>) -> bool {
+    new.is_some_and(|s| {
+        s.status == ConditionStatus::False
+            && old.is_none_or(|o| {
+                o.status != s.status
+                    || o.reason != s.reason
+                    || without_retry(&o.message) != without_retry(&s.message)
+            })
+    })
+}
+
+/// Why deleting the object must leave the external resource alone, if it must.
+fn orphan_reason(obj: &Instance, policies: &Result<Policies, String>) -> Option<&'static str> {
+    match (policies, obj.spec.deletion_policy) {
+        (_, Some(DeletionPolicy::Orphan)) => Some("deletionPolicy is Orphan"),
+        (Ok(p), _) if !p.delete => Some("managementPolicies exclude Delete"),
+        (Err(_), _) => Some("managementPolicies are invalid (deleting nothing to be safe)"),
+        _ => None,
+    }
+}
+
+impl<'a> Flow<'a> {
+    pub fn poll(&self) -> Duration {
+        self.ctx.shared.config.poll_interval
+    }
+
+    pub fn transitional(&self) -> Duration {
+        self.ctx.shared.config.transitional_poll_interval
+    }
+
+    pub fn policies(&self) -> Result<Policies, String> {
+        Policies::parse(self.obj.spec.management_policies.as_deref())
+    }
+
+    pub fn external_name(&self) -> Option<String> {
+        managed::external_name(&self.obj.metadata).map(str::to_string)
+    }
+
+    pub fn set(
+        &mut self,
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        set_condition(
+            &mut self.status.conditions,
+            Condition::new(type_, status, reason, message, self.generation),
+            &self.now,
+        );
+    }
+
+    pub fn synced(&mut self, ok: bool, reason: &str, message: impl Into<String>) {
+        self.set(SYNCED, ConditionStatus::from_bool(ok), reason, message);
+    }
+
+    /// Synced=False for `b`, then finish with `then`.
+    pub fn block<T>(&mut self, b: Blocked, then: Action) -> Step<T> {
+        self.synced(false, b.reason, b.message);
+        Step::Finish(then)
+    }
+
+    pub fn count_write(&self, kind: &str) {
+        self.ctx.shared.metrics.record_write(kind);
+    }
+
+    /// Remember what a write to the Instance returned, so that the next reconcile does not start
+    /// from a store that has not seen it yet.
+    fn wrote(&mut self, mut obj: Instance) {
+        crate::kube::meta::slim(&mut obj.metadata, None);
+        if let Some(rv) = self.obj.resource_version()
+            && !self.seen.contains(&rv)
+        {
+            self.seen.push(rv);
+        }
+        self.ctx.shared.latest.wrote(
+            self.key.clone(),
+            &self.seen,
+            obj.resource_version().as_deref(),
+            obj.clone(),
+        );
+        self.obj = obj;
+    }
+
+    pub async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        let regarding = self.obj.object_ref(&());
+        self.ctx
+            .shared
+            .recorder
+            .emit(&regarding, type_, reason, action, note)
+            .await;
+    }
+
+    /// Write status when it changed semantically (server-side apply, field manager paved-rds),
+    /// and publish a Warning event when Synced turned False or changed its reason or message
+    /// (the retry countdown aside).
+    pub async fn finish(mut self, action: Action) -> Result<Action, Error> {
+        let old = self.obj.status.clone().unwrap_or_default();
+        if crate::kube::status::same(&old, &self.status, |s| &mut s.conditions) {
+            return Ok(action);
+        }
+        let new_synced = get_condition(&self.status.conditions, SYNCED).cloned();
+        if warn_worthy(get_condition(&old.conditions, SYNCED), new_synced.as_ref())
+            && let Some(s) = new_synced
+        {
+            tracing::warn!(key = %self.key, reason = %s.reason, message = %s.message, "Instance not synced");
+            self.event(EventType::Warning, &s.reason, "Reconcile", s.message)
+                .await;
+        }
+        let patch = serde_json::json!({
+            "apiVersion": "rds.aws.upbound.io/v1beta1",
+            "kind": "Instance",
+            "metadata": {"name": self.obj.name_any()},
+            "status": self.status,
+        });
+        self.count_write("instance_status");
+        let written = self
+            .api
+            .patch_status(
+                &self.obj.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(kube_err("writing status", &self.obj))?;
+        self.wrote(written);
+        Ok(action)
+    }
+
+    /// An AWS error: Synced=False with the code and message, and the backoff to wait (quickly
+    /// for throttling and 5xx, up to the configured maximum otherwise; at once on a spec change,
+    /// which `spec_hint` says in the message).
+    pub fn aws_failed(&mut self, e: AwsError, spec_hint: bool) -> Action {
+        let wait = self.ctx.shared.backoffs.fail(
+            &self.key,
+            self.generation,
+            error_curve(e.class, &self.ctx.shared.config),
+        );
+        let transient = e.class == ErrorClass::Transient;
+        let reason = if transient {
+            "AWSUnavailable"
+        } else {
+            "AWSError"
+        };
+        let hint = if spec_hint && !transient {
+            ", or at once when the spec changes"
+        } else {
+            ""
+        };
+        self.synced(
+            false,
+            reason,
+            format!(
+                "{} failed: {}: {} (retrying in {}s{hint})",
+                e.operation,
+                e.code,
+                e.message,
+                wait.as_secs(),
+            ),
+        );
+        Action::requeue(wait)
+    }
+
+    /// An AWS error ends the reconcile (see [`Self::aws_failed`]).
+    pub fn aws_failure<T>(&mut self, e: AwsError) -> Step<T> {
+        Step::Finish(self.aws_failed(e, true))
+    }
+
+    /// The backoff gate: an object that failed waits, unless its spec changed.
+    pub fn gate(&self) -> Step<()> {
+        match self.ctx.shared.backoffs.gate(&self.key, self.generation) {
+            Some(wait) => Step::Return(Action::requeue(wait)),
+            None => Step::Go(()),
+        }
+    }
+
+    pub fn succeeded(&self) {
+        self.ctx.shared.backoffs.success(&self.key);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // metadata
+
+    /// Metadata (finalizers, the external-name annotation) is changed with one merge patch
+    /// carrying the resourceVersion (see [`crate::kube::finalizer`]). `false`: the object is gone.
+    async fn patch_metadata(
+        &mut self,
+        finalizers: Option<Vec<String>>,
+        annotations: BTreeMap<String, String>,
+        action: &'static str,
+    ) -> Result<bool, Error> {
+        if finalizers.is_none() && annotations.is_empty() {
+            return Ok(true);
+        }
+        self.count_write("instance_metadata");
+        let name = self.obj.name_any();
+        match finalizer::patch_metadata(
+            &self.api,
+            &name,
+            &self.obj.metadata,
+            finalizers,
+            &annotations,
+        )
+        .await
+        {
+            Ok(Written::Wrote(o)) => {
+                self.wrote(o);
+                Ok(true)
+            }
+            Ok(Written::Unchanged) => Ok(true),
+            Ok(Written::Gone) => Ok(false),
+            Err(e) => Err(kube_err(action, &self.obj)(e)),
+        }
+    }
+
+    /// The finalizer and, when Create is allowed and none is set, the derived external-name, in
+    /// one metadata patch before any AWS call.
+    async fn ensure_metadata(&mut self, may_create: bool) -> Result<Step<Option<String>>, Error> {
+        let annotated = self.external_name();
+        let derived = (annotated.is_none() && may_create).then(|| {
+            naming::derive_identifier(
+                &self.obj.namespace().unwrap_or_default(),
+                &self.obj.name_any(),
+            )
+        });
+        let annotations = derived
+            .iter()
+            .map(|id| (EXTERNAL_NAME.to_string(), id.clone()))
+            .collect();
+        let finalizers = finalizer::added(&self.obj.metadata, FINALIZER);
+        let alive = self
+            .patch_metadata(
+                finalizers,
+                annotations,
+                "adding the finalizer and external-name annotation",
+            )
+            .await?;
+        if !alive {
+            return Ok(Step::Return(Action::await_change()));
+        }
+        Ok(Step::Go(annotated.or(derived)))
+    }
+
+    async fn remove_finalizer(&mut self) -> Result<(), Error> {
+        let Some(finalizers) = finalizer::removed(&self.obj.metadata, FINALIZER) else {
+            return Ok(());
+        };
+        self.patch_metadata(Some(finalizers), BTreeMap::new(), "removing finalizer")
+            .await?;
+        self.ctx.shared.latest.forget(&self.key);
+        Ok(())
+    }
+
+    /// Let the object go: one Normal Event (unless the deletion was announced already), the
+    /// finalizer removed.
+    pub async fn release(mut self, why: String) -> Result<Action, Error> {
+        tracing::info!(key = %self.key, "{why}");
+        // One Normal event per deletion: DeletingExternalResource already said it when paved
+        // called DeleteDBInstance.
+        let delete_announced = self
+            .obj
+            .status
+            .as_ref()
+            .and_then(|s| s.at_provider.as_ref())
+            .and_then(|a| a.status.as_deref())
+            == Some("deleting");
+        if !delete_announced {
+            self.event(EventType::Normal, "Released", "RemoveFinalizer", why)
+                .await;
+        }
+        self.remove_finalizer().await?;
+        self.succeeded();
+        Ok(Action::await_change())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // the two paths
+
+    /// Policies, metadata, backoff gate, identifier: what every apply needs before AWS.
+    async fn prepare(&mut self) -> Result<Step<(Policies, String)>, Error> {
+        let policies = self.policies();
+        let may_create = policies.as_ref().is_ok_and(|p| p.create);
+        let id = match self.ensure_metadata(may_create).await? {
+            Step::Go(id) => id,
+            Step::Finish(a) => return Ok(Step::Finish(a)),
+            Step::Return(a) => return Ok(Step::Return(a)),
+        };
+        let policies = match policies {
+            Ok(p) => p,
+            Err(msg) => {
+                let b = Blocked::new("UnsupportedManagementPolicy", msg);
+                return Ok(self.block(b, Action::await_change()));
+            }
+        };
+        if let Step::Return(a) = self.gate() {
+            return Ok(Step::Return(a));
+        }
+        let previous = self
+            .status
+            .at_provider
+            .as_ref()
+            .and_then(|a| a.identifier.as_deref());
+        match super::instance::check_identifier(id, previous, policies.create) {
+            Ok(id) => Ok(Step::Go((policies, id))),
+            Err(b) => Ok(self.block(b, Action::await_change())),
+        }
+    }
+
+    async fn apply(mut self) -> Result<Action, Error> {
+        let (policies, id) = step!(self, self.prepare().await?);
+        let aws = step!(self, self.connect(None).await?);
+        let inst = step!(self, self.observe_or_create(&policies, &aws, &id).await?);
+        step!(self, self.ensure_owned(&policies, &id, &inst));
+        let updated = step!(self, self.update(&policies, &aws, &id, inst).await?);
+        let action = step!(self, self.publish(updated).await?);
+        self.finish(action).await
+    }
+
+    async fn cleanup(mut self) -> Result<Action, Error> {
+        if !finalizer::has(&self.obj.metadata, FINALIZER) {
+            return Ok(Action::await_change());
+        }
+        let policies = self.policies();
+        let id = self.external_name();
+        if let Some(why) = orphan_reason(&self.obj, &policies) {
+            self.keep_password_secret().await?;
+            let what = id
+                .map(|i| format!("RDS instance {i} left running"))
+                .unwrap_or_default();
+            return self.release(format!("{why}: {what}")).await;
+        }
+        let Some(id) = id else {
+            return self
+                .release("no RDS instance was ever created for this object".into())
+                .await;
+        };
+        step!(self, self.gate());
+        let aws = step!(self, self.connect(Some(&id)).await?);
+        self.delete(&policies, &aws, id).await
+    }
+
+    async fn paused(mut self, deleting: bool) -> Result<Action, Error> {
+        if deleting {
+            // Unlike cleanup, invalid policies do not release a paused object.
+            let orphan = self.obj.spec.deletion_policy == Some(DeletionPolicy::Orphan)
+                || self.policies().is_ok_and(|p| !p.delete);
+            let never_created = !self.obj.annotations().contains_key(EXTERNAL_NAME);
+            if orphan || never_created {
+                self.keep_password_secret().await?;
+                return self
+                    .release("paused, and deleting needs no AWS call: released".into())
+                    .await;
+            }
+        }
+        self.synced(
+            false,
+            "ReconcilePaused",
+            format!(
+                "{PAUSED} is \"true\": paved makes no AWS call for this object{}",
+                if deleting {
+                    "; deletion waits until it is unpaused"
+                } else {
+                    ""
+                }
+            ),
+        );
+        self.finish(Action::await_change()).await
+    }
+}
+
+/// The reconcile entry point.
+pub(crate) async fn reconcile(obj: Arc<Instance>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = obj.namespace().ok_or(Error::NoNamespace)?;
+    let key = key_of(&obj);
+    let obj = match ctx
+        .shared
+        .latest
+        .ours(&key, obj.resource_version().as_deref())
+    {
+        Some(ours) if ours.uid() == obj.uid() => ours,
+        _ => obj,
+    };
+    let flow = Flow {
+        ctx: &ctx,
+        status: obj.status.clone().unwrap_or_default(),
+        key,
+        generation: obj.metadata.generation,
+        now: Time(jiff::Timestamp::now()),
+        api: Api::namespaced(ctx.shared.client.clone(), &ns),
+        obj: (*obj).clone(),
+        seen: Vec::new(),
+        password: None,
+    };
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    let res = if managed::is_paused(&obj.metadata) {
+        flow.paused(deleting).await
+    } else if deleting {
+        flow.cleanup().await
+    } else {
+        flow.apply().await
+    };
+    ctx.shared.metrics.record_reconcile(res.is_ok());
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synced(ok: bool, reason: &str, message: &str) -> Condition {
+        Condition::new(
+            SYNCED,
+            ConditionStatus::from_bool(ok),
+            reason,
+            message,
+            None,
+        )
+    }
+
+    #[test]
+    fn warnings_on_new_failures_only() {
+        let failing = synced(false, "AWSError", "x failed (retrying in 10s)");
+        // (old, new, warn)
+        let cases = [
+            (None, Some(synced(true, "ReconcileSuccess", "")), false),
+            (None, Some(failing.clone()), true),
+            (
+                Some(synced(true, "ReconcileSuccess", "")),
+                Some(failing.clone()),
+                true,
+            ),
+            (
+                Some(failing.clone()),
+                Some(synced(false, "AWSError", "x failed (retrying in 20s)")),
+                false,
+            ),
+            (
+                Some(failing.clone()),
+                Some(synced(false, "AWSError", "y failed (retrying in 20s)")),
+                true,
+            ),
+            (
+                Some(failing.clone()),
+                Some(synced(false, "Other", "x failed")),
+                true,
+            ),
+            (Some(failing), None, false),
+        ];
+        for (i, (old, new, warn)) in cases.into_iter().enumerate() {
+            assert_eq!(warn_worthy(old.as_ref(), new.as_ref()), warn, "case {i}");
+        }
+    }
+}
