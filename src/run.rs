@@ -86,6 +86,12 @@ pub struct RunArgs {
     #[arg(long, env = "PAVED_POLL_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub poll_interval: Duration,
 
+    /// How often every object of every controller is reconciled even when nothing triggered it:
+    /// the safety net for a lost watch event. A reconcile that finds nothing changed writes
+    /// nothing. `0s` turns it off.
+    #[arg(long, env = "PAVED_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+
     /// AWS requests per second per account and region (token bucket). RDS allows about 12.
     #[arg(long, env = "PAVED_AWS_RATE", default_value_t = 8.0)]
     pub aws_requests_per_second: f64,
@@ -156,10 +162,20 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     if s.standby.load(Ordering::Relaxed) {
         return (StatusCode::OK, "ok (standby: waiting for leadership)");
     }
-    if s.ready.iter().all(|r| r.load(Ordering::Relaxed)) {
+    if !s.ready.iter().all(|r| r.load(Ordering::Relaxed)) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet");
+    }
+    let health = crate::kube::watch::WatchHealth::global();
+    if health
+        .failing_longer_than(crate::kube::watch::WatchHealth::UNHEALTHY_AFTER)
+        .is_empty()
+    {
         (StatusCode::OK, "ok")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a watch keeps failing (see paved_watch_up and the log)",
+        )
     }
 }
 
@@ -238,6 +254,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "1 while this replica holds the leader Lease (or runs without leader election)",
         leader_gauge.clone(),
     );
+    crate::kube::watch::WatchHealth::global().register(&mut registry);
     let claim_metrics = Arc::new(crate::claim::ClaimMetrics::new(&mut registry));
     let rds_metrics = Arc::new(crate::managed::RdsMetrics::new(&mut registry));
     let ready = Ready {
@@ -400,6 +417,7 @@ fn start_controllers(
     if run_claim {
         let config = crate::claim::ClaimConfig {
             namespaces: args.namespaces.clone(),
+            resync: args.resync_interval,
             ..Default::default()
         };
         let stop = shutdown(shutdown_rx.clone());
@@ -416,6 +434,7 @@ fn start_controllers(
         let config = crate::managed::RdsConfig {
             namespaces: args.namespaces.clone(),
             poll_interval: args.poll_interval,
+            resync: args.resync_interval,
             aws_requests_per_second: args.aws_requests_per_second,
             ..Default::default()
         };

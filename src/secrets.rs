@@ -87,10 +87,12 @@ pub fn start(
         }
         let stream = watcher(api, watcher::Config::default().labels(MANAGED_SECRETS))
             .default_backoff()
+            .inspect(|e| crate::kube::watch::WatchHealth::global().observe("secrets", e))
             .modify(|s: &mut Secret| crate::kube::meta::slim(&mut s.metadata, None))
             .reflect(writer)
-            .inspect(move |e| crate::kube::synced::mark(&synced_tx, e))
-            .touched_objects();
+            .inspect(move |e| crate::kube::synced::mark(&synced_tx, e));
+        // Each Secret once the store has it (see `kube::watch`), deletions included.
+        let stream = crate::kube::watch::settled_objects(stream, true);
         let watched = ns.clone();
         tokio::spawn(async move {
             let all_gone = {
@@ -107,8 +109,9 @@ pub fn start(
                             let _ = tx.send(secret.clone());
                         }
                     }
+                    // Logged once per outage by the watch's health (`kube::watch`).
                     Err(e) => {
-                        tracing::warn!(namespace = ?watched, error = %e, "watch of paved's Secrets failed; retrying")
+                        tracing::debug!(namespace = ?watched, error = %e, "watch of paved's Secrets failed; retrying")
                     }
                 }
                 std::future::ready(())

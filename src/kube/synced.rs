@@ -53,7 +53,9 @@ pub async fn wait_all(rxs: impl IntoIterator<Item = SyncedRx>) -> bool {
 
 /// A watch of `api` into a store: objects slimmed ([`super::meta::slim`]) before they are
 /// stored, the store's synced signal, and the stream of watch events (after the store has
-/// them), to turn into a trigger (`applied_objects`, `touched_objects`).
+/// them), to turn into a trigger with [`super::watch::settled_objects`] (not kube-runtime's
+/// `applied_objects`, which passes a relist's objects on before the store has them). The
+/// watch reports to [`super::watch::WatchHealth::global`] under the kind's plural.
 pub fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -68,8 +70,10 @@ where
 {
     let (store, writer) = reflector::store();
     let (tx, rx) = channel();
+    let name = K::plural(&K::DynamicType::default()).into_owned();
     let stream = watcher(api, config)
         .default_backoff()
+        .inspect(move |e| super::watch::WatchHealth::global().observe(&name, e))
         .modify(|o: &mut K| super::meta::slim(o.meta_mut(), None))
         .reflect(writer)
         .inspect(move |e| mark(&tx, e));

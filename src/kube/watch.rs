@@ -110,21 +110,25 @@ impl WatchHealth {
     /// How long a watch may keep failing before `/readyz` reports it.
     pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
 
-    /// A tracker whose gauge and counter are registered in `registry` (`paved_watch_up`,
+    /// The process's tracker: every watch of both controllers reports here.
+    pub fn global() -> &'static WatchHealth {
+        static HEALTH: std::sync::OnceLock<WatchHealth> = std::sync::OnceLock::new();
+        HEALTH.get_or_init(WatchHealth::default)
+    }
+
+    /// Expose the gauge and counter in `registry` (`paved_watch_up`,
     /// `paved_watch_failures_total`).
-    pub fn new(registry: &mut Registry) -> Self {
-        let me = Self::default();
+    pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "paved_watch_up",
             "1 while a watch is established, 0 while it is failing and being retried",
-            me.up.clone(),
+            self.up.clone(),
         );
         registry.register(
             "paved_watch_failures",
             "Watch failures (list or watch errors), by watch",
-            me.failures.clone(),
+            self.failures.clone(),
         );
-        me
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, WatchState>> {
@@ -287,7 +291,8 @@ mod tests {
     #[test]
     fn health_follows_failures_and_recovery() {
         let mut registry = Registry::default();
-        let health = WatchHealth::new(&mut registry);
+        let health = WatchHealth::default();
+        health.register(&mut registry);
         let err: Result<watcher::Event<ConfigMap>, watcher::Error> =
             Err(watcher::Error::NoResourceVersion);
         health.observe("claims", &err);

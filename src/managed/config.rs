@@ -17,6 +17,9 @@ pub struct RdsConfig {
     /// How often an instance in a transitional state (creating, modifying, deleting, ...) is
     /// described on its own. Default 20 s.
     pub transitional_poll_interval: Duration,
+    /// How often every cached Instance is reconciled even if nothing triggered it (the safety
+    /// net for a lost watch event; an unchanged Instance makes no write). Zero: never.
+    pub resync: Duration,
     /// Token bucket rate per AWS identity (account, as far as paved can tell without asking
     /// AWS: see [`BucketKey`]), endpoint and region, shared by every ProviderConfig that resolves
     /// to the same one. Default 8 requests/s, under the RDS API's limit of about 12.
@@ -37,6 +40,7 @@ impl std::fmt::Debug for RdsConfig {
         f.debug_struct("RdsConfig")
             .field("namespaces", &self.namespaces)
             .field("poll_interval", &self.poll_interval)
+            .field("resync", &self.resync)
             .field(
                 "transitional_poll_interval",
                 &self.transitional_poll_interval,
@@ -56,6 +60,7 @@ impl Default for RdsConfig {
             namespaces: Vec::new(),
             poll_interval: Duration::from_secs(60),
             transitional_poll_interval: Duration::from_secs(20),
+            resync: Duration::from_secs(600),
             aws_requests_per_second: 8.0,
             retry: RetryPolicy::default(),
             error_backoff_max: Duration::from_secs(300),

@@ -14,7 +14,7 @@ use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{Controller, watcher};
 
 use crate::api::instance::Instance;
 use crate::api::provider_config::ProviderConfig;
@@ -22,6 +22,7 @@ use crate::kube::backoff::{Backoffs, exponential};
 use crate::kube::events::Recorder;
 use crate::kube::overlay::Overlay;
 use crate::kube::synced::{self, SyncedRx};
+use crate::kube::watch;
 use crate::secrets::SecretFeed;
 
 use super::aws::{Buckets, Clients};
@@ -169,14 +170,14 @@ fn scope_controller(
     // before it is stored.
     let (instance_store, instances_synced, instances) =
         synced::cached(instances, watcher::Config::default());
-    let instance_stream = instances.applied_objects();
+    let instance_stream = watch::settled_objects(instances, false);
     // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
     let secrets_synced = feed.scope.synced.clone();
     let secret_store = feed.scope.store.clone();
     let secret_stream = feed.into_stream().map(Ok::<Secret, watcher::Error>);
     let pcs: Api<ProviderConfig> = Api::all(client.clone());
     let (pc_store, pcs_synced, pcs) = synced::cached(pcs, watcher::Config::default());
-    let pc_stream = pcs.touched_objects();
+    let pc_stream = watch::settled_objects(pcs, true);
     let mapper_store = instance_store.clone();
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
@@ -186,6 +187,7 @@ fn scope_controller(
     let run = Controller::for_stream(instance_stream, instance_store)
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .owns_stream(secret_stream)
+        .reconcile_all_on(watch::resync_ticks(shared.config.resync))
         .watches_stream(pc_stream, move |pc: ProviderConfig| {
             users_of(&mapper_store, &pc.name_any())
         })
