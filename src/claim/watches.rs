@@ -29,6 +29,9 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::plan::controlled_by;
+
+use super::names::FIELD_MANAGER;
 use crate::api::{Composition, PostgreSQLInstance};
 
 /// The label on every Secret paved writes (claim connection Secrets, and the RDS controller's
@@ -173,6 +176,20 @@ fn compact_event(e: watcher::Event<DynamicObject>) -> watcher::Event<CompactObje
         Event::Init => Event::Init,
         Event::InitApply(o) => Event::InitApply(CompactObject::new(o)),
         Event::InitDone => Event::InitDone,
+    }
+}
+
+/// Flag a cache as synced when its watcher finishes the initial list (the reflector has already
+/// applied the event to the store when the stream yields it).
+///
+/// Why not `Store::wait_until_ready`: in kube-runtime 5 it awaits a `futures` oneshot receiver
+/// shared by every waiter, and that receiver keeps only the *last* waker registered. With two
+/// tasks waiting on the same store (the applier holding its runner on the claim store, plus a
+/// readiness task or a reconcile), whichever polled first is never woken: it hangs forever.
+/// A `tokio::sync::watch` channel wakes every waiter.
+pub(crate) fn mark_synced<K, E>(tx: &watch::Sender<bool>, e: &Result<watcher::Event<K>, E>) {
+    if matches!(e, Ok(watcher::Event::InitDone)) && !*tx.borrow() {
+        tx.send_replace(true);
     }
 }
 
@@ -326,12 +343,12 @@ impl Watches {
             let me = Arc::clone(self);
             let kind = ar.kind.clone();
             let stream = watcher(api, watch_config())
-                .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(super::FIELD_MANAGER)))
+                .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(FIELD_MANAGER)))
                 .map_ok(compact_event);
             self.spawn(async move {
                 reflector::reflector(writer, stream)
                     .default_backoff()
-                    .inspect(move |e| super::mark_synced(&tx, e))
+                    .inspect(move |e| mark_synced(&tx, e))
                     .touched_objects()
                     .for_each(|res| {
                         match res {
@@ -452,7 +469,7 @@ impl Watches {
                 .modify(|c: &mut Composition| slim(&mut c.metadata, None));
             kube::runtime::reflector(writer, stream)
                 .default_backoff()
-                .inspect(move |e| super::mark_synced(&synced, e))
+                .inspect(move |e| mark_synced(&synced, e))
                 .touched_objects()
                 .for_each(|res| {
                     match res {
@@ -498,14 +515,6 @@ pub(crate) fn controlling_claim(meta: &kube::api::ObjectMeta) -> Option<String> 
             && o.kind == Claim::kind(&())
             && o.api_version == Claim::api_version(&()))
         .then(|| o.name.clone())
-    })
-}
-
-/// Whether the object is controlled by the claim with this uid.
-pub(crate) fn controlled_by(meta: &kube::api::ObjectMeta, uid: &str) -> bool {
-    meta.owner_references.as_ref().is_some_and(|refs| {
-        refs.iter()
-            .any(|o| o.controller == Some(true) && o.uid == uid)
     })
 }
 
@@ -598,7 +607,7 @@ mod tests {
 
     fn slimmed(rv: &str) -> DynamicObject {
         let mut o = instance(rv);
-        slim(&mut o.metadata, Some(super::super::FIELD_MANAGER));
+        slim(&mut o.metadata, Some(crate::claim::names::FIELD_MANAGER));
         o
     }
 

@@ -1,0 +1,170 @@
+//! Step 9, emit the Events: on the transitions a user cares about, and no more (pure:
+//! [`transitions`]). On the happy path one when the composed resources are first applied
+//! (naming the Composition) and one when the claim is Ready (naming the connection Secret);
+//! warnings on errors and on becoming unavailable, only when the condition changes.
+
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
+
+use super::context::Context;
+use super::status::Facts;
+use crate::api::PostgreSQLInstance;
+use crate::api::claim::PostgreSQLInstanceStatus;
+use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
+
+/// The longest Event note paved sends (the API server refuses longer ones).
+const NOTE_MAX: usize = 1000;
+
+/// One Event to emit about the claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Note {
+    pub type_: EventType,
+    pub reason: &'static str,
+    pub note: String,
+}
+
+fn normal(reason: &'static str, note: String) -> Note {
+    Note {
+        type_: EventType::Normal,
+        reason,
+        note,
+    }
+}
+
+fn warning(reason: &'static str, note: String) -> Note {
+    Note {
+        type_: EventType::Warning,
+        reason,
+        note,
+    }
+}
+
+/// The Events of a reconcile that took the status from `old` to `new`. `facts` is what
+/// composing did (none when it failed, then `error_reason` is the failure's category); `secret`
+/// is the name of the claim's connection Secret.
+pub(crate) fn transitions(
+    old: &PostgreSQLInstanceStatus,
+    new: &PostgreSQLInstanceStatus,
+    facts: Option<&Facts>,
+    error_reason: Option<&'static str>,
+    secret: Option<&str>,
+) -> Vec<Note> {
+    let ready_old = get_condition(&old.conditions, READY);
+    let was_ready = ready_old.is_some_and(|r| r.status == ConditionStatus::True);
+    let ready_new = get_condition(&new.conditions, READY);
+    let becomes_ready = !was_ready && ready_new.is_some_and(|r| r.status == ConditionStatus::True);
+    let mut out = facts.map_or_else(Vec::new, |f| composed(old, f, becomes_ready, secret));
+    let synced_old = get_condition(&old.conditions, SYNCED);
+    if let Some(s) = get_condition(&new.conditions, SYNCED) {
+        let changed = synced_old.is_none_or(|o| o.status != s.status || o.message != s.message);
+        if changed && s.status == ConditionStatus::False {
+            // The error's bounded category (CompositionNotFound, KindNotServed, ...).
+            let reason = error_reason.unwrap_or("ReconcileError");
+            out.push(warning(reason, s.message.clone()));
+        } else if changed && synced_old.is_some_and(|o| o.status == ConditionStatus::False) {
+            out.push(normal("ReconcileSuccess", "Synced again".into()));
+        }
+    }
+    if let Some(r) = ready_new {
+        if becomes_ready {
+            let note = match (new.connection_details.as_ref(), secret) {
+                (Some(_), Some(name)) => format!(
+                    "Every composed resource is ready; connection details are in Secret {name:?}"
+                ),
+                _ => "Every composed resource is ready".into(),
+            };
+            out.push(normal("Available", note));
+        } else if r.status == ConditionStatus::False
+            && r.reason == "Unavailable"
+            && ready_old.is_none_or(|o| o.reason != "Unavailable")
+        {
+            out.push(warning("Unavailable", r.message.clone()));
+        }
+    }
+    out
+}
+
+/// The Events of what composing did: applied (or, when nothing was, a new Composition chosen),
+/// deleted, and a later publication of the connection Secret.
+fn composed(
+    old: &PostgreSQLInstanceStatus,
+    f: &Facts,
+    becomes_ready: bool,
+    secret: Option<&str>,
+) -> Vec<Note> {
+    let mut out = Vec::new();
+    let reselected = old
+        .composition_ref
+        .as_ref()
+        .is_some_and(|r| r.name != f.composition);
+    if !f.applied.is_empty() {
+        let note = format!(
+            "Applied {} (Composition {:?})",
+            f.applied.join(", "),
+            f.composition
+        );
+        out.push(normal("ComposedResourcesApplied", note));
+    } else if reselected {
+        let note = format!("Using Composition {:?}", f.composition);
+        out.push(normal("CompositionSelected", note));
+    }
+    if !f.deleted.is_empty() {
+        let note = format!(
+            "Deleted (no longer in the Composition) {}",
+            f.deleted.join(", ")
+        );
+        out.push(normal("ComposedResourcesDeleted", note));
+    }
+    // A first publication is told by the Available event; a later one (new credentials, new
+    // endpoint) gets its own.
+    if let Some(n) = f.secret_published
+        && !becomes_ready
+    {
+        let name = secret.unwrap_or_default();
+        let note = format!("Wrote {n} connection keys to Secret {name:?}");
+        out.push(normal("ConnectionSecretPublished", note));
+    }
+    out
+}
+
+/// At most [`NOTE_MAX`] bytes of `note`, cut at a character boundary.
+fn bounded(mut note: String) -> String {
+    if note.len() > NOTE_MAX {
+        let mut cut = NOTE_MAX;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+    }
+    note
+}
+
+impl Context {
+    /// Publish one Event about the claim (a failure to publish is logged, not returned).
+    pub async fn event(
+        &self,
+        claim: &PostgreSQLInstance,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(bounded(note)),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        self.metrics.write("event");
+        if let Err(e) = self.recorder.publish(&ev, &claim.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "publishing event failed");
+        }
+    }
+}
+
+/// Emit `notes` about the claim, in order.
+pub(crate) async fn emit(ctx: &Context, claim: &PostgreSQLInstance, notes: Vec<Note>) {
+    for n in notes {
+        ctx.event(claim, n.type_, n.reason, n.note).await;
+    }
+}
