@@ -2,7 +2,8 @@
 //!
 //! - [`api`]: the CRD types (serde + schemars), from which `crds/` is generated.
 //! - [`crdgen`]: renders every CRD as YAML (`paved crds`).
-//! - [`events`]: Kubernetes Events with series, for both controllers.
+//! - [`kube`]: plumbing both controllers share (metadata, write overlay, backoff, synced
+//!   signals, finalizers, Events); [`events`] is [`kube::events`].
 //! - [`secrets`]: the one cache of paved's Secrets both controllers read.
 #![forbid(unsafe_code)]
 
@@ -10,12 +11,14 @@ pub mod api;
 pub mod claim;
 pub mod compose;
 pub mod crdgen;
-pub mod events;
+pub mod kube;
 pub mod leader;
 pub mod rds;
 pub mod render;
 pub mod run;
 pub mod secrets;
+
+pub use crate::kube::events;
 
 /// Choose rustls' crypto provider (ring) for the whole process. kube and the AWS SDK both use
 /// rustls; without an explicit choice the first TLS connection panics. Safe to call many times.

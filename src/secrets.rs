@@ -18,25 +18,26 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+
+use crate::kube::synced::SyncedRx;
 
 /// Label selector of the Secrets paved writes, the only ones it caches.
-pub const MANAGED_SECRETS: &str = "app.kubernetes.io/managed-by=paved";
+pub const MANAGED_SECRETS: &str = crate::kube::meta::MANAGED_SELECTOR;
 
 /// The cache of one namespace scope (`None`: all namespaces).
 pub struct SecretScope {
     pub namespace: Option<String>,
     pub store: Store<Secret>,
     /// Turns true once the initial list is in the store (a `watch` channel: every waiter wakes,
-    /// unlike `Store::wait_until_ready`, see `claim::mark_synced`).
-    pub synced: watch::Receiver<bool>,
+    /// unlike `Store::wait_until_ready`, see [`crate::kube::synced`]).
+    pub synced: SyncedRx,
 }
 
 impl SecretScope {
     /// Wait until the initial list is in the store; false if the watch task is gone.
     pub async fn wait_synced(&self) -> bool {
-        let mut rx = self.synced.clone();
-        rx.wait_for(|v| *v).await.is_ok()
+        crate::kube::synced::wait(&self.synced).await
     }
 }
 
@@ -55,18 +56,6 @@ impl SecretFeed {
     }
 }
 
-/// Drop what paved never reads from a cached Secret: managedFields and kubectl's
-/// last-applied annotation (a copy of the whole object, data included).
-fn slim(s: &mut Secret) {
-    s.metadata.managed_fields = None;
-    if let Some(a) = s.metadata.annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-        if a.is_empty() {
-            s.metadata.annotations = None;
-        }
-    }
-}
-
 /// Start one watch per scope and return, for each of `consumers`, one feed per scope (in the
 /// order of `namespaces`). A watch stops when every consumer has dropped its feed.
 pub fn start(
@@ -81,7 +70,7 @@ pub fn start(
             None => Api::all(client.clone()),
         };
         let (store, writer) = reflector::store();
-        let (synced_tx, synced) = watch::channel(false);
+        let (synced_tx, synced) = crate::kube::synced::channel();
         let scope = Arc::new(SecretScope {
             namespace: ns.clone(),
             store,
@@ -98,13 +87,9 @@ pub fn start(
         }
         let stream = watcher(api, watcher::Config::default().labels(MANAGED_SECRETS))
             .default_backoff()
-            .modify(slim)
+            .modify(|s: &mut Secret| crate::kube::meta::slim(&mut s.metadata, None))
             .reflect(writer)
-            .inspect(move |e| {
-                if matches!(e, Ok(watcher::Event::InitDone)) && !*synced_tx.borrow() {
-                    synced_tx.send_replace(true);
-                }
-            })
+            .inspect(move |e| crate::kube::synced::mark(&synced_tx, e))
             .touched_objects();
         let watched = ns.clone();
         tokio::spawn(async move {
@@ -143,5 +128,18 @@ pub fn scopes(namespaces: &[String]) -> Vec<Option<String>> {
         vec![None]
     } else {
         namespaces.iter().cloned().map(Some).collect()
+    }
+}
+
+/// The feeds a controller reads: those `paved run` shares (`Some`), or one watch of its own per
+/// scope (`None`, when a controller runs alone, as in tests).
+pub fn feeds_or_own(
+    client: &kube::Client,
+    scopes: &[Option<String>],
+    shared: Option<Vec<SecretFeed>>,
+) -> Vec<SecretFeed> {
+    match shared {
+        Some(f) => f,
+        None => start(client, scopes, 1).pop().unwrap_or_default(),
     }
 }

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, LocalSecretReference, NameReference, SecretKeySelector};
+pub use super::managed::{DeletionPolicy, ManagementAction};
 
 /// An AWS RDS database instance that paved creates, keeps in line with spec.forProvider, and
 /// deletes according to spec.deletionPolicy.
@@ -61,28 +62,6 @@ pub struct InstanceSpec {
     /// address, host, port, endpoint, dbname (when set) and uri.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_connection_secret_to_ref: Option<LocalSecretReference>,
-}
-
-// What happens to the external resource when the object is deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum DeletionPolicy {
-    /// Delete the RDS instance.
-    #[default]
-    Delete,
-    /// Leave the RDS instance running.
-    Orphan,
-}
-
-// One thing paved may do with an external resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-pub enum ManagementAction {
-    #[serde(rename = "*")]
-    All,
-    Observe,
-    Create,
-    Update,
-    Delete,
-    LateInitialize,
 }
 
 /// The RDS instance settings, named as in the Upbound AWS provider.
@@ -324,4 +303,36 @@ pub struct InstanceObservation {
     /// window), field name to value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_modified_values: Option<BTreeMap<String, String>>,
+}
+
+/// Longest RDS DB instance identifier.
+pub const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// The identifier (external-name) paved gives the RDS instance of `namespace/name` when none is
+/// set: a readable prefix from namespace and name plus a short hash of both, so that different
+/// objects never collide (`a-b/c` and `a/b-c` read the same but hash differently). Part of the
+/// managed contract ([`super::managed`]): the claim controller sets it at an Instance's first
+/// apply, the lifecycle when it is missing; both derive the same one.
+pub fn derive_identifier(namespace: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{namespace}/{name}").as_bytes());
+    let hash = hex::encode(&digest[..4]);
+    let mut prefix = String::new();
+    for c in format!("{namespace}-{name}").chars() {
+        let c = c.to_ascii_lowercase();
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if c == '-' && (prefix.is_empty() || prefix.ends_with('-')) {
+            continue;
+        }
+        prefix.push(c);
+    }
+    if !prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        prefix.insert_str(0, "db-");
+    }
+    // room for "-" + 8 hex
+    prefix.truncate(MAX_IDENTIFIER_LEN - 1 - hash.len());
+    while prefix.ends_with('-') {
+        prefix.pop();
+    }
+    format!("{prefix}-{hash}")
 }

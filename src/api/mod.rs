@@ -1,10 +1,12 @@
 //! The Kubernetes APIs paved serves. Types only (serde + schemars); `crds/` is generated from them
-//! by `paved crds`, and doc comments become `kubectl explain` text.
+//! by `paved crds`, and doc comments become `kubectl explain` text. [`managed`] is the contract
+//! of managed kinds both controllers honour.
 
 pub mod claim;
 pub mod common;
 pub mod composition;
 pub mod instance;
+pub mod managed;
 pub mod provider_config;
 
 pub use claim::{PostgreSQLInstance, PostgreSQLInstanceSpec, PostgreSQLInstanceStatus};

@@ -42,8 +42,10 @@ use crate::api::provider_config::{CredentialsSource, EndpointUrlType, ProviderCo
 pub use client::{Failpoint, FailpointSite, RetryPolicy};
 pub use metrics::RdsMetrics;
 
+use crate::kube::backoff::{Backoffs, Curve, exponential as backoff};
+use crate::kube::overlay::Overlay;
 use client::{Guarded, RdsApi, SdkRds, TokenBucket};
-use model::{ErrorClass, backoff};
+use model::ErrorClass;
 use observe::{Fleet, Fleets};
 
 /// Settings of the RDS controller.
@@ -105,139 +107,18 @@ impl Default for RdsConfig {
     }
 }
 
-/// Per-object retry state after AWS errors.
-#[derive(Debug)]
-struct BackoffState {
-    generation: Option<i64>,
-    attempts: u32,
-    not_before: Instant,
-}
-
-/// Backoff per Instance: the reconcile that follows our own status write must not call AWS
-/// again; a new generation (spec change) retries at once.
-#[derive(Debug, Default)]
-pub(crate) struct Backoffs {
-    m: Mutex<HashMap<String, BackoffState>>,
-}
-
-impl Backoffs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, BackoffState>> {
-        self.m.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// How long this object must still wait, if at all.
-    pub(crate) fn gate(&self, key: &str, generation: Option<i64>) -> Option<Duration> {
-        let mut m = self.lock();
-        let s = m.get(key)?;
-        if s.generation != generation {
-            m.remove(key);
-            return None;
-        }
-        let now = Instant::now();
-        (s.not_before > now).then(|| s.not_before - now)
-    }
-
-    /// Record a failure; returns the wait before the next attempt.
-    pub(crate) fn fail(
-        &self,
-        key: &str,
-        generation: Option<i64>,
-        class: ErrorClass,
-        cfg: &RdsConfig,
-    ) -> Duration {
-        let mut m = self.lock();
-        let s = m.entry(key.to_string()).or_insert(BackoffState {
-            generation,
-            attempts: 0,
-            not_before: Instant::now(),
-        });
-        if s.generation != generation {
-            s.generation = generation;
-            s.attempts = 0;
-        }
-        s.attempts += 1;
-        let wait = match class {
-            ErrorClass::Transient | ErrorClass::InvalidState => backoff(
-                s.attempts,
-                Duration::from_secs(2),
-                Duration::from_secs(60).min(cfg.error_backoff_max),
-            ),
-            _ => backoff(s.attempts, Duration::from_secs(10), cfg.error_backoff_max),
-        };
-        s.not_before = Instant::now() + wait;
-        wait
-    }
-
-    pub(crate) fn success(&self, key: &str) {
-        self.lock().remove(key);
-    }
-}
-
-/// What this controller last wrote to an Instance, until the reflector store has caught up.
-///
-/// The reconcile that follows our own write (triggered by the watch event of an earlier write,
-/// or of a Secret we wrote) often starts before the store has seen that write: computed from the
-/// stale object, it would write the same status (or metadata) again. The object a write returned
-/// is kept here with the resourceVersions it supersedes; a reconcile that finds one of those in
-/// the store uses the object kept here instead. ResourceVersions are only compared for equality.
-#[derive(Default)]
-pub(crate) struct Latest {
-    m: Mutex<HashMap<String, LatestEntry>>,
-}
-
-struct LatestEntry {
-    superseded: Vec<String>,
-    obj: Arc<Instance>,
-    at: Instant,
-}
-
-/// Entries the store never caught up with (object deleted meanwhile) are dropped after this.
-const LATEST_TTL: Duration = Duration::from_secs(120);
-
-impl Latest {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LatestEntry>> {
-        self.m.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The freshest known version of `obj` (the store's, unless it is one we superseded).
-    pub(crate) fn fresher(&self, key: &str, obj: Arc<Instance>) -> Arc<Instance> {
-        let mut m = self.lock();
-        let Some(e) = m.get(key) else {
-            return obj;
-        };
-        let rv = obj.resource_version().unwrap_or_default();
-        if e.superseded.contains(&rv) && e.obj.uid() == obj.uid() {
-            return e.obj.clone();
-        }
-        // The store has caught up (or someone else wrote since): it is the truth again.
-        m.remove(key);
-        obj
-    }
-
-    /// Record that a write turned the versions `superseded` into `obj`.
-    pub(crate) fn wrote(&self, key: &str, superseded: &[String], obj: Instance) {
-        let mut m = self.lock();
-        m.retain(|_, e| e.at.elapsed() < LATEST_TTL);
-        let rv = obj.resource_version().unwrap_or_default();
-        let mut all = m.remove(key).map(|e| e.superseded).unwrap_or_default();
-        for s in superseded {
-            if !all.contains(s) {
-                all.push(s.clone());
-            }
-        }
-        all.retain(|s| *s != rv);
-        m.insert(
-            key.to_string(),
-            LatestEntry {
-                superseded: all,
-                obj: Arc::new(obj),
-                at: Instant::now(),
-            },
-        );
-    }
-
-    pub(crate) fn forget(&self, key: &str) {
-        self.lock().remove(key);
+/// The backoff curve after an AWS error of `class`: quick for throttling, 5xx and states that
+/// pass (up to a minute), slow for errors that need a human or a spec change.
+pub(crate) fn error_curve(class: ErrorClass, cfg: &RdsConfig) -> Curve {
+    match class {
+        ErrorClass::Transient | ErrorClass::InvalidState => Curve {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60).min(cfg.error_backoff_max),
+        },
+        _ => Curve {
+            base: Duration::from_secs(10),
+            max: cfg.error_backoff_max,
+        },
     }
 }
 
@@ -257,8 +138,10 @@ pub(crate) struct Shared {
     pub metrics: Arc<RdsMetrics>,
     pub recorder: Recorder,
     pub fleets: Fleets,
-    pub backoffs: Backoffs,
-    pub latest: Latest,
+    /// Backoff per Instance (`namespace/name`) after AWS errors.
+    pub backoffs: Backoffs<String>,
+    /// What this controller last wrote to an Instance, until the store has caught up.
+    pub latest: Overlay<String, Instance>,
     buckets: Buckets,
     clients: Mutex<HashMap<(String, String), CachedClient>>,
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
@@ -549,26 +432,25 @@ pub async fn run_with_secrets(
 ) -> anyhow::Result<()> {
     crate::init_crypto();
     let scopes = crate::secrets::scopes(&config.namespaces);
-    let mut feeds = match secrets {
-        Some(f) => f,
-        None => crate::secrets::start(&client, &scopes, 1)
-            .pop()
-            .unwrap_or_default(),
-    };
+    let mut feeds = crate::secrets::feeds_or_own(&client, &scopes, secrets);
     let shared = Arc::new(Shared {
         client: client.clone(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "paved-rds".into(),
-                instance: std::env::var("POD_NAME").ok(),
-            },
-        ),
+        recorder: {
+            let metrics = metrics.clone();
+            Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "paved-rds".into(),
+                    instance: std::env::var("POD_NAME").ok(),
+                },
+            )
+            .counting(move || metrics.record_write("event"))
+        },
         config: config.clone(),
         metrics,
         fleets: Fleets::default(),
         backoffs: Backoffs::default(),
-        latest: Latest::default(),
+        latest: Overlay::default(),
         buckets: Buckets::default(),
         clients: Mutex::default(),
         http: client::http_client(),
@@ -610,7 +492,7 @@ pub async fn run_with_secrets(
         let (instance_store, instance_writer) = reflector::store();
         let instance_stream = watcher(instances, watcher::Config::default())
             .default_backoff()
-            .modify(|i: &mut Instance| reconcile::strip(&mut i.metadata))
+            .modify(|i: &mut Instance| crate::kube::meta::slim(&mut i.metadata, None))
             .reflect(instance_writer)
             .applied_objects();
         // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
@@ -621,7 +503,7 @@ pub async fn run_with_secrets(
         let (pc_store, pc_writer) = reflector::store();
         let pc_stream = watcher(pcs, watcher::Config::default())
             .default_backoff()
-            .modify(|p: &mut ProviderConfig| reconcile::strip(&mut p.metadata))
+            .modify(|p: &mut ProviderConfig| crate::kube::meta::slim(&mut p.metadata, None))
             .reflect(pc_writer)
             .touched_objects();
         let controller = Controller::for_stream(instance_stream, instance_store.clone())

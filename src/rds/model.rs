@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 /// An RDS DB instance, as DescribeDBInstances reports it (the subset paved uses).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -373,19 +372,12 @@ pub fn classify(code: &str, http_status: Option<u16>) -> ErrorClass {
     }
 }
 
-/// Exponential backoff with full jitter in [base*2^(n-1)/2, base*2^(n-1)], capped at `max`.
-pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    use rand::Rng;
-    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let capped = exp.min(max);
-    let half = capped / 2;
-    let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-    half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
-}
+pub use crate::kube::backoff::exponential as backoff;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn classification() {

@@ -1,10 +1,8 @@
 //! Deterministic names, generated passwords and connection URIs.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::{Digest, Sha256};
 
-/// Longest RDS DB instance identifier.
-pub const MAX_IDENTIFIER_LEN: usize = 63;
+pub use crate::api::instance::{MAX_IDENTIFIER_LEN, derive_identifier};
 /// Length of generated master passwords (RDS PostgreSQL accepts 8 to 128).
 pub const PASSWORD_LEN: usize = 40;
 
@@ -26,32 +24,6 @@ fn is_valid_rds_name(s: &str, max: usize) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !s.contains("--")
         && !s.ends_with('-')
-}
-
-/// The identifier paved gives the RDS instance of `namespace/name` when no external-name is
-/// set: a readable prefix from namespace and name plus a short hash of both, so that different
-/// objects never collide (`a-b/c` and `a/b-c` read the same but hash differently).
-pub fn derive_identifier(namespace: &str, name: &str) -> String {
-    let digest = Sha256::digest(format!("{namespace}/{name}").as_bytes());
-    let hash = hex::encode(&digest[..4]);
-    let mut prefix = String::new();
-    for c in format!("{namespace}-{name}").chars() {
-        let c = c.to_ascii_lowercase();
-        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
-        if c == '-' && (prefix.is_empty() || prefix.ends_with('-')) {
-            continue;
-        }
-        prefix.push(c);
-    }
-    if !prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        prefix.insert_str(0, "db-");
-    }
-    // room for "-" + 8 hex
-    prefix.truncate(MAX_IDENTIFIER_LEN - 1 - hash.len());
-    while prefix.ends_with('-') {
-        prefix.pop();
-    }
-    format!("{prefix}-{hash}")
 }
 
 /// A final snapshot identifier for `identifier`, unique per deletion (UTC timestamp).

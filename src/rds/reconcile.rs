@@ -10,14 +10,12 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::api::common::{Condition, ConditionStatus, READY, SYNCED, get_condition, set_condition};
-use crate::api::instance::{
-    DeletionPolicy, Instance, InstanceObservation, InstanceStatus, ManagementAction,
-};
+use crate::api::instance::{DeletionPolicy, Instance, InstanceObservation, InstanceStatus};
 
 use super::Ctx;
 use super::client::RdsApi;
@@ -29,17 +27,10 @@ use super::model::{
 use super::naming;
 use super::observe::Fleet;
 
-/// The finalizer, named as Crossplane's so that objects migrated from Crossplane keep working.
-pub const FINALIZER: &str = "finalizer.managedresource.crossplane.io";
-pub const EXTERNAL_NAME: &str = "crossplane.io/external-name";
-pub const PAUSED: &str = "crossplane.io/paused";
-/// Tag on every RDS instance paved creates: `namespace/name` of the Instance.
-pub const OWNER_TAG: &str = "paved.io/owner";
-/// Tag on every RDS instance paved creates: UID of the Instance.
-pub const OWNER_UID_TAG: &str = "paved.io/owner-uid";
-/// Label on every Secret paved writes; the controller only caches Secrets with it.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "paved";
+pub use crate::api::managed::{
+    EXTERNAL_NAME, FINALIZER, OWNER_TAG, OWNER_UID_TAG, PAUSED, Policies,
+};
+pub use crate::kube::meta::{MANAGED_BY, MANAGED_BY_LABEL};
 pub const INSTANCE_LABEL: &str = "paved.io/instance";
 /// Field manager of everything this controller writes.
 pub const FIELD_MANAGER: &str = "paved-rds";
@@ -58,52 +49,6 @@ pub enum Error {
     },
     #[error("Instance has no namespace")]
     NoNamespace,
-}
-
-/// What the management policies allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Policies {
-    pub create: bool,
-    pub update: bool,
-    pub delete: bool,
-}
-
-impl Policies {
-    /// Crossplane's semantics: `*` is everything; otherwise Observe is required and each of
-    /// Create, Update, Delete must be listed to be allowed. LateInitialize is accepted and has no
-    /// effect: paved never writes AWS defaults back into the spec.
-    pub fn parse(p: Option<&[ManagementAction]>) -> Result<Self, String> {
-        let Some(p) = p.filter(|p| !p.is_empty()) else {
-            return Ok(Self::all());
-        };
-        if p.contains(&ManagementAction::All) {
-            if p.len() > 1 {
-                return Err(
-                    "spec.managementPolicies: \"*\" cannot be combined with other policies".into(),
-                );
-            }
-            return Ok(Self::all());
-        }
-        if !p.contains(&ManagementAction::Observe) {
-            return Err(
-                "spec.managementPolicies must include Observe (or be [\"*\"]): paved cannot manage an RDS instance it may not observe"
-                    .into(),
-            );
-        }
-        Ok(Self {
-            create: p.contains(&ManagementAction::Create),
-            update: p.contains(&ManagementAction::Update),
-            delete: p.contains(&ManagementAction::Delete),
-        })
-    }
-
-    fn all() -> Self {
-        Self {
-            create: true,
-            update: true,
-            delete: true,
-        }
-    }
 }
 
 fn key_of(obj: &Instance) -> String {
@@ -204,11 +149,7 @@ fn ready_for(status: &str) -> (ConditionStatus, &'static str, String) {
     }
 }
 
-fn jitter(d: Duration) -> Duration {
-    use rand::Rng;
-    let ms = u64::try_from(d.as_millis() / 10).unwrap_or(0);
-    d + Duration::from_millis(rand::rng().random_range(0..=ms))
-}
+use crate::kube::backoff::spread as jitter;
 
 /// What a step decided.
 enum Step<T> {
@@ -245,14 +186,6 @@ fn without_retry(message: &str) -> &str {
     message
         .find(" (retrying in ")
         .map_or(message, |i| &message[..i])
-}
-
-/// Drop what the controller never reads from an object it keeps.
-pub(crate) fn strip(meta: &mut kube::api::ObjectMeta) {
-    meta.managed_fields = None;
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
 }
 
 impl<'a> Flow<'a> {
@@ -299,37 +232,28 @@ impl<'a> Flow<'a> {
     /// Remember what a write to the Instance returned, so that the next reconcile does not start
     /// from a store that has not seen it yet.
     fn wrote(&mut self, mut obj: Instance) {
-        strip(&mut obj.metadata);
+        crate::kube::meta::slim(&mut obj.metadata, None);
         if let Some(rv) = self.obj.resource_version()
             && !self.seen.contains(&rv)
         {
             self.seen.push(rv);
         }
-        self.ctx
-            .shared
-            .latest
-            .wrote(&self.key, &self.seen, obj.clone());
+        self.ctx.shared.latest.wrote(
+            self.key.clone(),
+            &self.seen,
+            obj.resource_version().as_deref(),
+            obj.clone(),
+        );
         self.obj = obj;
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        let ev = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        self.count_write("event");
-        if let Err(e) = self
-            .ctx
+        let regarding = self.obj.object_ref(&());
+        self.ctx
             .shared
             .recorder
-            .publish(&ev, &self.obj.object_ref(&()))
-            .await
-        {
-            tracing::debug!(key = %self.key, error = %e, "could not publish event");
-        }
+            .emit(&regarding, type_, reason, action, note)
+            .await;
     }
 
     /// Write status when it changed semantically (server-side apply, field manager paved-rds),
@@ -382,8 +306,7 @@ impl<'a> Flow<'a> {
         let wait = self.ctx.shared.backoffs.fail(
             &self.key,
             self.generation,
-            e.class,
-            &self.ctx.shared.config,
+            super::error_curve(e.class, &self.ctx.shared.config),
         );
         let reason = match e.class {
             ErrorClass::Transient => "AWSUnavailable",
@@ -921,8 +844,7 @@ impl<'a> Flow<'a> {
         let wait = self.ctx.shared.backoffs.fail(
             &self.key,
             self.generation,
-            e.class,
-            &self.ctx.shared.config,
+            super::error_curve(e.class, &self.ctx.shared.config),
         );
         let reason = if e.class == ErrorClass::Transient {
             "AWSUnavailable"
@@ -1554,7 +1476,15 @@ fn truncate_label(v: &str) -> String {
 /// The reconcile entry point.
 pub(crate) async fn reconcile(obj: Arc<Instance>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::NoNamespace)?;
-    let obj = ctx.shared.latest.fresher(&key_of(&obj), obj);
+    let key = key_of(&obj);
+    let obj = match ctx
+        .shared
+        .latest
+        .ours(&key, obj.resource_version().as_deref())
+    {
+        Some(ours) if ours.uid() == obj.uid() => ours,
+        _ => obj,
+    };
     let api: Api<Instance> = Api::namespaced(ctx.shared.client.clone(), &ns);
     let flow = Flow {
         ctx: &ctx,
@@ -1611,33 +1541,6 @@ async fn paused_reconcile(mut flow: Flow<'_>, deleting: bool) -> Result<Action, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ManagementAction::*;
-
-    #[test]
-    fn policies() {
-        assert_eq!(Policies::parse(None), Ok(Policies::all()));
-        assert_eq!(Policies::parse(Some(&[All])), Ok(Policies::all()));
-        let observe = Policies::parse(Some(&[Observe])).ok();
-        assert_eq!(
-            observe,
-            Some(Policies {
-                create: false,
-                update: false,
-                delete: false
-            })
-        );
-        let takeover = Policies::parse(Some(&[Observe, Update, Delete, LateInitialize])).ok();
-        assert_eq!(
-            takeover,
-            Some(Policies {
-                create: false,
-                update: true,
-                delete: true
-            })
-        );
-        assert!(Policies::parse(Some(&[Create, Update])).is_err());
-        assert!(Policies::parse(Some(&[All, Observe])).is_err());
-    }
 
     #[test]
     fn ready_reasons() {

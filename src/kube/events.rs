@@ -11,6 +11,11 @@
 //! object, reporter, type, reason, action, related object and note) and the Event's name,
 //! count and time: ~100 bytes. A repeat within [`SERIES_WINDOW`] patches the existing Event's
 //! `series` (one small write, one object in etcd); a different note is a new Event.
+//!
+//! Notes are bounded ([`NOTE_MAX`]): the API server refuses an Event whose note is longer, and an
+//! AWS or validation message can be. Both controllers publish through [`Recorder::emit`], which
+//! bounds, counts (the controller's write metric) and logs a failure; an Event is never worth
+//! failing a reconcile for.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -27,6 +32,24 @@ use serde_json::json;
 /// How long a published Event can still become a series (what client-go and kube use).
 pub const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
 
+/// Longest note published, in bytes (the API server accepts at most 1 kB).
+pub const NOTE_MAX: usize = 1000;
+
+/// `note` cut to at most [`NOTE_MAX`] bytes, on a character boundary.
+pub fn bounded_note(note: &str) -> &str {
+    if note.len() <= NOTE_MAX {
+        return note;
+    }
+    let mut cut = NOTE_MAX;
+    while !note.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &note[..cut]
+}
+
+/// Called once per Event a recorder publishes (a controller's write counter).
+pub type OnPublish = Box<dyn Fn() + Send + Sync>;
+
 /// An Event published recently: enough to patch its series.
 #[derive(Debug, Clone)]
 struct Recent {
@@ -41,6 +64,7 @@ pub struct Recorder {
     client: kube::Client,
     reporter: Reporter,
     recent: Mutex<Recents>,
+    on_publish: Option<OnPublish>,
 }
 
 #[derive(Default)]
@@ -82,6 +106,41 @@ impl Recorder {
             client,
             reporter,
             recent: Mutex::default(),
+            on_publish: None,
+        }
+    }
+
+    /// Call `f` for every Event published (before the request: it counts attempted writes).
+    pub fn counting(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_publish = Some(Box::new(f));
+        self
+    }
+
+    /// Publish an Event about `regarding` (see [`Self::publish`]); a failure is logged (at
+    /// debug: the cluster may simply refuse Events) and otherwise ignored.
+    pub async fn emit(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.into()),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.publish(&ev, regarding).await {
+            tracing::debug!(
+                namespace = ?regarding.namespace,
+                name = ?regarding.name,
+                reason,
+                error = %e,
+                "could not publish event"
+            );
         }
     }
 
@@ -112,11 +171,29 @@ impl Recorder {
 
     /// Publish `ev` about `regarding`: a new Event, or a series update of the same Event
     /// published within [`SERIES_WINDOW`]. Cluster-scoped objects get their Events in `default`.
+    /// The note is bounded to [`NOTE_MAX`] bytes.
     pub async fn publish(
         &self,
         ev: &Event,
         regarding: &ObjectReference,
     ) -> Result<(), kube::Error> {
+        if let Some(f) = &self.on_publish {
+            f();
+        }
+        let bounded;
+        let ev = match ev.note.as_deref() {
+            Some(n) if n.len() > NOTE_MAX => {
+                bounded = Event {
+                    type_: ev.type_,
+                    reason: ev.reason.clone(),
+                    note: Some(bounded_note(n).to_string()),
+                    action: ev.action.clone(),
+                    secondary: ev.secondary.clone(),
+                };
+                &bounded
+            }
+            _ => ev,
+        };
         let key = self.key(ev, regarding);
         let now = Instant::now();
         let previous = match self.recent.lock() {
@@ -235,6 +312,19 @@ mod tests {
             namespace: "ns".into(),
             count: 1,
             last,
+        }
+    }
+
+    #[test]
+    fn notes_are_bounded_on_a_character_boundary() {
+        let cases = [
+            ("short".to_string(), 5),
+            ("x".repeat(NOTE_MAX), NOTE_MAX),
+            ("x".repeat(NOTE_MAX + 1), NOTE_MAX),
+            (format!("{}é", "x".repeat(NOTE_MAX - 1)), NOTE_MAX - 1),
+        ];
+        for (note, len) in cases {
+            assert_eq!(bounded_note(&note).len(), len);
         }
     }
 

@@ -1,0 +1,20 @@
+//! Plumbing both controllers share, each idea written once:
+//!
+//! - [`meta`]: the managed-by label and metadata slimming (what a cache never keeps).
+//! - [`overlay`]: "our last write until the cache catches up", with one resourceVersion rule.
+//! - [`backoff`]: per-object exponential backoff with jitter, and poll jitter.
+//! - [`synced`]: cache-synced signalling that wakes every waiter.
+//! - [`finalizer`]: finalizer add/remove as guarded merge patches.
+//! - [`events`]: the Event recorder (series, bounded notes).
+//! - [`status`]: comparing statuses without their transition times.
+//!
+//! Nothing here knows a kind of paved's own (claims, Instances): the controllers pass in what
+//! differs. Each file is a leaf; none imports another's parent.
+
+pub mod backoff;
+pub mod events;
+pub mod finalizer;
+pub mod meta;
+pub mod overlay;
+pub mod status;
+pub mod synced;

@@ -1,0 +1,71 @@
+//! Cache-synced signalling.
+//!
+//! Why not `Store::wait_until_ready`: in kube-runtime 5 it awaits a `futures` oneshot receiver
+//! shared by every waiter, and that receiver keeps only the *last* waker registered. With two
+//! tasks waiting on the same store (a controller's applier plus a readiness task), whichever
+//! polled first is never woken. A `tokio::sync::watch` channel wakes every waiter.
+
+use kube::runtime::watcher;
+use tokio::sync::watch;
+
+/// The sending side: turns true once, when a watcher finishes its initial list.
+pub type SyncedTx = watch::Sender<bool>;
+/// The receiving side (clone it freely).
+pub type SyncedRx = watch::Receiver<bool>;
+
+/// A new, not yet synced signal.
+pub fn channel() -> (SyncedTx, SyncedRx) {
+    watch::channel(false)
+}
+
+/// Flag the cache as synced when its watcher finishes the initial list. Call it from
+/// `.inspect(..)` after `.reflect(..)`: the reflector has applied the event to the store when
+/// the stream yields it.
+pub fn mark<K, E>(tx: &SyncedTx, e: &Result<watcher::Event<K>, E>) {
+    if matches!(e, Ok(watcher::Event::InitDone)) && !*tx.borrow() {
+        tx.send_replace(true);
+    }
+}
+
+/// Wait until synced; false if the watch task is gone.
+pub async fn wait(rx: &SyncedRx) -> bool {
+    let mut rx = rx.clone();
+    rx.wait_for(|v| *v).await.is_ok()
+}
+
+/// Wait until every signal is synced; false as soon as one watch task is gone.
+pub async fn wait_all(rxs: impl IntoIterator<Item = SyncedRx>) -> bool {
+    for rx in rxs {
+        if !wait(&rx).await {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_waiter_wakes_on_init_done() {
+        let (tx, rx) = channel();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let rx = rx.clone();
+                tokio::spawn(async move { wait(&rx).await })
+            })
+            .collect();
+        mark::<(), ()>(&tx, &Ok(watcher::Event::Init));
+        assert!(!*rx.borrow(), "Init is not the end of the list");
+        mark::<(), ()>(&tx, &Ok(watcher::Event::InitDone));
+        for w in waiters {
+            assert!(w.await.unwrap());
+        }
+        assert!(wait_all([rx.clone(), rx]).await);
+        let (tx2, rx2) = channel();
+        drop(tx2);
+        assert!(!wait(&rx2).await, "a gone watch task is not synced");
+    }
+}
