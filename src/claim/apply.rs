@@ -36,7 +36,11 @@ pub(crate) async fn apply(
     let mut out = Applied::default();
     for p in planned {
         if matches!(p.action, Action::Create | Action::Update) {
-            let response = apply_one(ctx, ns, p, kinds).await?;
+            let superseded = observed
+                .get(&p.resource_name)
+                .and_then(|o| o.object.pointer("/metadata/resourceVersion"))
+                .and_then(serde_json::Value::as_str);
+            let response = apply_one(ctx, ns, p, kinds, superseded).await?;
             out.applied.push(p.describe(ns));
             if p.action == Action::Create {
                 out.created.push(p.resource_name.clone());
@@ -56,6 +60,7 @@ async fn apply_one(
     ns: &str,
     p: &Planned,
     kinds: &Kinds<'_>,
+    superseded: Option<&str>,
 ) -> Result<kube::api::DynamicObject, Error> {
     // The engine keeps apiVersion and kind as the Composition's base has them, and observe
     // resolved every base kind: a miss cannot happen, and is reported as not served.
@@ -81,6 +86,6 @@ async fn apply_one(
         ctx.kinds.forget(&ar.api_version, &ar.kind);
     }
     let response = res.ctx(|| format!("applying {}", p.describe(ns)))?;
-    ctx.note_applied(ar, ns, &response);
+    ctx.note_applied(ar, ns, superseded, &response);
     Ok(response)
 }

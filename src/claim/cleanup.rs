@@ -76,7 +76,8 @@ pub(crate) async fn cleanup(
     if policy == CompositeDeletePolicy::Foreground && !pending.is_empty() {
         let now = Time(jiff::Timestamp::now());
         let new = status::deleting(old, &pending, claim.meta().generation, &now);
-        status::write(ctx, claim, old, &new).await?;
+        let superseded: Vec<String> = claim.resource_version().into_iter().collect();
+        status::write(ctx, claim, &superseded, old, &new).await?;
         // The composed kinds are watched: their disappearance wakes this claim. The requeue is a
         // safety net only.
         return Ok(Action::requeue(Duration::from_secs(30)));

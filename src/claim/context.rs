@@ -1,8 +1,7 @@
 //! What every reconcile shares: the client, configuration, metrics, Event recorder, the caches
 //! the watches fill, the discovery cache, paved's own recent writes and the per-claim backoff.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -14,7 +13,9 @@ use super::metrics::ClaimMetrics;
 use super::watches::{CompactObject, Watches};
 use super::{ClaimConfig, kinds::KindCache};
 use crate::api::{Composition, PostgreSQLInstanceStatus};
-use crate::events::Recorder;
+use crate::kube::backoff::{Backoffs, Curve};
+use crate::kube::events::Recorder;
+use crate::kube::overlay::Overlay;
 
 /// Shared state of the controller.
 pub(crate) struct Context {
@@ -27,19 +28,20 @@ pub(crate) struct Context {
     pub compositions_synced: tokio::sync::watch::Receiver<bool>,
     pub watches: Arc<Watches>,
     pub kinds: KindCache,
-    failures: Mutex<HashMap<(String, String), u32>>,
-    /// claim uid → (resourceVersion returned by our last status write, the status written). The
-    /// claim cache can lag our own write; comparing against it would rewrite the same status.
-    pub(super) written: Mutex<HashMap<String, (String, PostgreSQLInstanceStatus)>>,
+    /// Failed reconciles per claim (namespace, name).
+    failures: Backoffs<(String, String)>,
+    /// claim uid → the status of our last status write, until the claim cache has caught up
+    /// with it; comparing against the stale cache would rewrite the same status.
+    pub(super) written: Overlay<String, PostgreSQLInstanceStatus>,
     /// (apiVersion, kind, namespace, name) → our last apply's response, until the watch cache
     /// has caught up with it; slimmed and compact like the cache's objects ([`CompactObject`]).
     /// An entry goes at the claim's next reconcile, which the watch event of that very apply
-    /// triggers: in the 500-claim bench at most 37 were held at once and none remained. One can
-    /// outlive its claim only if the claim is deleted in between (cleanup does not read it):
-    /// ~3 KB in compact form.
-    pub(super) recent_objects: Mutex<HashMap<ObjectKey, Arc<CompactObject>>>,
+    /// triggers: in the 500-claim bench at most 37 were held at once and none remained. One
+    /// the cache never catches up with (the claim is deleted in between) goes after the
+    /// overlay's time to live: ~3 KB in compact form.
+    pub(super) recent_objects: Overlay<ObjectKey, CompactObject>,
     /// (namespace, name) → our last write of a claim connection Secret, likewise.
-    pub(super) recent_secrets: Mutex<HashMap<(String, String), Arc<Secret>>>,
+    pub(super) recent_secrets: Overlay<(String, String), Secret>,
 }
 
 impl Context {
@@ -60,10 +62,10 @@ impl Context {
             compositions: compositions.0,
             compositions_synced: compositions.1,
             watches,
-            failures: Mutex::default(),
-            written: Mutex::default(),
-            recent_objects: Mutex::default(),
-            recent_secrets: Mutex::default(),
+            failures: Backoffs::default(),
+            written: Overlay::default(),
+            recent_objects: Overlay::default(),
+            recent_secrets: Overlay::default(),
         }
     }
 
@@ -75,26 +77,21 @@ impl Context {
         self.compositions.state()
     }
 
-    /// Per-claim exponential backoff: 1 s, 2 s, 4 s ... up to 5 minutes.
-    pub fn next_backoff(&self, ns: &str, name: &str) -> Duration {
-        let n = self
-            .failures
-            .lock()
-            .map(|mut f| {
-                let n = f.entry((ns.to_string(), name.to_string())).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            })
-            .unwrap_or(1);
-        let secs = 2u64.saturating_pow(n.saturating_sub(1).min(16)).min(300);
-        // ±10% jitter so that claims failing together do not retry together.
-        let jitter = rand::random_range(0.9..1.1);
-        Duration::from_secs_f64(secs as f64 * jitter)
+    /// The wait before retrying a claim that failed: exponential from 1 s to 5 minutes, with
+    /// jitter so that claims failing together do not retry together; a spec change (new
+    /// generation) starts over.
+    pub fn next_backoff(&self, ns: &str, name: &str, generation: Option<i64>) -> Duration {
+        let key = (ns.to_string(), name.to_string());
+        self.failures.fail(&key, generation, RETRY)
     }
 
     pub fn reset_backoff(&self, ns: &str, name: &str) {
-        if let Ok(mut f) = self.failures.lock() {
-            f.remove(&(ns.to_string(), name.to_string()));
-        }
+        self.failures.success(&(ns.to_string(), name.to_string()));
     }
 }
+
+/// The backoff curve of failed claim reconciles.
+const RETRY: Curve = Curve {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(300),
+};

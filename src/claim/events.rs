@@ -4,16 +4,13 @@
 //! warnings on errors and on becoming unavailable, only when the condition changes.
 
 use kube::Resource;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 
 use super::context::Context;
 use super::status::Facts;
 use crate::api::PostgreSQLInstance;
 use crate::api::claim::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
-
-/// The longest Event note paved sends (the API server refuses longer ones).
-const NOTE_MAX: usize = 1000;
 
 /// One Event to emit about the claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,20 +124,8 @@ fn composed(
     out
 }
 
-/// At most [`NOTE_MAX`] bytes of `note`, cut at a character boundary.
-fn bounded(mut note: String) -> String {
-    if note.len() > NOTE_MAX {
-        let mut cut = NOTE_MAX;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-    }
-    note
-}
-
 impl Context {
-    /// Publish one Event about the claim (a failure to publish is logged, not returned).
+    /// Publish one Event about the claim (notes bounded, failures logged, not returned).
     pub async fn event(
         &self,
         claim: &PostgreSQLInstance,
@@ -148,17 +133,10 @@ impl Context {
         reason: &str,
         note: String,
     ) {
-        let ev = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(bounded(note)),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        self.metrics.write("event");
-        if let Err(e) = self.recorder.publish(&ev, &claim.object_ref(&())).await {
-            tracing::warn!(error = %e, reason, "publishing event failed");
-        }
+        let regarding = claim.object_ref(&());
+        self.recorder
+            .emit(&regarding, type_, reason, "Reconcile", note)
+            .await;
     }
 }
 

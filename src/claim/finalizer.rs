@@ -1,83 +1,59 @@
-//! The claim's finalizer, added before anything is composed and removed once cleanup is done.
-//! Both as merge patches guarded by the claim's resourceVersion: a merge patch replaces the
-//! whole list, so a concurrent change fails (409) rather than losing someone's finalizer.
+//! The claim's finalizer, added before anything is composed and removed once cleanup is done,
+//! as guarded merge patches ([`crate::kube::finalizer`]).
 
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::FINALIZER;
 use crate::api::PostgreSQLInstance;
+use crate::kube::finalizer::{self, Written};
 
-/// The claim's finalizers with paved's added (`None`: it is there already).
-fn added(finalizers: &[String]) -> Option<Vec<String>> {
-    if finalizers.iter().any(|f| f == FINALIZER) {
-        return None;
-    }
-    let mut out = finalizers.to_vec();
-    out.push(FINALIZER.to_string());
-    Some(out)
+fn api(ctx: &Context, claim: &PostgreSQLInstance) -> Api<PostgreSQLInstance> {
+    Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default())
 }
 
-/// The claim's finalizers without paved's (`None`: it is not there).
-fn removed(finalizers: &[String]) -> Option<Vec<String>> {
-    finalizers.iter().any(|f| f == FINALIZER).then(|| {
-        finalizers
-            .iter()
-            .filter(|f| *f != FINALIZER)
-            .cloned()
-            .collect()
-    })
-}
-
-async fn patch(
-    ctx: &Context,
-    claim: &PostgreSQLInstance,
-    finalizers: Vec<String>,
-) -> Result<(), kube::Error> {
-    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": claim.resource_version()}});
-    ctx.metrics.write("finalizer");
-    let ns = claim.namespace().unwrap_or_default();
-    Api::<PostgreSQLInstance>::namespaced(ctx.client.clone(), &ns)
-        .patch(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .map(|_| ())
+/// What [`ensure`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ensured {
+    /// The claim had the finalizer.
+    Had,
+    /// Added now; the claim's new resourceVersion.
+    Added(Option<String>),
+    /// The claim no longer exists.
+    Gone,
 }
 
 /// Add paved's finalizer to the claim unless it has it.
-pub(crate) async fn ensure(ctx: &Context, claim: &PostgreSQLInstance) -> Result<(), Error> {
-    let Some(finalizers) = added(claim.finalizers()) else {
-        return Ok(());
-    };
-    patch(ctx, claim, finalizers)
+pub(crate) async fn ensure(ctx: &Context, claim: &PostgreSQLInstance) -> Result<Ensured, Error> {
+    if has(claim) {
+        return Ok(Ensured::Had);
+    }
+    ctx.metrics.write("finalizer");
+    let written = finalizer::add(&api(ctx, claim), &claim.name_any(), claim.meta(), FINALIZER)
         .await
-        .ctx(|| format!("adding finalizer {FINALIZER}"))
+        .ctx(|| format!("adding finalizer {FINALIZER}"))?;
+    Ok(match written {
+        Written::Wrote(c) => Ensured::Added(c.resource_version()),
+        Written::Unchanged => Ensured::Had,
+        Written::Gone => Ensured::Gone,
+    })
 }
 
 /// Remove paved's finalizer from the claim (a claim already gone is fine).
 pub(crate) async fn release(ctx: &Context, claim: &PostgreSQLInstance) -> Result<(), Error> {
-    let Some(finalizers) = removed(claim.finalizers()) else {
+    if !has(claim) {
         return Ok(());
-    };
-    match patch(ctx, claim, finalizers).await {
-        Ok(()) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e).ctx(|| format!("removing finalizer {FINALIZER}")),
     }
+    ctx.metrics.write("finalizer");
+    finalizer::remove(&api(ctx, claim), &claim.name_any(), claim.meta(), FINALIZER)
+        .await
+        .ctx(|| format!("removing finalizer {FINALIZER}"))?;
+    Ok(())
 }
 
 /// Whether the claim carries paved's finalizer.
 pub(crate) fn has(claim: &PostgreSQLInstance) -> bool {
-    claim
-        .meta()
-        .finalizers
-        .iter()
-        .flatten()
-        .any(|f| f == FINALIZER)
+    finalizer::has(claim.meta(), FINALIZER)
 }

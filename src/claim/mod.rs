@@ -45,7 +45,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::events::Recorder;
+use crate::kube::events::Recorder;
+use crate::kube::synced;
 use futures::{FutureExt, StreamExt};
 use kube::Api;
 use kube::runtime::events::Reporter;
@@ -53,11 +54,11 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::CancelableJoinHandle;
 use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predicates, watcher};
 
+pub use crate::kube::meta::{MANAGED_BY as MANAGED_BY_VALUE, MANAGED_BY_LABEL};
 pub use choose::{CLAIM_API_VERSION, CLAIM_KIND};
 pub use error::Error;
 pub use metrics::ClaimMetrics;
 pub use names::{FIELD_MANAGER, FINALIZER};
-pub use watches::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
 use crate::api::{Composition, PostgreSQLInstance};
 
@@ -112,7 +113,7 @@ struct ClaimScope<Q> {
     scope: watches::Scope,
     reader: reflector::Store<PostgreSQLInstance>,
     queue: Q,
-    synced: tokio::sync::watch::Receiver<bool>,
+    synced: synced::SyncedRx,
 }
 
 fn claim_scope(
@@ -127,15 +128,15 @@ fn claim_scope(
     };
     let (reader, writer) = reflector::store();
     let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<PostgreSQLInstance>>();
-    // Our own "initial list done" signal: see [`watches::mark_synced`].
-    let (synced_tx, synced) = tokio::sync::watch::channel(false);
+    // Our own "initial list done" signal: see [`crate::kube::synced`].
+    let (synced_tx, synced) = synced::channel();
     // Claims are cached without managedFields: status writes compare against the desired
     // status only.
     let stream = watcher(api, watches::watch_config())
-        .modify(|c: &mut PostgreSQLInstance| watches::slim(&mut c.metadata, None));
+        .modify(|c: &mut PostgreSQLInstance| crate::kube::meta::slim(&mut c.metadata, None));
     let own = reflector::reflector(writer, stream)
         .default_backoff()
-        .inspect(move |e| watches::mark_synced(&synced_tx, e))
+        .inspect(move |e| synced::mark(&synced_tx, e))
         .applied_objects()
         .predicate_filter(claim_predicate, PredicateConfig::default())
         .filter_map(|r| {
@@ -159,24 +160,15 @@ fn claim_scope(
     }
 }
 
-/// Turn `ready` true once every cache is filled. Not `Store::wait_until_ready`: see
-/// [`watches::mark_synced`].
+/// Turn `ready` true once every cache is filled.
 fn signal_ready(
-    synced: Vec<tokio::sync::watch::Receiver<bool>>,
+    synced: Vec<synced::SyncedRx>,
     ready: Arc<AtomicBool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     tokio::spawn(async move {
-        let all = async {
-            for mut s in synced {
-                if s.wait_for(|v| *v).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        };
         tokio::select! {
-            ok = all => if ok {
+            ok = synced::wait_all(synced) => if ok {
                 ready.store(true, Ordering::SeqCst);
                 tracing::info!("claim controller caches synced");
             },
@@ -207,15 +199,9 @@ pub async fn run_with_secrets(
 
     let watches = watches::Watches::new(client.clone(), scopes);
     let (compositions, comp_writer) = reflector::store::<Composition>();
-    let (comp_synced_tx, comp_synced) = tokio::sync::watch::channel(false);
+    let (comp_synced_tx, comp_synced) = synced::channel();
     watches.start_compositions(comp_writer, comp_synced_tx);
-    let secret_feeds = match secrets {
-        Some(f) => f,
-        None => crate::secrets::start(&client, &namespaces, 1)
-            .pop()
-            .unwrap_or_default(),
-    };
-    watches.start_secrets(secret_feeds);
+    watches.start_secrets(crate::secrets::feeds_or_own(&client, &namespaces, secrets));
     synced.push(comp_synced.clone());
     signal_ready(synced, Arc::clone(&ready), shutdown.clone());
 
@@ -223,7 +209,8 @@ pub async fn run_with_secrets(
         controller: "paved-claim".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let recorder = Recorder::new(client.clone(), reporter);
+    let events = Arc::clone(&metrics);
+    let recorder = Recorder::new(client.clone(), reporter).counting(move || events.write("event"));
     let ctx = Arc::new(context::Context::new(
         client.clone(),
         config.clone(),

@@ -9,7 +9,7 @@
 //! - the claim's controller reference is set (when the claim has a uid);
 //! - an object that exists must be controlled by the claim (paved never adopts);
 //! - what the object's controller would write first is added ("born managed": for managed
-//!   kinds, their finalizer and external-name);
+//!   kinds, their finalizer and external-name, by the contract in [`crate::api::managed`]);
 //! - it needs applying when it does not exist, or some field differs or is no longer rendered
 //!   ([`diff::needs_apply`]); an object being deleted is left to finish.
 
@@ -23,6 +23,7 @@ use super::diff;
 use super::error::Error;
 use super::names::FIELD_MANAGER;
 use crate::api::common::ObjectReference;
+use crate::api::managed::born_managed;
 use crate::compose::{ComposedResource, ObservedResource, Readiness};
 
 /// What planning needs besides the rendered objects.
@@ -204,64 +205,4 @@ pub(crate) fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
         refs.iter()
             .any(|o| o.controller == Some(true) && o.uid == uid)
     })
-}
-
-/// Instances paved composes are created with what the RDS controller would otherwise add in a
-/// write of its own before its first AWS call: its finalizer and the `crossplane.io/external-name`
-/// it derives (from namespace and name, when Create is allowed). That saves one write per
-/// Instance; both controllers derive the same identifier. An external name the Composition sets,
-/// or the live object already carries, is kept. A deleting object gets no new finalizer.
-fn born_managed(
-    api_version: &str,
-    kind: &str,
-    desired: &mut Value,
-    live: Option<&ObjectMeta>,
-    ns: &str,
-    name: &str,
-) -> bool {
-    use crate::rds::reconcile::{EXTERNAL_NAME, FINALIZER as RDS_FINALIZER, Policies};
-    if api_version != "rds.aws.upbound.io/v1beta1" || kind != "Instance" {
-        return false;
-    }
-    let create_allowed = match desired.pointer("/spec/managementPolicies") {
-        None | Some(Value::Null) => true,
-        Some(v) => serde_json::from_value::<Vec<crate::api::instance::ManagementAction>>(v.clone())
-            .ok()
-            .and_then(|p| Policies::parse(Some(&p)).ok())
-            .is_some_and(|p| p.create),
-    };
-    let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return true;
-    };
-    let wanted = meta
-        .get("annotations")
-        .and_then(|a| a.get(EXTERNAL_NAME))
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty());
-    if !wanted {
-        let id = live
-            .and_then(|l| l.annotations.as_ref())
-            .and_then(|a| a.get(EXTERNAL_NAME))
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .or_else(|| create_allowed.then(|| crate::rds::naming::derive_identifier(ns, name)));
-        let annotations = meta
-            .entry("annotations")
-            .or_insert_with(|| Value::Object(Default::default()));
-        if let (Some(id), Some(a)) = (id, annotations.as_object_mut()) {
-            a.insert(EXTERNAL_NAME.to_string(), Value::String(id));
-        }
-    }
-    if live.is_some_and(|l| l.deletion_timestamp.is_some()) {
-        return true;
-    }
-    let finalizers = meta
-        .entry("finalizers")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Some(f) = finalizers.as_array_mut()
-        && !f.iter().any(|v| v.as_str() == Some(RDS_FINALIZER))
-    {
-        f.push(Value::String(RDS_FINALIZER.to_string()));
-    }
-    true
 }

@@ -14,7 +14,7 @@ use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::FIELD_MANAGER;
 use super::plan::controlled_by;
-use super::watches::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::kube::meta::{is_managed, managed_labels};
 
 /// What to do with the claim's connection Secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,14 +52,7 @@ pub(crate) fn decide(
                 name: name.to_string(),
             });
         }
-        let labelled = live
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(MANAGED_BY_LABEL))
-            .map(String::as_str)
-            == Some(MANAGED_BY_VALUE);
-        if labelled && live.data.as_ref() == Some(data) {
+        if is_managed(&live.metadata) && live.data.as_ref() == Some(data) {
             return Ok(Decision::Keep);
         }
     }
@@ -79,7 +72,7 @@ pub(crate) fn body(
         "metadata": {
             "name": name,
             "namespace": ns,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+            "labels": managed_labels([]),
             "ownerReferences": [owner],
         },
         "type": "Opaque",
@@ -120,7 +113,8 @@ pub(crate) async fn publish(
         )
         .await
         .ctx(|| format!("writing connection Secret {ns}/{name}"))?;
-    ctx.note_secret_written(ns, &written);
+    let superseded = live.and_then(|s| s.metadata.resource_version);
+    ctx.note_secret_written(ns, superseded.as_deref(), &written);
     Ok(Some(details.len()))
 }
 
@@ -128,6 +122,7 @@ pub(crate) async fn publish(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::kube::meta::{MANAGED_BY, MANAGED_BY_LABEL};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
@@ -141,8 +136,7 @@ mod tests {
     fn secret(uid: &str, labelled: bool, d: BTreeMap<String, ByteString>) -> Secret {
         Secret {
             metadata: ObjectMeta {
-                labels: labelled
-                    .then(|| [(MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string())].into()),
+                labels: labelled.then(|| managed_labels([])),
                 owner_references: Some(vec![OwnerReference {
                     uid: uid.into(),
                     controller: Some(true),
@@ -213,7 +207,7 @@ mod tests {
             block_owner_deletion: Some(true),
         };
         let b = body("ns", "db-conn", &owner, &data(&[("k", "v")]));
-        assert_eq!(b["metadata"]["labels"][MANAGED_BY_LABEL], MANAGED_BY_VALUE);
+        assert_eq!(b["metadata"]["labels"][MANAGED_BY_LABEL], MANAGED_BY);
         assert_eq!(b["metadata"]["ownerReferences"][0]["uid"], "me");
         assert_eq!(b["metadata"]["ownerReferences"][0]["controller"], true);
         assert_eq!(b["data"]["k"], "dg==");

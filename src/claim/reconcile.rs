@@ -11,6 +11,7 @@ use tracing::instrument;
 
 use super::context::Context;
 use super::error::Error;
+use super::finalizer::Ensured;
 use super::plan::{PlanInput, owner_reference};
 use super::status::Facts;
 use super::{
@@ -44,7 +45,8 @@ pub(crate) async fn reconcile(claim: Arc<Claim>, ctx: Arc<Context>) -> Result<Ac
 
 /// What to do after a failed reconcile: retry with per-claim exponential backoff.
 pub(crate) fn error_policy(claim: Arc<Claim>, _err: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.next_backoff(&claim.namespace().unwrap_or_default(), &claim.name_any()))
+    let ns = claim.namespace().unwrap_or_default();
+    Action::requeue(ctx.next_backoff(&ns, &claim.name_any(), claim.meta().generation))
 }
 
 /// Compose, then report: the status (written only when it changed) and the Events.
@@ -54,11 +56,17 @@ async fn sync(
     ns: &str,
     old: &PostgreSQLInstanceStatus,
 ) -> Result<Action, Error> {
-    finalizer::ensure(ctx, claim).await?;
+    // The claim's versions this reconcile replaces: the cached one, and the finalizer write's.
+    let mut superseded: Vec<String> = claim.resource_version().into_iter().collect();
+    match finalizer::ensure(ctx, claim).await? {
+        Ensured::Had => {}
+        Ensured::Added(rv) => superseded.extend(rv),
+        Ensured::Gone => return Ok(Action::await_change()),
+    }
     let outcome = compose(ctx, claim, ns, old).await;
     let now = Time(jiff::Timestamp::now());
     let new = status::next(old, outcome.as_ref(), claim.meta().generation, &now);
-    status::write(ctx, claim, old, &new).await?;
+    status::write(ctx, claim, &superseded, old, &new).await?;
     let secret = claim
         .spec
         .write_connection_secret_to_ref

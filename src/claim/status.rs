@@ -198,28 +198,17 @@ pub(crate) fn deleting(
     status
 }
 
-/// Two statuses say the same thing: conditions compared without lastTransitionTime (which
-/// [`set_condition`] keeps anyway, but its precision may differ after a round trip).
-pub(crate) fn same_status(a: &Status, b: &Status) -> bool {
-    let strip = |s: &Status| {
-        let mut s = s.clone();
-        for c in &mut s.conditions {
-            c.last_transition_time = None;
-        }
-        s.conditions.sort_by(|x, y| x.type_.cmp(&y.type_));
-        s
-    };
-    a == b || strip(a) == strip(b)
-}
-
-/// Write `new` when it says something `old` does not.
+/// Write `new` when it says something `old` does not. `superseded` are the claim's
+/// resourceVersions this reconcile has replaced (the cached claim's, and the finalizer write's):
+/// until the cache shows something else, the claim's status is the one written here.
 pub(crate) async fn write(
     ctx: &Context,
     claim: &PostgreSQLInstance,
+    superseded: &[String],
     old: &Status,
     new: &Status,
 ) -> Result<(), Error> {
-    if same_status(old, new) {
+    if crate::kube::status::same(old, new, |s| &mut s.conditions) {
         return Ok(());
     }
     let body = json!({
@@ -238,6 +227,6 @@ pub(crate) async fn write(
         )
         .await
         .ctx(|| "writing the claim's status".to_string())?;
-    ctx.note_status_written(claim, written.resource_version(), new);
+    ctx.note_status_written(claim, superseded, written.resource_version(), new);
     Ok(())
 }
