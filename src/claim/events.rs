@@ -146,3 +146,193 @@ pub(crate) async fn emit(ctx: &Context, claim: &PostgreSQLInstance, notes: Vec<N
         ctx.event(claim, n.type_, n.reason, n.note).await;
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
+mod tests {
+    use super::super::builders::{composed_with, published, status};
+    use super::*;
+
+    fn facts(applied: &[&str], deleted: &[&str], published: Option<usize>) -> Facts {
+        Facts {
+            composition: "pg".into(),
+            applied: applied.iter().map(|s| s.to_string()).collect(),
+            deleted: deleted.iter().map(|s| s.to_string()).collect(),
+            secret_published: published,
+            ..Default::default()
+        }
+    }
+
+    fn reasons(notes: &[Note]) -> Vec<(&'static str, &'static str)> {
+        notes
+            .iter()
+            .map(|n| {
+                let t = if n.type_ == EventType::Normal {
+                    "Normal"
+                } else {
+                    "Warning"
+                };
+                (t, n.reason)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_transitions_make_events() {
+        let synced = Some((true, "ReconcileSuccess", ""));
+        let creating = status(synced, Some((false, "Creating", "a: Creating")));
+        let ready = published(status(synced, Some((true, "Available", ""))));
+        let failing = status(
+            Some((false, "ReconcileError", "boom")),
+            Some((false, "Creating", "x")),
+        );
+        let unavailable = status(synced, Some((false, "Unavailable", "a: Unavailable")));
+        let fresh = PostgreSQLInstanceStatus::default();
+        // (old, new, facts, error reason, events)
+        let cases: Vec<(
+            PostgreSQLInstanceStatus,
+            PostgreSQLInstanceStatus,
+            Option<Facts>,
+            Option<&'static str>,
+            Vec<(&str, &str)>,
+        )> = vec![
+            // First apply.
+            (
+                fresh.clone(),
+                creating.clone(),
+                Some(facts(&["a"], &[], None)),
+                None,
+                vec![("Normal", "ComposedResourcesApplied")],
+            ),
+            // A resync that changes nothing says nothing.
+            (
+                creating.clone(),
+                creating.clone(),
+                Some(facts(&[], &[], None)),
+                None,
+                vec![],
+            ),
+            (
+                ready.clone(),
+                ready.clone(),
+                Some(facts(&[], &[], None)),
+                None,
+                vec![],
+            ),
+            // Ready with the first publication: one Available, no ConnectionSecretPublished.
+            (
+                creating.clone(),
+                ready.clone(),
+                Some(facts(&[], &[], Some(5))),
+                None,
+                vec![("Normal", "Available")],
+            ),
+            // A later publication (new credentials) is told.
+            (
+                ready.clone(),
+                ready.clone(),
+                Some(facts(&[], &[], Some(5))),
+                None,
+                vec![("Normal", "ConnectionSecretPublished")],
+            ),
+            (
+                composed_with(creating.clone(), "old"),
+                composed_with(creating.clone(), "pg"),
+                Some(facts(&[], &[], None)),
+                None,
+                vec![("Normal", "CompositionSelected")],
+            ),
+            (
+                creating.clone(),
+                creating.clone(),
+                Some(facts(&[], &["Bucket ns/b"], None)),
+                None,
+                vec![("Normal", "ComposedResourcesDeleted")],
+            ),
+            // Errors: a Warning with the error's category, once per message.
+            (
+                creating.clone(),
+                failing.clone(),
+                None,
+                Some("KindNotServed"),
+                vec![("Warning", "KindNotServed")],
+            ),
+            (
+                failing.clone(),
+                failing.clone(),
+                None,
+                Some("KindNotServed"),
+                vec![],
+            ),
+            (
+                failing.clone(),
+                creating.clone(),
+                Some(facts(&[], &[], None)),
+                None,
+                vec![("Normal", "ReconcileSuccess")],
+            ),
+            // Unavailable: once.
+            (
+                ready.clone(),
+                unavailable.clone(),
+                Some(facts(&[], &[], None)),
+                None,
+                vec![("Warning", "Unavailable")],
+            ),
+            (
+                unavailable.clone(),
+                unavailable.clone(),
+                Some(facts(&[], &[], None)),
+                None,
+                vec![],
+            ),
+        ];
+        for (i, (old, new, f, err, want)) in cases.into_iter().enumerate() {
+            let got = transitions(&old, &new, f.as_ref(), err, Some("db-conn"));
+            assert_eq!(reasons(&got), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn notes_name_the_composition_and_the_secret() {
+        let creating = status(None, Some((false, "Creating", "")));
+        let ready = published(status(None, Some((true, "Available", ""))));
+        let got = transitions(
+            &PostgreSQLInstanceStatus::default(),
+            &creating,
+            Some(&facts(&["a (Instance ns/db-a)"], &[], None)),
+            None,
+            None,
+        );
+        assert_eq!(
+            got[0].note,
+            "Applied a (Instance ns/db-a) (Composition \"pg\")"
+        );
+        let got = transitions(
+            &creating,
+            &ready,
+            Some(&facts(&[], &[], Some(5))),
+            None,
+            Some("db-conn"),
+        );
+        assert_eq!(
+            got[0].note,
+            "Every composed resource is ready; connection details are in Secret \"db-conn\""
+        );
+        let got = transitions(&creating, &ready, Some(&facts(&[], &[], None)), None, None);
+        assert_eq!(got[0].note, "Every composed resource is ready");
+        let got = transitions(
+            &ready,
+            &ready,
+            Some(&facts(&[], &[], Some(5))),
+            None,
+            Some("db-conn"),
+        );
+        assert_eq!(got[0].note, "Wrote 5 connection keys to Secret \"db-conn\"");
+    }
+}

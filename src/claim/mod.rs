@@ -20,6 +20,8 @@
 //! Secret it reads; a long resync; and on errors a per-claim exponential backoff.
 
 mod apply;
+#[cfg(test)]
+mod builders;
 mod choose;
 mod cleanup;
 mod context;

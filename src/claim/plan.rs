@@ -206,3 +206,231 @@ pub(crate) fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
             .any(|o| o.controller == Some(true) && o.uid == uid)
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::super::builders::{INSTANCE, NS, UID, observed, owner, rendered};
+    use super::*;
+    use crate::api::managed::{EXTERNAL_NAME, FINALIZER as MANAGED_FINALIZER};
+    use serde_json::json;
+
+    fn run_plan(
+        owner: Option<&OwnerReference>,
+        rendered: Vec<ComposedResource>,
+        observed: &BTreeMap<String, ObservedResource>,
+    ) -> Result<Vec<Planned>, Error> {
+        let input = PlanInput {
+            namespace: NS,
+            owner,
+            observed,
+        };
+        plan(&input, rendered)
+    }
+
+    fn one(r: ComposedResource, observed: Option<ObservedResource>) -> Result<Planned, Error> {
+        let name = r.resource_name.clone();
+        let observed: BTreeMap<_, _> = observed.into_iter().map(|o| (name.clone(), o)).collect();
+        let o = owner();
+        run_plan(Some(&o), vec![r], &observed).map(|mut p| p.remove(0))
+    }
+
+    fn bucket() -> ComposedResource {
+        rendered(
+            "bucket",
+            "s3.example.com/v1",
+            "Bucket",
+            json!({"size": 1, "gone": null}),
+        )
+    }
+
+    fn instance() -> ComposedResource {
+        rendered(
+            "rds",
+            INSTANCE,
+            "Instance",
+            json!({"forProvider": {"region": "eu-west-1"}}),
+        )
+    }
+
+    /// The object as paved applies it (the plan of a first apply).
+    fn applied(r: ComposedResource) -> Value {
+        one(r, None).unwrap().desired
+    }
+
+    #[test]
+    fn actions() {
+        let deleting = |r: ComposedResource| {
+            let mut o = observed(&applied(r));
+            o.object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+            o
+        };
+        let changed = |r: ComposedResource| {
+            let mut o = observed(&applied(r));
+            o.object["spec"]["size"] = json!(2);
+            o
+        };
+        let foreign_manager = |r: ComposedResource| {
+            let mut o = observed(&applied(r));
+            o.object["metadata"]["managedFields"][0]["manager"] = json!("kubectl");
+            o
+        };
+        // (rendered, observed, action)
+        let cases: Vec<(ComposedResource, Option<ObservedResource>, Action)> = vec![
+            (bucket(), None, Action::Create),
+            (
+                bucket(),
+                Some(observed(&applied(bucket()))),
+                Action::Unchanged,
+            ),
+            (
+                instance(),
+                Some(observed(&applied(instance()))),
+                Action::Unchanged,
+            ),
+            (bucket(), Some(changed(bucket())), Action::Update),
+            // Equal, but never applied by paved: applying takes the fields over.
+            (bucket(), Some(foreign_manager(bucket())), Action::Update),
+            (bucket(), Some(deleting(bucket())), Action::LeaveDeleting),
+        ];
+        for (i, (r, o, want)) in cases.into_iter().enumerate() {
+            assert_eq!(one(r, o).map(|p| p.action).ok(), Some(want), "case {i}");
+        }
+    }
+
+    #[test]
+    fn the_body_is_what_the_api_server_gets() {
+        let mut r = bucket();
+        r.desired["status"] = json!({"x": 1});
+        r.desired["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("namespace");
+        let p = one(r, None).unwrap();
+        assert_eq!(
+            p.desired.get("status"),
+            None,
+            "status is the object's controller's"
+        );
+        assert_eq!(p.desired["spec"], json!({"size": 1}), "nulls are dropped");
+        assert_eq!(p.desired["metadata"]["namespace"], json!(NS));
+        assert_eq!(
+            p.desired["metadata"]["ownerReferences"],
+            json!([{"apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance",
+                "name": "db", "uid": UID, "controller": true, "blockOwnerDeletion": true}])
+        );
+        assert_eq!(
+            (p.api_version.as_str(), p.kind.as_str(), p.name.as_str()),
+            ("s3.example.com/v1", "Bucket", "db-bucket")
+        );
+        assert_eq!(p.describe(NS), format!("bucket (Bucket {NS}/db-bucket)"));
+        assert_eq!(p.reference(NS).namespace.as_deref(), Some(NS));
+        // Other kinds are not born managed.
+        assert!(p.desired["metadata"].get("finalizers").is_none());
+    }
+
+    #[test]
+    fn managed_kinds_are_born_with_finalizer_and_external_name() {
+        let external = |p: &Planned| {
+            p.desired["metadata"]["annotations"][EXTERNAL_NAME]
+                .as_str()
+                .map(str::to_string)
+        };
+        let finalized = |p: &Planned| {
+            p.desired["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|v| v == MANAGED_FINALIZER))
+        };
+        let derived = crate::api::instance::derive_identifier(NS, "db-rds");
+        let fresh = one(instance(), None).unwrap();
+        assert_eq!(external(&fresh), Some(derived));
+        assert!(finalized(&fresh));
+        // The live object's external-name is kept.
+        let mut live = observed(&applied(instance()));
+        live.object["metadata"]["annotations"][EXTERNAL_NAME] = json!("adopted-id");
+        let kept = one(instance(), Some(live)).unwrap();
+        assert_eq!(external(&kept).as_deref(), Some("adopted-id"));
+        // A deleting object gets no new finalizer.
+        let mut live = observed(&applied(instance()));
+        live.object["metadata"]["finalizers"] = json!([]);
+        live.object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        let leaving = one(instance(), Some(live)).unwrap();
+        assert!(!finalized(&leaving));
+        assert_eq!(leaving.action, Action::LeaveDeleting);
+    }
+
+    #[test]
+    fn refusals() {
+        let mut other_ns = bucket();
+        other_ns.desired["metadata"]["namespace"] = json!("elsewhere");
+        let mut no_kind = bucket();
+        no_kind.desired.as_object_mut().unwrap().remove("kind");
+        let mut no_name = bucket();
+        no_name.desired["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+        let mut not_ours = observed(&applied(bucket()));
+        not_ours.object["metadata"]["ownerReferences"][0]["uid"] = json!("someone-else");
+        // (rendered, observed, error reason, message part)
+        let cases = [
+            (
+                other_ns,
+                None,
+                "InvalidComposedResource",
+                "metadata.namespace \"elsewhere\"",
+            ),
+            (no_kind, None, "InvalidComposedResource", "has no kind"),
+            (
+                no_name,
+                None,
+                "InvalidComposedResource",
+                "has no metadata.name",
+            ),
+            (
+                bucket(),
+                Some(not_ours),
+                "ComposedResourceConflict",
+                "not controlled by this claim",
+            ),
+        ];
+        for (i, (r, o, reason, part)) in cases.into_iter().enumerate() {
+            let e = one(r, o)
+                .err()
+                .unwrap_or_else(|| panic!("case {i}: no error"));
+            assert_eq!(e.reason(), reason, "case {i}");
+            assert!(e.to_string().contains(part), "case {i}: {e}");
+        }
+    }
+
+    #[test]
+    fn without_a_claim_uid_ownership_is_neither_set_nor_checked() {
+        let mut not_ours = observed(&applied(bucket()));
+        not_ours.object["metadata"]["ownerReferences"][0]["uid"] = json!("someone-else");
+        let observed: BTreeMap<_, _> = [("bucket".to_string(), not_ours)].into();
+        let p = run_plan(None, vec![bucket()], &observed).unwrap();
+        assert!(p[0].desired["metadata"].get("ownerReferences").is_none());
+        assert_eq!(p[0].action, Action::Update, "the owner reference differs");
+    }
+
+    #[test]
+    fn an_observed_object_of_another_name_is_not_the_rendered_one() {
+        let mut elsewhere = observed(&applied(bucket()));
+        elsewhere.object["metadata"]["name"] = json!("renamed");
+        assert_eq!(
+            one(bucket(), Some(elsewhere)).unwrap().action,
+            Action::Create
+        );
+    }
+
+    #[test]
+    fn owner_reference_needs_a_uid() {
+        let claim = json!({"apiVersion": "database.example.com/v1alpha1",
+            "kind": "PostgreSQLInstance", "metadata": {"name": "db", "uid": UID}});
+        assert_eq!(owner_reference(&claim), Some(owner()));
+        let mut no_uid = claim.clone();
+        no_uid["metadata"]["uid"] = json!("");
+        assert_eq!(owner_reference(&no_uid), None);
+        assert_eq!(owner_reference(&json!({"metadata": {"name": "db"}})), None);
+    }
+}

@@ -230,3 +230,284 @@ pub(crate) async fn write(
     ctx.note_status_written(claim, superseded, written.resource_version(), new);
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
+mod tests {
+    use super::super::builders::{INSTANCE, NS, observed, rendered, status};
+    use super::super::choose::SelectError;
+    use super::super::plan::{Action, Planned};
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> Time {
+        Time(jiff::Timestamp::from_second(1000).unwrap())
+    }
+
+    fn facts(ready: bool, not_ready: &[&str], any_unavailable: bool) -> Facts {
+        Facts {
+            composition: "pg".into(),
+            ready,
+            not_ready: not_ready.iter().map(|s| s.to_string()).collect(),
+            any_unavailable,
+            ..Default::default()
+        }
+    }
+
+    /// (Synced status and reason, Ready status, reason and message) of a status.
+    fn conditions(s: &Status) -> (Option<(bool, String)>, Option<(bool, String, String)>) {
+        let c = |t| get_condition(&s.conditions, t);
+        (
+            c(SYNCED).map(|c| (c.status == ConditionStatus::True, c.reason.clone())),
+            c(READY).map(|c| {
+                (
+                    c.status == ConditionStatus::True,
+                    c.reason.clone(),
+                    c.message.clone(),
+                )
+            }),
+        )
+    }
+
+    #[test]
+    fn ready_and_synced_from_facts() {
+        let fresh = Status::default();
+        let was_ready = status(
+            Some((true, "ReconcileSuccess", "")),
+            Some((true, "Available", "")),
+        );
+        let error = Error::Select(SelectError::NoneForType);
+        // (old, outcome, Synced, Ready)
+        let cases: Vec<(
+            Status,
+            Result<Facts, &Error>,
+            (bool, &str),
+            (bool, &str, String),
+        )> = vec![
+            (
+                fresh.clone(),
+                Ok(facts(true, &[], false)),
+                (true, "ReconcileSuccess"),
+                (true, "Available", String::new()),
+            ),
+            (
+                fresh.clone(),
+                Ok(facts(false, &["a: Creating", "b: X"], false)),
+                (true, "ReconcileSuccess"),
+                (false, "Creating", "a: Creating; b: X".into()),
+            ),
+            (
+                was_ready.clone(),
+                Ok(facts(false, &["a: X"], false)),
+                (true, "ReconcileSuccess"),
+                (false, "Unavailable", "a: X".into()),
+            ),
+            (
+                fresh.clone(),
+                Ok(facts(false, &["a: Unavailable"], true)),
+                (true, "ReconcileSuccess"),
+                (false, "Unavailable", "a: Unavailable".into()),
+            ),
+            // Unavailable stays Unavailable until Ready again.
+            (
+                status(None, Some((false, "Unavailable", "a"))),
+                Ok(facts(false, &["a: X"], false)),
+                (true, "ReconcileSuccess"),
+                (false, "Unavailable", "a: X".into()),
+            ),
+            (
+                fresh.clone(),
+                Err(&error),
+                (false, "ReconcileError"),
+                (
+                    false,
+                    "Creating",
+                    "nothing composed yet: see the Synced condition".into(),
+                ),
+            ),
+            // An error keeps the Ready condition the claim had.
+            (
+                was_ready.clone(),
+                Err(&error),
+                (false, "ReconcileError"),
+                (true, "Available", String::new()),
+            ),
+        ];
+        for (i, (old, outcome, synced, ready)) in cases.into_iter().enumerate() {
+            let new = next(&old, outcome.as_ref().map_err(|e| *e), Some(1), &now());
+            let (s, r) = conditions(&new);
+            assert_eq!(s, Some((synced.0, synced.1.to_string())), "case {i}");
+            assert_eq!(r, Some((ready.0, ready.1.to_string(), ready.2)), "case {i}");
+        }
+    }
+
+    #[test]
+    fn composing_records_what_it_did() {
+        let mut f = facts(true, &[], false);
+        f.refs = vec![ObjectReference {
+            api_version: INSTANCE.into(),
+            kind: "Instance".into(),
+            name: "db-rds".into(),
+            namespace: Some(NS.into()),
+        }];
+        f.extra = [("endpoint".to_string(), json!("db.example.com"))].into();
+        let new = next(&Status::default(), Ok(&f), Some(3), &now());
+        assert_eq!(
+            new.composition_ref.as_ref().map(|r| r.name.as_str()),
+            Some("pg")
+        );
+        assert_eq!(new.resource_refs, f.refs);
+        assert_eq!(new.extra, f.extra);
+        assert_eq!(new.connection_details, None, "nothing published");
+        assert!(
+            new.conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(3))
+        );
+        f.secret_published = Some(5);
+        let new = next(&Status::default(), Ok(&f), Some(3), &now());
+        assert_eq!(
+            new.connection_details.and_then(|d| d.last_published_time),
+            Some(now())
+        );
+        // The error message is the Synced message.
+        let e = Error::InvalidClaim("metadata.uid");
+        let new = next(&Status::default(), Err(&e), Some(3), &now());
+        assert_eq!(
+            get_condition(&new.conditions, SYNCED).map(|c| c.message.as_str()),
+            Some("the claim has no metadata.uid")
+        );
+    }
+
+    #[test]
+    fn own_status_keys_are_not_extra() {
+        let m: serde_json::Map<String, Value> = serde_json::from_value(json!({
+            "conditions": [], "compositionRef": {}, "resourceRefs": [],
+            "connectionDetails": {}, "endpoint": "h", "port": 5432}))
+        .unwrap();
+        assert_eq!(extra(&m).keys().collect::<Vec<_>>(), ["endpoint", "port"]);
+    }
+
+    fn planned(resource: &str, readiness: Readiness) -> Planned {
+        let r = rendered(resource, INSTANCE, "Instance", json!({}));
+        Planned {
+            resource_name: resource.into(),
+            index: 0,
+            api_version: INSTANCE.into(),
+            kind: "Instance".into(),
+            name: format!("db-{resource}"),
+            desired: r.desired,
+            readiness,
+            action: Action::Unchanged,
+        }
+    }
+
+    #[test]
+    fn what_is_not_ready_in_words() {
+        let not_ready = |reason: &str, message: &str| Readiness::NotReady {
+            reason: reason.into(),
+            message: message.into(),
+        };
+        let with_ready = |status: &str, reason: &str, message: &str| {
+            let mut o = observed(&json!({"kind": "Instance", "metadata": {"name": "db-a"}}));
+            o.object["status"] = json!({"conditions": [
+                {"type": "Ready", "status": status, "reason": reason, "message": message}]});
+            o
+        };
+        let what = format!("a (Instance {NS}/db-a)");
+        // (plan's readiness, override, observed, lines, any unavailable)
+        let cases: Vec<(
+            Readiness,
+            Option<Readiness>,
+            Option<ObservedResource>,
+            Vec<String>,
+            bool,
+        )> = vec![
+            (Readiness::Ready, None, None, vec![], false),
+            (
+                Readiness::NotObserved,
+                None,
+                None,
+                vec![format!("{what}: Creating: not observed yet")],
+                false,
+            ),
+            (
+                not_ready("ReadyConditionNotTrue", "m"),
+                None,
+                None,
+                vec![format!("{what}: ReadyConditionNotTrue: m")],
+                false,
+            ),
+            (
+                not_ready("ReadinessCheckFailed", ""),
+                None,
+                None,
+                vec![format!("{what}: ReadinessCheckFailed")],
+                false,
+            ),
+            // The object's own Ready condition wins: what `kubectl describe` shows.
+            (
+                not_ready("ReadyConditionNotTrue", "m"),
+                None,
+                Some(with_ready("False", "Creating", "RDS creating")),
+                vec![format!("{what}: Creating: RDS creating")],
+                false,
+            ),
+            (
+                not_ready("ReadyConditionNotTrue", "m"),
+                None,
+                Some(with_ready("False", "Unavailable", "")),
+                vec![format!("{what}: Unavailable")],
+                true,
+            ),
+            // Objects created just now: judged on the API server's answer.
+            (
+                Readiness::NotObserved,
+                Some(not_ready("ReadyConditionNotTrue", "no Ready")),
+                None,
+                vec![format!("{what}: ReadyConditionNotTrue: no Ready")],
+                false,
+            ),
+            (
+                Readiness::NotObserved,
+                Some(Readiness::Ready),
+                None,
+                vec![],
+                false,
+            ),
+        ];
+        for (i, (readiness, over, obs, lines, unavailable)) in cases.into_iter().enumerate() {
+            let over: BTreeMap<String, Readiness> =
+                over.into_iter().map(|r| ("a".to_string(), r)).collect();
+            let obs: BTreeMap<String, ObservedResource> =
+                obs.into_iter().map(|o| ("a".to_string(), o)).collect();
+            let got = summarize(&[planned("a", readiness)], &over, &obs, NS);
+            assert_eq!(got, (lines, unavailable), "case {i}");
+        }
+    }
+
+    #[test]
+    fn deleting_waits_with_a_reason() {
+        let old = status(
+            Some((true, "ReconcileSuccess", "")),
+            Some((true, "Available", "")),
+        );
+        let new = deleting(&old, &["Instance ns/a".into()], Some(2), &now());
+        assert_eq!(
+            get_condition(&new.conditions, READY).map(|c| (c.reason.as_str(), c.message.as_str())),
+            Some((
+                "Deleting",
+                "waiting for composed resources to be deleted: Instance ns/a"
+            ))
+        );
+        assert_eq!(
+            get_condition(&new.conditions, SYNCED),
+            get_condition(&old.conditions, SYNCED)
+        );
+    }
+}
