@@ -148,12 +148,7 @@ pub(crate) async fn emit(ctx: &Context, claim: &PostgreSQLInstance, notes: Vec<N
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::type_complexity
-)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::super::builders::{composed_with, published, status};
     use super::*;
@@ -182,48 +177,44 @@ mod tests {
             .collect()
     }
 
+    type Case = (
+        PostgreSQLInstanceStatus,
+        PostgreSQLInstanceStatus,
+        Option<Facts>,
+        Option<&'static str>,
+        Vec<(&'static str, &'static str)>,
+    );
+
+    fn check(cases: Vec<Case>) {
+        for (i, (old, new, f, err, want)) in cases.into_iter().enumerate() {
+            let got = transitions(&old, &new, f.as_ref(), err, Some("db-conn"));
+            assert_eq!(reasons(&got), want, "case {i}");
+        }
+    }
+
+    fn synced() -> Option<(bool, &'static str, &'static str)> {
+        Some((true, "ReconcileSuccess", ""))
+    }
+
     #[test]
-    fn only_transitions_make_events() {
-        let synced = Some((true, "ReconcileSuccess", ""));
-        let creating = status(synced, Some((false, "Creating", "a: Creating")));
-        let ready = published(status(synced, Some((true, "Available", ""))));
-        let failing = status(
-            Some((false, "ReconcileError", "boom")),
-            Some((false, "Creating", "x")),
-        );
-        let unavailable = status(synced, Some((false, "Unavailable", "a: Unavailable")));
+    fn what_composing_did_makes_events_once() {
+        let creating = status(synced(), Some((false, "Creating", "a: Creating")));
+        let ready = published(status(synced(), Some((true, "Available", ""))));
         let fresh = PostgreSQLInstanceStatus::default();
+        let none = || Some(facts(&[], &[], None));
         // (old, new, facts, error reason, events)
-        let cases: Vec<(
-            PostgreSQLInstanceStatus,
-            PostgreSQLInstanceStatus,
-            Option<Facts>,
-            Option<&'static str>,
-            Vec<(&str, &str)>,
-        )> = vec![
+        check(vec![
             // First apply.
             (
-                fresh.clone(),
+                fresh,
                 creating.clone(),
                 Some(facts(&["a"], &[], None)),
                 None,
                 vec![("Normal", "ComposedResourcesApplied")],
             ),
             // A resync that changes nothing says nothing.
-            (
-                creating.clone(),
-                creating.clone(),
-                Some(facts(&[], &[], None)),
-                None,
-                vec![],
-            ),
-            (
-                ready.clone(),
-                ready.clone(),
-                Some(facts(&[], &[], None)),
-                None,
-                vec![],
-            ),
+            (creating.clone(), creating.clone(), none(), None, vec![]),
+            (ready.clone(), ready.clone(), none(), None, vec![]),
             // Ready with the first publication: one Available, no ConnectionSecretPublished.
             (
                 creating.clone(),
@@ -243,18 +234,32 @@ mod tests {
             (
                 composed_with(creating.clone(), "old"),
                 composed_with(creating.clone(), "pg"),
-                Some(facts(&[], &[], None)),
+                none(),
                 None,
                 vec![("Normal", "CompositionSelected")],
             ),
             (
                 creating.clone(),
-                creating.clone(),
+                creating,
                 Some(facts(&[], &["Bucket ns/b"], None)),
                 None,
                 vec![("Normal", "ComposedResourcesDeleted")],
             ),
-            // Errors: a Warning with the error's category, once per message.
+        ]);
+    }
+
+    #[test]
+    fn failures_and_unavailability_warn_once() {
+        let creating = status(synced(), Some((false, "Creating", "a: Creating")));
+        let ready = published(status(synced(), Some((true, "Available", ""))));
+        let failing = status(
+            Some((false, "ReconcileError", "boom")),
+            Some((false, "Creating", "x")),
+        );
+        let unavailable = status(synced(), Some((false, "Unavailable", "a: Unavailable")));
+        let none = || Some(facts(&[], &[], None));
+        check(vec![
+            // A Warning with the error's category, once per message.
             (
                 creating.clone(),
                 failing.clone(),
@@ -270,32 +275,21 @@ mod tests {
                 vec![],
             ),
             (
-                failing.clone(),
-                creating.clone(),
-                Some(facts(&[], &[], None)),
+                failing,
+                creating,
+                none(),
                 None,
                 vec![("Normal", "ReconcileSuccess")],
             ),
-            // Unavailable: once.
             (
-                ready.clone(),
+                ready,
                 unavailable.clone(),
-                Some(facts(&[], &[], None)),
+                none(),
                 None,
                 vec![("Warning", "Unavailable")],
             ),
-            (
-                unavailable.clone(),
-                unavailable.clone(),
-                Some(facts(&[], &[], None)),
-                None,
-                vec![],
-            ),
-        ];
-        for (i, (old, new, f, err, want)) in cases.into_iter().enumerate() {
-            let got = transitions(&old, &new, f.as_ref(), err, Some("db-conn"));
-            assert_eq!(reasons(&got), want, "case {i}");
-        }
+            (unavailable.clone(), unavailable, none(), None, vec![]),
+        ]);
     }
 
     #[test]

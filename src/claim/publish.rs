@@ -8,12 +8,16 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::FIELD_MANAGER;
 use super::plan::controlled_by;
+use super::prune;
+use crate::api::common::{ObjectReference, SYNCED, get_condition};
+use crate::api::{PostgreSQLInstance, PostgreSQLInstanceStatus};
 use crate::kube::meta::{is_managed, managed_labels};
 
 /// What to do with the claim's connection Secret.
@@ -80,9 +84,39 @@ pub(crate) fn body(
     })
 }
 
+/// Publish the claim's connection details: once every composed resource is `ready`, and kept
+/// current afterwards (before that, an endpoint that takes no connections yet would only
+/// mislead, and publishing early costs a status write and an Event per claim when the Secret's
+/// watch overtakes the Instance's). When the claim's spec changed since it was last synced, a
+/// Secret published under a name it no longer asks for is deleted first. Returns the number of
+/// keys when written.
+pub(crate) async fn connection_secret(
+    ctx: &Context,
+    claim: &PostgreSQLInstance,
+    old: &PostgreSQLInstanceStatus,
+    owner: &OwnerReference,
+    composed: &[ObjectReference],
+    details: &BTreeMap<String, Vec<u8>>,
+    ready: bool,
+) -> Result<Option<usize>, Error> {
+    let ns = claim.namespace().unwrap_or_default();
+    let spec_changed = get_condition(&old.conditions, SYNCED)
+        .is_some_and(|s| s.observed_generation != claim.meta().generation);
+    if spec_changed {
+        prune::prune_secrets(ctx, claim, &ns, &owner.uid, composed).await?;
+    }
+    let target = claim
+        .spec
+        .write_connection_secret_to_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    let due = ready || old.connection_details.is_some();
+    publish(ctx, &ns, target, owner, details, due).await
+}
+
 /// Publish `details` to the Secret `target` names, when due. Returns the number of keys when
 /// written.
-pub(crate) async fn publish(
+async fn publish(
     ctx: &Context,
     ns: &str,
     target: Option<&str>,

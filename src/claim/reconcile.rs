@@ -17,7 +17,7 @@ use super::status::Facts;
 use super::{
     apply, choose, cleanup, events, finalizer, observe, plan, prune, publish, render, status,
 };
-use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
+use crate::api::common::{ConditionStatus, READY, get_condition};
 use crate::api::{PostgreSQLInstance, PostgreSQLInstanceStatus};
 
 type Claim = PostgreSQLInstance;
@@ -129,26 +129,10 @@ async fn compose(
     .await?;
 
     let (not_ready, any_unavailable) = status::summarize(&planned, &created, &observed.objects, ns);
-    // Publish once every composed resource is ready, and keep it current afterwards. Before
-    // that, an endpoint that takes no connections yet would only mislead (and publishing early
-    // costs a status write and an Event per claim when the Secret's watch overtakes the
-    // Instance's).
     let ready = rendered.ready && not_ready.is_empty();
-    let due = ready || old.connection_details.is_some();
-    // The spec changed since the claim was last synced: a Secret published under a name it no
-    // longer asks for (writeConnectionSecretToRef renamed or removed) is deleted.
-    if get_condition(&old.conditions, SYNCED)
-        .is_some_and(|s| s.observed_generation != claim.meta().generation)
-    {
-        prune::prune_secrets(ctx, claim, ns, &uid, &refs).await?;
-    }
-    let target = claim
-        .spec
-        .write_connection_secret_to_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
+    let details = &rendered.connection_details;
     let secret_published =
-        publish::publish(ctx, ns, target, &owner, &rendered.connection_details, due).await?;
+        publish::connection_secret(ctx, claim, old, &owner, &refs, details, ready).await?;
 
     Ok(Facts {
         composition: composition.name_any(),

@@ -232,12 +232,7 @@ pub(crate) async fn write(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::type_complexity
-)]
+#[allow(clippy::unwrap_used, clippy::type_complexity)]
 mod tests {
     use super::super::builders::{INSTANCE, NS, observed, rendered, status};
     use super::super::choose::SelectError;
