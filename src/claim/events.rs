@@ -294,39 +294,45 @@ mod tests {
 
     #[test]
     fn notes_name_the_composition_and_the_secret() {
+        let fresh = PostgreSQLInstanceStatus::default();
         let creating = status(None, Some((false, "Creating", "")));
         let ready = published(status(None, Some((true, "Available", ""))));
-        let got = transitions(
-            &PostgreSQLInstanceStatus::default(),
-            &creating,
-            Some(&facts(&["a (Instance ns/db-a)"], &[], None)),
-            None,
-            None,
-        );
-        assert_eq!(
-            got[0].note,
-            "Applied a (Instance ns/db-a) (Composition \"pg\")"
-        );
-        let got = transitions(
-            &creating,
-            &ready,
-            Some(&facts(&[], &[], Some(5))),
-            None,
-            Some("db-conn"),
-        );
-        assert_eq!(
-            got[0].note,
-            "Every composed resource is ready; connection details are in Secret \"db-conn\""
-        );
-        let got = transitions(&creating, &ready, Some(&facts(&[], &[], None)), None, None);
-        assert_eq!(got[0].note, "Every composed resource is ready");
-        let got = transitions(
-            &ready,
-            &ready,
-            Some(&facts(&[], &[], Some(5))),
-            None,
-            Some("db-conn"),
-        );
-        assert_eq!(got[0].note, "Wrote 5 connection keys to Secret \"db-conn\"");
+        let applied = facts(&["a (Instance ns/db-a)"], &[], None);
+        let (nothing, five) = (facts(&[], &[], None), facts(&[], &[], Some(5)));
+        // (old, new, facts, Secret, first note)
+        let cases = [
+            (
+                &fresh,
+                &creating,
+                &applied,
+                None,
+                "Applied a (Instance ns/db-a) (Composition \"pg\")",
+            ),
+            (
+                &creating,
+                &ready,
+                &five,
+                Some("db-conn"),
+                "Every composed resource is ready; connection details are in Secret \"db-conn\"",
+            ),
+            (
+                &creating,
+                &ready,
+                &nothing,
+                None,
+                "Every composed resource is ready",
+            ),
+            (
+                &ready,
+                &ready,
+                &five,
+                Some("db-conn"),
+                "Wrote 5 connection keys to Secret \"db-conn\"",
+            ),
+        ];
+        for (i, (old, new, f, secret, note)) in cases.into_iter().enumerate() {
+            let got = transitions(old, new, Some(f), None, secret);
+            assert_eq!(got.first().map(|n| n.note.as_str()), Some(note), "case {i}");
+        }
     }
 }

@@ -187,41 +187,21 @@ mod tests {
     fn decisions() {
         let want = data(&[("password", "p"), ("host", "h")]);
         let old = data(&[("password", "old"), ("host", "h")]);
+        let mine = |d: &BTreeMap<String, ByteString>| Some(secret("me", true, d.clone()));
+        let unlabelled = Some(secret("me", false, want.clone()));
+        let theirs = Some(secret("other", true, want.clone()));
+        let conflict = Err("ConnectionSecretConflict");
         // (live, due, decision)
         let cases = [
             (None, false, Ok(Decision::Keep)),
             (None, true, Ok(Decision::Write)),
-            (
-                Some(secret("me", true, want.clone())),
-                true,
-                Ok(Decision::Keep),
-            ),
-            (
-                Some(secret("me", true, old.clone())),
-                true,
-                Ok(Decision::Write),
-            ),
-            (
-                Some(secret("me", true, old.clone())),
-                false,
-                Ok(Decision::Keep),
-            ),
+            (mine(&want), true, Ok(Decision::Keep)),
+            (mine(&old), true, Ok(Decision::Write)),
+            (mine(&old), false, Ok(Decision::Keep)),
             // paved's label missing: written again so that the cache of paved's Secrets has it.
-            (
-                Some(secret("me", false, want.clone())),
-                true,
-                Ok(Decision::Write),
-            ),
-            (
-                Some(secret("other", true, want.clone())),
-                true,
-                Err("ConnectionSecretConflict"),
-            ),
-            (
-                Some(secret("other", true, want.clone())),
-                false,
-                Err("ConnectionSecretConflict"),
-            ),
+            (unlabelled, true, Ok(Decision::Write)),
+            (theirs.clone(), true, conflict),
+            (theirs, false, conflict),
         ];
         for (i, (live, due, expected)) in cases.into_iter().enumerate() {
             let got =
