@@ -8,10 +8,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::runtime::reflector::Store;
 
+use super::config::ClaimConfig;
+use super::kinds::KindCache;
 use super::live::ObjectKey;
 use super::metrics::ClaimMetrics;
 use super::watches::{CompactObject, Watches};
-use super::{ClaimConfig, kinds::KindCache};
 use crate::api::{Composition, PostgreSQLInstanceStatus};
 use crate::kube::backoff::{Backoffs, Curve};
 use crate::kube::events::Recorder;

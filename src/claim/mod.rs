@@ -24,6 +24,7 @@ mod apply;
 mod builders;
 mod choose;
 mod cleanup;
+mod config;
 mod context;
 mod diff;
 mod error;
@@ -45,7 +46,6 @@ mod watches;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use crate::kube::events::Recorder;
 use crate::kube::synced;
@@ -58,32 +58,12 @@ use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predica
 
 pub use crate::kube::meta::{MANAGED_BY as MANAGED_BY_VALUE, MANAGED_BY_LABEL};
 pub use choose::{CLAIM_API_VERSION, CLAIM_KIND};
+pub use config::ClaimConfig;
 pub use error::Error;
 pub use metrics::ClaimMetrics;
 pub use names::{FIELD_MANAGER, FINALIZER};
 
 use crate::api::{Composition, PostgreSQLInstance};
-
-/// How the claim controller runs.
-#[derive(Clone, Debug)]
-pub struct ClaimConfig {
-    /// Namespaces to serve; empty means all namespaces.
-    pub namespaces: Vec<String>,
-    /// How often a claim is reconciled when nothing changed (watches do the real work).
-    pub resync: Duration,
-    /// How many claims are reconciled at the same time.
-    pub concurrency: u16,
-}
-
-impl Default for ClaimConfig {
-    fn default() -> Self {
-        Self {
-            namespaces: Vec::new(),
-            resync: Duration::from_secs(600),
-            concurrency: 16,
-        }
-    }
-}
 
 /// A claim change worth a reconcile: spec (generation), labels, annotations (Compositions may
 /// patch from them), finalizers, deletion. Status changes are not.
