@@ -4,8 +4,13 @@
 //! paved render --claim claim.yaml --composition composition.yaml [--observed observed.yaml] [--include-claim]
 //! ```
 //!
-//! Prints the desired composed objects as multi-document YAML, in Composition order, each
-//! preceded by a comment naming the Composition resource and its readiness. With
+//! Prints the composed objects as multi-document YAML, in Composition order, exactly as
+//! `paved run` would apply them: the same planning ([`crate::claim::plan`]), with the same
+//! refusals, the same names and what the objects' controllers need at birth (for an `Instance`:
+//! its finalizer and external-name). Each is preceded by a comment naming the Composition
+//! resource and its readiness, and saying when `paved run` would not write it. Owner references
+//! need the claim's uid: a claim without `metadata.uid` (not read from a cluster) gets none, and
+//! the comment says so. With
 //! `--include-claim`, the claim follows as the last document, with the status the
 //! patches to the claim would give it and a comment listing its readiness and the *names* of its
 //! connection details (never their values).
@@ -29,6 +34,7 @@ use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::api::composition::Composition;
+use crate::claim::plan::{self, Action, PlanInput, Planned};
 use crate::compose::{self, ObservedResource, Readiness, RenderInput};
 
 /// Arguments of `paved render`.
@@ -259,6 +265,30 @@ fn readiness_text(r: &Readiness) -> String {
     }
 }
 
+/// The comment above a planned object: its resource, its readiness, and what `paved run` would
+/// do differently from applying it as printed.
+fn plan_comment(composition_name: &str, p: &Planned, owned: bool) -> String {
+    let mut comment = format!(
+        "composition {composition_name}, resource {} (index {}): {}",
+        p.resource_name,
+        p.index,
+        readiness_text(&p.readiness)
+    );
+    match p.action {
+        Action::Unchanged => comment.push_str("\nunchanged: paved run would not write it"),
+        Action::LeaveDeleting => {
+            comment.push_str("\nbeing deleted: paved run leaves it alone until it is gone")
+        }
+        Action::Create | Action::Update => {}
+    }
+    if !owned {
+        comment.push_str(
+            "\nownerReferences: the claim's, added when applied (the claim has no metadata.uid)",
+        );
+    }
+    comment
+}
+
 fn yaml_doc(out: &mut dyn Write, comment: &str, v: &Value) -> anyhow::Result<()> {
     let text = serde_yaml_ng::to_string(v).context("writing YAML")?;
     writeln!(out, "---")?;
@@ -304,14 +334,19 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         None => first,
     };
-    for r in &output.resources {
-        let comment = format!(
-            "composition {composition_name}, resource {} (index {}): {}",
-            r.resource_name,
-            r.index,
-            readiness_text(&r.readiness)
-        );
-        yaml_doc(out, &comment, &r.desired)?;
+    let owner = plan::owner_reference(&claim);
+    let plan_input = PlanInput {
+        namespace: str_at(&claim, &["metadata", "namespace"]).unwrap_or("default"),
+        owner: owner.as_ref(),
+        observed: input.observed,
+    };
+    let planned = plan::plan(&plan_input, output.resources)?;
+    for p in &planned {
+        yaml_doc(
+            out,
+            &plan_comment(&composition_name, p, owner.is_some()),
+            &p.desired,
+        )?;
     }
     if args.include_claim {
         let mut claim = claim.clone();

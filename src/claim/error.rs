@@ -1,8 +1,8 @@
 //! Errors of the claim controller. `Display` is what the user reads in the Synced condition;
 //! [`Error::reason`] is a bounded category for events and metric labels.
 
-use super::engine::ComposeError;
-use super::select::SelectError;
+use super::choose::SelectError;
+use crate::compose::ComposeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

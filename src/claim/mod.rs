@@ -1,30 +1,54 @@
 //! The claim controller: PostgreSQLInstance → Composition → composed objects → status and a
 //! connection Secret, event-driven and quiet.
 //!
-//! Pipeline of one reconcile ([`reconcile`]): choose the Composition ([`select`], pure) → read the
-//! composed objects and their connection Secrets → render with the composition engine (pure) →
-//! server-side apply only what differs ([`diff`], pure) → delete what is no longer listed →
-//! publish the connection Secret → write status only when it changed → events on transitions.
+//! One reconcile ([`reconcile`]) is a pipeline, one file per step:
+//! 1. [`choose`] the Composition (pure, over the Composition cache);
+//! 2. [`observe`] the composed objects and their connection Secrets (watch caches);
+//! 3. [`render`] them with the composition engine (pure);
+//! 4. [`plan`] what to apply (pure, shared with `paved render`);
+//! 5. [`apply`] what differs (server-side apply);
+//! 6. [`prune`] what is no longer composed;
+//! 7. [`publish`] the connection Secret;
+//! 8. write the [`status`] when it changed;
+//! 9. emit the [`events`] of the transitions.
+//!
+//! A claim being deleted goes through [`cleanup`] instead.
 //!
 //! What wakes a claim: a change to its spec, labels, annotations or finalizers (status writes are
 //! filtered out, so paved's own status writes never loop); a change to its Composition; a change
 //! to any object composed for it, whatever its kind ([`watches`]); a change to a connection
 //! Secret it reads; a long resync; and on errors a per-claim exponential backoff.
 
+mod apply;
+#[cfg(test)]
+mod builders;
+mod choose;
+mod cleanup;
+mod config;
+mod context;
 mod diff;
-mod engine;
 mod error;
+mod events;
+mod finalizer;
+mod kinds;
+mod live;
 mod metrics;
+mod names;
+mod observe;
+pub mod plan;
+mod prune;
+mod publish;
 mod reconcile;
-mod select;
+mod render;
+mod status;
 mod watches;
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use crate::events::Recorder;
+use crate::kube::events::Recorder;
+use crate::kube::synced;
 use futures::{FutureExt, StreamExt};
 use kube::Api;
 use kube::runtime::events::Reporter;
@@ -32,38 +56,14 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::CancelableJoinHandle;
 use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predicates, watcher};
 
+pub use crate::kube::meta::{MANAGED_BY as MANAGED_BY_VALUE, MANAGED_BY_LABEL};
+pub use choose::{CLAIM_API_VERSION, CLAIM_KIND};
+pub use config::ClaimConfig;
 pub use error::Error;
 pub use metrics::ClaimMetrics;
-pub use select::{CLAIM_API_VERSION, CLAIM_KIND};
-pub use watches::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+pub use names::{FIELD_MANAGER, FINALIZER};
 
 use crate::api::{Composition, PostgreSQLInstance};
-
-/// The field manager of every server-side apply of the claim controller.
-pub const FIELD_MANAGER: &str = "paved";
-/// The finalizer paved puts on claims, so that composed objects are deleted with them.
-pub const FINALIZER: &str = "paved.dev/claim";
-
-/// How the claim controller runs.
-#[derive(Clone, Debug)]
-pub struct ClaimConfig {
-    /// Namespaces to serve; empty means all namespaces.
-    pub namespaces: Vec<String>,
-    /// How often a claim is reconciled when nothing changed (watches do the real work).
-    pub resync: Duration,
-    /// How many claims are reconciled at the same time.
-    pub concurrency: u16,
-}
-
-impl Default for ClaimConfig {
-    fn default() -> Self {
-        Self {
-            namespaces: Vec::new(),
-            resync: Duration::from_secs(600),
-            concurrency: 16,
-        }
-    }
-}
 
 /// A claim change worth a reconcile: spec (generation), labels, annotations (Compositions may
 /// patch from them), finalizers, deletion. Status changes are not.
@@ -75,23 +75,6 @@ fn claim_predicate(o: &PostgreSQLInstance) -> Option<u64> {
         .combine(predicates::finalizers)
         .combine(deleting)
         .hash_property(o)
-}
-
-/// Flag a cache as synced when its watcher finishes the initial list (the reflector has already
-/// applied the event to the store when the stream yields it).
-///
-/// Why not `Store::wait_until_ready`: in kube-runtime 5 it awaits a `futures` oneshot receiver
-/// shared by every waiter, and that receiver keeps only the *last* waker registered. With two
-/// tasks waiting on the same store (the applier holding its runner on the claim store, plus a
-/// readiness task or a reconcile), whichever polled first is never woken: it hangs forever.
-/// A `tokio::sync::watch` channel wakes every waiter.
-pub(crate) fn mark_synced<K, E>(
-    tx: &tokio::sync::watch::Sender<bool>,
-    e: &Result<watcher::Event<K>, E>,
-) {
-    if matches!(e, Ok(watcher::Event::InitDone)) && !*tx.borrow() {
-        tx.send_replace(true);
-    }
 }
 
 /// Run the claim controller until `shutdown` resolves. `ready` turns true once the claim and
@@ -106,6 +89,76 @@ pub async fn run(
     run_with_secrets(client, config, metrics, ready, shutdown, None).await
 }
 
+/// The claims of one namespace scope: their cache, the queue of their reconciles (their own
+/// changes and the triggers of [`watches`]) and the signal that the cache is filled.
+struct ClaimScope<Q> {
+    scope: watches::Scope,
+    reader: reflector::Store<PostgreSQLInstance>,
+    queue: Q,
+    synced: synced::SyncedRx,
+}
+
+fn claim_scope(
+    client: &kube::Client,
+    ns: &Option<String>,
+) -> ClaimScope<
+    impl futures::Stream<Item = Result<ObjectRef<PostgreSQLInstance>, Infallible>> + use<>,
+> {
+    let api: Api<PostgreSQLInstance> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (reader, writer) = reflector::store();
+    let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<PostgreSQLInstance>>();
+    // Our own "initial list done" signal: see [`crate::kube::synced`].
+    let (synced_tx, synced) = synced::channel();
+    // Claims are cached without managedFields: status writes compare against the desired
+    // status only.
+    let stream = watcher(api, watches::watch_config())
+        .modify(|c: &mut PostgreSQLInstance| crate::kube::meta::slim(&mut c.metadata, None));
+    let own = reflector::reflector(writer, stream)
+        .default_backoff()
+        .inspect(move |e| synced::mark(&synced_tx, e))
+        .applied_objects()
+        .predicate_filter(claim_predicate, PredicateConfig::default())
+        .filter_map(|r| {
+            std::future::ready(match r {
+                Ok(o) => Some(ObjectRef::from_obj(&o)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "watch of claims failed; retrying");
+                    None
+                }
+            })
+        });
+    ClaimScope {
+        scope: watches::Scope {
+            namespace: ns.clone(),
+            claims: reader.clone(),
+            trigger: tx,
+        },
+        reader,
+        queue: futures::stream::select(own, rx).map(Ok::<_, Infallible>),
+        synced,
+    }
+}
+
+/// Turn `ready` true once every cache is filled.
+fn signal_ready(
+    synced: Vec<synced::SyncedRx>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        tokio::select! {
+            ok = synced::wait_all(synced) => if ok {
+                ready.store(true, Ordering::SeqCst);
+                tracing::info!("claim controller caches synced");
+            },
+            _ = shutdown => {}
+        }
+    });
+}
+
 /// [`run`], reading paved's Secrets from `secrets` (one feed per namespace scope, shared with
 /// the RDS controller by `paved run`) instead of a watch of its own.
 pub async fn run_with_secrets(
@@ -118,135 +171,71 @@ pub async fn run_with_secrets(
 ) -> anyhow::Result<()> {
     let shutdown = shutdown.boxed().shared();
     let namespaces = crate::secrets::scopes(&config.namespaces);
-
-    // One claim cache and queue per namespace scope.
-    let mut scopes = Vec::new();
-    let mut queues = Vec::new();
-    // Our own "initial list done" signal per cache: see [`mark_synced`].
-    let mut synced = Vec::new();
+    let (mut scopes, mut queues, mut synced) = (Vec::new(), Vec::new(), Vec::new());
     for ns in &namespaces {
-        let api: Api<PostgreSQLInstance> = match ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let (reader, writer) = reflector::store();
-        let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<PostgreSQLInstance>>();
-        let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-        synced.push(synced_rx);
-        // Claims are cached without managedFields: status writes compare against the desired
-        // status only.
-        let stream = watcher(api, watches::watch_config())
-            .modify(|c: &mut PostgreSQLInstance| watches::slim(&mut c.metadata, None));
-        let own = reflector::reflector(writer, stream)
-            .default_backoff()
-            .inspect(move |e| mark_synced(&synced_tx, e))
-            .applied_objects()
-            .predicate_filter(claim_predicate, PredicateConfig::default())
-            .filter_map(|r| {
-                std::future::ready(match r {
-                    Ok(o) => Some(ObjectRef::from_obj(&o)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "watch of claims failed; retrying");
-                        None
-                    }
-                })
-            });
-        let queue = futures::stream::select(own, rx).map(Ok::<_, Infallible>);
-        scopes.push(watches::Scope {
-            namespace: ns.clone(),
-            claims: reader.clone(),
-            trigger: tx,
-        });
-        queues.push((reader, queue));
+        let s = claim_scope(&client, ns);
+        scopes.push(s.scope);
+        queues.push((s.reader, s.queue));
+        synced.push(s.synced);
     }
 
     let watches = watches::Watches::new(client.clone(), scopes);
     let (compositions, comp_writer) = reflector::store::<Composition>();
-    let (comp_synced_tx, comp_synced) = tokio::sync::watch::channel(false);
+    let (comp_synced_tx, comp_synced) = synced::channel();
     watches.start_compositions(comp_writer, comp_synced_tx);
-    let secret_feeds = match secrets {
-        Some(f) => f,
-        None => crate::secrets::start(&client, &namespaces, 1)
-            .pop()
-            .unwrap_or_default(),
-    };
-    watches.start_secrets(secret_feeds);
+    watches.start_secrets(crate::secrets::feeds_or_own(&client, &namespaces, secrets));
+    synced.push(comp_synced.clone());
+    signal_ready(synced, Arc::clone(&ready), shutdown.clone());
 
     let reporter = Reporter {
         controller: "paved-claim".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(reconcile::Context::new(
+    let events = Arc::clone(&metrics);
+    let recorder = Recorder::new(client.clone(), reporter).counting(move || events.write("event"));
+    let ctx = Arc::new(context::Context::new(
         client.clone(),
         config.clone(),
         metrics,
         recorder,
-        compositions.clone(),
-        comp_synced.clone(),
+        (compositions, comp_synced),
         Arc::clone(&watches),
     ));
-
-    // Ready once every cache is filled. Not `Store::wait_until_ready`: see [`mark_synced`].
-    {
-        synced.push(comp_synced);
-        let ready = Arc::clone(&ready);
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let all = async {
-                for mut s in synced {
-                    if s.wait_for(|v| *v).await.is_err() {
-                        return false;
-                    }
-                }
-                true
-            };
-            tokio::select! {
-                ok = all => if ok {
-                    ready.store(true, Ordering::SeqCst);
-                    tracing::info!("claim controller caches synced");
-                },
-                _ = shutdown => {}
-            }
-        });
-    }
-
-    let mut runs = Vec::new();
-    for (reader, queue) in queues {
-        let ctx = Arc::clone(&ctx);
-        let queue = queue.take_until(shutdown.clone());
+    let runs = queues.into_iter().map(|(reader, queue)| {
         let cfg = kube::runtime::Config::default().concurrency(config.concurrency);
-        let run = applier(
-            |claim, ctx| {
-                CancelableJoinHandle::spawn(
-                    reconcile::reconcile(claim, ctx),
-                    &tokio::runtime::Handle::current(),
-                )
-            },
+        let reconcile = |claim, ctx| {
+            CancelableJoinHandle::spawn(
+                reconcile::reconcile(claim, ctx),
+                &tokio::runtime::Handle::current(),
+            )
+        };
+        let queue = queue.take_until(shutdown.clone());
+        applier(
+            reconcile,
             reconcile::error_policy,
-            ctx,
+            Arc::clone(&ctx),
             reader,
             queue,
             cfg,
         )
         .for_each(|res| {
-            if let Err(e) = res {
-                match e {
-                    kube::runtime::controller::Error::ObjectNotFound(_) => {
-                        tracing::debug!(error = %e, "claim gone")
-                    }
-                    kube::runtime::controller::Error::ReconcilerFailed(..) => {}
-                    other => tracing::warn!(error = %other, "claim controller"),
-                }
-            }
+            log_result(res);
             std::future::ready(())
-        });
-        runs.push(run);
-    }
+        })
+    });
     tracing::info!(namespaces = ?config.namespaces, "claim controller started");
     futures::future::join_all(runs).await;
     watches.stop();
     ready.store(false, Ordering::SeqCst);
     tracing::info!("claim controller stopped");
     Ok(())
+}
+
+fn log_result<T>(res: Result<T, kube::runtime::controller::Error<Error, Infallible>>) {
+    use kube::runtime::controller::Error as E;
+    match res {
+        Ok(_) | Err(E::ReconcilerFailed(..)) => {}
+        Err(e @ E::ObjectNotFound(_)) => tracing::debug!(error = %e, "claim gone"),
+        Err(other) => tracing::warn!(error = %other, "claim controller"),
+    }
 }

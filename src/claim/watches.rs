@@ -6,9 +6,9 @@
 //! reflector store per composed kind and scope, and the Secrets labelled
 //! `app.kubernetes.io/managed-by=paved` (the only Secrets whose data paved caches: the claims'
 //! connection Secrets and the RDS controller's), from the cache shared with the RDS controller
-//! ([`crate::secrets`]). Objects are slimmed before they enter a store
-//! ([`slim`]): no `managedFields` (except paved's own Apply entry on composed objects, which
-//! the write-only-what-differs check reads) and no `last-applied-configuration` annotation.
+//! ([`crate::secrets`]). Objects are slimmed before they enter a store ([`slim`]): no
+//! `managedFields` (except paved's own Apply entry on composed objects, which the
+//! write-only-what-differs check reads) and no `last-applied-configuration` annotation.
 //! Composed objects are then kept as compact JSON text ([`CompactObject`]), not as
 //! `DynamicObject`s, and rebuilt only when a reconcile reads one.
 
@@ -26,15 +26,14 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{Composition, PostgreSQLInstance};
+use super::plan::controlled_by;
 
-/// The label on every Secret paved writes (claim connection Secrets, and the RDS controller's
-/// Instance connection Secrets); the only Secrets paved watches.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY_VALUE: &str = "paved";
+use super::names::FIELD_MANAGER;
+use crate::api::{Composition, PostgreSQLInstance};
+use crate::kube::meta::slim;
+use crate::kube::synced;
 
 type Claim = PostgreSQLInstance;
 
@@ -44,34 +43,6 @@ pub(crate) struct Scope {
     pub namespace: Option<String>,
     pub claims: Store<Claim>,
     pub trigger: UnboundedSender<ObjectRef<Claim>>,
-}
-
-/// The annotation `kubectl apply` leaves (a copy of the whole object): never cached.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Drop what paved never reads from a cached object's metadata: managed fields (except the
-/// Apply entry of `keep_manager`, without subresource, when given) and the last-applied
-/// annotation. managedFields are often the largest part of an object.
-pub(crate) fn slim(meta: &mut ObjectMeta, keep_manager: Option<&str>) {
-    match (keep_manager, meta.managed_fields.as_mut()) {
-        (Some(m), Some(entries)) => {
-            entries.retain(|e| {
-                e.manager.as_deref() == Some(m)
-                    && e.operation.as_deref() == Some("Apply")
-                    && e.subresource.as_deref().is_none_or(str::is_empty)
-            });
-            if entries.is_empty() {
-                meta.managed_fields = None;
-            }
-        }
-        _ => meta.managed_fields = None,
-    }
-    if let Some(a) = meta.annotations.as_mut() {
-        a.remove(LAST_APPLIED);
-        if a.is_empty() {
-            meta.annotations = None;
-        }
-    }
 }
 
 /// A composed object as the caches hold it: its type, the few metadata fields the watches and
@@ -186,7 +157,7 @@ pub(crate) fn watch_config() -> watcher::Config {
 struct KindCache {
     namespace: Option<String>,
     store: Store<CompactObject>,
-    synced: watch::Receiver<bool>,
+    synced: synced::SyncedRx,
 }
 
 fn in_scope(scope: &Option<String>, ns: &str) -> bool {
@@ -196,11 +167,10 @@ fn in_scope(scope: &Option<String>, ns: &str) -> bool {
 /// How long a reconcile waits for a new cache's initial list before reading directly.
 const SYNC_WAIT: Duration = Duration::from_secs(10);
 
-async fn wait_synced(rx: &watch::Receiver<bool>) -> bool {
-    let mut rx = rx.clone();
+async fn wait_synced(rx: &synced::SyncedRx) -> bool {
     matches!(
-        tokio::time::timeout(SYNC_WAIT, rx.wait_for(|v| *v)).await,
-        Ok(Ok(_))
+        tokio::time::timeout(SYNC_WAIT, synced::wait(rx)).await,
+        Ok(true)
     )
 }
 
@@ -317,7 +287,7 @@ impl Watches {
                 None => Api::all_with(self.client.clone(), ar),
             };
             let writer = Writer::new(ar.clone());
-            let (tx, rx) = watch::channel(false);
+            let (tx, rx) = synced::channel();
             caches.push(Arc::new(KindCache {
                 namespace: scope.namespace.clone(),
                 store: writer.as_reader(),
@@ -326,12 +296,12 @@ impl Watches {
             let me = Arc::clone(self);
             let kind = ar.kind.clone();
             let stream = watcher(api, watch_config())
-                .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(super::FIELD_MANAGER)))
+                .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(FIELD_MANAGER)))
                 .map_ok(compact_event);
             self.spawn(async move {
                 reflector::reflector(writer, stream)
                     .default_backoff()
-                    .inspect(move |e| super::mark_synced(&tx, e))
+                    .inspect(move |e| synced::mark(&tx, e))
                     .touched_objects()
                     .for_each(|res| {
                         match res {
@@ -443,7 +413,7 @@ impl Watches {
     pub fn start_compositions(
         self: &Arc<Self>,
         writer: kube::runtime::reflector::store::Writer<Composition>,
-        synced: tokio::sync::watch::Sender<bool>,
+        synced: synced::SyncedTx,
     ) {
         let api: Api<Composition> = Api::all(self.client.clone());
         let me = Arc::clone(self);
@@ -452,7 +422,7 @@ impl Watches {
                 .modify(|c: &mut Composition| slim(&mut c.metadata, None));
             kube::runtime::reflector(writer, stream)
                 .default_backoff()
-                .inspect(move |e| super::mark_synced(&synced, e))
+                .inspect(move |e| synced::mark(&synced, e))
                 .touched_objects()
                 .for_each(|res| {
                     match res {
@@ -501,18 +471,11 @@ pub(crate) fn controlling_claim(meta: &kube::api::ObjectMeta) -> Option<String> 
     })
 }
 
-/// Whether the object is controlled by the claim with this uid.
-pub(crate) fn controlled_by(meta: &kube::api::ObjectMeta, uid: &str) -> bool {
-    meta.owner_references.as_ref().is_some_and(|refs| {
-        refs.iter()
-            .any(|o| o.controller == Some(true) && o.uid == uid)
-    })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::kube::meta::LAST_APPLIED;
     use kube::runtime::reflector::store::Writer;
     use serde_json::json;
 
@@ -598,7 +561,7 @@ mod tests {
 
     fn slimmed(rv: &str) -> DynamicObject {
         let mut o = instance(rv);
-        slim(&mut o.metadata, Some(super::super::FIELD_MANAGER));
+        slim(&mut o.metadata, Some(FIELD_MANAGER));
         o
     }
 

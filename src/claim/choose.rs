@@ -1,5 +1,5 @@
-//! Choosing the Composition for a claim. Pure: the caller passes what it knows about every
-//! Composition (from the watch cache) and the claim's own choice.
+//! Step 1, choose the Composition for a claim. Pure: the caller passes the Compositions of the
+//! watch cache and the claim's own choice (its spec and its status as last written).
 //!
 //! Order: `spec.compositionRef.name`; else the Composition recorded in `status.compositionRef`
 //! while it still exists and still matches the selector (so that adding a second Composition
@@ -7,6 +7,10 @@
 //! else the one Composition whose `compositeTypeRef` is the claim type.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::api::composition::CompositionMode;
+use crate::api::{Composition, PostgreSQLInstance, PostgreSQLInstanceStatus};
 
 /// apiVersion of the claim type a Composition must serve.
 pub const CLAIM_API_VERSION: &str = "database.example.com/v1alpha1";
@@ -22,30 +26,20 @@ pub struct Candidate {
     pub api_version: String,
     /// `spec.compositeTypeRef.kind`.
     pub kind: String,
-    /// `spec.mode`, when set (`Resources` or `Pipeline`).
-    pub mode: Option<String>,
+    /// `spec.mode` is `Pipeline`.
+    pub pipeline: bool,
 }
 
 impl Candidate {
-    /// Build from a Composition as JSON (robust to how the Rust type spells optional fields).
-    pub fn from_json(obj: &serde_json::Value) -> Option<Self> {
-        let name = obj.pointer("/metadata/name")?.as_str()?.to_string();
-        let labels = obj
-            .pointer("/metadata/labels")
-            .and_then(|l| l.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let s = |p: &str| obj.pointer(p).and_then(|v| v.as_str()).map(str::to_string);
+    /// What selection needs of a Composition from the cache (`None` without a name).
+    pub fn from_composition(c: &Composition) -> Option<Self> {
+        let name = c.metadata.name.clone().filter(|n| !n.is_empty())?;
         Some(Self {
             name,
-            labels,
-            api_version: s("/spec/compositeTypeRef/apiVersion").unwrap_or_default(),
-            kind: s("/spec/compositeTypeRef/kind").unwrap_or_default(),
-            mode: s("/spec/mode"),
+            labels: c.metadata.labels.clone().unwrap_or_default(),
+            api_version: c.spec.composite_type_ref.api_version.clone(),
+            kind: c.spec.composite_type_ref.kind.clone(),
+            pipeline: c.spec.mode == Some(CompositionMode::Pipeline),
         })
     }
 
@@ -254,12 +248,47 @@ pub fn select<'c>(
             kind: chosen.kind.clone(),
         });
     }
-    if chosen.mode.as_deref() == Some("Pipeline") {
+    if chosen.pipeline {
         return Err(SelectError::Pipeline {
             name: chosen.name.clone(),
         });
     }
     Ok(chosen)
+}
+
+/// What the claim says about its Composition: its spec, and `status` as paved last wrote it.
+pub fn claim_choice<'a>(
+    claim: &'a PostgreSQLInstance,
+    status: &'a PostgreSQLInstanceStatus,
+) -> ClaimChoice<'a> {
+    ClaimChoice {
+        reference: claim.spec.composition_ref.as_ref().map(|r| r.name.as_str()),
+        selector: claim
+            .spec
+            .composition_selector
+            .as_ref()
+            .map(|s| &s.match_labels),
+        recorded: status.composition_ref.as_ref().map(|r| r.name.as_str()),
+    }
+}
+
+/// Choose among the cached Compositions: the one [`select`] picks, typed as it is cached.
+pub fn choose(
+    choice: &ClaimChoice<'_>,
+    all: &[Arc<Composition>],
+) -> Result<Arc<Composition>, SelectError> {
+    let candidates: Vec<Candidate> = all
+        .iter()
+        .filter_map(|c| Candidate::from_composition(c))
+        .collect();
+    let chosen = select(choice, &candidates)?;
+    all.iter()
+        .find(|c| c.metadata.name.as_deref() == Some(chosen.name.as_str()))
+        .cloned()
+        .ok_or_else(|| SelectError::RefNotFound {
+            name: chosen.name.clone(),
+            candidates: vec![],
+        })
 }
 
 fn describe_candidate(c: &Candidate) -> String {
@@ -271,6 +300,7 @@ fn describe_candidate(c: &Candidate) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -283,7 +313,7 @@ mod tests {
                 .collect(),
             api_version: CLAIM_API_VERSION.into(),
             kind: CLAIM_KIND.into(),
-            mode: None,
+            pipeline: false,
         }
     }
 
@@ -423,7 +453,7 @@ mod tests {
         let all = vec![
             other("bucket"),
             Candidate {
-                mode: Some("Pipeline".into()),
+                pipeline: true,
                 ..cand("fn", &[])
             },
         ];
@@ -447,16 +477,60 @@ mod tests {
         );
     }
 
+    fn composition(v: serde_json::Value) -> Composition {
+        serde_json::from_value(v).unwrap_or_else(|e| panic!("composition: {e}"))
+    }
+
     #[test]
-    fn candidate_from_json() {
-        let v = serde_json::json!({"metadata": {"name": "c", "labels": {"a": "b"}},
-            "spec": {"compositeTypeRef": {"apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND}, "mode": "Pipeline"}});
-        let c = Candidate::from_json(&v);
+    fn candidate_from_the_typed_composition() {
+        let c = composition(
+            serde_json::json!({"apiVersion": "apiextensions.crossplane.io/v1",
+            "kind": "Composition", "metadata": {"name": "c", "labels": {"a": "b"}},
+            "spec": {"compositeTypeRef": {"apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND}, "mode": "Pipeline"}}),
+        );
         assert_eq!(
-            c,
+            Candidate::from_composition(&c),
             Some(Candidate {
-                mode: Some("Pipeline".into()),
+                pipeline: true,
                 ..cand("c", &[("a", "b")])
+            })
+        );
+        let unnamed = composition(
+            serde_json::json!({"apiVersion": "apiextensions.crossplane.io/v1",
+            "kind": "Composition", "metadata": {},
+            "spec": {"compositeTypeRef": {"apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND}}}),
+        );
+        assert_eq!(Candidate::from_composition(&unnamed), None);
+    }
+
+    #[test]
+    fn choose_returns_the_cached_composition_and_reads_the_recorded_choice() {
+        let comp = |name: &str| {
+            Arc::new(composition(
+                serde_json::json!({"apiVersion": "apiextensions.crossplane.io/v1",
+                "kind": "Composition", "metadata": {"name": name},
+                "spec": {"compositeTypeRef": {"apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND}}}),
+            ))
+        };
+        let all = vec![comp("a"), comp("b")];
+        let claim: PostgreSQLInstance = serde_json::from_value(serde_json::json!({
+            "apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND,
+            "metadata": {"name": "db", "namespace": "ns"},
+            "spec": {"parameters": {"storageGB": 20, "version": "16"}}}))
+        .unwrap_or_else(|e| panic!("claim: {e}"));
+        let status: PostgreSQLInstanceStatus =
+            serde_json::from_value(serde_json::json!({"compositionRef": {"name": "b"}}))
+                .unwrap_or_else(|e| panic!("status: {e}"));
+        let chosen = choose(&claim_choice(&claim, &status), &all);
+        assert_eq!(
+            chosen.map(|c| c.metadata.name.clone()),
+            Ok(Some("b".to_string()))
+        );
+        let fresh = PostgreSQLInstanceStatus::default();
+        assert_eq!(
+            choose(&claim_choice(&claim, &fresh), &all).map(|_| ()),
+            Err(SelectError::SeveralForType {
+                matches: vec!["a".into(), "b".into()]
             })
         );
     }

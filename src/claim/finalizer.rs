@@ -1,0 +1,59 @@
+//! The claim's finalizer, added before anything is composed and removed once cleanup is done,
+//! as guarded merge patches ([`crate::kube::finalizer`]).
+
+use kube::api::Api;
+use kube::{Resource, ResourceExt};
+
+use super::context::Context;
+use super::error::{Error, KubeContext};
+use super::names::FINALIZER;
+use crate::api::PostgreSQLInstance;
+use crate::kube::finalizer::{self, Written};
+
+fn api(ctx: &Context, claim: &PostgreSQLInstance) -> Api<PostgreSQLInstance> {
+    Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default())
+}
+
+/// What [`ensure`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ensured {
+    /// The claim had the finalizer.
+    Had,
+    /// Added now; the claim's new resourceVersion.
+    Added(Option<String>),
+    /// The claim no longer exists.
+    Gone,
+}
+
+/// Add paved's finalizer to the claim unless it has it.
+pub(crate) async fn ensure(ctx: &Context, claim: &PostgreSQLInstance) -> Result<Ensured, Error> {
+    if has(claim) {
+        return Ok(Ensured::Had);
+    }
+    ctx.metrics.write("finalizer");
+    let written = finalizer::add(&api(ctx, claim), &claim.name_any(), claim.meta(), FINALIZER)
+        .await
+        .ctx(|| format!("adding finalizer {FINALIZER}"))?;
+    Ok(match written {
+        Written::Wrote(c) => Ensured::Added(c.resource_version()),
+        Written::Unchanged => Ensured::Had,
+        Written::Gone => Ensured::Gone,
+    })
+}
+
+/// Remove paved's finalizer from the claim (a claim already gone is fine).
+pub(crate) async fn release(ctx: &Context, claim: &PostgreSQLInstance) -> Result<(), Error> {
+    if !has(claim) {
+        return Ok(());
+    }
+    ctx.metrics.write("finalizer");
+    finalizer::remove(&api(ctx, claim), &claim.name_any(), claim.meta(), FINALIZER)
+        .await
+        .ctx(|| format!("removing finalizer {FINALIZER}"))?;
+    Ok(())
+}
+
+/// Whether the claim carries paved's finalizer.
+pub(crate) fn has(claim: &PostgreSQLInstance) -> bool {
+    finalizer::has(claim.meta(), FINALIZER)
+}
