@@ -31,9 +31,15 @@ pub(crate) async fn ensure(ctx: &Context, claim: &PostgreSQLInstance) -> Result<
         return Ok(Ensured::Had);
     }
     ctx.metrics.write("finalizer");
-    let written = finalizer::add(&api(ctx, claim), &claim.name_any(), claim.meta(), FINALIZER)
-        .await
-        .ctx(|| format!("adding finalizer {FINALIZER}"))?;
+    let written = finalizer::set(
+        &api(ctx, claim),
+        &claim.name_any(),
+        claim.meta(),
+        FINALIZER,
+        true,
+    )
+    .await
+    .ctx(|| format!("adding finalizer {FINALIZER}"))?;
     Ok(match written {
         Written::Wrote(c) => Ensured::Added(c.resource_version()),
         Written::Unchanged => Ensured::Had,
@@ -47,9 +53,15 @@ pub(crate) async fn release(ctx: &Context, claim: &PostgreSQLInstance) -> Result
         return Ok(());
     }
     ctx.metrics.write("finalizer");
-    finalizer::remove(&api(ctx, claim), &claim.name_any(), claim.meta(), FINALIZER)
-        .await
-        .ctx(|| format!("removing finalizer {FINALIZER}"))?;
+    finalizer::set(
+        &api(ctx, claim),
+        &claim.name_any(),
+        claim.meta(),
+        FINALIZER,
+        false,
+    )
+    .await
+    .ctx(|| format!("removing finalizer {FINALIZER}"))?;
     Ok(())
 }
 

@@ -48,7 +48,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::kube::events::Recorder;
-use crate::kube::synced;
+use crate::kube::{synced, watch};
 use futures::{FutureExt, StreamExt};
 use kube::Api;
 use kube::runtime::events::Reporter;
@@ -101,6 +101,7 @@ struct ClaimScope<Q> {
 fn claim_scope(
     client: &kube::Client,
     ns: &Option<String>,
+    resync: std::time::Duration,
 ) -> ClaimScope<
     impl futures::Stream<Item = Result<ObjectRef<PostgreSQLInstance>, Infallible>> + use<>,
 > {
@@ -116,20 +117,33 @@ fn claim_scope(
     // status only.
     let stream = watcher(api, watches::watch_config())
         .modify(|c: &mut PostgreSQLInstance| crate::kube::meta::slim(&mut c.metadata, None));
-    let own = reflector::reflector(writer, stream)
+    let events = reflector::reflector(writer, stream)
         .default_backoff()
-        .inspect(move |e| synced::mark(&synced_tx, e))
-        .applied_objects()
+        .inspect(|e| watch::WatchHealth::global().observe("claims", e))
+        .inspect(move |e| synced::mark(&synced_tx, e));
+    // Each claim once the store has it (see `kube::watch`: a relist's claims wait for its end).
+    let own = watch::settled_objects(events, false)
         .predicate_filter(claim_predicate, PredicateConfig::default())
         .filter_map(|r| {
             std::future::ready(match r {
                 Ok(o) => Some(ObjectRef::from_obj(&o)),
+                // Logged once per outage by the watch's health.
                 Err(e) => {
-                    tracing::warn!(error = %e, "watch of claims failed; retrying");
+                    tracing::debug!(error = %e, "watch of claims failed; retrying");
                     None
                 }
             })
         });
+    // The safety net: every cached claim once per resync interval, triggered or not.
+    let all = reader.clone();
+    let resyncs = watch::resync_ticks(resync).flat_map(move |()| {
+        futures::stream::iter(
+            all.state()
+                .iter()
+                .map(|c| ObjectRef::from_obj(&**c))
+                .collect::<Vec<_>>(),
+        )
+    });
     ClaimScope {
         scope: watches::Scope {
             namespace: ns.clone(),
@@ -137,7 +151,8 @@ fn claim_scope(
             trigger: tx,
         },
         reader,
-        queue: futures::stream::select(own, rx).map(Ok::<_, Infallible>),
+        queue: futures::stream::select(futures::stream::select(own, rx), resyncs)
+            .map(Ok::<_, Infallible>),
         synced,
     }
 }
@@ -173,7 +188,7 @@ pub async fn run_with_secrets(
     let namespaces = crate::secrets::scopes(&config.namespaces);
     let (mut scopes, mut queues, mut synced) = (Vec::new(), Vec::new(), Vec::new());
     for ns in &namespaces {
-        let s = claim_scope(&client, ns);
+        let s = claim_scope(&client, ns, config.resync);
         scopes.push(s.scope);
         queues.push((s.reader, s.queue));
         synced.push(s.synced);

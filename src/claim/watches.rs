@@ -33,7 +33,7 @@ use super::plan::controlled_by;
 use super::names::FIELD_MANAGER;
 use crate::api::{Composition, PostgreSQLInstance};
 use crate::kube::meta::slim;
-use crate::kube::synced;
+use crate::kube::{synced, watch};
 
 type Claim = PostgreSQLInstance;
 
@@ -298,11 +298,13 @@ impl Watches {
             let stream = watcher(api, watch_config())
                 .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(FIELD_MANAGER)))
                 .map_ok(compact_event);
+            let health_name = format!("composed {kind}");
             self.spawn(async move {
-                reflector::reflector(writer, stream)
+                let events = reflector::reflector(writer, stream)
                     .default_backoff()
-                    .inspect(move |e| synced::mark(&tx, e))
-                    .touched_objects()
+                    .inspect(move |e| watch::WatchHealth::global().observe(&health_name, e))
+                    .inspect(move |e| synced::mark(&tx, e));
+                watch::settled_objects(events, true)
                     .for_each(|res| {
                         match res {
                             Ok(obj) => {
@@ -310,7 +312,8 @@ impl Watches {
                                     me.trigger(&ns, &claim);
                                 }
                             }
-                            Err(e) => tracing::warn!(%kind, error = %e, "watch of composed kind failed; retrying"),
+                            // Logged once per outage by the watch's health.
+                            Err(e) => tracing::debug!(%kind, error = %e, "watch of composed kind failed; retrying"),
                         }
                         std::future::ready(())
                     })
@@ -420,10 +423,11 @@ impl Watches {
         self.spawn(async move {
             let stream = watcher(api, watch_config())
                 .modify(|c: &mut Composition| slim(&mut c.metadata, None));
-            kube::runtime::reflector(writer, stream)
+            let events = kube::runtime::reflector(writer, stream)
                 .default_backoff()
-                .inspect(move |e| synced::mark(&synced, e))
-                .touched_objects()
+                .inspect(|e| watch::WatchHealth::global().observe("compositions", e))
+                .inspect(move |e| synced::mark(&synced, e));
+            watch::settled_objects(events, true)
                 .for_each(|res| {
                     match res {
                         Ok(comp) => {
@@ -438,8 +442,9 @@ impl Watches {
                                 }
                             }
                         }
+                        // Logged once per outage by the watch's health.
                         Err(e) => {
-                            tracing::warn!(error = %e, "watch of Compositions failed; retrying")
+                            tracing::debug!(error = %e, "watch of Compositions failed; retrying")
                         }
                     }
                     std::future::ready(())

@@ -49,12 +49,6 @@ pub use metrics::RdsMetrics;
 /// Label selector of the Secrets this controller writes (and the only ones it caches).
 pub use crate::secrets::MANAGED_SECRETS;
 
-/// The names `src/claim` imported from here before the managed contract moved to
-/// [`crate::api::managed`]; kept until the claim controller uses that.
-pub mod reconcile {
-    pub use crate::api::managed::{EXTERNAL_NAME, FINALIZER, Policies};
-}
-
 /// The object reference used for Events about an Instance.
 pub fn instance_ref(
     obj: &crate::api::instance::Instance,
