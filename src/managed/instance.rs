@@ -15,6 +15,7 @@ use crate::api::managed::{EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Policies};
 use crate::kube::backoff::spread;
 
 use super::aws::Aws;
+use super::decide::{self, Delete, DeleteFacts, Found};
 use super::diff::{Diff, diff};
 use super::error::{Error, key_of};
 use super::lifecycle::Flow;
@@ -222,6 +223,20 @@ fn drift(d: &Diff) -> Vec<String> {
     drift
 }
 
+/// The drift as the lifecycle decides on it.
+pub(crate) fn drift_of(d: &Diff) -> decide::Drift {
+    if d.is_empty() {
+        decide::Drift::UpToDate
+    } else if !d.refused.is_empty() {
+        decide::Drift::Refused {
+            refused: d.refused.clone(),
+            fields: drift(d),
+        }
+    } else {
+        decide::Drift::Differs(drift(d))
+    }
+}
+
 const PASSWORD_RULES: &str =
     "8 to 128 printable ASCII characters other than '/', '\"', '@' and space";
 
@@ -309,7 +324,9 @@ impl Flow<'_> {
         match observed {
             Err(e) => Ok(self.aws_failure(e)),
             Ok(Some(i)) => Ok(Step::Go(i)),
-            Ok(None) if policies.create => self.create(aws, id).await,
+            Ok(None) if decide::found(policies, None) == Found::Create => {
+                self.create(aws, id).await
+            }
             Ok(None) => {
                 self.status.at_provider = None;
                 self.set(
@@ -396,7 +413,7 @@ impl Flow<'_> {
         id: &str,
         inst: &DbInstance,
     ) -> Step<()> {
-        if owned_by(&self.obj, inst) || !policies.create {
+        if decide::found(policies, Some(owned_by(&self.obj, inst))) == Found::Manage {
             return Step::Go(());
         }
         let whose = match inst.tags.get(OWNER_TAG).cloned() {
@@ -449,24 +466,27 @@ impl Flow<'_> {
             waiting: false,
             rotated: false,
         };
-        if !policies.update {
-            let drift = drift(&d);
-            if !drift.is_empty() {
-                up.notes.push(format!(
-                    "differs from spec.forProvider in {} (not corrected: managementPolicies exclude Update)",
-                    drift.join(", ")
-                ));
+        match decide::update(policies, &drift_of(&d)) {
+            decide::Update::ObserveOnly(drift) => {
+                if !drift.is_empty() {
+                    up.notes.push(format!(
+                        "differs from spec.forProvider in {} (not corrected: managementPolicies exclude Update)",
+                        drift.join(", ")
+                    ));
+                }
+                return Ok(Step::Go(up));
             }
-            return Ok(Step::Go(up));
-        }
-        if !d.refused.is_empty() {
-            // Keep observing (status stays current); nothing is sent until the spec changes.
-            let b = Blocked::new(
-                "ImmutableField",
-                format!("cannot apply spec.forProvider: {}", d.refused.join("; ")),
-            );
-            let poll = self.poll();
-            return Ok(self.block(b, Action::requeue(spread(poll))));
+            decide::Update::Refused(refused) => {
+                // Keep observing (status stays current); nothing is sent until the spec changes.
+                let b = Blocked::new(
+                    "ImmutableField",
+                    format!("cannot apply spec.forProvider: {}", refused.join("; ")),
+                );
+                let poll = self.poll();
+                return Ok(self.block(b, Action::requeue(spread(poll))));
+            }
+            // Up to date or not, a rotated master password may still be sent.
+            decide::Update::UpToDate | decide::Update::Update => {}
         }
         if let Step::Finish(a) = self.modify(aws, id, &d, &mut up).await? {
             return Ok(Step::Finish(a));
@@ -663,11 +683,14 @@ impl Flow<'_> {
         id: &str,
     ) -> Deletion {
         let inst = match aws.fleet.describe_now(&*aws.rds, id).await {
-            Ok(Some(i)) => i,
-            Ok(None) => return Deletion::Release(format!("RDS instance {id} is gone")),
+            Ok(i) => i,
             Err(e) => return Deletion::Finish(self.aws_failed(e, true)),
         };
-        if !owned_by(&self.obj, &inst) {
+        let decision = decide::delete(policies, self.delete_facts(inst.as_ref()));
+        let Some(inst) = inst.filter(|_| decision != Delete::Gone) else {
+            return Deletion::Release(format!("RDS instance {id} is gone"));
+        };
+        if decision == Delete::NotOwned {
             self.event(
                 EventType::Warning,
                 "ExternalResourceNotOwned",
@@ -686,54 +709,60 @@ impl Flow<'_> {
             "Deleting",
             format!("RDS status is {}", inst.status()),
         );
-        if inst.status() == "deleting" {
-            self.synced(
-                true,
-                "ReconcileSuccess",
-                format!("waiting for RDS to delete {id}"),
-            );
-            return Deletion::Finish(Action::requeue(self.transitional()));
+        match decision {
+            Delete::Wait => {
+                self.synced(
+                    true,
+                    "ReconcileSuccess",
+                    format!("waiting for RDS to delete {id}"),
+                );
+                Deletion::Finish(Action::requeue(self.transitional()))
+            }
+            Delete::Unprotect => Deletion::Finish(self.unprotect(aws, id, &inst).await),
+            Delete::Protected => Deletion::Finish(self.protected(id)),
+            Delete::Gone | Delete::NotOwned | Delete::Delete => self.delete_call(aws, id).await,
         }
-        if inst.deletion_protection == Some(true) {
-            let may_update = policies.as_ref().is_ok_and(|p| p.update);
-            return Deletion::Finish(self.deletion_protected(aws, id, &inst, may_update).await);
-        }
-        self.delete_call(aws, id).await
     }
 
-    /// Deletion protection is on: turn it off when the spec says so (and Update is allowed),
-    /// otherwise say how to.
-    async fn deletion_protected(
-        &mut self,
-        aws: &Aws,
-        id: &str,
-        inst: &DbInstance,
-        may_update: bool,
-    ) -> Action {
-        let wanted_off = self.obj.spec.for_provider.deletion_protection == Some(false);
-        if wanted_off && may_update && is_modifiable(inst.status()) {
-            let req = ModifyRequest {
-                identifier: id.to_string(),
-                apply_immediately: true,
-                deletion_protection: Some(false),
-                ..Default::default()
-            };
-            return match aws.rds.modify(&req).await {
-                Ok(mut i) => {
-                    if i.tags.is_empty() {
-                        i.tags = inst.tags.clone();
-                    }
-                    aws.fleet.record(id, Some(i));
-                    self.synced(
-                        true,
-                        "ReconcileSuccess",
-                        "turned deletion protection off as the spec asks; deleting next",
-                    );
-                    Action::requeue(Duration::from_secs(1))
-                }
-                Err(e) => self.aws_failed(e, true),
-            };
+    /// What the delete decision needs to know about the instance (`None`: it does not exist).
+    fn delete_facts(&self, inst: Option<&DbInstance>) -> DeleteFacts {
+        DeleteFacts {
+            exists: inst.is_some(),
+            owned: inst.is_some_and(|i| owned_by(&self.obj, i)),
+            being_deleted: inst.is_some_and(|i| i.status() == "deleting"),
+            protected: inst.is_some_and(|i| i.deletion_protection == Some(true)),
+            unprotect_wanted: self.obj.spec.for_provider.deletion_protection == Some(false),
+            modifiable: inst.is_some_and(|i| is_modifiable(i.status())),
         }
+    }
+
+    /// Turn deletion protection off, as the spec asks (and Update is allowed); delete next.
+    async fn unprotect(&mut self, aws: &Aws, id: &str, inst: &DbInstance) -> Action {
+        let req = ModifyRequest {
+            identifier: id.to_string(),
+            apply_immediately: true,
+            deletion_protection: Some(false),
+            ..Default::default()
+        };
+        match aws.rds.modify(&req).await {
+            Ok(mut i) => {
+                if i.tags.is_empty() {
+                    i.tags = inst.tags.clone();
+                }
+                aws.fleet.record(id, Some(i));
+                self.synced(
+                    true,
+                    "ReconcileSuccess",
+                    "turned deletion protection off as the spec asks; deleting next",
+                );
+                Action::requeue(Duration::from_secs(1))
+            }
+            Err(e) => self.aws_failed(e, true),
+        }
+    }
+
+    /// Deletion protection is on and stays on: say how to delete it.
+    fn protected(&mut self, id: &str) -> Action {
         self.synced(
             false,
             "DeletionProtection",

@@ -27,6 +27,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod controller;
+pub mod decide;
 pub mod diff;
 pub mod error;
 #[cfg(test)]
@@ -36,6 +37,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod naming;
+pub mod object;
 pub mod observe;
 pub mod outcome;
 pub mod password;
