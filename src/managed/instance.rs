@@ -653,6 +653,31 @@ impl Flow<'_> {
     }
 }
 
+/// The DeleteDBInstance request (pure): a final snapshot unless skipFinalSnapshot, named by the
+/// spec or derived from the identifier and `now`. The second value: the invalid
+/// finalSnapshotIdentifier the spec named, replaced by a derived one (worth a Warning).
+pub(crate) fn delete_request(
+    fp: &crate::api::instance::InstanceParameters,
+    id: &str,
+    now: jiff::Timestamp,
+) -> (super::model::DeleteRequest, Option<String>) {
+    let skip = fp.skip_final_snapshot.unwrap_or(false);
+    let derived = || naming::final_snapshot_identifier(id, now);
+    let (snapshot, invalid) = match fp.final_snapshot_identifier.clone() {
+        _ if skip => (None, None),
+        Some(s) if naming::is_valid_snapshot_identifier(&s) => (Some(s), None),
+        Some(s) => (Some(derived()), Some(s)),
+        None => (Some(derived()), None),
+    };
+    let req = super::model::DeleteRequest {
+        identifier: id.to_string(),
+        skip_final_snapshot: skip,
+        final_snapshot_identifier: snapshot,
+        delete_automated_backups: fp.delete_automated_backups,
+    };
+    (req, invalid)
+}
+
 /// A Step for the delete path, where the lifecycle finishes or releases.
 pub(crate) enum Deletion {
     /// The instance is gone, or is not this object's: let the object go.
@@ -773,44 +798,19 @@ impl Flow<'_> {
         Action::requeue(self.poll())
     }
 
-    /// The final snapshot to take (`None`: skipFinalSnapshot); an invalid one the spec names is
-    /// replaced by a derived one, with a Warning.
-    async fn final_snapshot(&self, id: &str) -> Option<String> {
-        let fp = &self.obj.spec.for_provider;
-        if fp.skip_final_snapshot.unwrap_or(false) {
-            return None;
-        }
-        let derived = || naming::final_snapshot_identifier(id, jiff::Timestamp::now());
-        match fp.final_snapshot_identifier.clone() {
-            Some(s) if naming::is_valid_snapshot_identifier(&s) => Some(s),
-            Some(s) => {
-                let derived = derived();
-                self.event(
-                    EventType::Warning,
-                    "InvalidFinalSnapshotIdentifier",
-                    "DeleteDBInstance",
-                    format!("finalSnapshotIdentifier {s:?} is not a valid snapshot identifier; using {derived}"),
-                )
-                .await;
-                Some(derived)
-            }
-            None => Some(derived()),
-        }
-    }
-
     async fn delete_call(&mut self, aws: &Aws, id: &str) -> Deletion {
-        let snapshot = self.final_snapshot(id).await;
-        let req = super::model::DeleteRequest {
-            identifier: id.to_string(),
-            skip_final_snapshot: self
-                .obj
-                .spec
-                .for_provider
-                .skip_final_snapshot
-                .unwrap_or(false),
-            final_snapshot_identifier: snapshot.clone(),
-            delete_automated_backups: self.obj.spec.for_provider.delete_automated_backups,
-        };
+        let (req, invalid) =
+            delete_request(&self.obj.spec.for_provider, id, jiff::Timestamp::now());
+        let snapshot = req.final_snapshot_identifier.clone();
+        if let (Some(s), Some(derived)) = (invalid, &snapshot) {
+            self.event(
+                EventType::Warning,
+                "InvalidFinalSnapshotIdentifier",
+                "DeleteDBInstance",
+                format!("finalSnapshotIdentifier {s:?} is not a valid snapshot identifier; using {derived}"),
+            )
+            .await;
+        }
         tracing::info!(key = %self.key, identifier = %id, snapshot = ?snapshot, "deleting RDS instance");
         let transitional = Action::requeue(self.transitional());
         match aws.rds.delete(&req).await {
@@ -1025,6 +1025,48 @@ mod tests {
             // the fleet cache learnt the new tags (recorded, not listed again)
             assert_eq!(aws.fleet.len(), usize::from(!calls.is_empty()), "case {i}");
             aws.fleet.record("db-0", None);
+        }
+    }
+
+    #[test]
+    fn delete_with_and_without_final_snapshot() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let derived = naming::final_snapshot_identifier("db-1", now);
+        // (spec, skip sent, snapshot sent, invalid name warned about)
+        let cases = [
+            (serde_json::json!({}), false, Some(derived.clone()), None),
+            (
+                serde_json::json!({"skipFinalSnapshot": true}),
+                true,
+                None,
+                None,
+            ),
+            (
+                serde_json::json!({"skipFinalSnapshot": true, "finalSnapshotIdentifier": "last"}),
+                true,
+                None,
+                None,
+            ),
+            (
+                serde_json::json!({"finalSnapshotIdentifier": "last-one"}),
+                false,
+                Some("last-one".to_string()),
+                None,
+            ),
+            (
+                serde_json::json!({"finalSnapshotIdentifier": "bad--name"}),
+                false,
+                Some(derived),
+                Some("bad--name".to_string()),
+            ),
+        ];
+        for (i, (fp, skip, snapshot, invalid)) in cases.into_iter().enumerate() {
+            let obj = instance(fp);
+            let (req, warned) = delete_request(&obj.spec.for_provider, "db-1", now);
+            assert_eq!(req.identifier, "db-1", "case {i}");
+            assert_eq!(req.skip_final_snapshot, skip, "case {i}");
+            assert_eq!(req.final_snapshot_identifier, snapshot, "case {i}");
+            assert_eq!(warned, invalid, "case {i}");
         }
     }
 
