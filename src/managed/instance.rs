@@ -15,6 +15,7 @@ use crate::api::managed::{EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Policies};
 use crate::kube::backoff::spread;
 
 use super::aws::Aws;
+use super::decide::{self, Delete, DeleteFacts, Found};
 use super::diff::{Diff, diff};
 use super::error::{Error, key_of};
 use super::lifecycle::Flow;
@@ -222,6 +223,20 @@ fn drift(d: &Diff) -> Vec<String> {
     drift
 }
 
+/// The drift as the lifecycle decides on it.
+pub(crate) fn drift_of(d: &Diff) -> decide::Drift {
+    if d.is_empty() {
+        decide::Drift::UpToDate
+    } else if !d.refused.is_empty() {
+        decide::Drift::Refused {
+            refused: d.refused.clone(),
+            fields: drift(d),
+        }
+    } else {
+        decide::Drift::Differs(drift(d))
+    }
+}
+
 const PASSWORD_RULES: &str =
     "8 to 128 printable ASCII characters other than '/', '\"', '@' and space";
 
@@ -309,7 +324,9 @@ impl Flow<'_> {
         match observed {
             Err(e) => Ok(self.aws_failure(e)),
             Ok(Some(i)) => Ok(Step::Go(i)),
-            Ok(None) if policies.create => self.create(aws, id).await,
+            Ok(None) if decide::found(policies, None) == Found::Create => {
+                self.create(aws, id).await
+            }
             Ok(None) => {
                 self.status.at_provider = None;
                 self.set(
@@ -396,7 +413,7 @@ impl Flow<'_> {
         id: &str,
         inst: &DbInstance,
     ) -> Step<()> {
-        if owned_by(&self.obj, inst) || !policies.create {
+        if decide::found(policies, Some(owned_by(&self.obj, inst))) == Found::Manage {
             return Step::Go(());
         }
         let whose = match inst.tags.get(OWNER_TAG).cloned() {
@@ -449,24 +466,27 @@ impl Flow<'_> {
             waiting: false,
             rotated: false,
         };
-        if !policies.update {
-            let drift = drift(&d);
-            if !drift.is_empty() {
-                up.notes.push(format!(
-                    "differs from spec.forProvider in {} (not corrected: managementPolicies exclude Update)",
-                    drift.join(", ")
-                ));
+        match decide::update(policies, &drift_of(&d)) {
+            decide::Update::ObserveOnly(drift) => {
+                if !drift.is_empty() {
+                    up.notes.push(format!(
+                        "differs from spec.forProvider in {} (not corrected: managementPolicies exclude Update)",
+                        drift.join(", ")
+                    ));
+                }
+                return Ok(Step::Go(up));
             }
-            return Ok(Step::Go(up));
-        }
-        if !d.refused.is_empty() {
-            // Keep observing (status stays current); nothing is sent until the spec changes.
-            let b = Blocked::new(
-                "ImmutableField",
-                format!("cannot apply spec.forProvider: {}", d.refused.join("; ")),
-            );
-            let poll = self.poll();
-            return Ok(self.block(b, Action::requeue(spread(poll))));
+            decide::Update::Refused(refused) => {
+                // Keep observing (status stays current); nothing is sent until the spec changes.
+                let b = Blocked::new(
+                    "ImmutableField",
+                    format!("cannot apply spec.forProvider: {}", refused.join("; ")),
+                );
+                let poll = self.poll();
+                return Ok(self.block(b, Action::requeue(spread(poll))));
+            }
+            // Up to date or not, a rotated master password may still be sent.
+            decide::Update::UpToDate | decide::Update::Update => {}
         }
         if let Step::Finish(a) = self.modify(aws, id, &d, &mut up).await? {
             return Ok(Step::Finish(a));
@@ -633,6 +653,31 @@ impl Flow<'_> {
     }
 }
 
+/// The DeleteDBInstance request (pure): a final snapshot unless skipFinalSnapshot, named by the
+/// spec or derived from the identifier and `now`. The second value: the invalid
+/// finalSnapshotIdentifier the spec named, replaced by a derived one (worth a Warning).
+pub(crate) fn delete_request(
+    fp: &crate::api::instance::InstanceParameters,
+    id: &str,
+    now: jiff::Timestamp,
+) -> (super::model::DeleteRequest, Option<String>) {
+    let skip = fp.skip_final_snapshot.unwrap_or(false);
+    let derived = || naming::final_snapshot_identifier(id, now);
+    let (snapshot, invalid) = match fp.final_snapshot_identifier.clone() {
+        _ if skip => (None, None),
+        Some(s) if naming::is_valid_snapshot_identifier(&s) => (Some(s), None),
+        Some(s) => (Some(derived()), Some(s)),
+        None => (Some(derived()), None),
+    };
+    let req = super::model::DeleteRequest {
+        identifier: id.to_string(),
+        skip_final_snapshot: skip,
+        final_snapshot_identifier: snapshot,
+        delete_automated_backups: fp.delete_automated_backups,
+    };
+    (req, invalid)
+}
+
 /// A Step for the delete path, where the lifecycle finishes or releases.
 pub(crate) enum Deletion {
     /// The instance is gone, or is not this object's: let the object go.
@@ -663,11 +708,14 @@ impl Flow<'_> {
         id: &str,
     ) -> Deletion {
         let inst = match aws.fleet.describe_now(&*aws.rds, id).await {
-            Ok(Some(i)) => i,
-            Ok(None) => return Deletion::Release(format!("RDS instance {id} is gone")),
+            Ok(i) => i,
             Err(e) => return Deletion::Finish(self.aws_failed(e, true)),
         };
-        if !owned_by(&self.obj, &inst) {
+        let decision = decide::delete(policies, self.delete_facts(inst.as_ref()));
+        let Some(inst) = inst.filter(|_| decision != Delete::Gone) else {
+            return Deletion::Release(format!("RDS instance {id} is gone"));
+        };
+        if decision == Delete::NotOwned {
             self.event(
                 EventType::Warning,
                 "ExternalResourceNotOwned",
@@ -686,54 +734,60 @@ impl Flow<'_> {
             "Deleting",
             format!("RDS status is {}", inst.status()),
         );
-        if inst.status() == "deleting" {
-            self.synced(
-                true,
-                "ReconcileSuccess",
-                format!("waiting for RDS to delete {id}"),
-            );
-            return Deletion::Finish(Action::requeue(self.transitional()));
+        match decision {
+            Delete::Wait => {
+                self.synced(
+                    true,
+                    "ReconcileSuccess",
+                    format!("waiting for RDS to delete {id}"),
+                );
+                Deletion::Finish(Action::requeue(self.transitional()))
+            }
+            Delete::Unprotect => Deletion::Finish(self.unprotect(aws, id, &inst).await),
+            Delete::Protected => Deletion::Finish(self.protected(id)),
+            Delete::Gone | Delete::NotOwned | Delete::Delete => self.delete_call(aws, id).await,
         }
-        if inst.deletion_protection == Some(true) {
-            let may_update = policies.as_ref().is_ok_and(|p| p.update);
-            return Deletion::Finish(self.deletion_protected(aws, id, &inst, may_update).await);
-        }
-        self.delete_call(aws, id).await
     }
 
-    /// Deletion protection is on: turn it off when the spec says so (and Update is allowed),
-    /// otherwise say how to.
-    async fn deletion_protected(
-        &mut self,
-        aws: &Aws,
-        id: &str,
-        inst: &DbInstance,
-        may_update: bool,
-    ) -> Action {
-        let wanted_off = self.obj.spec.for_provider.deletion_protection == Some(false);
-        if wanted_off && may_update && is_modifiable(inst.status()) {
-            let req = ModifyRequest {
-                identifier: id.to_string(),
-                apply_immediately: true,
-                deletion_protection: Some(false),
-                ..Default::default()
-            };
-            return match aws.rds.modify(&req).await {
-                Ok(mut i) => {
-                    if i.tags.is_empty() {
-                        i.tags = inst.tags.clone();
-                    }
-                    aws.fleet.record(id, Some(i));
-                    self.synced(
-                        true,
-                        "ReconcileSuccess",
-                        "turned deletion protection off as the spec asks; deleting next",
-                    );
-                    Action::requeue(Duration::from_secs(1))
-                }
-                Err(e) => self.aws_failed(e, true),
-            };
+    /// What the delete decision needs to know about the instance (`None`: it does not exist).
+    fn delete_facts(&self, inst: Option<&DbInstance>) -> DeleteFacts {
+        DeleteFacts {
+            exists: inst.is_some(),
+            owned: inst.is_some_and(|i| owned_by(&self.obj, i)),
+            being_deleted: inst.is_some_and(|i| i.status() == "deleting"),
+            protected: inst.is_some_and(|i| i.deletion_protection == Some(true)),
+            unprotect_wanted: self.obj.spec.for_provider.deletion_protection == Some(false),
+            modifiable: inst.is_some_and(|i| is_modifiable(i.status())),
         }
+    }
+
+    /// Turn deletion protection off, as the spec asks (and Update is allowed); delete next.
+    async fn unprotect(&mut self, aws: &Aws, id: &str, inst: &DbInstance) -> Action {
+        let req = ModifyRequest {
+            identifier: id.to_string(),
+            apply_immediately: true,
+            deletion_protection: Some(false),
+            ..Default::default()
+        };
+        match aws.rds.modify(&req).await {
+            Ok(mut i) => {
+                if i.tags.is_empty() {
+                    i.tags = inst.tags.clone();
+                }
+                aws.fleet.record(id, Some(i));
+                self.synced(
+                    true,
+                    "ReconcileSuccess",
+                    "turned deletion protection off as the spec asks; deleting next",
+                );
+                Action::requeue(Duration::from_secs(1))
+            }
+            Err(e) => self.aws_failed(e, true),
+        }
+    }
+
+    /// Deletion protection is on and stays on: say how to delete it.
+    fn protected(&mut self, id: &str) -> Action {
         self.synced(
             false,
             "DeletionProtection",
@@ -744,44 +798,19 @@ impl Flow<'_> {
         Action::requeue(self.poll())
     }
 
-    /// The final snapshot to take (`None`: skipFinalSnapshot); an invalid one the spec names is
-    /// replaced by a derived one, with a Warning.
-    async fn final_snapshot(&self, id: &str) -> Option<String> {
-        let fp = &self.obj.spec.for_provider;
-        if fp.skip_final_snapshot.unwrap_or(false) {
-            return None;
-        }
-        let derived = || naming::final_snapshot_identifier(id, jiff::Timestamp::now());
-        match fp.final_snapshot_identifier.clone() {
-            Some(s) if naming::is_valid_snapshot_identifier(&s) => Some(s),
-            Some(s) => {
-                let derived = derived();
-                self.event(
-                    EventType::Warning,
-                    "InvalidFinalSnapshotIdentifier",
-                    "DeleteDBInstance",
-                    format!("finalSnapshotIdentifier {s:?} is not a valid snapshot identifier; using {derived}"),
-                )
-                .await;
-                Some(derived)
-            }
-            None => Some(derived()),
-        }
-    }
-
     async fn delete_call(&mut self, aws: &Aws, id: &str) -> Deletion {
-        let snapshot = self.final_snapshot(id).await;
-        let req = super::model::DeleteRequest {
-            identifier: id.to_string(),
-            skip_final_snapshot: self
-                .obj
-                .spec
-                .for_provider
-                .skip_final_snapshot
-                .unwrap_or(false),
-            final_snapshot_identifier: snapshot.clone(),
-            delete_automated_backups: self.obj.spec.for_provider.delete_automated_backups,
-        };
+        let (req, invalid) =
+            delete_request(&self.obj.spec.for_provider, id, jiff::Timestamp::now());
+        let snapshot = req.final_snapshot_identifier.clone();
+        if let (Some(s), Some(derived)) = (invalid, &snapshot) {
+            self.event(
+                EventType::Warning,
+                "InvalidFinalSnapshotIdentifier",
+                "DeleteDBInstance",
+                format!("finalSnapshotIdentifier {s:?} is not a valid snapshot identifier; using {derived}"),
+            )
+            .await;
+        }
         tracing::info!(key = %self.key, identifier = %id, snapshot = ?snapshot, "deleting RDS instance");
         let transitional = Action::requeue(self.transitional());
         match aws.rds.delete(&req).await {
@@ -996,6 +1025,48 @@ mod tests {
             // the fleet cache learnt the new tags (recorded, not listed again)
             assert_eq!(aws.fleet.len(), usize::from(!calls.is_empty()), "case {i}");
             aws.fleet.record("db-0", None);
+        }
+    }
+
+    #[test]
+    fn delete_with_and_without_final_snapshot() {
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let derived = naming::final_snapshot_identifier("db-1", now);
+        // (spec, skip sent, snapshot sent, invalid name warned about)
+        let cases = [
+            (serde_json::json!({}), false, Some(derived.clone()), None),
+            (
+                serde_json::json!({"skipFinalSnapshot": true}),
+                true,
+                None,
+                None,
+            ),
+            (
+                serde_json::json!({"skipFinalSnapshot": true, "finalSnapshotIdentifier": "last"}),
+                true,
+                None,
+                None,
+            ),
+            (
+                serde_json::json!({"finalSnapshotIdentifier": "last-one"}),
+                false,
+                Some("last-one".to_string()),
+                None,
+            ),
+            (
+                serde_json::json!({"finalSnapshotIdentifier": "bad--name"}),
+                false,
+                Some(derived),
+                Some("bad--name".to_string()),
+            ),
+        ];
+        for (i, (fp, skip, snapshot, invalid)) in cases.into_iter().enumerate() {
+            let obj = instance(fp);
+            let (req, warned) = delete_request(&obj.spec.for_provider, "db-1", now);
+            assert_eq!(req.identifier, "db-1", "case {i}");
+            assert_eq!(req.skip_final_snapshot, skip, "case {i}");
+            assert_eq!(req.final_snapshot_identifier, snapshot, "case {i}");
+            assert_eq!(warned, invalid, "case {i}");
         }
     }
 

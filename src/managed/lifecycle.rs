@@ -19,15 +19,17 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use crate::api::common::{Condition, ConditionStatus, SYNCED, get_condition, set_condition};
-use crate::api::instance::{DeletionPolicy, Instance, InstanceStatus};
-use crate::api::managed::{self, EXTERNAL_NAME, FINALIZER, PAUSED, Policies};
+use crate::api::instance::{Instance, InstanceStatus};
+use crate::api::managed::{EXTERNAL_NAME, FINALIZER, PAUSED, Policies};
 use crate::kube::finalizer::{self, Written};
 
 use super::config::{FIELD_MANAGER, error_curve};
 use super::controller::Ctx;
+use super::decide::{self, Start};
 use super::error::{Error, key_of, kube_err};
 use super::model::{AwsError, ErrorClass};
 use super::naming;
+use super::object::ManagedObject;
 use super::outcome::{Blocked, Step, step};
 
 /// One reconcile of one object.
@@ -66,16 +68,6 @@ fn warn_worthy(old: Option<&Condition>, new: Option<&Condition>) -> bool {
     })
 }
 
-/// Why deleting the object must leave the external resource alone, if it must.
-fn orphan_reason(obj: &Instance, policies: &Result<Policies, String>) -> Option<&'static str> {
-    match (policies, obj.spec.deletion_policy) {
-        (_, Some(DeletionPolicy::Orphan)) => Some("deletionPolicy is Orphan"),
-        (Ok(p), _) if !p.delete => Some("managementPolicies exclude Delete"),
-        (Err(_), _) => Some("managementPolicies are invalid (deleting nothing to be safe)"),
-        _ => None,
-    }
-}
-
 impl<'a> Flow<'a> {
     pub fn poll(&self) -> Duration {
         self.ctx.shared.config.poll_interval
@@ -86,11 +78,11 @@ impl<'a> Flow<'a> {
     }
 
     pub fn policies(&self) -> Result<Policies, String> {
-        Policies::parse(self.obj.spec.management_policies.as_deref())
+        self.obj.policies()
     }
 
     pub fn external_name(&self) -> Option<String> {
-        managed::external_name(&self.obj.metadata).map(str::to_string)
+        self.obj.external_name().map(str::to_string)
     }
 
     pub fn set(
@@ -373,41 +365,29 @@ impl<'a> Flow<'a> {
         self.finish(action).await
     }
 
-    async fn cleanup(mut self) -> Result<Action, Error> {
-        if !finalizer::has(&self.obj.metadata, FINALIZER) {
-            return Ok(Action::await_change());
-        }
+    /// Deleting, and the external resource stays: keep what must outlive the object, release.
+    async fn orphan(self, why: &'static str) -> Result<Action, Error> {
+        self.keep_password_secret().await?;
+        let what = self
+            .external_name()
+            .map(|i| format!("RDS instance {i} left running"))
+            .unwrap_or_default();
+        self.release(format!("{why}: {what}")).await
+    }
+
+    async fn cleanup(mut self, id: String) -> Result<Action, Error> {
         let policies = self.policies();
-        let id = self.external_name();
-        if let Some(why) = orphan_reason(&self.obj, &policies) {
-            self.keep_password_secret().await?;
-            let what = id
-                .map(|i| format!("RDS instance {i} left running"))
-                .unwrap_or_default();
-            return self.release(format!("{why}: {what}")).await;
-        }
-        let Some(id) = id else {
-            return self
-                .release("no RDS instance was ever created for this object".into())
-                .await;
-        };
         step!(self, self.gate());
         let aws = step!(self, self.connect(Some(&id)).await?);
         self.delete(&policies, &aws, id).await
     }
 
-    async fn paused(mut self, deleting: bool) -> Result<Action, Error> {
-        if deleting {
-            // Unlike cleanup, invalid policies do not release a paused object.
-            let orphan = self.obj.spec.deletion_policy == Some(DeletionPolicy::Orphan)
-                || self.policies().is_ok_and(|p| !p.delete);
-            let never_created = !self.obj.annotations().contains_key(EXTERNAL_NAME);
-            if orphan || never_created {
-                self.keep_password_secret().await?;
-                return self
-                    .release("paused, and deleting needs no AWS call: released".into())
-                    .await;
-            }
+    async fn paused(mut self, deleting: bool, release: bool) -> Result<Action, Error> {
+        if release {
+            self.keep_password_secret().await?;
+            return self
+                .release("paused, and deleting needs no AWS call: released".into())
+                .await;
         }
         self.synced(
             false,
@@ -448,13 +428,16 @@ pub(crate) async fn reconcile(obj: Arc<Instance>, ctx: Arc<Ctx>) -> Result<Actio
         seen: Vec::new(),
         password: None,
     };
-    let deleting = obj.metadata.deletion_timestamp.is_some();
-    let res = if managed::is_paused(&obj.metadata) {
-        flow.paused(deleting).await
-    } else if deleting {
-        flow.cleanup().await
-    } else {
-        flow.apply().await
+    let res = match decide::start(&*obj) {
+        Start::Paused { deleting, release } => flow.paused(deleting, release).await,
+        Start::Apply => flow.apply().await,
+        Start::Done => Ok(Action::await_change()),
+        Start::Orphan(why) => flow.orphan(why).await,
+        Start::NeverCreated => {
+            flow.release("no RDS instance was ever created for this object".into())
+                .await
+        }
+        Start::Delete(id) => flow.cleanup(id).await,
     };
     ctx.shared.metrics.record_reconcile(res.is_ok());
     res

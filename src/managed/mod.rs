@@ -4,6 +4,14 @@
 //! - [`lifecycle`]: pause, management policies, finalizer and external-name, backoff gate,
 //!   Ready/Synced conditions, status write, Events, release. The reconcile entry.
 //! - [`outcome`]: the typed results of a step (`Step`, `Blocked`, `Outcome`).
+//! - [`decide`]: the lifecycle's decisions, pure and table-tested: where a reconcile starts
+//!   (paused, apply, orphan, never created, delete), what to do once the external resource is
+//!   observed (create, missing, not owned, manage), with its drift (up to date, observe only,
+//!   refused, update), and on the delete path (gone, not owned, wait, unprotect, protected,
+//!   delete).
+//! - [`object`]: [`object::ManagedObject`], the fields of a managed object outside
+//!   `spec.forProvider` (policies, deletion policy, ProviderConfig, connection Secret,
+//!   conditions) that the decisions read.
 //! - [`instance`]: the Instance's steps against AWS (observe, create, update, delete) and its pure
 //!   parts (identifier checks, the create request, status.atProvider, Ready from the RDS status).
 //! - [`password`], [`connection`]: the master password (generation, rotation) and the connection
@@ -27,6 +35,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod controller;
+pub mod decide;
 pub mod diff;
 pub mod error;
 #[cfg(test)]
@@ -36,6 +45,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod naming;
+pub mod object;
 pub mod observe;
 pub mod outcome;
 pub mod password;
