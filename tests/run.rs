@@ -7,7 +7,6 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::PavedProcess;
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
@@ -15,10 +14,10 @@ use paved::api::Instance;
 
 const REGION: &str = "sa-east-1"; // this test's own region in the shared emulator
 
-type Replica = PavedProcess;
+type Replica = Paved;
 
 fn start_replica(ns: &str, lease: &str, tag: &str) -> Replica {
-    PavedProcess::start(
+    Paved::start(
         &[
             "--namespaces",
             ns,
@@ -55,7 +54,7 @@ async fn wait_for_leader(replicas: &[&Replica], secs: u64) -> usize {
             }
         }
         if Instant::now() > deadline {
-            let logs: Vec<String> = replicas.iter().map(|r| r.log_tail()).collect();
+            let logs: Vec<String> = replicas.iter().map(|r| r.log_tail(40)).collect();
             panic!("no leader within {secs}s; logs:\n{}", logs.join("\n----\n"));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -76,35 +75,9 @@ fn instance(name: &str, ns: &str) -> Instance {
     .unwrap()
 }
 
-async fn rds_identifiers_tagged_for(ns: &str) -> Vec<String> {
-    let rds = emulator_rds(REGION).await;
-    let out = rds.describe_db_instances().send().await.unwrap();
-    let mut ids = vec![];
-    for db in out.db_instances() {
-        let tagged = db
-            .tag_list()
-            .iter()
-            .any(|t| t.value().is_some_and(|v| v.contains(ns)));
-        if tagged {
-            ids.push(db.db_instance_identifier().unwrap_or_default().to_string());
-        }
-    }
-    ids
-}
-
-fn ready(i: &Instance) -> bool {
-    i.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == paved::api::ConditionStatus::True)
-    })
-}
-
 #[tokio::test]
 async fn two_replicas_one_leader_failover_without_double_create() {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = test_namespace(&client, "leader").await;
+    let (client, ns) = setup("leader").await;
     let lease_name = "paved-leader-test";
 
     let a = start_replica(&ns, lease_name, "a");
@@ -114,10 +87,13 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     assert!(!standby.is_leader().await, "both replicas claim leadership");
     // The standby is live and ready (as a standby), so rolling updates are not blocked.
     assert_eq!(
-        standby.get(standby.health, "/healthz").await.map(|r| r.0),
+        standby
+            .get(standby.health_port, "/healthz")
+            .await
+            .map(|r| r.0),
         Some(200)
     );
-    let (code, body) = standby.get(standby.health, "/readyz").await.unwrap();
+    let (code, body) = standby.get(standby.health_port, "/readyz").await.unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("standby"), "{body}");
 
@@ -136,7 +112,10 @@ async fn two_replicas_one_leader_failover_without_double_create() {
         .create(&PostParams::default(), &instance("db-one", &ns))
         .await
         .unwrap();
-    wait_for(&instances, "db-one", 90, "Ready", ready).await;
+    wait_for(&instances, "db-one", 90, "Ready", |i: &Instance| {
+        is_true_cond(i, "Ready")
+    })
+    .await;
 
     // Kill the leader without warning: the standby takes over within the lease duration.
     let mut leader = leader;
@@ -156,10 +135,16 @@ async fn two_replicas_one_leader_failover_without_double_create() {
         .create(&PostParams::default(), &instance("db-two", &ns))
         .await
         .unwrap();
-    wait_for(&instances, "db-two", 90, "Ready", ready).await;
-    wait_for(&instances, "db-one", 30, "Ready", ready).await;
+    wait_for(&instances, "db-two", 90, "Ready", |i: &Instance| {
+        is_true_cond(i, "Ready")
+    })
+    .await;
+    wait_for(&instances, "db-one", 30, "Ready", |i: &Instance| {
+        is_true_cond(i, "Ready")
+    })
+    .await;
 
-    let mut ids = rds_identifiers_tagged_for(&ns).await;
+    let mut ids = ids_tagged_with(REGION, &ns).await;
     ids.sort();
     assert_eq!(
         ids.len(),
@@ -170,9 +155,7 @@ async fn two_replicas_one_leader_failover_without_double_create() {
 
 #[tokio::test]
 async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = test_namespace(&client, "release").await;
+    let (_, ns) = setup("release").await;
     let lease_name = "paved-release-test";
     let a = start_replica(&ns, lease_name, "a");
     let first = wait_for_leader(&[&a], 60).await;
@@ -180,11 +163,11 @@ async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
     let b = start_replica(&ns, lease_name, "b");
     // b is up (its probe answers) and waiting.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while b.get(b.health, "/healthz").await.is_none() {
+    while b.get(b.health_port, "/healthz").await.is_none() {
         assert!(
             Instant::now() < deadline,
             "replica b never served /healthz:\n{}",
-            b.log_tail()
+            b.log_tail(40)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -201,7 +184,7 @@ async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
     assert!(
         exit.success(),
         "paved run exited with {exit:?} on SIGTERM:\n{}",
-        a.log_tail()
+        a.log_tail(40)
     );
     let _ = wait_for_leader(&[&b], 30).await;
     eprintln!("takeover after SIGTERM took {:?}", stopped_at.elapsed());
