@@ -198,18 +198,12 @@ async fn run() {
     let base_ns = format!("bench-baseline-{suffix}");
     ensure_namespace(&client, &ns).await;
     ensure_namespace(&client, &base_ns).await;
-    let proxy = FaultProxy::start(&env.moto_url).await;
-    let pc = format!("bench-{suffix}");
-    let composition = format!("bench-{suffix}");
-    let mut cleanup = ClusterCleanup::new(&env);
-    cleanup.composition(&composition);
-    cleanup.provider_config(&pc);
-    apply(&client, &provider_config(&pc, &proxy.url()))
-        .await
-        .expect("ProviderConfig");
-    apply(&client, &seed_composition(&composition, REGION, &pc))
-        .await
-        .expect("Composition");
+    let SeedBehindProxy {
+        proxy,
+        composition,
+        cleanup,
+        ..
+    } = SeedBehindProxy::new(&client, &env, &format!("bench-{suffix}"), REGION).await;
 
     // BENCH_PAVED_BIN: another executable (e.g. a wrapper that runs paved under a profiler).
     let bin = std::env::var_os("BENCH_PAVED_BIN")

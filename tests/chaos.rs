@@ -14,13 +14,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::Client;
 use kube::api::Api;
 use paved::api::Instance;
 use serde_json::{Value, json};
@@ -33,137 +29,8 @@ fn pick<T>(short: T, long: T) -> T {
     if full() { long } else { short }
 }
 
-/// AWS requests per second paved may send (its default).
-const AWS_RPS: f64 = 8.0;
-
-/// One test's world: a namespace, a proxy in front of the emulator, a ProviderConfig pointing at
-/// the proxy, the seed Composition in the test's region, and paved running on the namespace.
-struct Rig {
-    env: E2eEnv,
-    client: Client,
-    ns: String,
-    region: String,
-    composition: String,
-    proxy: FaultProxy,
-    paved: Paved,
-    _cleanup: ClusterCleanup,
-}
-
-impl Rig {
-    async fn new(env: E2eEnv, test: &str, region: &str) -> Rig {
-        let client = env.client().await;
-        install_crds_within(&client, Duration::from_secs(60)).await;
-        let suffix = random_suffix(6);
-        let ns = format!("chaos-{test}-{suffix}");
-        ensure_namespace(&client, &ns).await;
-        let proxy = FaultProxy::start(&env.moto_url).await;
-        let pc = format!("chaos-{test}-{suffix}");
-        let composition = format!("chaos-{test}-{suffix}");
-        let mut cleanup = ClusterCleanup::new(&env);
-        cleanup.composition(&composition);
-        cleanup.provider_config(&pc);
-        apply(&client, &provider_config(&pc, &proxy.url()))
-            .await
-            .expect("ProviderConfig");
-        apply(&client, &seed_composition(&composition, region, &pc))
-            .await
-            .expect("Composition");
-        let paved = PavedOpts {
-            bin: PathBuf::from(env!("CARGO_BIN_EXE_paved")),
-            kubeconfig: env.kubeconfig.clone(),
-            namespaces: vec![ns.clone()],
-            aws_endpoint: proxy.url(),
-            region: region.to_string(),
-            poll_interval: "10s".into(),
-            aws_rps: AWS_RPS,
-            log: project_root().join(format!("target/e2e-logs/{ns}.log")),
-            log_level: "info,paved=debug".into(),
-        }
-        .start();
-        let mut rig = Rig {
-            env,
-            client,
-            ns,
-            region: region.to_string(),
-            composition,
-            proxy,
-            paved,
-            _cleanup: cleanup,
-        };
-        rig.paved.wait_ready(Duration::from_secs(60)).await;
-        rig
-    }
-
-    fn claim_names(&self, prefix: &str, n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("{prefix}-{i:03}")).collect()
-    }
-
-    async fn apply_claims(&self, names: &[String]) {
-        let results: Vec<_> = futures::stream::iter(names.iter().map(|n| {
-            let obj = seed_claim(n, &self.ns, &self.composition);
-            let client = self.client.clone();
-            async move { (n.clone(), apply(&client, &obj).await) }
-        }))
-        .buffer_unordered(16)
-        .collect()
-        .await;
-        for (n, r) in results {
-            r.unwrap_or_else(|e| panic!("applying claim {n}: {e}"));
-        }
-    }
-
-    /// claim name → (RDS identifier, the password in the claim's connection Secret).
-    async fn claim_credentials(
-        &self,
-        names: &[String],
-    ) -> BTreeMap<String, (String, Option<String>)> {
-        let instances: Api<Instance> = Api::namespaced(self.client.clone(), &self.ns);
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        let all = instances
-            .list(&Default::default())
-            .await
-            .expect("list Instances");
-        let mut out = BTreeMap::new();
-        for name in names {
-            let inst = all
-                .items
-                .iter()
-                .find(|i| {
-                    i.metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get("crossplane.io/claim-name"))
-                        == Some(name)
-                })
-                .unwrap_or_else(|| panic!("no Instance labelled crossplane.io/claim-name={name}"));
-            let identifier = inst
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("crossplane.io/external-name"))
-                .cloned()
-                .unwrap_or_else(|| panic!("Instance of {name} has no crossplane.io/external-name"));
-            let secret = secrets
-                .get_opt(&format!("{name}-credentials"))
-                .await
-                .expect("get Secret");
-            let password = secret
-                .and_then(|s| s.data)
-                .and_then(|d| d.get("password").cloned())
-                .map(|b| String::from_utf8(b.0).expect("password is UTF-8"));
-            out.insert(name.clone(), (identifier, password));
-        }
-        out
-    }
-
-    fn print_aws(&self, label: &str) {
-        println!(
-            "[{label}] AWS calls through the proxy: {} {:?}",
-            self.proxy.total(),
-            self.proxy.summary()
-        );
-    }
-}
+/// AWS requests per second paved may send (its default, what the rig runs it with).
+const AWS_RPS: f64 = PAVED_DEFAULT_AWS_RPS;
 
 // ---------------------------------------------------------------------------------------------
 // crashes
@@ -495,17 +362,7 @@ async fn apiserver_restart_mid_run() {
     // a fresh client: the restarted server has new connections
     let client = rig.env.client().await;
     let t_after = Instant::now();
-    let results: Vec<_> = futures::stream::iter(second.iter().map(|n| {
-        let obj = seed_claim(n, &rig.ns, &rig.composition);
-        let client = client.clone();
-        async move { (n.clone(), apply(&client, &obj).await) }
-    }))
-    .buffer_unordered(8)
-    .collect()
-    .await;
-    for (n, r) in results {
-        r.unwrap_or_else(|e| panic!("applying claim {n} after the restart: {e}"));
-    }
+    rig.apply_claims_with(&client, second, 8).await;
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
     let res = tracker
         .wait_all(&wanted, Duration::from_secs(pick(150, 300)))
@@ -1032,11 +889,6 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
     cases
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// Invariant: each of ~55 invalid claims and Compositions is refused by the API server or gets a
 /// specific condition (reason + a message naming the problem); none causes an AWS call for it or
 /// a panic; the valid claims applied alongside become Ready.
@@ -1275,4 +1127,63 @@ async fn bad_input_is_refused_precisely() {
         failures.join("\n")
     );
     rig.paved.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// the API server stalled or cut (the harness's TCP pass-through)
+
+/// Invariant of the harness's kube-apiserver fault: through the TCP pass-through a client works;
+/// while it stalls, a request neither answers nor fails, and it completes once the stall ends;
+/// while it is cut, requests fail; afterwards the same client works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiserver_stall_and_cut_through_the_tcp_proxy() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let env = e2e_env();
+    let proxy = TcpProxy::start(&kube_server_addr(&env.kubeconfig)).await;
+    let kubeconfig = kubeconfig_via(
+        &env.kubeconfig,
+        &proxy,
+        &project_root().join("target/e2e-logs"),
+    );
+    let client = client_from(&kubeconfig).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces.get("default").await.expect("through the proxy");
+
+    proxy.set_stall(true);
+    let mut stalled = tokio::spawn({
+        let namespaces = namespaces.clone();
+        async move { namespaces.get("default").await }
+    });
+    let held = tokio::time::timeout(Duration::from_secs(2), &mut stalled).await;
+    assert!(
+        held.is_err(),
+        "invariant: a stalled API server does not answer"
+    );
+    proxy.set_stall(false);
+    let answer = tokio::time::timeout(Duration::from_secs(10), stalled)
+        .await
+        .expect("invariant: the held request completes when the stall ends")
+        .unwrap();
+    answer.expect("the held request succeeds");
+
+    proxy.set_outage(true);
+    let cut = tokio::time::timeout(Duration::from_secs(10), namespaces.get("default")).await;
+    assert!(
+        matches!(cut, Ok(Err(_))),
+        "invariant: a cut API server fails requests: {cut:?}"
+    );
+    proxy.set_outage(false);
+    let back = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if namespaces.get("default").await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        back.is_ok(),
+        "invariant: the client works again after the cut"
+    );
 }

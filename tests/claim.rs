@@ -161,15 +161,7 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
     )
     .await;
     write_instance_secret(&client, &ns, &inst).await;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret = wait_for(
-        &secrets,
-        "my-app-db-credentials",
-        10,
-        "holding every key",
-        secret_has_all_keys,
-    )
-    .await;
+    let secret = wait_published(&client, &ns, 10, "holding every key").await;
     let claim = wait_for(&claims, "my-app-db", 10, "Ready and published", |c| {
         has_status(c, "Ready", ConditionStatus::True)
             && c.status.as_ref().is_some_and(|s| {

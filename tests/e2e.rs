@@ -25,23 +25,11 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
     let env = e2e_env();
     let mut paved = Paved::start(
         &[
-            "--namespaces",
-            &ns,
-            "--leader-elect",
-            "true",
-            "--lease-namespace",
-            common::chart::NAMESPACE,
-            "--lease-name",
-            common::chart::LEASE_NAME,
-            "--lease-duration",
-            "4s",
-            "--lease-renew-deadline",
-            "3s",
-            "--lease-retry-period",
-            "500ms",
-            "--log-format",
-            "json",
-        ],
+            &["--namespaces", &ns][..],
+            &fast_leader_election(common::chart::NAMESPACE, common::chart::LEASE_NAME),
+            &["--log-format", "json"],
+        ]
+        .concat(),
         Some(&env.kubeconfig_least_privilege),
         &format!("{ns}-paved"),
     );

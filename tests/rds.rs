@@ -235,14 +235,7 @@ async fn immutable_change_is_refused_without_aws_call() {
         json!({"forProvider": {"dbName": "other", "allocatedStorage": 10}}),
     )
     .await;
-    let i = wait_for(
-        &env.instances,
-        "imm",
-        30,
-        "Synced=False ImmutableField",
-        |i: &Instance| is(i, "Synced", "False", "ImmutableField"),
-    )
-    .await;
+    let i = env.wait_synced_false("imm", "ImmutableField", 30).await;
     let msg = &cond(&i, "Synced").unwrap().message;
     assert!(msg.contains("dbName"), "{msg}");
     assert!(msg.contains("allocatedStorage"), "{msg}");
@@ -291,11 +284,7 @@ async fn delete_policies() {
     }
 
     // Delete with a final snapshot
-    env.instances
-        .delete("snap", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&env.instances, "snap", 60).await;
+    env.delete_and_wait("snap", 60).await;
     assert!(describe(&env.rds, &ids["snap"]).await.is_none());
     let snaps = env
         .rds
@@ -318,11 +307,7 @@ async fn delete_policies() {
 
     // Orphan
     let deletes = ctl.calls("DeleteDBInstance");
-    env.instances
-        .delete("orphan", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&env.instances, "orphan", 30).await;
+    env.delete_and_wait("orphan", 30).await;
     assert!(
         describe(&env.rds, &ids["orphan"]).await.is_some(),
         "orphaned instance must survive"
@@ -340,11 +325,7 @@ async fn delete_policies() {
         .send()
         .await
         .unwrap();
-    env.instances
-        .delete("gone", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&env.instances, "gone", 30).await;
+    env.delete_and_wait("gone", 30).await;
     assert_eq!(ctl.calls("DeleteDBInstance"), deletes);
 
     // deletion protection
@@ -352,14 +333,9 @@ async fn delete_policies() {
         .delete("protected", &DeleteParams::default())
         .await
         .unwrap();
-    let i = wait_for(
-        &env.instances,
-        "protected",
-        30,
-        "Synced=False DeletionProtection",
-        |i: &Instance| is(i, "Synced", "False", "DeletionProtection"),
-    )
-    .await;
+    let i = env
+        .wait_synced_false("protected", "DeletionProtection", 30)
+        .await;
     assert!(
         i.finalizers()
             .iter()
@@ -411,11 +387,7 @@ async fn observe_only_adoption() {
     assert!(!conn.contains_key("password"));
     assert_eq!(ctl.mutating_calls(), 0);
 
-    env.instances
-        .delete("legacy", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&env.instances, "legacy", 30).await;
+    env.delete_and_wait("legacy", 30).await;
     assert!(describe(&env.rds, "legacy-db").await.is_some());
     assert_eq!(ctl.mutating_calls(), 0);
     ctl.stop().await;
@@ -439,14 +411,9 @@ async fn foreign_instance_is_refused() {
         json!({"metadata": {"annotations": {"crossplane.io/external-name": "theirs"}}}),
     )
     .await;
-    let i = wait_for(
-        &env.instances,
-        "mine",
-        60,
-        "Synced=False ExternalResourceNotOwned",
-        |i: &Instance| is(i, "Synced", "False", "ExternalResourceNotOwned"),
-    )
-    .await;
+    let i = env
+        .wait_synced_false("mine", "ExternalResourceNotOwned", 60)
+        .await;
     let msg = &cond(&i, "Synced").unwrap().message;
     assert!(
         msg.contains("other-ns/other") && msg.contains("managementPolicies"),
@@ -455,11 +422,7 @@ async fn foreign_instance_is_refused() {
     assert!(env.secrets.get_opt("mine-conn").await.unwrap().is_none());
     assert_eq!(ctl.mutating_calls(), 0);
     // deleting the object does not delete their instance
-    env.instances
-        .delete("mine", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&env.instances, "mine", 30).await;
+    env.delete_and_wait("mine", 30).await;
     assert!(describe(&env.rds, "theirs").await.is_some());
     assert_eq!(ctl.mutating_calls(), 0);
     ctl.stop().await;
@@ -475,14 +438,7 @@ async fn paused_object_makes_no_calls() {
         json!({"metadata": {"annotations": {"crossplane.io/paused": "true"}}}),
     )
     .await;
-    wait_for(
-        &env.instances,
-        "zzz",
-        30,
-        "Synced=False ReconcilePaused",
-        |i: &Instance| is(i, "Synced", "False", "ReconcilePaused"),
-    )
-    .await;
+    env.wait_synced_false("zzz", "ReconcilePaused", 30).await;
     // a few poll intervals: nothing at all reaches AWS
     let quiet = tokio::time::timeout(
         Duration::from_secs(5),

@@ -30,28 +30,6 @@ const POLL: Duration = Duration::from_secs(6);
 /// tests/rds.rs use the same), 15–30 s in production (default 20 s).
 const TRANSITIONAL: Duration = Duration::from_secs(1);
 
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-/// Is this a fleet-wide listing (no identifier) or a targeted describe of `ID`?
-fn listing(s: &Call) -> bool {
-    s.action == "DescribeDBInstances"
-        && s.forwarded()
-        && !s.params.contains_key("DBInstanceIdentifier")
-}
-
-fn targeted(s: &Call) -> bool {
-    s.action == "DescribeDBInstances"
-        && s.forwarded()
-        && s.params.get("DBInstanceIdentifier").map(String::as_str) == Some(ID)
-}
-
-/// Gaps between consecutive times.
-fn gaps(times: &[Instant]) -> Vec<Duration> {
-    times.windows(2).map(|w| w[1] - w[0]).collect()
-}
-
 #[tokio::test]
 async fn transitional_instance_is_described_individually_until_available() {
     let test_started = Instant::now();
@@ -108,31 +86,35 @@ async fn transitional_instance_is_described_individually_until_available() {
     );
 
     // 2. two more fleet listings (about two poll intervals) while it stays `creating`
-    let listings_before = proxy.calls().iter().filter(|s| listing(s)).count();
+    let listings_before = proxy.calls().iter().filter(|s| s.is_listing()).count();
     proxy
         .wait_calls(
             4 * POLL.as_secs() + 10,
             "two more fleet listings",
-            |calls| calls.iter().filter(|s| listing(s)).count() >= listings_before + 2,
+            |calls| calls.iter().filter(|s| s.is_listing()).count() >= listings_before + 2,
         )
         .await;
     let window_end = Instant::now();
     let seen = proxy.calls();
-    let listing_times: Vec<Instant> = seen.iter().filter(|s| listing(s)).map(|s| s.at).collect();
+    let listing_times: Vec<Instant> = seen
+        .iter()
+        .filter(|s| s.is_listing())
+        .map(|s| s.at)
+        .collect();
     let in_window: Vec<&Call> = seen
         .iter()
         .filter(|s| s.at >= window_start && s.at <= window_end)
         .collect();
     let targeted_times: Vec<Instant> = in_window
         .iter()
-        .filter(|s| targeted(s))
+        .filter(|s| s.describes(ID))
         .map(|s| s.at)
         .collect();
     // Every observation of the instance: a targeted describe, or a fleet listing (which the
     // next targeted describe counts from).
     let observation_times: Vec<Instant> = in_window
         .iter()
-        .filter(|s| targeted(s) || listing(s))
+        .filter(|s| s.describes(ID) || s.is_listing())
         .map(|s| s.at)
         .collect();
     let window = window_end - window_start;
@@ -141,44 +123,50 @@ async fn transitional_instance_is_described_individually_until_available() {
     let observation_gaps = gaps(&observation_times);
     println!(
         "window {:.1}s: {} targeted describes (gaps {:?}), {} fleet listings in all (gaps {:?})",
-        secs(window),
+        window.as_secs_f64(),
         targeted_times.len(),
-        targeted_gaps.iter().map(|g| secs(*g)).collect::<Vec<_>>(),
+        targeted_gaps
+            .iter()
+            .map(|g| g.as_secs_f64())
+            .collect::<Vec<_>>(),
         listing_times.len(),
-        listing_gaps.iter().map(|g| secs(*g)).collect::<Vec<_>>(),
+        listing_gaps
+            .iter()
+            .map(|g| g.as_secs_f64())
+            .collect::<Vec<_>>(),
     );
     // targeted describes at the transitional cadence: about one per interval, never faster
-    let expected = secs(window) / secs(TRANSITIONAL);
+    let expected = window.as_secs_f64() / TRANSITIONAL.as_secs_f64();
     assert!(
         targeted_times.len() as f64 >= expected * 0.6,
         "{} targeted describes in {:.1}s, expected about {expected:.0}",
         targeted_times.len(),
-        secs(window)
+        window.as_secs_f64()
     );
     assert!(
         targeted_times.len() as f64 <= expected + 2.0,
         "{} targeted describes in {:.1}s, expected about {expected:.0}",
         targeted_times.len(),
-        secs(window)
+        window.as_secs_f64()
     );
     for g in &targeted_gaps {
         assert!(
             *g >= TRANSITIONAL.mul_f64(0.9),
             "targeted describes {:.2}s apart, faster than the transitional interval",
-            secs(*g)
+            g.as_secs_f64()
         );
     }
     for g in &observation_gaps {
         assert!(
             *g <= TRANSITIONAL + Duration::from_millis(800),
             "the creating instance went {:.2}s without an observation: the transitional cadence was lost",
-            secs(*g)
+            g.as_secs_f64()
         );
     }
     assert!(
         in_window
             .iter()
-            .filter(|s| targeted(s) || listing(s))
+            .filter(|s| s.describes(ID) || s.is_listing())
             .all(|s| s.status_rewritten),
         "every answer in the window said creating"
     );
@@ -188,12 +176,12 @@ async fn transitional_instance_is_described_individually_until_available() {
         assert!(
             *g >= POLL.mul_f64(0.9),
             "fleet listings {:.2}s apart, faster than the poll interval",
-            secs(*g)
+            g.as_secs_f64()
         );
         assert!(
             *g <= POLL + 2 * TRANSITIONAL + Duration::from_millis(800),
             "fleet listings {:.2}s apart, slower than the poll interval",
-            secs(*g)
+            g.as_secs_f64()
         );
     }
     // nothing else reached AWS while it was creating
@@ -235,29 +223,29 @@ async fn transitional_instance_is_described_individually_until_available() {
     let to_ready = flipped.elapsed();
     println!(
         "Ready {:.2}s after RDS said available (transitional interval {:.0}s)",
-        secs(to_ready),
-        secs(TRANSITIONAL)
+        to_ready.as_secs_f64(),
+        TRANSITIONAL.as_secs_f64()
     );
     assert!(
         to_ready <= TRANSITIONAL + Duration::from_millis(1500),
         "Ready {:.2}s after RDS said available",
-        secs(to_ready)
+        to_ready.as_secs_f64()
     );
     let ready_at = Instant::now();
     let conn = secrets.get("transit-conn").await.unwrap();
     assert!(conn.data.unwrap().contains_key("password"));
 
     // 4. available: no more targeted describes, only the fleet listing (wait for the next one)
-    let listings_now = proxy.calls().iter().filter(|s| listing(s)).count();
+    let listings_now = proxy.calls().iter().filter(|s| s.is_listing()).count();
     proxy
         .wait_calls(2 * POLL.as_secs() + 5, "the next fleet listing", |calls| {
-            calls.iter().filter(|s| listing(s)).count() > listings_now
+            calls.iter().filter(|s| s.is_listing()).count() > listings_now
         })
         .await;
     let after: Vec<Call> = proxy
         .calls()
         .into_iter()
-        .filter(|s| s.at > ready_at && targeted(s))
+        .filter(|s| s.at > ready_at && s.describes(ID))
         .collect();
     assert!(
         after.is_empty(),
@@ -269,5 +257,5 @@ async fn transitional_instance_is_described_individually_until_available() {
 
     ctl.stop().await;
     purge_region(&env.rds).await;
-    println!("wall time {:.1}s", secs(test_started.elapsed()));
+    println!("wall time {:.1}s", test_started.elapsed().as_secs_f64());
 }

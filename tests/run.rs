@@ -14,74 +14,13 @@ use paved::api::Instance;
 
 const REGION: &str = "sa-east-1"; // this test's own region in the shared emulator
 
-type Replica = Paved;
-
-fn start_replica(ns: &str, lease: &str, tag: &str) -> Replica {
-    Paved::start(
-        &[
-            "--namespaces",
-            ns,
-            "--leader-elect",
-            "true",
-            "--lease-name",
-            lease,
-            "--lease-namespace",
-            ns,
-            "--lease-duration",
-            "4s",
-            "--lease-renew-deadline",
-            "3s",
-            "--lease-retry-period",
-            "500ms",
-            "--poll-interval",
-            "5s",
-            "--log-level",
-            "info,paved=debug",
-        ],
-        None,
-        &format!("{ns}-replica-{tag}"),
-    )
-}
-
-/// Poll the replicas' /metrics until one reports leadership (bounded; these are HTTP probes of
-/// the processes under test, not sleeps standing in for a condition).
-async fn wait_for_leader(replicas: &[&Replica], secs: u64) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        for (i, r) in replicas.iter().enumerate() {
-            if r.is_leader().await {
-                return i;
-            }
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = replicas.iter().map(|r| r.log_tail(40)).collect();
-            panic!("no leader within {secs}s; logs:\n{}", logs.join("\n----\n"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn instance(name: &str, ns: &str) -> Instance {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "rds.aws.upbound.io/v1beta1",
-        "kind": "Instance",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "forProvider": {"region": REGION, "instanceClass": "db.t3.micro", "engine": "postgres",
-                            "engineVersion": "16", "allocatedStorage": 20, "skipFinalSnapshot": true},
-            "writeConnectionSecretToRef": {"name": format!("{name}-conn")}
-        }
-    }))
-    .unwrap()
-}
-
 #[tokio::test]
 async fn two_replicas_one_leader_failover_without_double_create() {
     let (client, ns) = setup("leader").await;
     let lease_name = "paved-leader-test";
 
-    let a = start_replica(&ns, lease_name, "a");
-    let b = start_replica(&ns, lease_name, "b");
+    let a = Paved::replica(&ns, lease_name, "a");
+    let b = Paved::replica(&ns, lease_name, "b");
     let first = wait_for_leader(&[&a, &b], 60).await;
     let (leader, standby) = if first == 0 { (a, b) } else { (b, a) };
     assert!(!standby.is_leader().await, "both replicas claim leadership");
@@ -109,13 +48,13 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     // The leader provisions an Instance.
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
     instances
-        .create(&PostParams::default(), &instance("db-one", &ns))
+        .create(
+            &PostParams::default(),
+            &bare_instance("db-one", &ns, REGION),
+        )
         .await
         .unwrap();
-    wait_for(&instances, "db-one", 90, "Ready", |i: &Instance| {
-        is_true_cond(i, "Ready")
-    })
-    .await;
+    wait_true(&instances, "db-one", 90, "Ready").await;
 
     // Kill the leader without warning: the standby takes over within the lease duration.
     let mut leader = leader;
@@ -132,17 +71,14 @@ async fn two_replicas_one_leader_failover_without_double_create() {
 
     // The new leader provisions a second Instance and re-observes the first without creating it again.
     instances
-        .create(&PostParams::default(), &instance("db-two", &ns))
+        .create(
+            &PostParams::default(),
+            &bare_instance("db-two", &ns, REGION),
+        )
         .await
         .unwrap();
-    wait_for(&instances, "db-two", 90, "Ready", |i: &Instance| {
-        is_true_cond(i, "Ready")
-    })
-    .await;
-    wait_for(&instances, "db-one", 30, "Ready", |i: &Instance| {
-        is_true_cond(i, "Ready")
-    })
-    .await;
+    wait_true(&instances, "db-two", 90, "Ready").await;
+    wait_true(&instances, "db-one", 30, "Ready").await;
 
     let mut ids = ids_tagged_with(REGION, &ns).await;
     ids.sort();
@@ -157,10 +93,10 @@ async fn two_replicas_one_leader_failover_without_double_create() {
 async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
     let (_, ns) = setup("release").await;
     let lease_name = "paved-release-test";
-    let a = start_replica(&ns, lease_name, "a");
+    let a = Paved::replica(&ns, lease_name, "a");
     let first = wait_for_leader(&[&a], 60).await;
     assert_eq!(first, 0);
-    let b = start_replica(&ns, lease_name, "b");
+    let b = Paved::replica(&ns, lease_name, "b");
     // b is up (its probe answers) and waiting.
     let deadline = Instant::now() + Duration::from_secs(60);
     while b.get(b.health_port, "/healthz").await.is_none() {

@@ -17,12 +17,12 @@ use serde_json::{Value, json};
 
 use super::aws::{create_direct, emulator_rds, purge_region};
 use super::cluster::{
-    FIELD_MANAGER, apply_json, client, install_crds, test_namespace, until, wait_for,
+    FIELD_MANAGER, apply_json, client, install_crds, test_namespace, until, wait_deleted, wait_for,
 };
 use super::env::e2e_env;
 use super::fixtures::{
-    aws_credentials_secret, cond, decoded, has_status, instance_json, is,
-    provider_config_with_secret, seed_claim_yaml, seed_file,
+    Conditioned, aws_credentials_secret, cond, decoded, has_status, instance_json, is,
+    is_true_cond, provider_config_with_secret, seed_claim_yaml, seed_file,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -145,6 +145,27 @@ impl RdsEnv {
         .await;
     }
 
+    /// Wait until the Instance is Synced=False with this reason.
+    pub async fn wait_synced_false(&self, name: &str, reason: &str, secs: u64) -> Instance {
+        wait_for(
+            &self.instances,
+            name,
+            secs,
+            &format!("Synced=False {reason}"),
+            |i: &Instance| is(i, "Synced", "False", reason),
+        )
+        .await
+    }
+
+    /// Delete the Instance and wait until it is gone.
+    pub async fn delete_and_wait(&self, name: &str, secs: u64) {
+        self.instances
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_deleted(&self.instances, name, secs).await;
+    }
+
     /// The Secret's data, decoded.
     pub async fn secret_data(&self, name: &str) -> BTreeMap<String, String> {
         decoded(&self.secrets.get(name).await.unwrap())
@@ -166,6 +187,37 @@ impl RdsEnv {
     pub async fn create_direct(&self, id: &str, tags: &[(&str, &str)]) {
         create_direct(&self.rds, id, tags).await;
     }
+}
+
+/// Wait until condition `t` of the named object is True.
+pub async fn wait_true<K>(api: &Api<K>, name: &str, secs: u64, t: &str) -> K
+where
+    K: Conditioned
+        + kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    wait_for(api, name, secs, &format!("{t}=True"), |o: &K| {
+        is_true_cond(o, t)
+    })
+    .await
+}
+
+/// Wait until the claim's connection Secret `my-app-db-credentials` holds every key the
+/// stand-in wrote.
+pub async fn wait_published(client: &Client, ns: &str, secs: u64, what: &str) -> Secret {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    wait_for(
+        &secrets,
+        "my-app-db-credentials",
+        secs,
+        what,
+        secret_has_all_keys,
+    )
+    .await
 }
 
 /// Ready=True Available and Synced=True ReconcileSuccess.
@@ -344,23 +396,13 @@ impl ClaimController {
     /// How many direct reads (watch-cache misses) of this kind the controller counted.
     pub fn reads(&self, kind: &str) -> u64 {
         let needle = format!("paved_claim_kube_reads_total{{kind=\"{kind}\"}}");
-        self.encoded()
-            .lines()
-            .find(|l| l.starts_with(&needle))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        sample_value(&self.encoded(), |l| l.starts_with(&needle))
     }
 
     /// How many writes of this operation the controller counted.
     pub fn writes(&self, operation: &str) -> u64 {
         let needle = format!("operation=\"{operation}\"}}");
-        self.writes_by_operation()
-            .lines()
-            .find(|l| l.contains(&needle))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        sample_value(&self.writes_by_operation(), |l| l.contains(&needle))
     }
 
     /// Wait (event-driven) until `n` more reconciles than `from` have finished.
@@ -371,6 +413,15 @@ impl ClaimController {
             .unwrap_or_else(|_| panic!("{n} reconciles did not happen within {secs}s"))
             .unwrap();
     }
+}
+
+/// The value of the first sample line `pick` chooses (0 when none).
+fn sample_value(text: &str, pick: impl Fn(&str) -> bool) -> u64 {
+    text.lines()
+        .find(|l| pick(l))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,15 +581,7 @@ pub async fn seed_ready(client: &Client, ns: &str) -> (PostgreSQLInstance, Insta
     )
     .await;
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), ns);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    wait_for(
-        &secrets,
-        "my-app-db-credentials",
-        30,
-        "published",
-        secret_has_all_keys,
-    )
-    .await;
+    wait_published(client, ns, 30, "published").await;
     let claim = wait_for(&claims, "my-app-db", 30, "Ready", |c| {
         has_status(c, "Ready", ConditionStatus::True)
     })
@@ -569,4 +612,48 @@ pub fn failpoint_at(
         })
     });
     (fp, rx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// the seed behind the fault proxy (the chaos suite and the scale benchmark)
+
+/// The seed Composition in `region`, its ProviderConfig pointing at a fresh [`FaultProxy`] in
+/// front of the emulator, both named `name` and deleted when `cleanup` is dropped.
+pub struct SeedBehindProxy {
+    pub proxy: super::proxy::FaultProxy,
+    pub provider_config: String,
+    pub composition: String,
+    pub cleanup: super::cluster::ClusterCleanup,
+}
+
+impl SeedBehindProxy {
+    pub async fn new(
+        client: &Client,
+        env: &super::E2eEnv,
+        name: &str,
+        region: &str,
+    ) -> SeedBehindProxy {
+        let proxy = super::proxy::FaultProxy::start(&env.moto_url).await;
+        let mut cleanup = super::cluster::ClusterCleanup::new(env);
+        cleanup.composition(name);
+        cleanup.provider_config(name);
+        super::cluster::apply(
+            client,
+            &super::fixtures::provider_config(name, &proxy.url()),
+        )
+        .await
+        .expect("ProviderConfig");
+        super::cluster::apply(
+            client,
+            &super::fixtures::seed_composition(name, region, name),
+        )
+        .await
+        .expect("Composition");
+        SeedBehindProxy {
+            proxy,
+            provider_config: name.to_string(),
+            composition: name.to_string(),
+            cleanup,
+        }
+    }
 }

@@ -109,6 +109,22 @@ pub fn instance_json(name: &str, region: &str, pc: &str, extra: Value) -> Value 
     v
 }
 
+/// A small Instance in namespace `ns` and `region` with no ProviderConfig (paved's environment
+/// credentials and endpoint), its connection Secret `<name>-conn`.
+pub fn bare_instance(name: &str, ns: &str, region: &str) -> Instance {
+    serde_json::from_value(json!({
+        "apiVersion": "rds.aws.upbound.io/v1beta1",
+        "kind": "Instance",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "forProvider": {"region": region, "instanceClass": "db.t3.micro", "engine": "postgres",
+                            "engineVersion": "16", "allocatedStorage": 20, "skipFinalSnapshot": true},
+            "writeConnectionSecretToRef": {"name": format!("{name}-conn")}
+        }
+    }))
+    .unwrap()
+}
+
 /// JSON merge of `b` into `a` (objects merged key by key, anything else replaced).
 pub fn merge(a: &mut Value, b: Value) {
     match (a, b) {
@@ -210,4 +226,10 @@ pub fn conditions_text(obj: &Value) -> String {
                 .join(" | ")
         })
         .unwrap_or_else(|| "(no conditions)".into())
+}
+
+/// Standard base64 (for Secret `data`).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -14,7 +14,9 @@
 //! - [`process`]: `paved run` as a child process;
 //! - [`proxy`]: the fault proxy (RDS) and a TCP pass-through (kube-apiserver);
 //! - [`metrics`], [`ready`]: Prometheus text, watching many claims become Ready;
-//! - [`chart`]: the Helm chart rendered, its RBAC applied.
+//! - [`rig`]: the chaos suite's world (paved as a process behind the fault proxy);
+//! - [`shared`]: objects for the suites of the Event recorder and the Secret cache;
+//! - [`chart`]: the Helm chart rendered, its RBAC applied, what the packaging suite asks.
 #![allow(
     dead_code,
     unused_imports,
@@ -33,6 +35,8 @@ pub mod metrics;
 pub mod process;
 pub mod proxy;
 pub mod ready;
+pub mod rig;
+pub mod shared;
 
 pub use aws::*;
 pub use cluster::*;
@@ -43,3 +47,5 @@ pub use metrics::*;
 pub use process::*;
 pub use proxy::*;
 pub use ready::*;
+pub use rig::*;
+pub use shared::*;

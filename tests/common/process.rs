@@ -98,6 +98,22 @@ impl Paved {
         })
     }
 
+    /// One of several replicas of `paved run` on namespace `ns`, electing a leader with the Lease
+    /// `<ns>/<lease>` ([`fast_leader_election`]); `tag` tells the replicas apart (its HOSTNAME,
+    /// hence its leader identity, is `<ns>-replica-<tag>`).
+    pub fn replica(ns: &str, lease: &str, tag: &str) -> Paved {
+        Paved::start(
+            &[
+                &["--namespaces", ns][..],
+                &fast_leader_election(ns, lease),
+                &["--poll-interval", "5s", "--log-level", "info,paved=debug"],
+            ]
+            .concat(),
+            None,
+            &format!("{ns}-replica-{tag}"),
+        )
+    }
+
     fn spawn_new(cmd: PavedCmd) -> Paved {
         let (health_port, metrics_port) = (free_port(), free_port());
         std::fs::create_dir_all(cmd.log.parent().unwrap()).unwrap();
@@ -307,4 +323,41 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // fields after ")": state(0) ... utime(11) stime(12)
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// `paved run` flags for leader election on Lease `<lease_namespace>/<lease_name>` with short
+/// timings (4 s lease, 3 s renew deadline, 500 ms retry), so that failover fits in a test.
+pub fn fast_leader_election<'a>(lease_namespace: &'a str, lease_name: &'a str) -> [&'a str; 12] {
+    [
+        "--leader-elect",
+        "true",
+        "--lease-namespace",
+        lease_namespace,
+        "--lease-name",
+        lease_name,
+        "--lease-duration",
+        "4s",
+        "--lease-renew-deadline",
+        "3s",
+        "--lease-retry-period",
+        "500ms",
+    ]
+}
+
+/// Poll the replicas' /metrics until one reports leadership and return its index (bounded;
+/// these are HTTP probes of the processes under test, their only signal).
+pub async fn wait_for_leader(replicas: &[&Paved], secs: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        for (i, r) in replicas.iter().enumerate() {
+            if r.is_leader().await {
+                return i;
+            }
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = replicas.iter().map(|r| r.log_tail(40)).collect();
+            panic!("no leader within {secs}s; logs:\n{}", logs.join("\n----\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -67,6 +67,25 @@ impl Call {
     pub fn forwarded(&self) -> bool {
         matches!(self.outcome, Outcome::Forwarded(_))
     }
+
+    /// A forwarded fleet-wide listing: DescribeDBInstances without an identifier.
+    pub fn is_listing(&self) -> bool {
+        self.action == "DescribeDBInstances"
+            && self.forwarded()
+            && !self.params.contains_key("DBInstanceIdentifier")
+    }
+
+    /// A forwarded DescribeDBInstances of the one instance `id`.
+    pub fn describes(&self, id: &str) -> bool {
+        self.action == "DescribeDBInstances"
+            && self.forwarded()
+            && self.params.get("DBInstanceIdentifier").map(String::as_str) == Some(id)
+    }
+}
+
+/// Gaps between consecutive times.
+pub fn gaps(times: &[Instant]) -> Vec<Duration> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
 }
 
 /// One CreateDBInstance as AWS was given it.
