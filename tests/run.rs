@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -24,7 +23,9 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     let first = wait_for_leader(&[&a, &b], 60).await;
     let (leader, standby) = if first == 0 { (a, b) } else { (b, a) };
     assert!(!standby.is_leader().await, "both replicas claim leadership");
-    // The standby is live and ready (as a standby), so rolling updates are not blocked.
+    // The standby is live and ready (as a standby), so rolling updates are not blocked (once it
+    // serves at all: the leader may be elected before the other process has bound its port).
+    standby.wait_serving(Duration::from_secs(60)).await;
     assert_eq!(
         standby
             .get(standby.health_port, "/healthz")
@@ -98,23 +99,11 @@ async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
     assert_eq!(first, 0);
     let b = Paved::replica(&ns, lease_name, "b");
     // b is up (its probe answers) and waiting.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while b.get(b.health_port, "/healthz").await.is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "replica b never served /healthz:\n{}",
-            b.log_tail(40)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    b.wait_serving(Duration::from_secs(60)).await;
     assert!(!b.is_leader().await);
 
     let stopped_at = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &a.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(a.sigterm().success());
     let mut a = a;
     let exit = a.child.wait().unwrap();
     assert!(
@@ -124,7 +113,7 @@ async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
     );
     let _ = wait_for_leader(&[&b], 30).await;
     eprintln!("takeover after SIGTERM took {:?}", stopped_at.elapsed());
-    let log = std::fs::read_to_string(&a.log).unwrap_or_default();
+    let log = a.log_text();
     assert!(
         log.contains("released leadership"),
         "no release logged:\n{log}"

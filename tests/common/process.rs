@@ -221,6 +221,20 @@ impl Paved {
         }
     }
 
+    /// Wait (bounded) until the probe port answers at all (whatever the status): the process
+    /// has started serving. Panics with the log tail otherwise.
+    pub async fn wait_serving(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while http_get(self.health_port, "/healthz").await.is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "paved run never served /healthz within {timeout:?}:\n{}",
+                self.log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// paved's /metrics as text ("" when it does not answer).
     pub async fn metrics_text(&self) -> String {
         match http_get(self.metrics_port, "/metrics").await {
