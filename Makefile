@@ -73,19 +73,27 @@ bench: install
 	N=$(N) "$$scale"
 
 ## make chaos: the full fault suite (50 claims and 20 SIGKILLs, 30% throttling + 5% HTTP 500,
-## a 60 s AWS outage, an API server restart, ~58 bad inputs) and a 10-minute proptest run over
-## field paths and rendering, on a control plane of its own. The short version runs in make test.
+## a 60 s AWS outage, an API server restart, ~58 bad inputs) on a control plane of its own, and
+## a PAVED_FUZZ_SECS (default 600) proptest run over field paths and rendering, which lives
+## next to the engine (src/compose/proptests.rs). The short versions run in make test.
 CHAOS_ENV_DIR ?= $(CURDIR)/target/e2e-chaos
 PAVED_FUZZ_SECS ?= 600
 chaos: install
 	export PAVED_E2E_DIR="$(CHAOS_ENV_DIR)"
 	trap 'e2e/env.sh down >/dev/null 2>&1 || true' EXIT
 	e2e/env.sh up
-	exe=$$($(CARGO) test --test chaos --no-run --message-format=json \
-	  | jq -r 'select(.reason=="compiler-artifact" and .target.name=="chaos" and .executable!=null) | .executable' | tail -n 1)
+	exes=$$($(CARGO) test --lib --test chaos --no-run --message-format=json \
+	  | jq -r 'select(.reason=="compiler-artifact" and .executable!=null and .profile.test==true) | "\(.target.kind[0])=\(.executable)"')
+	lib=$$(echo "$$exes" | sed -n 's/^lib=//p' | tail -n 1)
+	chaos=$$(echo "$$exes" | sed -n 's/^test=//p' | tail -n 1)
 	mkdir -p target/chaos
-	# the test binary directly (not cargo test): no cargo lock held, no nextest timeout
-	PAVED_CHAOS_FULL=1 PAVED_FUZZ_SECS=$(PAVED_FUZZ_SECS) "$$exe" --test-threads=1 --nocapture 2>&1 | tee target/chaos/report.txt
+	# the test binaries directly (not cargo test): no cargo lock held, no nextest timeout
+	{
+	  echo "==> proptest run over paved::compose, $(PAVED_FUZZ_SECS) s"
+	  PAVED_FUZZ_SECS=$(PAVED_FUZZ_SECS) "$$lib" compose::proptests --test-threads=1 --nocapture
+	  echo "==> fault scenarios"
+	  PAVED_CHAOS_FULL=1 "$$chaos" --test-threads=1 --nocapture
+	} 2>&1 | tee target/chaos/report.txt
 
 ## make corpus: every real-world Composition in CORPUS_DIR (default ../shared/corpus/compositions)
 ## rendered and run on a control plane of its own; report in target/corpus/report.md. Fails when an

@@ -19,19 +19,16 @@
 //! (run this instead of the paved just built, e.g. a wrapper that starts it under heaptrack).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/chaos_env.rs"]
-mod chaos_env;
-#[path = "../tests/support/chaos_proxy.rs"]
-mod chaos_proxy;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chaos_env::*;
-use chaos_proxy::FaultProxy;
+use common::*;
 use futures::StreamExt;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -54,71 +51,6 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(run());
-}
-
-/// Samples paved's RSS every 100 ms until stopped.
-struct RssSampler {
-    stop: Arc<AtomicBool>,
-    max_kib: Arc<AtomicU64>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl RssSampler {
-    fn start(pid: u32) -> RssSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let max_kib = Arc::new(AtomicU64::new(0));
-        let (s, m) = (stop.clone(), max_kib.clone());
-        let handle = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let text =
-                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                if let Some(kib) = text
-                    .lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse::<u64>().ok())
-                {
-                    m.fetch_max(kib, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-        RssSampler {
-            stop,
-            max_kib,
-            handle: Some(handle),
-        }
-    }
-
-    fn finish(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-        self.max_kib.load(Ordering::Relaxed)
-    }
-}
-
-/// user+system CPU seconds of a process, from /proc/<pid>/stat.
-fn cpu_seconds(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // fields after ")": state(0) ... utime(11) stime(12)
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// AWS calls by operation from paved's metrics (any `*rds_aws_calls_total` family).
-fn aws_calls(m: &Metrics) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    for (name, labels, v) in &m.samples {
-        if name.ends_with("rds_aws_calls_total") || name.ends_with("rds_aws_calls") {
-            *out.entry(labels.get("operation").cloned().unwrap_or_default())
-                .or_insert(0.0) += v;
-        }
-    }
-    out
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -258,7 +190,7 @@ async fn run() {
     let concurrency: usize = env_num("BENCH_CONCURRENCY", 50);
     let out_dir = project_root().join("target/bench");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let env = Env::load(&Env::default_dir());
+    let env = e2e_env();
     let client = env.client().await;
     install_crds(&client).await;
     let suffix = random_suffix(5);
@@ -266,15 +198,12 @@ async fn run() {
     let base_ns = format!("bench-baseline-{suffix}");
     ensure_namespace(&client, &ns).await;
     ensure_namespace(&client, &base_ns).await;
-    let proxy = FaultProxy::start(&env.moto_url).await;
-    let pc = format!("bench-{suffix}");
-    let composition = format!("bench-{suffix}");
-    apply(&client, &provider_config(&pc, &proxy.url()))
-        .await
-        .expect("ProviderConfig");
-    apply(&client, &seed_composition(&composition, REGION, &pc))
-        .await
-        .expect("Composition");
+    let SeedBehindProxy {
+        proxy,
+        composition,
+        cleanup,
+        ..
+    } = SeedBehindProxy::new(&client, &env, &format!("bench-{suffix}"), REGION).await;
 
     // BENCH_PAVED_BIN: another executable (e.g. a wrapper that runs paved under a profiler).
     let bin = std::env::var_os("BENCH_PAVED_BIN")
@@ -284,7 +213,7 @@ async fn run() {
         "[bench] N={n}, paved {} (--aws-requests-per-second {rps}, --poll-interval {poll_secs}s), namespace {ns}",
         bin.display()
     );
-    let mut paved = Paved::start(PavedOpts {
+    let mut paved = PavedOpts {
         bin,
         kubeconfig: env.kubeconfig.clone(),
         namespaces: vec![ns.clone()],
@@ -294,7 +223,8 @@ async fn run() {
         aws_rps: rps,
         log: out_dir.join("paved.log"),
         log_level: "info".into(),
-    });
+    }
+    .start();
     paved.wait_ready(Duration::from_secs(60)).await;
     let pid = paved.pid();
     let sampler = RssSampler::start(pid);
@@ -311,7 +241,7 @@ async fn run() {
         let obj = seed_claim(name, &ns, &composition);
         let client = client.clone();
         async move {
-            create(&client, &obj)
+            create_json(&client, &obj)
                 .await
                 .unwrap_or_else(|e| panic!("creating claim {name}: {e}"));
             (name.clone(), Instant::now())
@@ -481,16 +411,7 @@ async fn run() {
         "[bench] wrote {} and report.md",
         out_dir.join("report.json").display()
     );
-    // the harness's cluster-scoped objects
-    for (kind, name) in [
-        ("compositions.apiextensions.crossplane.io", &composition),
-        ("providerconfigs.aws.upbound.io", &pc),
-    ] {
-        let _ = std::process::Command::new(&env.kubectl)
-            .args(["delete", kind, name, "--ignore-not-found", "--wait=false"])
-            .env("KUBECONFIG", &env.kubeconfig)
-            .output();
-    }
+    drop(cleanup); // the harness's cluster-scoped objects
 }
 
 fn markdown(r: &Value) -> String {

@@ -2,28 +2,21 @@
 //! with a fault-injecting proxy in front of the emulator. Each test states its invariant as
 //! assertions and prints its figures.
 //!
-//! `make test` runs the short version (small N, few kills, a 10 s outage, a short proptest run).
-//! `make chaos` runs the full one: `PAVED_CHAOS_FULL=1` (50 claims, 20 kills, a 60 s outage, ...)
-//! and `PAVED_FUZZ_SECS=600` for the proptest run over field paths and rendering.
+//! `make test` runs the short version (small N, few kills, a 10 s outage).
+//! `make chaos` runs the full one: `PAVED_CHAOS_FULL=1` (50 claims, 20 kills, a 60 s outage, ...),
+//! and the long proptest run over field paths and rendering, which lives next to the engine
+//! (`src/compose/proptests.rs`).
 //!
 //! Every test uses its own namespace, AWS region, ProviderConfig and Composition (by name, with
 //! spec.compositionRef), and deletes its cluster-scoped objects when it ends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "support/chaos_env.rs"]
-mod chaos_env;
-#[path = "support/chaos_proxy.rs"]
-mod chaos_proxy;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use chaos_env::*;
-use chaos_proxy::{FaultProxy, Faults, Outcome};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::Client;
+use common::*;
 use kube::api::Api;
 use paved::api::Instance;
 use serde_json::{Value, json};
@@ -36,178 +29,8 @@ fn pick<T>(short: T, long: T) -> T {
     if full() { long } else { short }
 }
 
-/// AWS requests per second paved may send (its default).
-const AWS_RPS: f64 = 8.0;
-
-/// Deletes the test's cluster-scoped objects (with kubectl, so that it also works while a test
-/// panics) when dropped.
-struct ClusterCleanup {
-    kubectl: PathBuf,
-    kubeconfig: PathBuf,
-    objects: Vec<(String, String)>,
-}
-
-impl Drop for ClusterCleanup {
-    fn drop(&mut self) {
-        for (kind, name) in &self.objects {
-            let _ = std::process::Command::new(&self.kubectl)
-                .args(["delete", kind, name, "--ignore-not-found", "--wait=false"])
-                .env("KUBECONFIG", &self.kubeconfig)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// One test's world: a namespace, a proxy in front of the emulator, a ProviderConfig pointing at
-/// the proxy, the seed Composition in the test's region, and paved running on the namespace.
-struct Rig {
-    env: Env,
-    client: Client,
-    ns: String,
-    region: String,
-    composition: String,
-    proxy: FaultProxy,
-    paved: Paved,
-    _cleanup: ClusterCleanup,
-}
-
-impl Rig {
-    async fn new(env: Env, test: &str, region: &str) -> Rig {
-        let client = env.client().await;
-        install_crds(&client).await;
-        let suffix = random_suffix(6);
-        let ns = format!("chaos-{test}-{suffix}");
-        ensure_namespace(&client, &ns).await;
-        let proxy = FaultProxy::start(&env.moto_url).await;
-        let pc = format!("chaos-{test}-{suffix}");
-        let composition = format!("chaos-{test}-{suffix}");
-        let cleanup = ClusterCleanup {
-            kubectl: env.kubectl.clone(),
-            kubeconfig: env.kubeconfig.clone(),
-            objects: vec![
-                (
-                    "compositions.apiextensions.crossplane.io".into(),
-                    composition.clone(),
-                ),
-                ("providerconfigs.aws.upbound.io".into(), pc.clone()),
-            ],
-        };
-        apply(&client, &provider_config(&pc, &proxy.url()))
-            .await
-            .expect("ProviderConfig");
-        apply(&client, &seed_composition(&composition, region, &pc))
-            .await
-            .expect("Composition");
-        let paved = Paved::start(PavedOpts {
-            bin: PathBuf::from(env!("CARGO_BIN_EXE_paved")),
-            kubeconfig: env.kubeconfig.clone(),
-            namespaces: vec![ns.clone()],
-            aws_endpoint: proxy.url(),
-            region: region.to_string(),
-            poll_interval: "10s".into(),
-            aws_rps: AWS_RPS,
-            log: project_root().join(format!("target/e2e-logs/{ns}.log")),
-            log_level: "info,paved=debug".into(),
-        });
-        let mut rig = Rig {
-            env,
-            client,
-            ns,
-            region: region.to_string(),
-            composition,
-            proxy,
-            paved,
-            _cleanup: cleanup,
-        };
-        rig.paved.wait_ready(Duration::from_secs(60)).await;
-        rig
-    }
-
-    fn claim_names(&self, prefix: &str, n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("{prefix}-{i:03}")).collect()
-    }
-
-    async fn apply_claims(&self, names: &[String]) {
-        let results: Vec<_> = futures::stream::iter(names.iter().map(|n| {
-            let obj = seed_claim(n, &self.ns, &self.composition);
-            let client = self.client.clone();
-            async move { (n.clone(), apply(&client, &obj).await) }
-        }))
-        .buffer_unordered(16)
-        .collect()
-        .await;
-        for (n, r) in results {
-            r.unwrap_or_else(|e| panic!("applying claim {n}: {e}"));
-        }
-    }
-
-    /// claim name → (RDS identifier, the password in the claim's connection Secret).
-    async fn claim_credentials(
-        &self,
-        names: &[String],
-    ) -> BTreeMap<String, (String, Option<String>)> {
-        let instances: Api<Instance> = Api::namespaced(self.client.clone(), &self.ns);
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
-        let all = instances
-            .list(&Default::default())
-            .await
-            .expect("list Instances");
-        let mut out = BTreeMap::new();
-        for name in names {
-            let inst = all
-                .items
-                .iter()
-                .find(|i| {
-                    i.metadata
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get("crossplane.io/claim-name"))
-                        == Some(name)
-                })
-                .unwrap_or_else(|| panic!("no Instance labelled crossplane.io/claim-name={name}"));
-            let identifier = inst
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("crossplane.io/external-name"))
-                .cloned()
-                .unwrap_or_else(|| panic!("Instance of {name} has no crossplane.io/external-name"));
-            let secret = secrets
-                .get_opt(&format!("{name}-credentials"))
-                .await
-                .expect("get Secret");
-            let password = secret
-                .and_then(|s| s.data)
-                .and_then(|d| d.get("password").cloned())
-                .map(|b| String::from_utf8(b.0).expect("password is UTF-8"));
-            out.insert(name.clone(), (identifier, password));
-        }
-        out
-    }
-
-    fn print_aws(&self, label: &str) {
-        let calls = self.proxy.calls();
-        let mut by: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-        for c in &calls {
-            let o = match &c.outcome {
-                Outcome::Forwarded(s) => format!("{s}"),
-                Outcome::Throttled => "throttled".into(),
-                Outcome::ServerError => "injected-500".into(),
-                Outcome::UpstreamFailed => "upstream-failed".into(),
-            };
-            *by.entry(c.action.clone())
-                .or_default()
-                .entry(o)
-                .or_insert(0) += 1;
-        }
-        println!(
-            "[{label}] AWS calls through the proxy: {} {by:?}",
-            calls.len()
-        );
-    }
-}
+/// AWS requests per second paved may send (its default, what the rig runs it with).
+const AWS_RPS: f64 = PAVED_DEFAULT_AWS_RPS;
 
 // ---------------------------------------------------------------------------------------------
 // crashes
@@ -219,7 +42,7 @@ impl Rig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_sigkill_at_random_moments() {
     let (n, kills, max_gap_ms) = pick((10, 5, 1500), (50, 20, 1500));
-    let rig = Rig::new(Env::load(&Env::default_dir()), "crash", "eu-north-1").await;
+    let rig = Rig::new(e2e_env(), "crash", "eu-north-1").await;
     let mut rig = rig;
     let names = rig.claim_names("db", n);
     let tracker = ReadyTracker::start(&rig.client, &rig.ns);
@@ -351,7 +174,7 @@ async fn provision_with_faults(
     n: usize,
     faults: Faults,
 ) -> (f64, usize, usize, Rig) {
-    let mut rig = Rig::new(Env::load(&Env::default_dir()), test, region).await;
+    let mut rig = Rig::new(e2e_env(), test, region).await;
     rig.proxy.set_faults(faults);
     let names = rig.claim_names("db", n);
     let tracker = ReadyTracker::start(&rig.client, &rig.ns);
@@ -444,7 +267,7 @@ fn looks_like_outage(message: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_outage_mid_run() {
     let (n, outage) = pick((10, Duration::from_secs(10)), (20, Duration::from_secs(60)));
-    let mut rig = Rig::new(Env::load(&Env::default_dir()), "outage", "eu-central-2").await;
+    let mut rig = Rig::new(e2e_env(), "outage", "eu-central-2").await;
     let pid = rig.paved.pid();
     let names = rig.claim_names("db", n);
     let (first, second) = names.split_at(n / 2);
@@ -518,31 +341,14 @@ async fn aws_outage_mid_run() {
 // ---------------------------------------------------------------------------------------------
 // API server restart
 
-/// Stops its own control plane when dropped.
-struct OwnEnv(PathBuf);
-
-impl Drop for OwnEnv {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(project_root().join("e2e/env.sh"))
-            .arg("down")
-            .env("PAVED_E2E_DIR", &self.0)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
-
 /// Invariant: when the API server restarts mid-run, paved's watches recover by themselves (same
 /// process) and every claim, including those created after the restart, converges.
 /// Uses a control plane of its own, so that restarting it disturbs no other test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apiserver_restart_mid_run() {
     let n = pick(6, 20);
-    let dir = project_root().join(format!("target/e2e-chaos-restart-{}", random_suffix(4)));
-    let _own = OwnEnv(dir.clone());
-    Env::env_sh(&dir, "up");
-    let env = Env::load(&dir);
-    let mut rig = Rig::new(env, "restart", "eu-west-1").await;
+    let own = OwnControlPlane::up("e2e-chaos-restart");
+    let mut rig = Rig::new(own.env.clone(), "restart", "eu-west-1").await;
     let pid = rig.paved.pid();
     let names = rig.claim_names("db", n);
     let (first, second) = names.split_at(n / 2);
@@ -550,23 +356,13 @@ async fn apiserver_restart_mid_run() {
     rig.apply_claims(first).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let t = Instant::now();
-    Env::env_sh(&dir, "restart-apiserver");
+    own.restart_apiserver();
     let restart_secs = t.elapsed().as_secs_f64();
     let ready_at_restart = tracker.ready_count();
     // a fresh client: the restarted server has new connections
     let client = rig.env.client().await;
     let t_after = Instant::now();
-    let results: Vec<_> = futures::stream::iter(second.iter().map(|n| {
-        let obj = seed_claim(n, &rig.ns, &rig.composition);
-        let client = client.clone();
-        async move { (n.clone(), apply(&client, &obj).await) }
-    }))
-    .buffer_unordered(8)
-    .collect()
-    .await;
-    for (n, r) in results {
-        r.unwrap_or_else(|e| panic!("applying claim {n} after the restart: {e}"));
-    }
+    rig.apply_claims_with(&client, second, 8).await;
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
     let res = tracker
         .wait_all(&wanted, Duration::from_secs(pick(150, 300)))
@@ -1093,34 +889,23 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
     cases
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// Invariant: each of ~55 invalid claims and Compositions is refused by the API server or gets a
 /// specific condition (reason + a message naming the problem); none causes an AWS call for it or
 /// a panic; the valid claims applied alongside become Ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_precisely() {
-    let mut rig = Rig::new(Env::load(&Env::default_dir()), "input", "ap-south-2").await;
+    let mut rig = Rig::new(e2e_env(), "input", "ap-south-2").await;
     let suffix = random_suffix(5);
     let pc = format!("chaos-input-pc-{suffix}");
     apply(&rig.client, &provider_config(&pc, &rig.proxy.url()))
         .await
         .unwrap();
     let cases = bad_cases(&rig.ns, &rig.region, &pc, &suffix);
-    let mut cleanup = ClusterCleanup {
-        kubectl: rig.env.kubectl.clone(),
-        kubeconfig: rig.env.kubeconfig.clone(),
-        objects: vec![("providerconfigs.aws.upbound.io".into(), pc.clone())],
-    };
+    let mut cleanup = ClusterCleanup::new(&rig.env);
+    cleanup.provider_config(&pc);
     for c in &cases {
         if let Some(comp) = &c.composition {
-            cleanup.objects.push((
-                "compositions.apiextensions.crossplane.io".into(),
-                comp["metadata"]["name"].as_str().unwrap().into(),
-            ));
+            cleanup.composition(comp["metadata"]["name"].as_str().unwrap());
         }
     }
     let valid = rig.claim_names("valid", 5);
@@ -1345,459 +1130,60 @@ async fn bad_input_is_refused_precisely() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// fuzz: a long proptest run over field paths and rendering
+// the API server stalled or cut (the harness's TCP pass-through)
 
-mod fuzz {
-    use std::collections::BTreeMap;
-
-    use paved::api::composition::CompositionSpec;
-    use paved::compose::fieldpath::{self, Segment};
-    use paved::compose::{ObservedResource, RenderInput};
-    use proptest::collection::{btree_map, vec};
-    use proptest::prelude::*;
-    use serde_json::{Value, json};
-
-    pub fn field_name() -> BoxedStrategy<String> {
-        prop_oneof![
-            4 => "[a-zA-Z][a-zA-Z0-9]{0,8}",
-            3 => prop::sample::select(vec![
-                "spec", "parameters", "storageGB", "version", "environment", "forProvider", "status",
-                "atProvider", "metadata", "labels", "annotations", "name", "namespace", "kind",
-                "apiVersion", "tags", "conditions", "*", "example.org/team",
-            ]).prop_map(str::to_string),
-            2 => "[a-z0-9./\\[\\]*'\"-]{1,6}",
-            1 => "\\PC{0,5}",
-        ]
-        .boxed()
-    }
-
-    pub fn segment() -> BoxedStrategy<Segment> {
-        prop_oneof![
-            6 => field_name().prop_map(Segment::Field),
-            3 => (0usize..12).prop_map(Segment::Index),
-            1 => (9_990usize..10_020).prop_map(Segment::Index),
-        ]
-        .boxed()
-    }
-
-    pub fn segments() -> BoxedStrategy<Vec<Segment>> {
-        vec(segment(), 0..8).boxed()
-    }
-
-    /// Field path text: well-formed, nearly well-formed, and arbitrary.
-    pub fn path_text() -> BoxedStrategy<String> {
-        prop_oneof![
-            4 => segments().prop_map(|s| fieldpath::to_string(&s)),
-            3 => "(spec|status|metadata)(\\.[a-zA-Z*]{1,6}|\\[[0-9]{1,6}\\]|\\[[a-z./'-]{0,6}\\]){0,6}",
-            2 => "[a-z.\\[\\]0-9'\"*-]{0,24}",
-            1 => "\\PC{0,24}",
-            1 => prop::sample::select(vec![
-                "spec.parameters.storageGB", "spec.parameters.version", "spec.parameters.environment",
-                "metadata.labels[example.org/team]", "status.atProvider.address", "spec.forProvider.allocatedStorage",
-                "spec.forProvider.engineVersion", "spec.forProvider.tags[team]", "spec.forProvider.vpcSecurityGroupIds[0]",
-                "status.address", "metadata.annotations[a.b/c]", "spec.parameters[storageGB]", "metadata.name",
-            ]).prop_map(str::to_string),
-        ]
-        .boxed()
-    }
-
-    pub fn json_leaf() -> BoxedStrategy<Value> {
-        prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            (-1000i64..1000).prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(|f| json!(f)),
-            "\\PC{0,12}".prop_map(Value::from),
-            prop::sample::select(vec![
-                "14",
-                "20",
-                "staging",
-                "1Gi",
-                "true",
-                "{\"a\":1}",
-                "%d",
-                "db.t3.micro"
-            ])
-            .prop_map(Value::from),
-        ]
-        .boxed()
-    }
-
-    pub fn json_value() -> BoxedStrategy<Value> {
-        json_leaf()
-            .prop_recursive(4, 32, 5, |inner| {
-                prop_oneof![
-                    vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    btree_map(field_name(), inner, 0..5)
-                        .prop_map(|m| Value::Object(m.into_iter().collect())),
-                ]
-            })
-            .boxed()
-    }
-
-    fn transform() -> BoxedStrategy<Value> {
-        let s = || "\\PC{0,8}";
-        prop_oneof![
-            btree_map(s(), json_leaf(), 0..4).prop_map(|m| json!({"type": "map", "map": m})),
-            (prop::sample::select(vec!["Multiply", "ClampMin", "ClampMax"]), any::<i64>())
-                .prop_map(|(t, n)| json!({"type": "math", "math": {"type": t, "multiply": n, "clampMin": n, "clampMax": n}})),
-            (any::<i64>()).prop_map(|n| json!({"type": "math", "math": {"multiply": n}})),
-            "[%a-z0-9.+#!*-]{0,10}".prop_map(|f| json!({"type": "string", "string": {"type": "Format", "fmt": f}})),
-            prop::sample::select(vec!["ToUpper", "ToLower", "ToBase64", "FromBase64", "ToJson", "ToSha1", "ToSha256", "ToSha512", "ToAdler32"])
-                .prop_map(|c| json!({"type": "string", "string": {"type": "Convert", "convert": c}})),
-            (prop::sample::select(vec!["TrimPrefix", "TrimSuffix"]), s()).prop_map(|(t, x)| json!({"type": "string", "string": {"type": t, "trim": x}})),
-            ("[a-z().*+?\\[\\]^$|0-9\\\\]{0,10}", prop::option::of(-2i64..4))
-                .prop_map(|(r, g)| json!({"type": "string", "string": {"type": "Regexp", "regexp": {"match": r, "group": g}}})),
-            s().prop_map(|sep| json!({"type": "string", "string": {"type": "Join", "join": {"separator": sep}}})),
-            (s(), s()).prop_map(|(a, b)| json!({"type": "string", "string": {"type": "Replace", "replace": {"search": a, "replace": b}}})),
-            (prop::sample::select(vec!["string", "int", "int64", "bool", "float64", "object", "array"]), prop::sample::select(vec!["", "none", "quantity", "json"]))
-                .prop_map(|(t, f)| if f.is_empty() { json!({"type": "convert", "convert": {"toType": t}}) } else { json!({"type": "convert", "convert": {"toType": t, "format": f}}) }),
-            (vec((prop::sample::select(vec!["literal", "regexp"]), "[a-z0-9().*+^$|\\[\\]]{0,8}", json_leaf()), 0..3), prop::option::of(json_leaf()), prop::sample::select(vec!["Value", "Input"]))
-                .prop_map(|(ps, fb, to)| {
-                    let patterns: Vec<Value> = ps.into_iter().map(|(t, p, r)| if t == "literal" { json!({"type": t, "literal": p, "result": r}) } else { json!({"type": t, "regexp": p, "result": r}) }).collect();
-                    json!({"type": "match", "match": {"patterns": patterns, "fallbackValue": fb, "fallbackTo": to}})
-                }),
-        ]
-        .boxed()
-    }
-
-    fn patch() -> BoxedStrategy<Value> {
-        let policy = prop::option::of((
-            prop::sample::select(vec!["Optional", "Required"]),
-            prop::sample::select(vec![
-                "Replace",
-                "MergeObjects",
-                "MergeObjectsAppendArrays",
-                "ForceMergeObjects",
-                "ForceMergeObjectsAppendArrays",
-            ]),
-        ));
-        prop_oneof![
-            5 => (path_text(), prop::option::of(path_text()), vec(transform(), 0..3), policy.clone()).prop_map(|(f, t, tr, pol)| {
-                let mut p = json!({"type": "FromCompositeFieldPath", "fromFieldPath": f, "transforms": tr});
-                if let Some(t) = t { p["toFieldPath"] = json!(t); }
-                if let Some((a, b)) = pol { p["policy"] = json!({"fromFieldPath": a, "toFieldPath": b}); }
-                p
-            }),
-            2 => (path_text(), path_text(), vec(transform(), 0..2)).prop_map(|(f, t, tr)| json!({"type": "ToCompositeFieldPath", "fromFieldPath": f, "toFieldPath": t, "transforms": tr})),
-            2 => (vec(path_text(), 0..3), "[%a-z0-9.+#!*: -]{0,12}", path_text(), prop::sample::select(vec!["CombineFromComposite", "CombineToComposite"]))
-                .prop_map(|(vars, fmt, to, t)| json!({"type": t, "combine": {"variables": vars.into_iter().map(|v| json!({"fromFieldPath": v})).collect::<Vec<_>>(), "strategy": "string", "string": {"fmt": fmt}}, "toFieldPath": to})),
-            1 => prop::sample::select(vec!["common", "missing"]).prop_map(|n| json!({"type": "PatchSet", "patchSetName": n})),
-        ]
-        .boxed()
-    }
-
-    fn readiness_check() -> BoxedStrategy<Value> {
-        prop_oneof![
-            (path_text(), "\\PC{0,6}").prop_map(|(p, s)| json!({"type": "MatchString", "fieldPath": p, "matchString": s})),
-            (path_text(), any::<i64>()).prop_map(|(p, n)| json!({"type": "MatchInteger", "fieldPath": p, "matchInteger": n})),
-            path_text().prop_map(|p| json!({"type": "NonEmpty", "fieldPath": p})),
-            path_text().prop_map(|p| json!({"type": "MatchTrue", "fieldPath": p})),
-            Just(json!({"type": "None"})),
-            Just(json!({"type": "MatchCondition", "matchCondition": {"type": "Ready", "status": "True"}})),
-        ]
-        .boxed()
-    }
-
-    fn connection_detail() -> BoxedStrategy<Value> {
-        prop_oneof![
-            ("[a-z]{1,6}", "[a-z]{1,8}").prop_map(|(n, k)| json!({"name": n, "type": "FromConnectionSecretKey", "fromConnectionSecretKey": k})),
-            ("[a-z]{1,6}", path_text()).prop_map(|(n, p)| json!({"name": n, "type": "FromFieldPath", "fromFieldPath": p})),
-            ("[a-z]{1,6}", "\\PC{0,8}").prop_map(|(n, v)| json!({"name": n, "type": "FromValue", "value": v})),
-        ]
-        .boxed()
-    }
-
-    /// A Composition in the seed's shape, with random patches, checks and details.
-    pub fn composition() -> BoxedStrategy<Value> {
-        let resource = (
-            prop::option::of("[a-z][a-z0-9-]{0,10}"),
-            json_value(),
-            vec(patch(), 0..5),
-            vec(readiness_check(), 0..2),
-            vec(connection_detail(), 0..2),
-        )
-            .prop_map(|(name, extra, patches, checks, details)| {
-                let mut r = json!({
-                    "base": {
-                        "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
-                        "spec": {"forProvider": {"region": "eu-north-1", "instanceClass": "db.t3.micro", "engine": "postgres", "extra": extra}}
-                    },
-                    "patches": patches, "readinessChecks": checks, "connectionDetails": details
-                });
-                if let Some(n) = name { r["name"] = json!(n); }
-                r
-            });
-        (vec(resource, 1..3), vec(patch(), 0..3)).prop_map(|(resources, set)| json!({
-            "compositeTypeRef": {"apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance"},
-            "patchSets": [{"name": "common", "patches": set}],
-            "resources": resources
-        }))
-        .boxed()
-    }
-
-    pub fn claim() -> BoxedStrategy<Value> {
-        (json_value(), prop::option::of(json_value()), btree_map("[a-z./]{1,10}", "\\PC{0,6}", 0..3))
-            .prop_map(|(extra, status, labels)| {
-                let mut c = json!({
-                    "apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance",
-                    "metadata": {"name": "fuzz-db", "namespace": "fuzz", "uid": "00000000-0000-0000-0000-000000000001", "labels": labels},
-                    "spec": {"parameters": {"storageGB": 20, "version": "14", "environment": "staging", "extra": extra}}
-                });
-                if let Some(s) = status { c["status"] = s; }
-                c
-            })
-            .boxed()
-    }
-
-    pub fn observed() -> BoxedStrategy<BTreeMap<String, ObservedResource>> {
-        prop::option::of((json_value(), btree_map("[a-z]{1,8}", vec(any::<u8>(), 0..8), 0..3)))
-            .prop_map(|o| {
-                let mut m = BTreeMap::new();
-                if let Some((status, secret)) = o {
-                    let object = json!({"apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance", "metadata": {"name": "fuzz-db-x"}, "status": status});
-                    for key in ["rds-instance", "resource-0"] {
-                        m.insert(key.to_string(), ObservedResource { object: object.clone(), connection_secret: secret.clone() });
-                    }
-                }
-                m
-            })
-            .boxed()
-    }
-
-    /// Properties of field paths. Returns Err(message) on a violation.
-    pub fn check_paths(
-        text: &str,
-        segs: &[Segment],
-        root: &Value,
-        value: &Value,
-        off: &[&str],
-    ) -> Result<(), String> {
-        let on = |p: &str| !off.contains(&p);
-        // parsing never panics; what parses prints back to the same segments
-        if let Ok(parsed) = fieldpath::parse(text)
-            && on("parse-print-parse")
-        {
-            let printed = fieldpath::to_string(&parsed);
-            match fieldpath::parse(&printed) {
-                Ok(again) if again == parsed => {}
-                other => {
-                    return Err(format!(
-                        "parse-print-parse: {text:?} parsed to {parsed:?}, printed as {printed:?}, which parses to {other:?}"
-                    ));
-                }
-            }
-        }
-        // printed segments parse back to themselves (when printable at all)
-        let printed = fieldpath::to_string(segs);
-        if on("print-parse")
-            && let Ok(again) = fieldpath::parse(&printed)
-            && again != segs
-            && !segs
-                .iter()
-                .any(|s| matches!(s, Segment::Field(f) if f.is_empty()))
-        {
-            return Err(format!(
-                "print-parse: {segs:?} printed as {printed:?} parses to {again:?}"
-            ));
-        }
-        // set then get returns what was set
-        if !fieldpath::has_wildcard(segs) && on("set-get") {
-            let mut r = root.clone();
-            if fieldpath::set(&mut r, segs, value.clone()).is_ok() {
-                match fieldpath::get(&r, segs) {
-                    Ok(got) if got == value => {}
-                    other => {
-                        return Err(format!(
-                            "set-get: set {segs:?} = {value} on {root} then get gave {other:?}"
-                        ));
-                    }
-                }
-            }
-        }
-        let _ = fieldpath::expand_wildcards(root, segs);
-        let mut r = root.clone();
-        let _ = fieldpath::remove(&mut r, segs);
-        Ok(())
-    }
-
-    /// Properties of rendering. Returns Err(message) on a violation.
-    pub fn check_render(
-        comp: &Value,
-        claim: &Value,
-        observed: &BTreeMap<String, ObservedResource>,
-    ) -> Result<bool, String> {
-        let Ok(spec) = serde_json::from_value::<CompositionSpec>(comp.clone()) else {
-            return Ok(false); // not a Composition the API server would store
-        };
-        let _ = paved::compose::validate("fuzz", &spec);
-        let input = RenderInput {
-            claim,
-            composition_name: "fuzz",
-            composition: &spec,
-            observed,
-        };
-        let first = paved::compose::render(&input);
-        let second = paved::compose::render(&input);
-        if first != second {
-            return Err("render is not deterministic".into());
-        }
-        match first {
-            Ok(out) => {
-                for r in &out.resources {
-                    let d = &r.desired;
-                    if d["metadata"]["namespace"] != "fuzz" {
-                        return Err(format!(
-                            "composed object outside the claim's namespace: {}",
-                            d["metadata"]
-                        ));
-                    }
-                    let name = d["metadata"]["name"].as_str().unwrap_or("");
-                    if name.is_empty() || name.len() > 253 {
-                        return Err(format!("composed object name {name:?}"));
-                    }
-                    if d["apiVersion"] != "rds.aws.upbound.io/v1beta1" || d["kind"] != "Instance" {
-                        return Err(format!(
-                            "a patch changed apiVersion/kind: {} {}",
-                            d["apiVersion"], d["kind"]
-                        ));
-                    }
-                    if d["metadata"].get("ownerReferences").is_some() {
-                        return Err("composed object carries ownerReferences".into());
-                    }
-                }
-                for key in [
-                    "conditions",
-                    "compositionRef",
-                    "resourceRefs",
-                    "connectionDetails",
-                ] {
-                    if out.claim_status.get(key) != claim["status"].get(key) {
-                        return Err(format!(
-                            "a patch wrote status.{key}, which the controller owns"
-                        ));
-                    }
-                }
-                Ok(true)
-            }
-            Err(e) => {
-                if e.to_string().is_empty() || e.reason().is_empty() {
-                    return Err("an error without a message".into());
-                }
-                Ok(true)
-            }
-        }
-    }
-}
-
-/// A long proptest run (cargo-fuzz needs nightly) over `paved::compose`: field path parsing,
-/// printing, get/set/remove/wildcards, and rendering random Compositions for random claims.
-/// Invariant: no panic; printed paths parse back; set-then-get returns the value; rendering is
-/// deterministic, keeps composed objects in the claim's namespace with their apiVersion/kind and
-/// never writes the controller-owned status fields; every error has a message and a reason.
-/// Runs for `PAVED_FUZZ_SECS` seconds (default 20; `make chaos` runs 600).
-#[test]
-fn fuzz_compose_field_paths_and_rendering() {
-    use proptest::test_runner::{Config, TestCaseError, TestRunner};
-    use std::cell::Cell;
-    let secs: u64 = std::env::var("PAVED_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let (path_cases, render_cases, rendered) = (Cell::new(0u64), Cell::new(0u64), Cell::new(0u64));
-    let mut rounds = 0u64;
-    // A property that failed once is switched off, so that the rest keep being fuzzed for the
-    // whole run instead of rediscovering the same finding.
-    let mut findings: Vec<String> = Vec::new();
-    let mut off: Vec<&'static str> = Vec::new();
-    let mut render_off = false;
-    while Instant::now() < deadline {
-        rounds += 1;
-        let config = Config {
-            cases: 512,
-            failure_persistence: None,
-            max_shrink_iters: 4096,
-            ..Config::default()
-        };
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&rounds.to_le_bytes());
-        seed[8..16].copy_from_slice(&u64::from(std::process::id()).to_le_bytes());
-        seed[16..24].copy_from_slice(
-            &(std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos() as u64)
-                .to_le_bytes(),
-        );
-        let rng = proptest::test_runner::TestRng::from_seed(
-            proptest::test_runner::RngAlgorithm::ChaCha,
-            &seed,
-        );
-        let mut runner = TestRunner::new_with_rng(config.clone(), rng);
-        let strategy = (
-            fuzz::path_text(),
-            fuzz::segments(),
-            fuzz::json_value(),
-            fuzz::json_leaf(),
-        );
-        let off_now = off.clone();
-        let res = runner.run(&strategy, |(text, segs, root, value)| {
-            path_cases.set(path_cases.get() + 1);
-            fuzz::check_paths(&text, &segs, &root, &value, &off_now).map_err(TestCaseError::fail)
-        });
-        if let Err(e) = res {
-            let text = e.to_string();
-            for p in ["parse-print-parse", "print-parse", "set-get"] {
-                if text.contains(&format!("{p}:")) && !off.contains(&p) {
-                    off.push(p);
-                }
-            }
-            if !off.iter().any(|p| text.contains(&format!("{p}:"))) {
-                off.push("parse-print-parse"); // a panic: stop the path properties' round trip
-            }
-            findings.push(format!("field paths: {text}"));
-        }
-        if !render_off {
-            let mut runner = TestRunner::new(Config {
-                cases: 128,
-                ..config
-            });
-            let res = runner.run(
-                &(fuzz::composition(), fuzz::claim(), fuzz::observed()),
-                |(comp, claim, observed)| {
-                    render_cases.set(render_cases.get() + 1);
-                    match fuzz::check_render(&comp, &claim, &observed) {
-                        Ok(r) => {
-                            rendered.set(rendered.get() + u64::from(r));
-                            Ok(())
-                        }
-                        Err(m) => Err(TestCaseError::fail(m)),
-                    }
-                },
-            );
-            if let Err(e) = res {
-                findings.push(format!("rendering: {e}"));
-                render_off = true;
-            }
-        }
-    }
-    println!(
-        "[fuzz] {secs} s, {rounds} rounds: {} field-path cases, {} render cases ({} valid Compositions rendered or refused), {} findings",
-        path_cases.get(),
-        render_cases.get(),
-        rendered.get(),
-        findings.len()
+/// Invariant of the harness's kube-apiserver fault: through the TCP pass-through a client works;
+/// while it stalls, a request neither answers nor fails, and it completes once the stall ends;
+/// while it is cut, requests fail; afterwards the same client works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiserver_stall_and_cut_through_the_tcp_proxy() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let env = e2e_env();
+    let proxy = TcpProxy::start(&kube_server_addr(&env.kubeconfig)).await;
+    let kubeconfig = kubeconfig_via(
+        &env.kubeconfig,
+        &proxy,
+        &project_root().join("target/e2e-logs"),
     );
-    for f in &findings {
-        println!("[fuzz] finding: {f}");
-    }
+    let client = client_from(&kubeconfig).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces.get("default").await.expect("through the proxy");
+
+    proxy.set_stall(true);
+    let mut stalled = tokio::spawn({
+        let namespaces = namespaces.clone();
+        async move { namespaces.get("default").await }
+    });
+    let held = tokio::time::timeout(Duration::from_secs(2), &mut stalled).await;
     assert!(
-        findings.is_empty(),
-        "invariant: no property of paved::compose is violated:\n{}",
-        findings.join("\n\n")
+        held.is_err(),
+        "invariant: a stalled API server does not answer"
+    );
+    proxy.set_stall(false);
+    let answer = tokio::time::timeout(Duration::from_secs(10), stalled)
+        .await
+        .expect("invariant: the held request completes when the stall ends")
+        .unwrap();
+    answer.expect("the held request succeeds");
+
+    proxy.set_outage(true);
+    let cut = tokio::time::timeout(Duration::from_secs(10), namespaces.get("default")).await;
+    assert!(
+        matches!(cut, Ok(Err(_))),
+        "invariant: a cut API server fails requests: {cut:?}"
+    );
+    proxy.set_outage(false);
+    let back = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if namespaces.get("default").await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        back.is_ok(),
+        "invariant: the client works again after the cut"
     );
 }

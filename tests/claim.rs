@@ -10,314 +10,22 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
-use paved::api::common::{Condition, ConditionStatus, get_condition};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use paved::api::common::ConditionStatus;
 use paved::api::{Composition, Instance, PostgreSQLInstance};
-use paved::claim::{ClaimConfig, ClaimMetrics};
 use serde_json::{Value, json};
-
-/// Label on every Composition a test here creates (besides the seed one), for cleanup.
-const TEST_LABEL: &str = "paved-test/claim";
-
-struct Controller {
-    metrics: Arc<ClaimMetrics>,
-    ready: Arc<AtomicBool>,
-    registry: prometheus_client::registry::Registry,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Controller {
-    async fn start(client: &Client, ns: &str, resync: Duration) -> Controller {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(ClaimMetrics::new(&mut registry));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let ready = Arc::new(AtomicBool::new(false));
-        let config = ClaimConfig {
-            namespaces: vec![ns.to_string()],
-            resync,
-            ..Default::default()
-        };
-        let task = tokio::spawn(paved::claim::run(
-            client.clone(),
-            config,
-            Arc::clone(&metrics),
-            Arc::clone(&ready),
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Controller {
-            metrics,
-            ready,
-            registry,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), &mut self.task)
-            .await
-            .expect("controller stops within 30s")
-            .expect("controller task")
-            .expect("controller result");
-    }
-
-    /// The `paved_claim_kube_writes_total` lines of the metrics.
-    fn writes_by_operation(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).unwrap();
-        out.lines()
-            .filter(|l| l.starts_with("paved_claim_kube_writes_total"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// How many direct reads (watch-cache misses) of this kind the controller counted.
-    fn reads(&self, kind: &str) -> u64 {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).unwrap();
-        let needle = format!("paved_claim_kube_reads_total{{kind=\"{kind}\"}}");
-        out.lines()
-            .find(|l| l.starts_with(&needle))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// How many writes of this operation the controller counted.
-    fn writes(&self, operation: &str) -> u64 {
-        let needle = format!("operation=\"{operation}\"}}");
-        self.writes_by_operation()
-            .lines()
-            .find(|l| l.contains(&needle))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// Wait (event-driven) until `n` more reconciles than `from` have finished.
-    async fn wait_reconciles(&self, from: u64, n: u64, secs: u64) {
-        let mut rx = self.metrics.subscribe_reconciles();
-        tokio::time::timeout(Duration::from_secs(secs), rx.wait_for(|c| *c >= from + n))
-            .await
-            .unwrap_or_else(|_| panic!("{n} reconciles did not happen within {secs}s"))
-            .unwrap();
-    }
-}
-
-async fn setup(prefix: &str) -> (Client, String) {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = test_namespace(&client, prefix).await;
-    (client, ns)
-}
-
-fn seed(file: &str) -> Value {
-    yaml_docs(&read_project_file(&format!("examples/seed/{file}"))).remove(0)
-}
-
-/// The seed claim, in namespace `ns`.
-fn seed_claim(ns: &str) -> Value {
-    let mut c = seed("claim.yaml");
-    c["metadata"]["namespace"] = json!(ns);
-    c
-}
-
-/// A copy of the seed Composition named `name`, labelled for cleanup.
-fn test_composition(name: &str) -> Value {
-    let mut c = seed("composition.yaml");
-    c["metadata"]["name"] = json!(name);
-    c["metadata"]["labels"] = json!({TEST_LABEL: "true"});
-    c
-}
-
-/// Delete the Compositions earlier tests left behind, so that the seed Composition is the one
-/// for PostgreSQLInstance, and (re)apply the seed Composition.
-async fn only_seed_composition(client: &Client) {
-    let api: Api<Composition> = Api::all(client.clone());
-    let lp = ListParams::default().labels(TEST_LABEL);
-    for c in api.list(&lp).await.unwrap() {
-        let _ = api.delete(&c.name_any(), &DeleteParams::default()).await;
-    }
-    apply_json(client, &seed("composition.yaml"), None, false)
-        .await
-        .unwrap();
-    let others: Vec<String> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .filter(|c| {
-            c.spec.composite_type_ref.kind == "PostgreSQLInstance"
-                && c.name_any() != "postgresql-aws"
-        })
-        .map(|c| c.name_any())
-        .collect();
-    assert!(
-        others.is_empty(),
-        "other Compositions for PostgreSQLInstance exist in the shared API server: {others:?}"
-    );
-}
-
-async fn delete_composition(client: &Client, name: &str) {
-    let api: Api<Composition> = Api::all(client.clone());
-    let _ = api.delete(name, &DeleteParams::default()).await;
-}
-
-fn cond<'a>(c: &'a PostgreSQLInstance, t: &str) -> Option<&'a Condition> {
-    c.status
-        .as_ref()
-        .and_then(|s| get_condition(&s.conditions, t))
-}
-
-fn is(c: &PostgreSQLInstance, t: &str, status: ConditionStatus) -> bool {
-    cond(c, t).is_some_and(|c| c.status == status)
-}
-
-async fn apply_claim(client: &Client, claim: &Value) {
-    apply_json(client, claim, None, false).await.unwrap();
-}
-
-/// Wait for Synced=False and return its (reason, message).
-async fn wait_error(claims: &Api<PostgreSQLInstance>, name: &str) -> (String, String) {
-    let c = wait_for(claims, name, 30, "Synced=False", |c| {
-        is(c, "Synced", ConditionStatus::False)
-    })
-    .await;
-    let s = cond(&c, "Synced").unwrap();
-    (s.reason.clone(), s.message.clone())
-}
-
-async fn no_instances(client: &Client, ns: &str) {
-    let api: Api<Instance> = Api::namespaced(client.clone(), ns);
-    let items = api.list(&ListParams::default()).await.unwrap().items;
-    assert!(
-        items.is_empty(),
-        "no composed object may be created, found {:?}",
-        items.iter().map(|i| i.name_any()).collect::<Vec<_>>()
-    );
-}
-
-/// Stand in for the RDS controller: set the Instance's Ready condition.
-async fn set_instance_ready(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    status: &str,
-    reason: &str,
-    message: &str,
-) {
-    let api: Api<Instance> = Api::namespaced(client.clone(), ns);
-    let mut condition = json!({"type": "Ready", "status": status, "reason": reason,
-                        "lastTransitionTime": "2024-01-01T00:00:00Z"});
-    if !message.is_empty() {
-        condition["message"] = json!(message);
-    }
-    let patch = json!({"status": {
-        "conditions": [condition],
-        "atProvider": {"status": if status == "True" { "available" } else { "creating" }},
-    }});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-}
-
-fn connection_keys() -> BTreeMap<String, String> {
-    [
-        ("username", "pgadmin"),
-        ("password", "s3cr3t-from-the-test"),
-        ("endpoint", "db.example.internal"),
-        ("host", "db.example.internal"),
-        ("port", "5432"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-/// Stand in for the RDS controller: write the Instance's connection Secret (labelled as managed
-/// by paved, as the RDS controller labels it).
-async fn write_instance_secret(client: &Client, ns: &str, instance: &Instance) -> String {
-    let name = instance
-        .spec
-        .write_connection_secret_to_ref
-        .as_ref()
-        .expect("rendered writeConnectionSecretToRef")
-        .name
-        .clone();
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": ns, "labels": {paved::claim::MANAGED_BY_LABEL: paved::claim::MANAGED_BY_VALUE}},
-        "stringData": connection_keys(),
-    });
-    apply_json(client, &secret, None, false).await.unwrap();
-    name
-}
-
-fn secret_has_all_keys(s: &Secret) -> bool {
-    let data = s.data.clone().unwrap_or_default();
-    connection_keys()
-        .iter()
-        .all(|(k, v)| data.get(k).is_some_and(|d| d.0 == v.as_bytes()))
-}
-
-/// The seed claim composed and Ready (Instance marked Ready, its Secret written).
-async fn seed_ready(client: &Client, ns: &str) -> (PostgreSQLInstance, Instance) {
-    apply_claim(client, &seed_claim(ns)).await;
-    let instances: Api<Instance> = Api::namespaced(client.clone(), ns);
-    let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
-        true
-    })
-    .await;
-    write_instance_secret(client, ns, &inst).await;
-    set_instance_ready(
-        client,
-        ns,
-        "my-app-db-rds-instance",
-        "True",
-        "Available",
-        "",
-    )
-    .await;
-    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), ns);
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    wait_for(
-        &secrets,
-        "my-app-db-credentials",
-        30,
-        "published",
-        secret_has_all_keys,
-    )
-    .await;
-    let claim = wait_for(&claims, "my-app-db", 30, "Ready", |c| {
-        is(c, "Ready", ConditionStatus::True)
-    })
-    .await;
-    (
-        claim,
-        instances.get("my-app-db-rds-instance").await.unwrap(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
     let (client, ns) = setup("claim-seed").await;
     only_seed_composition(&client).await;
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    apply_claim(&client, &seed_claim(&ns)).await;
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    apply_claim(&client, &seed_claim_yaml(&ns)).await;
 
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
@@ -326,12 +34,12 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
     })
     .await;
     let claim = wait_for(&claims, "my-app-db", 30, "Synced", |c| {
-        is(c, "Synced", ConditionStatus::True)
+        has_status(c, "Synced", ConditionStatus::True)
     })
     .await;
 
     // Exactly the rendered object: spec, labels, one controller owner reference to the claim.
-    let comp: Composition = serde_json::from_value(seed("composition.yaml")).unwrap();
+    let comp: Composition = serde_json::from_value(seed_file("composition.yaml")).unwrap();
     let claim_json = serde_json::to_value(&claim).unwrap();
     let rendered = paved::compose::render(&paved::compose::RenderInput {
         claim: &claim_json,
@@ -453,17 +161,9 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
     )
     .await;
     write_instance_secret(&client, &ns, &inst).await;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let secret = wait_for(
-        &secrets,
-        "my-app-db-credentials",
-        10,
-        "holding every key",
-        secret_has_all_keys,
-    )
-    .await;
+    let secret = wait_published(&client, &ns, 10, "holding every key").await;
     let claim = wait_for(&claims, "my-app-db", 10, "Ready and published", |c| {
-        is(c, "Ready", ConditionStatus::True)
+        has_status(c, "Ready", ConditionStatus::True)
             && c.status.as_ref().is_some_and(|s| {
                 s.connection_details
                     .as_ref()
@@ -537,7 +237,7 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
     );
 
     // storageGB change reaches the Instance.
-    let mut bigger = seed_claim(&ns);
+    let mut bigger = seed_claim_yaml(&ns);
     bigger["spec"]["parameters"]["storageGB"] = json!(50);
     apply_claim(&client, &bigger).await;
     wait_for(
@@ -559,8 +259,8 @@ async fn composition_edit_reaches_the_instance_without_restart() {
     apply_json(&client, &test_composition(&comp_name), None, false)
         .await
         .unwrap();
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositionRef"] = json!({"name": comp_name});
     apply_claim(&client, &claim).await;
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
@@ -606,7 +306,7 @@ async fn composition_edit_reaches_the_instance_without_restart() {
 async fn resync_of_a_ready_claim_writes_nothing() {
     let (client, ns) = setup("claim-quiet").await;
     only_seed_composition(&client).await;
-    let ctl = Controller::start(&client, &ns, Duration::from_millis(300)).await;
+    let ctl = ClaimController::start(&client, &ns, Duration::from_millis(300)).await;
     let (claim, inst) = seed_ready(&client, &ns).await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     // Let the reconciles triggered by reaching Ready settle, then take the baseline.
@@ -660,12 +360,12 @@ async fn controller_becomes_ready_on_every_start() {
     let (client, ns) = setup("claim-ready").await;
     // A claim waiting for a Composition that does not exist: reconciles run (and wait on the
     // Composition cache) while the controller starts.
-    let mut claim = seed_claim(&ns);
+    let mut claim = seed_claim_yaml(&ns);
     claim["metadata"]["name"] = json!("waits");
     claim["spec"]["compositionRef"] = json!({"name": "no-such-composition-ready-test"});
     apply_claim(&client, &claim).await;
     for i in 0..10 {
-        let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+        let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
         let t0 = Instant::now();
         while !ctl.ready.load(std::sync::atomic::Ordering::SeqCst) {
             assert!(
@@ -681,8 +381,8 @@ async fn controller_becomes_ready_on_every_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_composition_matches_the_selector() {
     let (client, ns) = setup("claim-nocomp").await;
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositionSelector"] = json!({"matchLabels": {"paved-test/ns": ns}});
     apply_claim(&client, &claim).await;
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
@@ -711,8 +411,8 @@ async fn two_matching_compositions_are_refused_naming_both() {
         c["metadata"]["labels"]["paved-test/ns"] = json!(ns);
         apply_json(&client, &c, None, false).await.unwrap();
     }
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositionSelector"] = json!({"matchLabels": {"paved-test/ns": ns}});
     apply_claim(&client, &claim).await;
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
@@ -733,8 +433,8 @@ async fn two_matching_compositions_are_refused_naming_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn composition_ref_to_a_missing_composition() {
     let (client, ns) = setup("claim-noref").await;
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositionRef"] = json!({"name": format!("missing-{ns}")});
     apply_claim(&client, &claim).await;
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
@@ -762,8 +462,8 @@ async fn composition_error(
     let mut comp = test_composition(&comp_name);
     edit(&mut comp);
     apply_json(&client, &comp, None, false).await.unwrap();
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositionRef"] = json!({"name": comp_name});
     claim_edit(&mut claim);
     apply_claim(&client, &claim).await;
@@ -854,8 +554,8 @@ async fn pipeline_mode_is_refused() {
 async fn deletion(policy: &str) {
     let (client, ns) = setup(&format!("claim-del-{}", policy.to_lowercase())).await;
     only_seed_composition(&client).await;
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositeDeletePolicy"] = json!(policy);
     apply_claim(&client, &claim).await;
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
@@ -955,8 +655,8 @@ async fn deletion_foreground() {
 async fn claim_deleted_while_composed_objects_are_already_gone() {
     let (client, ns) = setup("claim-gone").await;
     only_seed_composition(&client).await;
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositeDeletePolicy"] = json!("Foreground");
     apply_claim(&client, &claim).await;
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
@@ -966,7 +666,7 @@ async fn claim_deleted_while_composed_objects_are_already_gone() {
     })
     .await;
     wait_for(&claims, "my-app-db", 30, "Synced", |c| {
-        is(c, "Synced", ConditionStatus::True)
+        has_status(c, "Synced", ConditionStatus::True)
     })
     .await;
     // paved is down while the Instance disappears and the claim is deleted.
@@ -990,7 +690,7 @@ async fn claim_deleted_while_composed_objects_are_already_gone() {
         .delete("my-app-db", &DeleteParams::default())
         .await
         .unwrap();
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
     wait_deleted(&claims, "my-app-db", 30).await;
     ctl.stop().await;
 }
@@ -1007,8 +707,8 @@ async fn a_secret_paved_does_not_own_is_never_overwritten() {
         )
         .await
         .unwrap();
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    apply_claim(&client, &seed_claim(&ns)).await;
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    apply_claim(&client, &seed_claim_yaml(&ns)).await;
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
     let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
         true
@@ -1060,8 +760,8 @@ async fn any_served_kind_is_composed_and_unlisted_objects_are_deleted() {
         "patches": [{"fromFieldPath": "spec.parameters.version", "toFieldPath": "data.version"}],
     }));
     apply_json(&client, &comp, None, false).await.unwrap();
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
-    let mut claim = seed_claim(&ns);
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositionRef"] = json!({"name": comp_name});
     apply_claim(&client, &claim).await;
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &ns);
@@ -1114,12 +814,12 @@ async fn any_served_kind_is_composed_and_unlisted_objects_are_deleted() {
 async fn renaming_the_connection_secret_moves_it() {
     let (client, ns) = setup("claim-rename").await;
     only_seed_composition(&client).await;
-    let ctl = Controller::start(&client, &ns, Duration::from_secs(600)).await;
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
     seed_ready(&client, &ns).await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
 
     // Renamed: the new Secret holds the credentials and the old one is gone.
-    let mut claim = seed_claim(&ns);
+    let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["writeConnectionSecretToRef"]["name"] = json!("my-app-db-creds-v2");
     apply_claim(&client, &claim).await;
     wait_for(
@@ -1151,7 +851,7 @@ async fn renaming_the_connection_secret_moves_it() {
         .unwrap();
     wait_deleted(&secrets, "my-app-db-creds-v2", 30).await;
     let c = wait_for(&claims, "my-app-db", 30, "Synced", |c| {
-        is(c, "Synced", ConditionStatus::True)
+        has_status(c, "Synced", ConditionStatus::True)
             && c.status.as_ref().is_some_and(|s| {
                 s.conditions
                     .iter()
@@ -1159,7 +859,7 @@ async fn renaming_the_connection_secret_moves_it() {
             })
     })
     .await;
-    assert!(is(&c, "Ready", ConditionStatus::True));
+    assert!(has_status(&c, "Ready", ConditionStatus::True));
     assert!(secrets.get_opt("unrelated").await.unwrap().is_some());
     ctl.stop().await;
 }

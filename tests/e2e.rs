@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::time::Duration;
 
-use common::process::PavedProcess;
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams};
@@ -16,55 +15,25 @@ use paved::api::{Instance, PostgreSQLInstance};
 
 const REGION: &str = "ap-northeast-2"; // the seed Composition's region
 
-fn condition_true(conds: &[paved::api::Condition], t: &str) -> bool {
-    conds
-        .iter()
-        .any(|c| c.type_ == t && c.status == paved::api::ConditionStatus::True)
-}
-
-fn decoded(secret: &Secret) -> BTreeMap<String, String> {
-    secret
-        .data
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-        .collect()
-}
-
 #[tokio::test]
 async fn seed_end_to_end_as_the_least_privileged_service_account() {
-    let admin = client().await;
-    install_crds(&admin).await;
+    let (admin, ns) = setup("golden").await;
     common::chart::apply_chart_rbac(&admin).await;
     ensure_namespace(&admin, common::chart::NAMESPACE).await;
-    let ns = test_namespace(&admin, "golden").await;
 
     // paved, as the chart runs it: leader election on, the Lease in paved-system.
     let env = e2e_env();
-    let mut paved = PavedProcess::start(
+    let mut paved = Paved::start(
         &[
-            "--namespaces",
-            &ns,
-            "--leader-elect",
-            "true",
-            "--lease-namespace",
-            common::chart::NAMESPACE,
-            "--lease-name",
-            common::chart::LEASE_NAME,
-            "--lease-duration",
-            "4s",
-            "--lease-renew-deadline",
-            "3s",
-            "--lease-retry-period",
-            "500ms",
-            "--log-format",
-            "json",
-        ],
+            &["--namespaces", &ns][..],
+            &fast_leader_election(common::chart::NAMESPACE, common::chart::LEASE_NAME),
+            &["--log-format", "json"],
+        ]
+        .concat(),
         Some(&env.kubeconfig_least_privilege),
         &format!("{ns}-paved"),
     );
-    paved.wait_ready(90).await;
+    paved.wait_ready(Duration::from_secs(90)).await;
 
     // The platform team's Composition and the developer's claim, as written (the claim moved to
     // this test's namespace), plus the tracking metadata ArgoCD puts on what it syncs.
@@ -81,19 +50,11 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
         "my-app-db",
         120,
         "Ready",
-        |c: &PostgreSQLInstance| {
-            c.status
-                .as_ref()
-                .is_some_and(|s| condition_true(&s.conditions, "Ready"))
-        },
+        |c: &PostgreSQLInstance| is_true_cond(c, "Ready"),
     )
     .await;
+    assert!(is_true_cond(&ready, "Synced"), "{:?}", ready.conditions());
     let status = ready.status.unwrap();
-    assert!(
-        condition_true(&status.conditions, "Synced"),
-        "{:?}",
-        status.conditions
-    );
     assert_eq!(status.composition_ref.unwrap().name, "postgresql-aws");
 
     // The composed Instance: rendered from the seed, owned by the claim, no ArgoCD tracking
@@ -199,7 +160,7 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
     assert!(
         !log.to_lowercase().contains("forbidden"),
         "paved hit RBAC denials:\n{}",
-        paved.log_tail()
+        paved.log_tail(40)
     );
     apply_json(&admin, &composition, None, false).await.unwrap(); // left for other tests as found
 }

@@ -6,46 +6,11 @@
 mod common;
 
 use common::*;
-use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use kube::Resource;
-use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::events::{Event, EventType, Reporter};
+use kube::api::Api;
+use kube::runtime::events::Reporter;
 use paved::events::Recorder;
-
-async fn config_map(client: &kube::Client, ns: &str, name: &str) -> ConfigMap {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}
-    }))
-    .unwrap();
-    api.create(&PostParams::default(), &cm).await.unwrap()
-}
-
-fn warning(reason: &str, note: &str) -> Event {
-    Event {
-        type_: EventType::Warning,
-        reason: reason.into(),
-        note: Some(note.into()),
-        action: "Reconcile".into(),
-        secondary: None,
-    }
-}
-
-/// Events in `ns` about `name`, oldest first.
-async fn events_about(client: &kube::Client, ns: &str, name: &str) -> Vec<K8sEvent> {
-    let api: Api<K8sEvent> = Api::namespaced(client.clone(), ns);
-    let mut evs: Vec<K8sEvent> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect();
-    evs.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
-    evs
-}
 
 #[tokio::test]
 async fn repeats_become_a_series_and_a_new_message_a_new_event() {

@@ -8,17 +8,15 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::chart::{self, find, render_chart, render_chart_with_crds, try_render_chart};
+use common::chart::{
+    self, can_i, crd_files, deny_messages, find, no_values, normalize_numbers, render_chart,
+    render_chart_with_crds, rendered_pod, try_render_chart,
+};
 use common::*;
 use serde_json::{Value, json};
 
 const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-fn no_values() -> Value {
-    json!({})
-}
 
 // ---------------------------------------------------------------------------------------------
 // ArgoCD health checks (Lua 5.1)
@@ -120,22 +118,6 @@ fn chart_app_version_is_the_crate_version() {
         meta["appVersion"], APP_VERSION,
         "Chart.yaml appVersion must equal Cargo.toml's version"
     );
-}
-
-fn crd_files(dir: &str) -> Vec<(String, String)> {
-    let mut files: Vec<_> = std::fs::read_dir(project_root().join(dir))
-        .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 /// The chart's and the kustomize base's CRDs are byte-identical copies of `crds/` (which
@@ -451,23 +433,6 @@ async fn rendered_chart_passes_server_side_dry_run() {
     }
 }
 
-/// Integral floats become integers, recursively.
-fn normalize_numbers(v: Value) -> Value {
-    match v {
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
-            _ => Value::Number(n),
-        },
-        Value::Array(a) => Value::Array(a.into_iter().map(normalize_numbers).collect()),
-        Value::Object(o) => Value::Object(
-            o.into_iter()
-                .map(|(k, v)| (k, normalize_numbers(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 /// `kubectl kustomize deploy/base` (kubectl's own kustomize) renders the chart's default objects
 /// (without Helm's own labels) plus the namespace and the CRDs, and they pass a server-side
 /// dry-run.
@@ -532,36 +497,6 @@ async fn kustomize_base_matches_the_chart_and_dry_runs() {
 
 // ---------------------------------------------------------------------------------------------
 // OPA: paved obeys the golden path it serves
-
-fn seed_policy_path() -> String {
-    let p = project_root().join("examples/seed/policies.rego");
-    assert!(
-        p.exists(),
-        "examples/seed/policies.rego is missing (copy it from the shared seed)"
-    );
-    p.to_string_lossy().into_owned()
-}
-
-fn deny_messages(pod: &Value) -> Vec<String> {
-    let input =
-        json!({"request": {"kind": {"kind": "Pod"}, "namespace": "production", "object": pod}});
-    let out = chart::run_python(
-        "tests/policy/eval.py",
-        &[&seed_policy_path()],
-        Some(&input.to_string()),
-    );
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("eval.py output {out:?}: {e}"))
-}
-
-/// The pod the rendered Deployment creates, as the admission request's object.
-fn rendered_pod() -> Value {
-    let objects = render_chart(&no_values());
-    let template = &find(&objects, "Deployment", Some("paved"))["spec"]["template"];
-    let mut metadata = template["metadata"].clone();
-    metadata["name"] = json!("paved-5d4f7b8c9-abcde");
-    metadata["namespace"] = json!("production");
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]})
-}
 
 /// The seed's OPA admission rules (evaluated by regopy against the rendered pod in namespace
 /// `production`) deny nothing; and the same engine does deny a pod without a memory limit, with
@@ -686,47 +621,6 @@ fn rbac_rules_are_exactly_what_paved_uses() {
             .unwrap()["value"],
         "false"
     );
-}
-
-/// `kubectl auth can-i` as the least-privilege user. `yes` answers are retried briefly: the
-/// authorizer sees new bindings after its informer catches up.
-fn can_i(args: &[&str], expect: bool) -> Result<(), String> {
-    let env = e2e_env();
-    let deadline = Instant::now() + Duration::from_secs(if expect { 15 } else { 0 });
-    loop {
-        let out = Command::new(&env.kubectl)
-            .args([
-                "--kubeconfig",
-                env.kubeconfig_least_privilege.to_str().unwrap(),
-                "auth",
-                "can-i",
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let got = match answer.as_str() {
-            "yes" => true,
-            "no" => false,
-            _ => {
-                return Err(format!(
-                    "can-i {args:?}: unexpected answer {answer:?} {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-        };
-        if got == expect {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "can-i {}: {answer}, expected {}",
-                args.join(" "),
-                if expect { "yes" } else { "no" }
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 /// Least privilege, proven on the real authorizer: with the chart's RBAC applied, the identity

@@ -4,349 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "support/faulty_proxy.rs"]
-mod faulty_proxy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::*;
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
 use paved::api::instance::Instance;
-use paved::api::provider_config::ProviderConfig;
-use paved::rds::client::{StaticCredentials, http_client, sdk_client};
-use paved::rds::{Failpoint, FailpointSite, RdsConfig, RdsMetrics};
-use serde_json::{Value, json};
-
-use faulty_proxy::{Faults, FaultyProxy};
-
-// ---------------------------------------------------------------------------------------------
-// harness
-
-struct Env {
-    client: Client,
-    ns: String,
-    region: String,
-    pc: String,
-    rds: aws_sdk_rds::Client,
-    instances: Api<Instance>,
-    secrets: Api<Secret>,
-}
-
-async fn direct_rds(region: &str, endpoint: &str) -> aws_sdk_rds::Client {
-    let creds = StaticCredentials {
-        access_key_id: "testing".into(),
-        secret_access_key: "testing".into(),
-        session_token: None,
-    };
-    sdk_client(http_client(), region, Some(endpoint), Some(creds)).await
-}
-
-/// Namespace, credentials Secret, ProviderConfig pointing at `endpoint` (the emulator unless
-/// given), and an emptied region.
-async fn env(prefix: &str, region: &str, endpoint: Option<&str>) -> Env {
-    let client = common::client().await;
-    common::install_crds(&client).await;
-    let ns = common::test_namespace(&client, prefix).await;
-    let moto = common::e2e_env().moto_url;
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let creds: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "aws-creds"},
-        "stringData": {"credentials": "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"}
-    }))
-    .unwrap();
-    secrets
-        .create(&PostParams::default(), &creds)
-        .await
-        .unwrap();
-    let pc = format!("pc-{ns}");
-    let pcs: Api<ProviderConfig> = Api::all(client.clone());
-    let pc_obj: ProviderConfig = serde_json::from_value(json!({
-        "apiVersion": "aws.upbound.io/v1beta1", "kind": "ProviderConfig",
-        "metadata": {"name": pc},
-        "spec": {
-            "credentials": {"source": "Secret", "secretRef": {"name": "aws-creds", "key": "credentials", "namespace": ns}},
-            "endpoint": {"url": {"type": "Static", "static": endpoint.unwrap_or(&moto)}}
-        }
-    }))
-    .unwrap();
-    pcs.patch(
-        &pc,
-        &PatchParams::apply("paved-tests").force(),
-        &Patch::Apply(&pc_obj),
-    )
-    .await
-    .unwrap();
-    let rds = direct_rds(region, &moto).await;
-    purge_region(&rds).await;
-    Env {
-        instances: Api::namespaced(client.clone(), &ns),
-        secrets,
-        client,
-        ns,
-        region: region.into(),
-        pc,
-        rds,
-    }
-}
-
-/// Delete every instance left in this test's region by earlier runs.
-async fn purge_region(rds: &aws_sdk_rds::Client) {
-    let ids = list_ids(rds).await;
-    for id in ids {
-        let _ = rds
-            .modify_db_instance()
-            .db_instance_identifier(&id)
-            .deletion_protection(false)
-            .apply_immediately(true)
-            .send()
-            .await;
-        let _ = rds
-            .delete_db_instance()
-            .db_instance_identifier(&id)
-            .skip_final_snapshot(true)
-            .send()
-            .await;
-    }
-}
-
-async fn list_ids(rds: &aws_sdk_rds::Client) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let out = rds
-            .describe_db_instances()
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .unwrap();
-        ids.extend(
-            out.db_instances()
-                .iter()
-                .filter_map(|i| i.db_instance_identifier().map(str::to_string)),
-        );
-        marker = out.marker().map(str::to_string);
-        if marker.is_none() {
-            return ids;
-        }
-    }
-}
-
-async fn describe(rds: &aws_sdk_rds::Client, id: &str) -> Option<aws_sdk_rds::types::DbInstance> {
-    match rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-    {
-        Ok(out) => out.db_instances().first().cloned(),
-        Err(e) => {
-            let code = aws_sdk_rds::error::ProvideErrorMetadata::code(&e).map(str::to_string);
-            assert_eq!(code.as_deref(), Some("DBInstanceNotFound"), "{e:?}");
-            None
-        }
-    }
-}
-
-/// A running controller.
-struct Ctl {
-    handle: tokio::task::JoinHandle<()>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    metrics: Arc<RdsMetrics>,
-}
-
-impl Ctl {
-    async fn start(env: &Env, cfg: RdsConfig) -> Ctl {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(RdsMetrics::new(&mut registry));
-        let ready = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let cfg = RdsConfig {
-            namespaces: vec![env.ns.clone()],
-            ..cfg
-        };
-        let (client, m, r) = (env.client.clone(), metrics.clone(), ready.clone());
-        let handle = tokio::spawn(async move {
-            paved::rds::run(client, cfg, m, r, async move {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
-        until(30, "controller caches synced", || {
-            ready.load(Ordering::SeqCst)
-        })
-        .await;
-        Ctl {
-            handle,
-            stop: Some(tx),
-            metrics,
-        }
-    }
-
-    /// Kill it where it stands (a crash): nothing runs to completion.
-    async fn kill(self) {
-        self.handle.abort();
-        let _ = self.handle.await;
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.handle).await;
-    }
-
-    fn calls(&self, op: &str) -> u64 {
-        self.metrics.calls(op)
-    }
-
-    /// Calls that change something in AWS.
-    fn mutating_calls(&self) -> u64 {
-        [
-            "CreateDBInstance",
-            "ModifyDBInstance",
-            "DeleteDBInstance",
-            "AddTagsToResource",
-            "RemoveTagsFromResource",
-        ]
-        .iter()
-        .map(|o| self.calls(o))
-        .sum()
-    }
-
-    fn polls(&self) -> u64 {
-        self.metrics.fleet_polls.get()
-    }
-}
-
-fn fast() -> RdsConfig {
-    RdsConfig {
-        poll_interval: Duration::from_secs(2),
-        transitional_poll_interval: Duration::from_secs(1),
-        aws_requests_per_second: 50.0,
-        ..RdsConfig::default()
-    }
-}
-
-/// Wait until `f` holds (checked every 50 ms: for in-process counters, which have no watch).
-async fn until(secs: u64, what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "not {what} within {secs}s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn merge(a: &mut Value, b: Value) {
-    match (a, b) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (a, b) => *a = b,
-    }
-}
-
-fn instance_json(env: &Env, name: &str, extra: Value) -> Value {
-    let mut v = json!({
-        "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
-        "metadata": {"name": name},
-        "spec": {
-            "forProvider": {
-                "region": env.region,
-                "engine": "postgres",
-                "engineVersion": "16.3",
-                "instanceClass": "db.t3.micro",
-                "allocatedStorage": 20,
-                "dbName": "app",
-                "applyImmediately": true,
-                "skipFinalSnapshot": true
-            },
-            "providerConfigRef": {"name": env.pc},
-            "writeConnectionSecretToRef": {"name": format!("{name}-conn")}
-        }
-    });
-    merge(&mut v, extra);
-    v
-}
-
-async fn create(env: &Env, name: &str, extra: Value) -> Instance {
-    let obj: Instance = serde_json::from_value(instance_json(env, name, extra)).unwrap();
-    env.instances
-        .create(&PostParams::default(), &obj)
-        .await
-        .unwrap()
-}
-
-async fn patch_spec(env: &Env, name: &str, patch: Value) {
-    env.instances
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(&json!({ "spec": patch })),
-        )
-        .await
-        .unwrap();
-}
-
-fn cond<'a>(i: &'a Instance, t: &str) -> Option<&'a paved::api::Condition> {
-    i.status.as_ref()?.conditions.iter().find(|c| c.type_ == t)
-}
-
-fn is(i: &Instance, t: &str, status: &str, reason: &str) -> bool {
-    cond(i, t).is_some_and(|c| format!("{:?}", c.status) == status && c.reason == reason)
-}
-
-async fn wait_ready(env: &Env, name: &str, secs: u64) -> Instance {
-    common::wait_for(
-        &env.instances,
-        name,
-        secs,
-        "Ready and Synced",
-        |i: &Instance| {
-            is(i, "Ready", "True", "Available") && is(i, "Synced", "True", "ReconcileSuccess")
-        },
-    )
-    .await
-}
-
-fn external_name(i: &Instance) -> String {
-    i.annotations()
-        .get("crossplane.io/external-name")
-        .cloned()
-        .expect("external-name annotation")
-}
-
-async fn secret_data(env: &Env, name: &str) -> BTreeMap<String, String> {
-    let s = env.secrets.get(name).await.unwrap();
-    s.data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-        .collect()
-}
-
-async fn create_direct(env: &Env, id: &str, tags: &[(&str, &str)]) {
-    let mut req = env
-        .rds
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .db_instance_class("db.t3.small")
-        .allocated_storage(30)
-        .master_username("someone")
-        .master_user_password("someone-elses-password");
-    for (k, v) in tags {
-        req = req.tags(aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build());
-    }
-    req.send().await.unwrap();
-}
+use paved::rds::{FailpointSite, RdsConfig};
+use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------
 // tests
@@ -356,10 +25,10 @@ async fn create_direct(env: &Env, id: &str, tags: &[(&str, &str)]) {
 /// writes nothing and calls nothing per instance.
 #[tokio::test]
 async fn create_secret_storage_increase_and_quiet_resync() {
-    let env = env("rds-create", "eu-west-3", None).await;
-    let ctl = Ctl::start(&env, fast()).await;
-    create(&env, "orders", json!({})).await;
-    let i = wait_ready(&env, "orders", 60).await;
+    let env = RdsEnv::new("rds-create", "eu-west-3", None).await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create("orders", json!({})).await;
+    let i = env.wait_ready("orders", 60).await;
     let id = external_name(&i);
     assert!(id.starts_with(&format!("{}-orders-", env.ns)), "{id}");
     assert!(
@@ -369,7 +38,7 @@ async fn create_secret_storage_increase_and_quiet_resync() {
     );
 
     // connection Secret: every key, owned by the Instance
-    let conn = secret_data(&env, "orders-conn").await;
+    let conn = env.secret_data("orders-conn").await;
     for k in [
         "username", "password", "address", "host", "port", "endpoint", "dbname", "uri",
     ] {
@@ -379,7 +48,7 @@ async fn create_secret_storage_increase_and_quiet_resync() {
             conn.keys()
         );
     }
-    let pw = secret_data(&env, "orders-master-password").await["password"].clone();
+    let pw = env.secret_data("orders-master-password").await["password"].clone();
     assert!(pw.len() >= 32);
     assert_eq!(conn["password"], pw);
     assert_eq!(conn["username"], "postgres");
@@ -464,13 +133,9 @@ async fn create_secret_storage_increase_and_quiet_resync() {
     );
 
     // storage increase
-    patch_spec(
-        &env,
-        "orders",
-        json!({"forProvider": {"allocatedStorage": 30}}),
-    )
-    .await;
-    common::wait_for(
+    env.patch_spec("orders", json!({"forProvider": {"allocatedStorage": 30}}))
+        .await;
+    wait_for(
         &env.instances,
         "orders",
         60,
@@ -495,10 +160,10 @@ async fn create_secret_storage_increase_and_quiet_resync() {
 /// Drift made behind paved's back is corrected once, and not looped.
 #[tokio::test]
 async fn out_of_band_drift_is_corrected_once() {
-    let env = env("rds-drift", "eu-north-1", None).await;
-    let ctl = Ctl::start(&env, fast()).await;
-    create(&env, "drift", json!({"spec": {"forProvider": {"backupRetentionPeriod": 7, "tags": {"team": "payments"}}}})).await;
-    let i = wait_ready(&env, "drift", 60).await;
+    let env = RdsEnv::new("rds-drift", "eu-north-1", None).await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create("drift", json!({"spec": {"forProvider": {"backupRetentionPeriod": 7, "tags": {"team": "payments"}}}})).await;
+    let i = env.wait_ready("drift", 60).await;
     let id = external_name(&i);
     let modifies = ctl.calls("ModifyDBInstance");
     let add_tags = ctl.calls("AddTagsToResource");
@@ -552,33 +217,25 @@ async fn out_of_band_drift_is_corrected_once() {
     until(30, "3 more fleet polls", || ctl.polls() >= polls + 3).await;
     assert_eq!(ctl.calls("ModifyDBInstance"), modifies + 1);
     assert_eq!(ctl.calls("AddTagsToResource"), add_tags + 1);
-    wait_ready(&env, "drift", 10).await;
+    env.wait_ready("drift", 10).await;
     ctl.stop().await;
 }
 
 /// Immutable changes and a storage decrease are refused, naming the field, with no AWS call.
 #[tokio::test]
 async fn immutable_change_is_refused_without_aws_call() {
-    let env = env("rds-immutable", "ca-central-1", None).await;
-    let ctl = Ctl::start(&env, fast()).await;
-    create(&env, "imm", json!({})).await;
-    wait_ready(&env, "imm", 60).await;
+    let env = RdsEnv::new("rds-immutable", "ca-central-1", None).await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create("imm", json!({})).await;
+    env.wait_ready("imm", 60).await;
     let mutating = ctl.mutating_calls();
 
-    patch_spec(
-        &env,
+    env.patch_spec(
         "imm",
         json!({"forProvider": {"dbName": "other", "allocatedStorage": 10}}),
     )
     .await;
-    let i = common::wait_for(
-        &env.instances,
-        "imm",
-        30,
-        "Synced=False ImmutableField",
-        |i: &Instance| is(i, "Synced", "False", "ImmutableField"),
-    )
-    .await;
+    let i = env.wait_synced_false("imm", "ImmutableField", 30).await;
     let msg = &cond(&i, "Synced").unwrap().message;
     assert!(msg.contains("dbName"), "{msg}");
     assert!(msg.contains("allocatedStorage"), "{msg}");
@@ -591,13 +248,12 @@ async fn immutable_change_is_refused_without_aws_call() {
     );
 
     // set back: synced again, still no call
-    patch_spec(
-        &env,
+    env.patch_spec(
         "imm",
         json!({"forProvider": {"dbName": "app", "allocatedStorage": 20}}),
     )
     .await;
-    wait_ready(&env, "imm", 30).await;
+    env.wait_ready("imm", 30).await;
     assert_eq!(ctl.mutating_calls(), mutating);
     ctl.stop().await;
 }
@@ -607,38 +263,28 @@ async fn immutable_change_is_refused_without_aws_call() {
 /// turns it off.
 #[tokio::test]
 async fn delete_policies() {
-    let env = env("rds-delete", "sa-east-1", None).await;
-    let ctl = Ctl::start(&env, fast()).await;
-    create(
-        &env,
+    let env = RdsEnv::new("rds-delete", "sa-east-1", None).await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create(
         "snap",
         json!({"spec": {"forProvider": {"skipFinalSnapshot": false}}}),
     )
     .await;
-    create(
-        &env,
-        "orphan",
-        json!({"spec": {"deletionPolicy": "Orphan"}}),
-    )
-    .await;
-    create(&env, "gone", json!({})).await;
-    create(
-        &env,
+    env.create("orphan", json!({"spec": {"deletionPolicy": "Orphan"}}))
+        .await;
+    env.create("gone", json!({})).await;
+    env.create(
         "protected",
         json!({"spec": {"forProvider": {"deletionProtection": true}}}),
     )
     .await;
     let mut ids = BTreeMap::new();
     for n in ["snap", "orphan", "gone", "protected"] {
-        ids.insert(n, external_name(&wait_ready(&env, n, 60).await));
+        ids.insert(n, external_name(&env.wait_ready(n, 60).await));
     }
 
     // Delete with a final snapshot
-    env.instances
-        .delete("snap", &DeleteParams::default())
-        .await
-        .unwrap();
-    common::wait_deleted(&env.instances, "snap", 60).await;
+    env.delete_and_wait("snap", 60).await;
     assert!(describe(&env.rds, &ids["snap"]).await.is_none());
     let snaps = env
         .rds
@@ -661,11 +307,7 @@ async fn delete_policies() {
 
     // Orphan
     let deletes = ctl.calls("DeleteDBInstance");
-    env.instances
-        .delete("orphan", &DeleteParams::default())
-        .await
-        .unwrap();
-    common::wait_deleted(&env.instances, "orphan", 30).await;
+    env.delete_and_wait("orphan", 30).await;
     assert!(
         describe(&env.rds, &ids["orphan"]).await.is_some(),
         "orphaned instance must survive"
@@ -683,11 +325,7 @@ async fn delete_policies() {
         .send()
         .await
         .unwrap();
-    env.instances
-        .delete("gone", &DeleteParams::default())
-        .await
-        .unwrap();
-    common::wait_deleted(&env.instances, "gone", 30).await;
+    env.delete_and_wait("gone", 30).await;
     assert_eq!(ctl.calls("DeleteDBInstance"), deletes);
 
     // deletion protection
@@ -695,27 +333,21 @@ async fn delete_policies() {
         .delete("protected", &DeleteParams::default())
         .await
         .unwrap();
-    let i = common::wait_for(
-        &env.instances,
-        "protected",
-        30,
-        "Synced=False DeletionProtection",
-        |i: &Instance| is(i, "Synced", "False", "DeletionProtection"),
-    )
-    .await;
+    let i = env
+        .wait_synced_false("protected", "DeletionProtection", 30)
+        .await;
     assert!(
         i.finalizers()
             .iter()
             .any(|f| f == "finalizer.managedresource.crossplane.io")
     );
     assert!(describe(&env.rds, &ids["protected"]).await.is_some());
-    patch_spec(
-        &env,
+    env.patch_spec(
         "protected",
         json!({"forProvider": {"deletionProtection": false}}),
     )
     .await;
-    common::wait_deleted(&env.instances, "protected", 60).await;
+    wait_deleted(&env.instances, "protected", 60).await;
     assert!(describe(&env.rds, &ids["protected"]).await.is_none());
     ctl.stop().await;
 }
@@ -724,11 +356,11 @@ async fn delete_policies() {
 /// and leaves it behind on delete.
 #[tokio::test]
 async fn observe_only_adoption() {
-    let env = env("rds-observe", "ap-south-1", None).await;
-    create_direct(&env, "legacy-db", &[("owner", "dba-team")]).await;
-    let ctl = Ctl::start(&env, fast()).await;
-    create(
-        &env,
+    let env = RdsEnv::new("rds-observe", "ap-south-1", None).await;
+    env.create_direct("legacy-db", &[("owner", "dba-team")])
+        .await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create(
         "legacy",
         json!({
             "metadata": {"annotations": {"crossplane.io/external-name": "legacy-db"}},
@@ -736,7 +368,7 @@ async fn observe_only_adoption() {
         }),
     )
     .await;
-    let i = common::wait_for(&env.instances, "legacy", 60, "Ready", |i: &Instance| {
+    let i = wait_for(&env.instances, "legacy", 60, "Ready", |i: &Instance| {
         is(i, "Ready", "True", "Available")
     })
     .await;
@@ -750,16 +382,12 @@ async fn observe_only_adoption() {
         "drift reported: {synced:?}"
     );
     // connection details without a password (paved does not know it)
-    let conn = secret_data(&env, "legacy-conn").await;
+    let conn = env.secret_data("legacy-conn").await;
     assert_eq!(conn["username"], "someone");
     assert!(!conn.contains_key("password"));
     assert_eq!(ctl.mutating_calls(), 0);
 
-    env.instances
-        .delete("legacy", &DeleteParams::default())
-        .await
-        .unwrap();
-    common::wait_deleted(&env.instances, "legacy", 30).await;
+    env.delete_and_wait("legacy", 30).await;
     assert!(describe(&env.rds, "legacy-db").await.is_some());
     assert_eq!(ctl.mutating_calls(), 0);
     ctl.stop().await;
@@ -768,9 +396,8 @@ async fn observe_only_adoption() {
 /// An identifier that exists without this object's ownership tags is not touched.
 #[tokio::test]
 async fn foreign_instance_is_refused() {
-    let env = env("rds-foreign", "ap-southeast-2", None).await;
-    create_direct(
-        &env,
+    let env = RdsEnv::new("rds-foreign", "ap-southeast-2", None).await;
+    env.create_direct(
         "theirs",
         &[
             ("paved.io/owner", "other-ns/other"),
@@ -778,21 +405,15 @@ async fn foreign_instance_is_refused() {
         ],
     )
     .await;
-    let ctl = Ctl::start(&env, fast()).await;
-    create(
-        &env,
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create(
         "mine",
         json!({"metadata": {"annotations": {"crossplane.io/external-name": "theirs"}}}),
     )
     .await;
-    let i = common::wait_for(
-        &env.instances,
-        "mine",
-        60,
-        "Synced=False ExternalResourceNotOwned",
-        |i: &Instance| is(i, "Synced", "False", "ExternalResourceNotOwned"),
-    )
-    .await;
+    let i = env
+        .wait_synced_false("mine", "ExternalResourceNotOwned", 60)
+        .await;
     let msg = &cond(&i, "Synced").unwrap().message;
     assert!(
         msg.contains("other-ns/other") && msg.contains("managementPolicies"),
@@ -801,11 +422,7 @@ async fn foreign_instance_is_refused() {
     assert!(env.secrets.get_opt("mine-conn").await.unwrap().is_none());
     assert_eq!(ctl.mutating_calls(), 0);
     // deleting the object does not delete their instance
-    env.instances
-        .delete("mine", &DeleteParams::default())
-        .await
-        .unwrap();
-    common::wait_deleted(&env.instances, "mine", 30).await;
+    env.delete_and_wait("mine", 30).await;
     assert!(describe(&env.rds, "theirs").await.is_some());
     assert_eq!(ctl.mutating_calls(), 0);
     ctl.stop().await;
@@ -814,26 +431,19 @@ async fn foreign_instance_is_refused() {
 /// crossplane.io/paused: "true" stops all AWS calls; unpausing resumes.
 #[tokio::test]
 async fn paused_object_makes_no_calls() {
-    let env = env("rds-paused", "us-west-1", None).await;
-    let ctl = Ctl::start(&env, fast()).await;
-    create(
-        &env,
+    let env = RdsEnv::new("rds-paused", "us-west-1", None).await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create(
         "zzz",
         json!({"metadata": {"annotations": {"crossplane.io/paused": "true"}}}),
     )
     .await;
-    common::wait_for(
-        &env.instances,
-        "zzz",
-        30,
-        "Synced=False ReconcilePaused",
-        |i: &Instance| is(i, "Synced", "False", "ReconcilePaused"),
-    )
-    .await;
-    // a few poll intervals: nothing at all reaches AWS
+    env.wait_synced_false("zzz", "ReconcilePaused", 30).await;
+    // a few poll intervals: nothing at all reaches AWS (the 5 s window is the outer timeout;
+    // the inner wait's own bound is longer, so that it never fires first)
     let quiet = tokio::time::timeout(
         Duration::from_secs(5),
-        until(5, "any AWS call", || ctl.metrics.total_calls() > 0),
+        until(60, "any AWS call", || ctl.metrics.total_calls() > 0),
     )
     .await;
     assert!(quiet.is_err(), "a paused object made AWS calls");
@@ -848,7 +458,7 @@ async fn paused_object_makes_no_calls() {
         )
         .await
         .unwrap();
-    wait_ready(&env, "zzz", 60).await;
+    env.wait_ready("zzz", 60).await;
     assert_eq!(ctl.calls("CreateDBInstance"), 1);
     ctl.stop().await;
 }
@@ -856,28 +466,19 @@ async fn paused_object_makes_no_calls() {
 /// Stop the controller at a failpoint, restart it, and check: one instance, the password in
 /// the Secret is the one CreateDBInstance was given (recorded by the proxy: RDS never returns it).
 async fn crash_at(site: FailpointSite, prefix: &str, region: &str) {
-    let proxy = FaultyProxy::start(&common::e2e_env().moto_url, Faults::default()).await;
-    let env = env(prefix, region, Some(&proxy.url)).await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let fp: Failpoint = Arc::new(move |s, id| {
-        let tx = tx.clone();
-        let id = id.to_string();
-        Box::pin(async move {
-            if s == site {
-                let _ = tx.send(id);
-                futures::future::pending::<()>().await;
-            }
-        })
-    });
-    let ctl = Ctl::start(
-        &env,
+    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
+    let env = RdsEnv::new(prefix, region, Some(&proxy.url())).await;
+    let (fp, mut rx) = failpoint_at(site);
+    let ctl = RdsController::start(
+        &env.client,
+        &env.ns,
         RdsConfig {
             failpoint: Some(fp),
             ..fast()
         },
     )
     .await;
-    create(&env, "crashy", json!({})).await;
+    env.create("crashy", json!({})).await;
     let id = tokio::time::timeout(Duration::from_secs(60), rx.recv())
         .await
         .unwrap()
@@ -887,8 +488,8 @@ async fn crash_at(site: FailpointSite, prefix: &str, region: &str) {
     // persisted before the crash
     let i = env.instances.get("crashy").await.unwrap();
     assert_eq!(external_name(&i), id);
-    let pw = secret_data(&env, "crashy-master-password").await["password"].clone();
-    let creates_before = proxy.stats.forwarded_of("CreateDBInstance").len();
+    let pw = env.secret_data("crashy-master-password").await["password"].clone();
+    let creates_before = proxy.forwarded_of("CreateDBInstance").len();
     match site {
         FailpointSite::BeforeCreate => {
             assert_eq!(creates_before, 0);
@@ -901,9 +502,9 @@ async fn crash_at(site: FailpointSite, prefix: &str, region: &str) {
         other => panic!("crash_at does not cover {other:?}"),
     }
 
-    let ctl = Ctl::start(&env, fast()).await;
-    wait_ready(&env, "crashy", 60).await;
-    let creates = proxy.stats.forwarded_of("CreateDBInstance");
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.wait_ready("crashy", 60).await;
+    let creates = proxy.forwarded_of("CreateDBInstance");
     assert_eq!(
         creates.len(),
         1,
@@ -919,7 +520,7 @@ async fn crash_at(site: FailpointSite, prefix: &str, region: &str) {
         vec![id.clone()],
         "exactly one instance"
     );
-    assert_eq!(secret_data(&env, "crashy-conn").await["password"], pw);
+    assert_eq!(env.secret_data("crashy-conn").await["password"], pw);
     ctl.stop().await;
 }
 
@@ -942,54 +543,51 @@ async fn crash_after_create_is_safe() {
 /// number of calls compared to the same work without faults.
 #[tokio::test]
 async fn converges_through_throttling_and_5xx() {
-    let proxy = FaultyProxy::start(&common::e2e_env().moto_url, Faults::default()).await;
-    let env = env("rds-faults", "ap-northeast-3", Some(&proxy.url)).await;
+    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
+    let env = RdsEnv::new("rds-faults", "ap-northeast-3", Some(&proxy.url())).await;
     let cfg = RdsConfig {
         poll_interval: Duration::from_secs(60),
         ..fast()
     };
-    let ctl = Ctl::start(&env, cfg).await;
+    let ctl = RdsController::start(&env.client, &env.ns, cfg).await;
     let started = Instant::now();
     let clean_names: Vec<String> = (0..10).map(|i| format!("clean-{i}")).collect();
     let faulty_names: Vec<String> = (0..10).map(|i| format!("faulty-{i}")).collect();
     for n in &clean_names {
-        create(
-            &env,
+        env.create(
             n.as_str(),
             json!({"spec": {"forProvider": {"tags": {"k": "v"}}}}),
         )
         .await;
     }
     for n in &clean_names {
-        wait_ready(&env, n.as_str(), 60).await;
+        env.wait_ready(n.as_str(), 60).await;
     }
-    let clean = proxy.stats.requests.load(Ordering::SeqCst);
+    let clean = proxy.total();
     let clean_secs = started.elapsed().as_secs_f64();
 
     proxy.set_faults(Faults {
         throttle: 0.3,
         server_error: 0.1,
     });
-    let before = proxy.stats.requests.load(Ordering::SeqCst);
+    let before = proxy.total();
     let started = Instant::now();
     for n in &faulty_names {
-        create(
-            &env,
+        env.create(
             n.as_str(),
             json!({"spec": {"forProvider": {"tags": {"k": "v"}}}}),
         )
         .await;
     }
     for n in &faulty_names {
-        wait_ready(&env, n.as_str(), 120).await;
+        env.wait_ready(n.as_str(), 120).await;
     }
-    let faulty = proxy.stats.requests.load(Ordering::SeqCst) - before;
-    let s = &proxy.stats;
+    let faulty = proxy.total() - before;
     println!(
         "fault-free: {clean} requests in {clean_secs:.1}s; with faults: {faulty} requests in {:.1}s ({} throttled, {} 500s in total)",
         started.elapsed().as_secs_f64(),
-        s.throttled.load(Ordering::SeqCst),
-        s.server_errors.load(Ordering::SeqCst)
+        proxy.count(&Outcome::Throttled),
+        proxy.count(&Outcome::ServerError)
     );
     assert!(
         faulty <= 3 * clean + 10,
@@ -1013,36 +611,21 @@ async fn converges_through_throttling_and_5xx() {
 #[tokio::test]
 async fn idle_fleet_costs_one_listing_per_poll() {
     const N: usize = 200;
-    let env = env("rds-fleet", "us-east-2", None).await;
+    let env = RdsEnv::new("rds-fleet", "us-east-2", None).await;
     let cfg = RdsConfig {
         poll_interval: Duration::from_secs(3),
         aws_requests_per_second: 100.0,
         concurrency: 64,
         ..fast()
     };
-    let ctl = Ctl::start(&env, cfg).await;
+    let ctl = RdsController::start(&env.client, &env.ns, cfg).await;
     let started = Instant::now();
     let names: Vec<String> = (0..N).map(|i| format!("db-{i:03}")).collect();
     for chunk in names.chunks(25) {
-        futures::future::join_all(chunk.iter().map(|n| create(&env, n, json!({})))).await;
+        futures::future::join_all(chunk.iter().map(|n| env.create(n, json!({})))).await;
     }
+    env.wait_all_ready(N, 600).await;
     let lp = ListParams::default();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let list = env.instances.list(&lp).await.unwrap();
-        let ready = list
-            .items
-            .iter()
-            .filter(|i| {
-                is(i, "Ready", "True", "Available") && is(i, "Synced", "True", "ReconcileSuccess")
-            })
-            .count();
-        if ready == N {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {ready}/{N} ready");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
     println!(
         "{N} instances ready in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -1103,7 +686,7 @@ async fn writes_per_instance_to_ready() {
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, watcher};
     const N: usize = 30;
-    let env = env("rds-writes", "me-south-1", None).await;
+    let env = RdsEnv::new("rds-writes", "me-south-1", None).await;
 
     // Every version of every Instance the API server reports.
     let versions: Arc<std::sync::Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>> =
@@ -1130,26 +713,10 @@ async fn writes_per_instance_to_ready() {
         aws_requests_per_second: 20.0,
         ..fast()
     };
-    let ctl = Ctl::start(&env, cfg).await;
+    let ctl = RdsController::start(&env.client, &env.ns, cfg).await;
     let names: Vec<String> = (0..N).map(|i| format!("w-{i:02}")).collect();
-    futures::future::join_all(names.iter().map(|n| create(&env, n, json!({})))).await;
-    let lp = ListParams::default();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let list = env.instances.list(&lp).await.unwrap();
-        let ready = list
-            .items
-            .iter()
-            .filter(|i| {
-                is(i, "Ready", "True", "Available") && is(i, "Synced", "True", "ReconcileSuccess")
-            })
-            .count();
-        if ready == N {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {ready}/{N} ready");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    futures::future::join_all(names.iter().map(|n| env.create(n, json!({})))).await;
+    env.wait_all_ready(N, 120).await;
     // A few fleet polls later: the listing must not rewrite anything the create answer wrote.
     let p = ctl.polls();
     until(30, "3 fleet polls after Ready", || ctl.polls() >= p + 3).await;
@@ -1200,27 +767,6 @@ async fn writes_per_instance_to_ready() {
     purge_region(&env.rds).await;
 }
 
-/// Set one key of a Secret (merge patch), as a user rotating a password would.
-async fn set_secret_key(env: &Env, name: &str, key: &str, value: &str) {
-    env.secrets
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(&json!({ "stringData": { key: value } })),
-        )
-        .await
-        .unwrap();
-}
-
-fn reconciles(ctl: &Ctl) -> u64 {
-    ctl.metrics
-        .reconciles
-        .get_or_create(&paved::rds::metrics::ReconcileLabels {
-            result: "success".into(),
-        })
-        .get()
-}
-
 /// Master password rotation, for a generated password (`<name>-master-password`) and for one
 /// the user keeps in passwordSecretRef: changing the Secret sends exactly one ModifyDBInstance
 /// with the new MasterUserPassword (recorded by the proxy: RDS never returns it), the connection
@@ -1228,8 +774,8 @@ fn reconciles(ctl: &Ctl) -> u64 {
 /// edit of the Instance, several fleet polls) send nothing more.
 #[tokio::test]
 async fn master_password_rotation() {
-    let proxy = FaultyProxy::start(&common::e2e_env().moto_url, Faults::default()).await;
-    let env = env("rds-rotate", "ap-southeast-1", Some(&proxy.url)).await;
+    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
+    let env = RdsEnv::new("rds-rotate", "ap-southeast-1", Some(&proxy.url())).await;
     let byo: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "byo-password"},
@@ -1240,23 +786,22 @@ async fn master_password_rotation() {
         .create(&PostParams::default(), &byo)
         .await
         .unwrap();
-    let ctl = Ctl::start(&env, fast()).await;
-    create(&env, "gen", json!({})).await;
-    create(
-        &env,
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create("gen", json!({})).await;
+    env.create(
         "byo",
         json!({"spec": {"forProvider": {"passwordSecretRef": {"name": "byo-password", "key": "pw"}}}}),
     )
     .await;
     let mut ids = BTreeMap::new();
     for n in ["gen", "byo"] {
-        ids.insert(n, external_name(&wait_ready(&env, n, 60).await));
+        ids.insert(n, external_name(&env.wait_ready(n, 60).await));
     }
     assert_eq!(
-        secret_data(&env, "byo-conn").await["password"],
+        env.secret_data("byo-conn").await["password"],
         "first-Password-0123456789"
     );
-    assert!(proxy.stats.forwarded_of("ModifyDBInstance").is_empty());
+    assert!(proxy.forwarded_of("ModifyDBInstance").is_empty());
     assert_eq!(ctl.calls("ModifyDBInstance"), 0);
 
     // rotate both
@@ -1264,11 +809,12 @@ async fn master_password_rotation() {
         ("gen", "rotated-Generated-0123456789"),
         ("byo", "rotated-Byo-0123456789"),
     ]);
-    set_secret_key(&env, "gen-master-password", "password", new["gen"]).await;
-    set_secret_key(&env, "byo-password", "pw", new["byo"]).await;
+    env.set_secret_key("gen-master-password", "password", new["gen"])
+        .await;
+    env.set_secret_key("byo-password", "pw", new["byo"]).await;
     for n in ["gen", "byo"] {
         let want = new[n].to_string();
-        common::wait_for(
+        wait_for(
             &env.secrets,
             &format!("{n}-conn"),
             30,
@@ -1281,13 +827,13 @@ async fn master_password_rotation() {
             },
         )
         .await;
-        let conn = secret_data(&env, &format!("{n}-conn")).await;
+        let conn = env.secret_data(&format!("{n}-conn")).await;
         assert!(
             conn["uri"].contains(&format!(":{}@", new[n])),
             "uri with the new password"
         );
     }
-    let modifies = proxy.stats.forwarded_of("ModifyDBInstance");
+    let modifies = proxy.forwarded_of("ModifyDBInstance");
     assert_eq!(modifies.len(), 2, "one ModifyDBInstance per Instance");
     for n in ["gen", "byo"] {
         let m: Vec<_> = modifies
@@ -1334,13 +880,13 @@ async fn master_password_rotation() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for n in ["gen", "byo"] {
-        let i = wait_ready(&env, n, 10).await;
+        let i = env.wait_ready(n, 10).await;
         let text = serde_json::to_string(&i).unwrap();
         assert!(!text.contains(new[n]), "password in the Instance: {text}");
     }
 
     // forced resync: an edit of each Instance, then several fleet polls: nothing more is sent
-    let before = reconciles(&ctl);
+    let before = ctl.reconciles();
     for n in ["gen", "byo"] {
         env.instances
             .patch(
@@ -1354,17 +900,17 @@ async fn master_password_rotation() {
     let polls = ctl.polls();
     until(30, "3 more fleet polls", || ctl.polls() >= polls + 3).await;
     assert!(
-        reconciles(&ctl) >= before + 2,
+        ctl.reconciles() >= before + 2,
         "the Instances were reconciled"
     );
-    assert_eq!(proxy.stats.forwarded_of("ModifyDBInstance").len(), 2);
+    assert_eq!(proxy.forwarded_of("ModifyDBInstance").len(), 2);
     assert_eq!(ctl.calls("ModifyDBInstance"), 2);
     for n in ["gen", "byo"] {
         assert_eq!(
-            secret_data(&env, &format!("{n}-conn")).await["password"],
+            env.secret_data(&format!("{n}-conn")).await["password"],
             new[n]
         );
-        wait_ready(&env, n, 10).await;
+        env.wait_ready(n, 10).await;
     }
     ctl.stop().await;
 }
@@ -1374,52 +920,44 @@ async fn master_password_rotation() {
 /// then sends nothing.
 #[tokio::test]
 async fn crash_after_password_modify_is_safe() {
-    let proxy = FaultyProxy::start(&common::e2e_env().moto_url, Faults::default()).await;
-    let env = env("rds-rotate-crash", "ap-northeast-1", Some(&proxy.url)).await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let fp: Failpoint = Arc::new(move |s, id| {
-        let tx = tx.clone();
-        let id = id.to_string();
-        Box::pin(async move {
-            if s == FailpointSite::AfterPasswordModify {
-                let _ = tx.send(id);
-                futures::future::pending::<()>().await;
-            }
-        })
-    });
-    let ctl = Ctl::start(
-        &env,
+    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
+    let env = RdsEnv::new("rds-rotate-crash", "ap-northeast-1", Some(&proxy.url())).await;
+    let (fp, mut rx) = failpoint_at(FailpointSite::AfterPasswordModify);
+    let ctl = RdsController::start(
+        &env.client,
+        &env.ns,
         RdsConfig {
             failpoint: Some(fp),
             ..fast()
         },
     )
     .await;
-    create(&env, "crashy", json!({})).await;
-    let id = external_name(&wait_ready(&env, "crashy", 60).await);
-    let old = secret_data(&env, "crashy-conn").await["password"].clone();
+    env.create("crashy", json!({})).await;
+    let id = external_name(&env.wait_ready("crashy", 60).await);
+    let old = env.secret_data("crashy-conn").await["password"].clone();
     let new = "after-the-Crash-0123456789";
-    set_secret_key(&env, "crashy-master-password", "password", new).await;
+    env.set_secret_key("crashy-master-password", "password", new)
+        .await;
     let at = tokio::time::timeout(Duration::from_secs(30), rx.recv())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(at, id);
     ctl.kill().await;
-    let sent = proxy.stats.forwarded_of("ModifyDBInstance");
+    let sent = proxy.forwarded_of("ModifyDBInstance");
     assert_eq!(sent.len(), 1);
     assert_eq!(
         sent[0].params.get("MasterUserPassword").map(String::as_str),
         Some(new)
     );
     assert_eq!(
-        secret_data(&env, "crashy-conn").await["password"],
+        env.secret_data("crashy-conn").await["password"],
         old,
         "the crash came before the connection Secret was rewritten"
     );
 
-    let ctl = Ctl::start(&env, fast()).await;
-    common::wait_for(
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    wait_for(
         &env.secrets,
         "crashy-conn",
         30,
@@ -1432,7 +970,7 @@ async fn crash_after_password_modify_is_safe() {
         },
     )
     .await;
-    let sent = proxy.stats.forwarded_of("ModifyDBInstance");
+    let sent = proxy.forwarded_of("ModifyDBInstance");
     assert_eq!(sent.len(), 2, "sent once more after the restart");
     assert!(
         sent.iter()
@@ -1441,7 +979,7 @@ async fn crash_after_password_modify_is_safe() {
     );
     let polls = ctl.polls();
     until(30, "3 more fleet polls", || ctl.polls() >= polls + 3).await;
-    assert_eq!(proxy.stats.forwarded_of("ModifyDBInstance").len(), 2);
-    wait_ready(&env, "crashy", 10).await;
+    assert_eq!(proxy.forwarded_of("ModifyDBInstance").len(), 2);
+    env.wait_ready("crashy", 10).await;
     ctl.stop().await;
 }

@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::process::PavedProcess;
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
@@ -15,109 +13,27 @@ use paved::api::Instance;
 
 const REGION: &str = "sa-east-1"; // this test's own region in the shared emulator
 
-type Replica = PavedProcess;
-
-fn start_replica(ns: &str, lease: &str, tag: &str) -> Replica {
-    PavedProcess::start(
-        &[
-            "--namespaces",
-            ns,
-            "--leader-elect",
-            "true",
-            "--lease-name",
-            lease,
-            "--lease-namespace",
-            ns,
-            "--lease-duration",
-            "4s",
-            "--lease-renew-deadline",
-            "3s",
-            "--lease-retry-period",
-            "500ms",
-            "--poll-interval",
-            "5s",
-            "--log-level",
-            "info,paved=debug",
-        ],
-        None,
-        &format!("{ns}-replica-{tag}"),
-    )
-}
-
-/// Poll the replicas' /metrics until one reports leadership (bounded; these are HTTP probes of
-/// the processes under test, not sleeps standing in for a condition).
-async fn wait_for_leader(replicas: &[&Replica], secs: u64) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        for (i, r) in replicas.iter().enumerate() {
-            if r.is_leader().await {
-                return i;
-            }
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = replicas.iter().map(|r| r.log_tail()).collect();
-            panic!("no leader within {secs}s; logs:\n{}", logs.join("\n----\n"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn instance(name: &str, ns: &str) -> Instance {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "rds.aws.upbound.io/v1beta1",
-        "kind": "Instance",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "forProvider": {"region": REGION, "instanceClass": "db.t3.micro", "engine": "postgres",
-                            "engineVersion": "16", "allocatedStorage": 20, "skipFinalSnapshot": true},
-            "writeConnectionSecretToRef": {"name": format!("{name}-conn")}
-        }
-    }))
-    .unwrap()
-}
-
-async fn rds_identifiers_tagged_for(ns: &str) -> Vec<String> {
-    let rds = emulator_rds(REGION).await;
-    let out = rds.describe_db_instances().send().await.unwrap();
-    let mut ids = vec![];
-    for db in out.db_instances() {
-        let tagged = db
-            .tag_list()
-            .iter()
-            .any(|t| t.value().is_some_and(|v| v.contains(ns)));
-        if tagged {
-            ids.push(db.db_instance_identifier().unwrap_or_default().to_string());
-        }
-    }
-    ids
-}
-
-fn ready(i: &Instance) -> bool {
-    i.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == paved::api::ConditionStatus::True)
-    })
-}
-
 #[tokio::test]
 async fn two_replicas_one_leader_failover_without_double_create() {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = test_namespace(&client, "leader").await;
+    let (client, ns) = setup("leader").await;
     let lease_name = "paved-leader-test";
 
-    let a = start_replica(&ns, lease_name, "a");
-    let b = start_replica(&ns, lease_name, "b");
+    let a = Paved::replica(&ns, lease_name, "a");
+    let b = Paved::replica(&ns, lease_name, "b");
     let first = wait_for_leader(&[&a, &b], 60).await;
     let (leader, standby) = if first == 0 { (a, b) } else { (b, a) };
     assert!(!standby.is_leader().await, "both replicas claim leadership");
-    // The standby is live and ready (as a standby), so rolling updates are not blocked.
+    // The standby is live and ready (as a standby), so rolling updates are not blocked (once it
+    // serves at all: the leader may be elected before the other process has bound its port).
+    standby.wait_serving(Duration::from_secs(60)).await;
     assert_eq!(
-        standby.get(standby.health, "/healthz").await.map(|r| r.0),
+        standby
+            .get(standby.health_port, "/healthz")
+            .await
+            .map(|r| r.0),
         Some(200)
     );
-    let (code, body) = standby.get(standby.health, "/readyz").await.unwrap();
+    let (code, body) = standby.get(standby.health_port, "/readyz").await.unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("standby"), "{body}");
 
@@ -133,10 +49,13 @@ async fn two_replicas_one_leader_failover_without_double_create() {
     // The leader provisions an Instance.
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
     instances
-        .create(&PostParams::default(), &instance("db-one", &ns))
+        .create(
+            &PostParams::default(),
+            &bare_instance("db-one", &ns, REGION),
+        )
         .await
         .unwrap();
-    wait_for(&instances, "db-one", 90, "Ready", ready).await;
+    wait_true(&instances, "db-one", 90, "Ready").await;
 
     // Kill the leader without warning: the standby takes over within the lease duration.
     let mut leader = leader;
@@ -153,13 +72,16 @@ async fn two_replicas_one_leader_failover_without_double_create() {
 
     // The new leader provisions a second Instance and re-observes the first without creating it again.
     instances
-        .create(&PostParams::default(), &instance("db-two", &ns))
+        .create(
+            &PostParams::default(),
+            &bare_instance("db-two", &ns, REGION),
+        )
         .await
         .unwrap();
-    wait_for(&instances, "db-two", 90, "Ready", ready).await;
-    wait_for(&instances, "db-one", 30, "Ready", ready).await;
+    wait_true(&instances, "db-two", 90, "Ready").await;
+    wait_true(&instances, "db-one", 30, "Ready").await;
 
-    let mut ids = rds_identifiers_tagged_for(&ns).await;
+    let mut ids = ids_tagged_with(REGION, &ns).await;
     ids.sort();
     assert_eq!(
         ids.len(),
@@ -170,42 +92,28 @@ async fn two_replicas_one_leader_failover_without_double_create() {
 
 #[tokio::test]
 async fn sigterm_releases_the_lease_for_an_immediate_takeover() {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = test_namespace(&client, "release").await;
+    let (_, ns) = setup("release").await;
     let lease_name = "paved-release-test";
-    let a = start_replica(&ns, lease_name, "a");
+    let a = Paved::replica(&ns, lease_name, "a");
     let first = wait_for_leader(&[&a], 60).await;
     assert_eq!(first, 0);
-    let b = start_replica(&ns, lease_name, "b");
+    let b = Paved::replica(&ns, lease_name, "b");
     // b is up (its probe answers) and waiting.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while b.get(b.health, "/healthz").await.is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "replica b never served /healthz:\n{}",
-            b.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    b.wait_serving(Duration::from_secs(60)).await;
     assert!(!b.is_leader().await);
 
     let stopped_at = Instant::now();
-    let status = Command::new("kill")
-        .args(["-TERM", &a.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(a.sigterm().success());
     let mut a = a;
     let exit = a.child.wait().unwrap();
     assert!(
         exit.success(),
         "paved run exited with {exit:?} on SIGTERM:\n{}",
-        a.log_tail()
+        a.log_tail(40)
     );
     let _ = wait_for_leader(&[&b], 30).await;
     eprintln!("takeover after SIGTERM took {:?}", stopped_at.elapsed());
-    let log = std::fs::read_to_string(&a.log).unwrap_or_default();
+    let log = a.log_text();
     assert!(
         log.contains("released leadership"),
         "no release logged:\n{log}"

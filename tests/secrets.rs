@@ -4,49 +4,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
-use kube::runtime::reflector::ObjectRef;
-use paved::secrets::{self, SecretFeed};
-
-fn secret(name: &str, labelled: bool) -> Secret {
-    let labels = if labelled {
-        serde_json::json!({"app.kubernetes.io/managed-by": "paved"})
-    } else {
-        serde_json::json!({})
-    };
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "labels": labels},
-        "stringData": {"password": "s3cret"}
-    }))
-    .unwrap()
-}
-
-/// The next change on `feed`, checking the shared store agrees with it when it arrives.
-async fn next(feed: &mut SecretFeed, deleted: bool) -> Secret {
-    let s = tokio::time::timeout(Duration::from_secs(10), feed.changes.recv())
-        .await
-        .expect("a change within 10 s")
-        .expect("feed open");
-    let key = ObjectRef::new(&s.name_any()).within(&s.namespace().unwrap());
-    match feed.scope.store.get(&key) {
-        None => assert!(deleted, "{} missing from the store", s.name_any()),
-        Some(stored) => {
-            assert!(!deleted, "a deleted Secret leaves the store first");
-            assert_eq!(
-                stored.resource_version(),
-                s.resource_version(),
-                "the store has the change before the feed"
-            );
-        }
-    }
-    s
-}
+use paved::secrets;
 
 #[tokio::test]
 async fn one_store_every_consumer_hears_changes_and_deletions() {

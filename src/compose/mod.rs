@@ -50,6 +50,8 @@ mod readiness;
 mod transforms;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,9 +9,12 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use kube::Client;
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use super::env::{e2e_env, project_root};
 
 /// The release the chart is rendered as; its ServiceAccount is the least-privilege user.
 pub const RELEASE: &str = "paved";
@@ -166,4 +169,119 @@ pub async fn apply_chart_rbac(client: &Client) -> Vec<Value> {
             });
     }
     objects
+}
+
+// ---------------------------------------------------------------------------------------------
+// what the packaging suite reads and asks
+
+/// The chart's default values.
+pub fn no_values() -> Value {
+    json!({})
+}
+
+/// The `*.yaml` files of a directory of the project: (file name, content), sorted.
+pub fn crd_files(dir: &str) -> Vec<(String, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(project_root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Integral floats become integers, recursively.
+pub fn normalize_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(normalize_numbers).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| (k, normalize_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// The seed's OPA policy, `examples/seed/policies.rego`.
+pub fn seed_policy_path() -> String {
+    let p = project_root().join("examples/seed/policies.rego");
+    assert!(
+        p.exists(),
+        "examples/seed/policies.rego is missing (copy it from the shared seed)"
+    );
+    p.to_string_lossy().into_owned()
+}
+
+/// What the seed's OPA admission rules deny for this pod in namespace `production`.
+pub fn deny_messages(pod: &Value) -> Vec<String> {
+    let input =
+        json!({"request": {"kind": {"kind": "Pod"}, "namespace": "production", "object": pod}});
+    let out = run_python(
+        "tests/policy/eval.py",
+        &[&seed_policy_path()],
+        Some(&input.to_string()),
+    );
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("eval.py output {out:?}: {e}"))
+}
+
+/// The pod the rendered Deployment creates, as the admission request's object.
+pub fn rendered_pod() -> Value {
+    let objects = render_chart(&no_values());
+    let template = &find(&objects, "Deployment", Some("paved"))["spec"]["template"];
+    let mut metadata = template["metadata"].clone();
+    metadata["name"] = json!("paved-5d4f7b8c9-abcde");
+    metadata["namespace"] = json!("production");
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]})
+}
+
+/// `kubectl auth can-i` as the least-privilege user. `yes` answers are retried briefly: the
+/// authorizer sees new bindings after its informer catches up.
+pub fn can_i(args: &[&str], expect: bool) -> Result<(), String> {
+    let env = e2e_env();
+    let deadline = Instant::now() + Duration::from_secs(if expect { 15 } else { 0 });
+    loop {
+        let out = Command::new(&env.kubectl)
+            .args([
+                "--kubeconfig",
+                env.kubeconfig_least_privilege.to_str().unwrap(),
+                "auth",
+                "can-i",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let got = match answer.as_str() {
+            "yes" => true,
+            "no" => false,
+            _ => {
+                return Err(format!(
+                    "can-i {args:?}: unexpected answer {answer:?} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        };
+        if got == expect {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "can-i {}: {answer}, expected {}",
+                args.join(" "),
+                if expect { "yes" } else { "no" }
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

@@ -1,0 +1,129 @@
+//! The RDS emulator, directly (not through paved, nor through the fault proxy): what the tests
+//! use to look behind paved's back and to reset their own region. The emulator partitions its
+//! state by region, so a test owns a region and resets only that (`purge_region`); a global
+//! reset would pull the ground from under the tests running in parallel.
+
+use aws_sdk_rds::types::DbInstance;
+use paved::rds::client::{StaticCredentials, http_client, sdk_client};
+
+/// An aws-sdk-rds client talking straight to the shared emulator in `region`, built with
+/// paved's own client constructor.
+pub async fn emulator_rds(region: &str) -> aws_sdk_rds::Client {
+    emulator_rds_at(&super::e2e_env().moto_url, region).await
+}
+
+/// An aws-sdk-rds client for the emulator at `endpoint` (a control plane of a test's own, or the
+/// fault proxy) in `region`, with the emulator's dummy keys.
+pub async fn emulator_rds_at(endpoint: &str, region: &str) -> aws_sdk_rds::Client {
+    paved::init_crypto();
+    let creds = StaticCredentials {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        session_token: None,
+    };
+    sdk_client(http_client(), region, Some(endpoint), Some(creds)).await
+}
+
+/// Identifiers of every instance in the client's region (all pages).
+pub async fn list_ids(rds: &aws_sdk_rds::Client) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = rds
+            .describe_db_instances()
+            .set_marker(marker.clone())
+            .max_records(100)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "DescribeDBInstances on the emulator: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            });
+        ids.extend(
+            out.db_instances()
+                .iter()
+                .filter_map(|i| i.db_instance_identifier().map(str::to_string)),
+        );
+        marker = out.marker().map(str::to_string);
+        if marker.is_none() {
+            return ids;
+        }
+    }
+}
+
+/// Identifiers of the RDS instances in `region` of the emulator at `moto_url`.
+pub async fn rds_identifiers(moto_url: &str, region: &str) -> Vec<String> {
+    list_ids(&emulator_rds_at(moto_url, region).await).await
+}
+
+/// Delete every instance left in the client's region by earlier runs (deletion protection off
+/// first, no final snapshot).
+pub async fn purge_region(rds: &aws_sdk_rds::Client) {
+    for id in list_ids(rds).await {
+        let _ = rds
+            .modify_db_instance()
+            .db_instance_identifier(&id)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await;
+        let _ = rds
+            .delete_db_instance()
+            .db_instance_identifier(&id)
+            .skip_final_snapshot(true)
+            .send()
+            .await;
+    }
+}
+
+/// The instance `id`, or None when the emulator says DBInstanceNotFound.
+pub async fn describe(rds: &aws_sdk_rds::Client, id: &str) -> Option<DbInstance> {
+    match rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+    {
+        Ok(out) => out.db_instances().first().cloned(),
+        Err(e) => {
+            let code = aws_sdk_rds::error::ProvideErrorMetadata::code(&e).map(str::to_string);
+            assert_eq!(code.as_deref(), Some("DBInstanceNotFound"), "{e:?}");
+            None
+        }
+    }
+}
+
+/// Create an instance behind paved's back (someone else's, or one to adopt).
+pub async fn create_direct(rds: &aws_sdk_rds::Client, id: &str, tags: &[(&str, &str)]) {
+    let mut req = rds
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t3.small")
+        .allocated_storage(30)
+        .master_username("someone")
+        .master_user_password("someone-elses-password");
+    for (k, v) in tags {
+        req = req.tags(aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build());
+    }
+    req.send().await.unwrap();
+}
+
+/// Identifiers in `region` whose tags mention `needle` (for example the namespace).
+pub async fn ids_tagged_with(region: &str, needle: &str) -> Vec<String> {
+    let rds = emulator_rds(region).await;
+    let out = rds.describe_db_instances().send().await.unwrap();
+    let mut ids = vec![];
+    for db in out.db_instances() {
+        let tagged = db
+            .tag_list()
+            .iter()
+            .any(|t| t.value().is_some_and(|v| v.contains(needle)));
+        if tagged {
+            ids.push(db.db_instance_identifier().unwrap_or_default().to_string());
+        }
+    }
+    ids
+}
