@@ -22,8 +22,9 @@ instance's port.
 Why a port per instance: on RDS each instance is its own server, so two instances may both have
 the master user `postgres` with different passwords and both a database `postgres`. One shared
 PostgreSQL server has one namespace of roles and databases, so the shim keeps them apart under
-instance-qualified names (role `postgres@<identifier>.<region>`, database
-`<identifier>.<region>/postgres`) and listens on the instance's port: a connection there is
+instance-qualified names (role `postgres@<identifier>`, database `postgres@<identifier>`; with
+`.<region>` after the identifier when another region has an instance of that name; shortened with
+a hash past PostgreSQL's 63 bytes) and listens on the instance's port: a connection there is
 TLS-terminated (the sandbox certificate), its startup message's user and database are mapped to
 the instance's names, and the rest of the session, authentication included, is PostgreSQL's own
 (the password is checked by the server, SCRAM-SHA-256). An application therefore logs in with
@@ -76,12 +77,12 @@ def pg_name(full):
     return full.encode()[:52].decode("utf-8", "ignore") + "~" + digest
 
 
-def role_name(user, identifier, region):
-    return pg_name(f"{user}@{identifier}.{region}")
+def role_name(user, qualifier):
+    return pg_name(f"{user}@{qualifier}")
 
 
-def db_name(dbname, identifier, region):
-    return pg_name(f"{identifier}.{region}/{dbname}")
+def db_name(dbname, qualifier):
+    return pg_name(f"{dbname}@{qualifier}")
 
 
 def port_range():
@@ -98,7 +99,7 @@ class Backend:
 
     def __init__(self, args):
         self.args = args
-        self.lock = threading.Lock()  # guards self.instances and the state file
+        self.lock = threading.RLock()  # guards self.instances and the state file
         self.key_locks = {}
         self.instances = {}  # "region/identifier" -> record
         self.state_file = os.path.join(args.state_dir, "instances.json")
@@ -296,9 +297,8 @@ class Backend:
                 await writer.drain()
                 return
             database = params.get("database") or user
-            identifier, region = rec["identifier"], rec["region"]
-            params["user"] = role_name(user, identifier, region)
-            params["database"] = rec["databases"].get(database, db_name(database, identifier, region))
+            params["user"] = role_name(user, rec["qualifier"])
+            params["database"] = rec["databases"].get(database, db_name(database, rec["qualifier"]))
             out = b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in params.items()) + b"\0"
             out = (196608).to_bytes(4, "big") + out
             up_w.write((len(out) + 4).to_bytes(4, "big") + out)
@@ -328,8 +328,13 @@ class Backend:
                 pass
 
 
+def header(headers, name, default=""):
+    name = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == name), default)
+
+
 def region_of(headers):
-    auth = headers.get("Authorization", "")
+    auth = header(headers, "Authorization")
     m = re.search(r"Credential=[^/]*/[^/]*/([^/]*)/", auth)
     return m.group(1) if m else "us-east-1"
 
@@ -373,7 +378,7 @@ class Shim:
 
     def handle(self, method, path, headers, body):
         params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query))
-        if body and "x-www-form-urlencoded" in headers.get("Content-Type", "x-www-form-urlencoded"):
+        if body and "x-www-form-urlencoded" in header(headers, "Content-Type", "x-www-form-urlencoded"):
             try:
                 params.update(urllib.parse.parse_qsl(body.decode("utf-8")))
             except UnicodeDecodeError:
@@ -399,19 +404,27 @@ class Shim:
     # --- actions ---------------------------------------------------------------------------------
 
     def new_record(self, key, region, identifier, username, dbname):
-        databases = {"postgres": db_name("postgres", identifier, region)}
-        if dbname:
-            databases[dbname] = db_name(dbname, identifier, region)
-        return {"identifier": identifier, "region": region, "username": username,
-                "role": role_name(username, identifier, region), "databases": databases,
-                "port": self.backend.allocate_port(key)}
+        """Reserve the instance's names and endpoint (recorded at once: a describe meanwhile
+        shows the real endpoint). Names are qualified by the identifier; by identifier and region
+        when another region has an instance of that identifier too."""
+        port = self.backend.allocate_port(key)  # not under the lock: the endpoints' loop takes it
+        with self.backend.lock:
+            taken = any(r["qualifier"] == identifier for r in self.backend.instances.values())
+            qualifier = f"{identifier}.{region}" if taken else identifier
+            databases = {"postgres": db_name("postgres", qualifier)}
+            if dbname:
+                databases[dbname] = db_name(dbname, qualifier)
+            rec = {"identifier": identifier, "region": region, "username": username, "qualifier": qualifier,
+                   "role": role_name(username, qualifier), "databases": databases,
+                   "port": port}
+            self.backend.put(key, rec)
+            return rec
 
     def on_CreateDBInstance(self, region, key, params, forward):
         if not params.get("Engine", "").startswith("postgres") or self.backend.get(key):
             return forward()
         rec = self.new_record(key, region, params.get("DBInstanceIdentifier", ""),
                               params.get("MasterUsername", "postgres"), params.get("DBName"))
-        self.backend.put(key, rec)  # before moto answers: a describe meanwhile shows the real endpoint
         status, hdrs, out = forward()
         if status != 200:
             self.backend.forget(key)
@@ -495,7 +508,6 @@ class Shim:
             meta = json.load(f)
         dbname = next((d for d in meta["databases"] if d != "postgres"), None)
         rec = self.new_record(key, region, params.get("DBInstanceIdentifier", ""), meta["username"], dbname)
-        self.backend.put(key, rec)
         status, hdrs, out = forward()
         if status != 200:
             self.backend.forget(key)
