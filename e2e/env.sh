@@ -167,7 +167,7 @@ start_all() {
 
   wait_for moto "curl -sf http://127.0.0.1:$moto_port/moto-api/" 60 || return 1
   wait_for postgres "'$PG_BIN/pg_isready' -q -h '$PGDIR' -p $pg_port" 30 || return 1
-  log "PostgreSQL ready on 127.0.0.1:$pg_port (TLS) after $(( $(date +%s%N) / 1000000 - PG_T0 )) ms"
+  log "PostgreSQL ready on 127.0.0.1:$pg_port (TLS), $(( $(date +%s%N) / 1000000 - PG_T0 )) ms after initdb began (alongside etcd and moto)"
   log "starting the RDS shim (moto + PostgreSQL) on 127.0.0.1:$shim_port"
   "$PYTHON" "$ROOT/e2e/lib/rds_backend.py" --port "$shim_port" --moto-url "http://127.0.0.1:$moto_port" \
     --pg-bin "$PG_BIN" --pg-socket "$PGDIR" --pg-port "$pg_port" --pg-user "$PG_SUPERUSER" \

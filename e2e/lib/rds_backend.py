@@ -349,6 +349,7 @@ class Shim:
     def __init__(self, args, backend):
         self.moto = urllib.parse.urlsplit(args.moto_url)
         self.backend = backend
+        self.trace = os.environ.get("PAVED_RDS_TRACE") == "1"  # one log line per request
 
     def forward(self, method, path, headers, body):
         conn = http.client.HTTPConnection(self.moto.hostname, self.moto.port, timeout=120)
@@ -394,6 +395,8 @@ class Shim:
                 status, hdrs, out = act(region, key, params, lambda: self.forward(method, path, headers, body))
         if status == 200 and b"<DBInstance>" in out:
             out = self.rewrite(region, out)
+        if self.trace:
+            log(f"{action or method + ' ' + path} {region} {params.get('DBInstanceIdentifier', '')} -> {status}")
         return status, hdrs, out
 
     def failed(self, what, err):
@@ -567,6 +570,10 @@ def main():
     class Server(ThreadingHTTPServer):
         daemon_threads = True
         request_queue_size = 256
+
+        def handle_error(self, request, client_address):
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # a client closing keep-alive
+                super().handle_error(request, client_address)
 
     server = Server(("127.0.0.1", args.port), Handler)
     log(f"listening on 127.0.0.1:{args.port}, forwarding to {args.moto_url}, "
