@@ -297,3 +297,118 @@ async fn deleting_with_a_final_snapshot_keeps_a_dump_of_the_rows() {
     );
     drop(p.paved);
 }
+
+/// Not something paved does, but the sandbox's RDS does it for real: a snapshot taken through the
+/// API restores into a new instance with the source's master user, password and rows, at an
+/// endpoint of its own; the source instance is untouched.
+#[tokio::test]
+async fn a_snapshot_restores_into_a_new_instance_with_its_rows() {
+    let region = "ap-southeast-1"; // no other test of this file uses it
+    let rds = emulator_rds(region).await;
+    let suffix: String = (0..6)
+        .map(|_| (b'a' + rand::random_range(0..26u8)) as char)
+        .collect();
+    let (source, copy, snapshot) = (
+        format!("sandbox-src-{suffix}"),
+        format!("sandbox-copy-{suffix}"),
+        format!("sandbox-snap-{suffix}"),
+    );
+    let password = "Sandbox-restore-0123456789";
+    let created = rds
+        .create_db_instance()
+        .db_instance_identifier(&source)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("app")
+        .master_user_password(password)
+        .db_name("shop")
+        .send()
+        .await
+        .unwrap();
+    let ep = created.db_instance().unwrap().endpoint().unwrap();
+    let (host, port) = (ep.address().unwrap().to_string(), ep.port().unwrap() as u16);
+    let c = postgres::connect_parts(&host, port, "app", password, Some("shop"))
+        .await
+        .unwrap();
+    c.batch_execute(
+        "create table items (sku text primary key); insert into items values ('a-1'), ('b-2')",
+    )
+    .await
+    .unwrap();
+    rds.create_db_snapshot()
+        .db_instance_identifier(&source)
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    c.batch_execute("insert into items values ('after-the-snapshot')")
+        .await
+        .unwrap();
+
+    let restored = rds
+        .restore_db_instance_from_db_snapshot()
+        .db_instance_identifier(&copy)
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    let ep2 = restored.db_instance().unwrap().endpoint().unwrap();
+    assert_eq!(ep2.address(), Some("127.0.0.1"));
+    assert_ne!(
+        ep2.port(),
+        Some(port as i32),
+        "the copy has an endpoint of its own"
+    );
+    let c2 = postgres::connect_parts(
+        &host,
+        ep2.port().unwrap() as u16,
+        "app",
+        password,
+        Some("shop"),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "the restored copy with the source's credentials: {}",
+            postgres::describe(&e)
+        )
+    });
+    let skus: Vec<String> = c2
+        .query("select sku from items order by sku", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        skus,
+        ["a-1", "b-2"],
+        "the copy holds the rows of the snapshot, not later ones"
+    );
+    let source_rows: i64 = c
+        .query_one("select count(*) from items", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(source_rows, 3, "the source is untouched");
+
+    for id in [&source, &copy] {
+        rds.delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    rds.delete_db_snapshot()
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    let dir = postgres::snapshots_dir(&e2e_env().vars);
+    assert!(
+        !dir.join(region).join(&snapshot).exists(),
+        "DeleteDBSnapshot removes the dump"
+    );
+}
