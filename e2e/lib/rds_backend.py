@@ -5,8 +5,9 @@ Every request goes to moto unchanged; moto's answer decides. When moto accepts o
 shim does the same to the PostgreSQL server:
 
   CreateDBInstance (engine postgres)    a role for the master user with the master password, the
-                                        databases `postgres` and DBName (as RDS creates them), and
-                                        an endpoint of the instance's own: a loopback port
+                                        databases `postgres` and DBName (as RDS creates them; made
+                                        at the first login or restore), and an endpoint of the
+                                        instance's own: a loopback port
   ModifyDBInstance MasterUserPassword   ALTER ROLE ... PASSWORD
   CreateDBSnapshot, and DeleteDBInstance with a final snapshot
                                         pg_dump of each database into
@@ -30,6 +31,8 @@ the instance's names, and the rest of the session, authentication included, is P
 (the password is checked by the server, SCRAM-SHA-256). An application therefore logs in with
 exactly what paved wrote to the Secret. What it sees inside: `current_user` and
 `current_database()` are the qualified names.
+
+PAVED_RDS_TRACE=1 in the environment of `e2e/env.sh up` logs one line per request.
 """
 
 import argparse
