@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the seed's claim provisioned end to end on this machine.
-#   local control plane (etcd + kube-apiserver) + RDS emulator + paved run
-#   → namespace my-team, the seed Composition and claim → Ready → credentials shown.
+#   local control plane (etcd + kube-apiserver) + RDS emulator with a real PostgreSQL behind it
+#   + paved run → namespace my-team, the seed Composition and claim → Ready → credentials shown
+#   → psql logs in with the Secret's uri.
 # make demo-down (e2e/demo.sh down) stops paved and the control plane.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +27,7 @@ step "Building paved (the first build compiles the AWS SDK: a few minutes)"
 cargo build --bin paved
 PAVED="$ROOT/target/debug/paved"
 
-step "Starting the local control plane and the RDS emulator"
+step "Starting the local control plane, the RDS emulator and the PostgreSQL behind it"
 e2e/env.sh up
 # shellcheck disable=SC1091
 source "$STATE/env"
@@ -90,6 +91,11 @@ step "The RDS instance as the AWS API reports it"
 step "The credentials Secret my-team/my-app-db-credentials (password masked)"
 "$K" get secret my-app-db-credentials -n my-team -o json | python3 e2e/lib/show_secret.py
 
+step "Logging in with the Secret: psql \"\$(kubectl get secret my-app-db-credentials -n my-team -o jsonpath='{.data.uri}' | base64 -d)\" -c 'select current_user, version()'"
+PSQL=$(command -v psql || echo "$PAVED_PG_BIN/psql")
+"$PSQL" "$("$K" get secret my-app-db-credentials -n my-team -o jsonpath='{.data.uri}' | base64 -d)" \
+  -c 'select current_user, version()'
+
 cat <<DONE
 
 paved is running (pid $(cat "$STATE/paved.pid"), logs in $STATE/paved.log).
@@ -98,5 +104,9 @@ Use kubectl against the local control plane:
   \$PAVED_KUBECTL get postgresqlinstance -A
   \$PAVED_KUBECTL describe postgresqlinstance my-app-db -n my-team
 Metrics: curl http://127.0.0.1:$METRICS_PORT/metrics
+
+The database is real (PostgreSQL $(basename "$(dirname "$PAVED_PG_BIN")") on 127.0.0.1, TLS). Point a local app at it:
+  export DATABASE_URL="\$(\$PAVED_KUBECTL get secret my-app-db-credentials -n my-team -o jsonpath='{.data.uri}' | base64 -d)"
+  (or the Secret's host, port, username, password keys; sslmode=require)
 Tear it all down: make demo-down
 DONE

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the local control plane and the test suite need, idempotently:
-#   - Debian packages: etcd, Go (to build kube-apiserver/kubectl), jq, lua5.1, openssl
+#   - Debian packages: etcd, PostgreSQL (the sandbox's databases behind the RDS emulator), Go (to
+#     build kube-apiserver/kubectl), jq, lua5.1, openssl
+#   - the unprivileged user paved-sandbox that runs that PostgreSQL (it refuses to run as root)
 #   - kube-apiserver + kubectl 1.20 built from Debian's `kubernetes` source package (cached)
 #   - a Python venv with moto[server] (the RDS emulator), helm-python-sdk and regopy
 # Honours KUBEBUILDER_ASSETS: when it points at a folder holding kube-apiserver and etcd, nothing
@@ -19,6 +21,7 @@ need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
 [ -x /usr/bin/etcd ] || need_apt+=(etcd-server)
 have openssl || need_apt+=(openssl)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_apt+=(postgresql)
 have jq || need_apt+=(jq)
 have lua5.1 || need_apt+=(lua5.1)
 have curl || need_apt+=(curl)
@@ -46,6 +49,13 @@ if [ "${#need_apt[@]}" -gt 0 ] || [ "${need_update:-0}" = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   [ "${#need_apt[@]}" -gt 0 ] && apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Debian's package also sets up a cluster of its own (15/main); the sandbox never uses it (e2e/env.sh
+# runs a private one), so it stays down unless something else started it.
+if [ "$(id -u)" = 0 ] && ! id -u paved-sandbox >/dev/null 2>&1; then
+  log "creating the system user paved-sandbox (runs the sandbox PostgreSQL)"
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin paved-sandbox
 fi
 
 if [ "$build_k8s" = 1 ]; then

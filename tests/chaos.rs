@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use paved::api::Instance;
 use serde_json::{Value, json};
@@ -159,6 +161,32 @@ async fn crash_sigkill_at_random_moments() {
     }
     println!(
         "[crash] passwords: {n}/{n} Secrets hold the password their RDS instance was created with"
+    );
+
+    // and every database takes a login with its claim's Secret (the sandbox's PostgreSQL behind
+    // the emulator: e2e/lib/rds_backend.py), by uri and by host/port/username/password
+    let secrets: Api<Secret> = Api::namespaced(rig.client.clone(), &rig.ns);
+    let t = Instant::now();
+    let logins: Vec<(String, String)> = futures::stream::iter(names.iter().map(|name| {
+        let secrets = secrets.clone();
+        async move {
+            let secret = format!("{name}-credentials");
+            let data = postgres::secret_strings(&secrets.get(&secret).await.unwrap());
+            postgres::login_with_secret(&secret, &data).await
+        }
+    }))
+    .buffer_unordered(8)
+    .collect()
+    .await;
+    let roles: BTreeSet<&String> = logins.iter().map(|(user, _)| user).collect();
+    assert_eq!(
+        roles.len(),
+        n,
+        "invariant: each claim's Secret logs in to a database of its own: {logins:?}"
+    );
+    println!(
+        "[crash] logins: {n}/{n} databases took a login with their Secret (uri and fields) in {:.1} s",
+        t.elapsed().as_secs_f64()
     );
     rig.paved.stop();
 }

@@ -32,6 +32,7 @@ pub mod controllers;
 pub mod env;
 pub mod fixtures;
 pub mod metrics;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod ready;
