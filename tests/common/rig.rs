@@ -29,6 +29,8 @@ pub struct Rig {
     pub ns: String,
     pub region: String,
     pub composition: String,
+    /// The ProviderConfig that points at the proxy.
+    pub provider_config: String,
     pub proxy: FaultProxy,
     pub paved: Paved,
     _cleanup: ClusterCleanup,
@@ -44,8 +46,8 @@ impl Rig {
         let SeedBehindProxy {
             proxy,
             composition,
+            provider_config,
             cleanup,
-            ..
         } = SeedBehindProxy::new(&client, &env, &format!("chaos-{test}-{suffix}"), region).await;
         let paved = PavedOpts {
             bin: PathBuf::from(env!("CARGO_BIN_EXE_paved")),
@@ -65,6 +67,7 @@ impl Rig {
             ns,
             region: region.to_string(),
             composition,
+            provider_config,
             proxy,
             paved,
             _cleanup: cleanup,
