@@ -46,9 +46,10 @@ pub struct CompositionSpec {
     pub composite_type_ref: TypeReference,
 
     /// Resources (the default): compose the templates in `resources` with patch-and-transform.
-    /// Pipeline (composition functions) is accepted so that such Compositions apply, but paved
-    /// does not run functions: a claim using a Pipeline Composition reports a Synced=False
-    /// condition saying so.
+    /// Pipeline: run the steps in `pipeline`, in order. paved runs the steps of
+    /// function-patch-and-transform (input `apiVersion: pt.fn.crossplane.io/v1beta1`, `kind:
+    /// Resources`) itself, whatever the Function is named, and understands function-auto-ready;
+    /// it has no function runtime, so a step of any other function is refused by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<CompositionMode>,
 
@@ -65,11 +66,10 @@ pub struct CompositionSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ComposedTemplate>,
 
-    /// Composition function pipeline (mode Pipeline). Accepted for compatibility with
-    /// Crossplane; paved does not run composition functions.
+    /// The steps of mode Pipeline, run in order; each sees what the previous ones composed.
+    /// Required in mode Pipeline. Step names must be unique.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form_array")]
-    pub pipeline: Option<Vec<serde_json::Value>>,
+    pub pipeline: Option<Vec<PipelineStep>>,
 
     /// Crossplane EnvironmentConfig selection. Accepted for compatibility; paved has no
     /// EnvironmentConfigs, and a Composition whose patches read or write the environment fails
@@ -113,8 +113,53 @@ pub enum CompositionMode {
     /// Patch-and-transform the templates in spec.resources.
     #[default]
     Resources,
-    /// Run a pipeline of composition functions (not supported by paved).
+    /// Run the steps of spec.pipeline: function-patch-and-transform steps (run by paved itself)
+    /// and function-auto-ready steps.
     Pipeline,
+}
+
+/// One step of a Pipeline Composition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineStep {
+    /// Name of the step, unique within the pipeline, for example `patch-and-transform`. Errors
+    /// name it.
+    #[serde(default)]
+    #[schemars(transform = no_default)]
+    pub step: String,
+
+    /// The Composition Function this step runs, by the name of its Function object.
+    #[serde(default)]
+    #[schemars(transform = no_default)]
+    pub function_ref: FunctionReference,
+
+    /// The input of the step, a Kubernetes-style object (apiVersion, kind, ...). A step whose
+    /// input is `apiVersion: pt.fn.crossplane.io/v1beta1`, `kind: Resources` is
+    /// function-patch-and-transform's, which paved runs itself: `resources` (each with a
+    /// `name`, and a `base` unless an earlier step composed a resource of that name),
+    /// `patchSets` and `writeConnectionSecretToRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub input: Option<serde_json::Value>,
+
+    /// Credentials the Function needs. Accepted for compatibility with Crossplane; paved runs
+    /// no function that uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_array")]
+    pub credentials: Option<Vec<serde_json::Value>>,
+
+    /// Resources the Function needs (Crossplane v2). Accepted for compatibility with
+    /// Crossplane; paved runs no function that uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub requirements: Option<serde_json::Value>,
+}
+
+/// A reference to a Composition Function.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FunctionReference {
+    /// Name of the Function object, for example `function-patch-and-transform`.
+    pub name: String,
 }
 
 /// A named list of patches shared by several resources.
@@ -272,6 +317,11 @@ pub enum ToFieldPathPolicy {
     ForceMergeObjects,
     /// Like ForceMergeObjects, but append array elements (skipping ones already present).
     ForceMergeObjectsAppendArrays,
+    /// Deprecated spelling of MergeObjects (function-patch-and-transform still accepts it).
+    MergeObject,
+    /// Deprecated spelling of ForceMergeObjectsAppendArrays (function-patch-and-transform
+    /// still accepts it).
+    AppendArray,
 }
 
 /// Patch policies.
@@ -804,6 +854,12 @@ fn default_condition_type() -> String {
 
 fn default_condition_status() -> String {
     "True".to_string()
+}
+
+/// Keep the CRD free of defaults for fields the engine checks itself (an empty step name or
+/// Function name is reported by `paved render` and on the claim, naming the step).
+fn no_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 fn free_form_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
