@@ -1,7 +1,8 @@
 //! `Composition` (`apiextensions.crossplane.io/v1`): what a claim becomes.
 //!
-//! The schema is Crossplane v1's patch-and-transform ("Resources" mode) Composition, so existing
-//! Compositions apply unchanged. The engine that interprets it lives in [`crate::compose`]; the
+//! The schema is Crossplane v1's Composition, in mode Resources (patch-and-transform) and mode
+//! Pipeline (function steps; paved runs function-patch-and-transform and function-auto-ready
+//! steps itself), so existing Compositions apply unchanged. The engine that interprets it lives in [`crate::compose`]; the
 //! doc comments here are what `kubectl explain composition.spec...` prints.
 //!
 //! Fields are optional in the schema wherever Crossplane's are, and defaults (patch type
@@ -19,7 +20,8 @@ use super::common::{any_value, free_form_object};
 
 /// How a claim is turned into composed resources (Crossplane v1 patch-and-transform). A
 /// Composition lists resource templates (`resources[].base`) and the patches that copy values
-/// between the claim and each composed resource. paved renders it for every claim whose type
+/// between the claim and each composed resource, either directly (mode Resources) or in the
+/// function-patch-and-transform steps of a pipeline (mode Pipeline). paved renders it for every claim whose type
 /// matches `compositeTypeRef`; run `paved render --claim claim.yaml --composition comp.yaml` to
 /// see the result without a cluster.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -32,7 +34,7 @@ use super::common::{any_value, free_form_object};
     shortname = "comp",
     category = "crossplane",
     category = "paved",
-    doc = "A Composition (Crossplane v1, patch-and-transform): the resources a claim of type spec.compositeTypeRef becomes, and how values flow between the claim and them.",
+    doc = "A Composition (Crossplane v1, patch-and-transform, in mode Resources or in function-patch-and-transform steps of mode Pipeline): the resources a claim of type spec.compositeTypeRef becomes, and how values flow between the claim and them.",
     printcolumn = r#"{"name":"XR-KIND","type":"string","jsonPath":".spec.compositeTypeRef.kind"}"#,
     printcolumn = r#"{"name":"XR-APIVERSION","type":"string","jsonPath":".spec.compositeTypeRef.apiVersion"}"#,
     printcolumn = r#"{"name":"MODE","type":"string","jsonPath":".spec.mode","priority":1}"#,
@@ -198,7 +200,8 @@ pub struct ComposedTemplate {
 
     /// Which connection details of this resource are published in the claim's connection
     /// Secret. When empty, every key of this resource's connection Secret is published (a
-    /// deliberate difference from Crossplane, which then publishes nothing).
+    /// deliberate difference from Crossplane, which then publishes nothing; in mode Pipeline
+    /// paved does as function-patch-and-transform and publishes nothing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connection_details: Vec<ConnectionDetail>,
 
@@ -298,7 +301,8 @@ pub enum FromFieldPathPolicy {
     /// Skip the patch when the source field is missing (the default).
     #[default]
     Optional,
-    /// Fail rendering when the source field is missing.
+    /// When the source field is missing, skip the resource (and keep the claim not ready) for a
+    /// patch to a composed resource; fail rendering for a patch to the claim.
     Required,
 }
 
@@ -329,7 +333,9 @@ pub enum ToFieldPathPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct PatchPolicy {
     /// Optional (the default): a missing source field skips the patch. Required: a missing
-    /// source field is an error, reported on the claim.
+    /// source field skips the whole resource (it is not created, or an existing one is left as
+    /// it is) and the claim is not ready until the field exists; for a patch to the claim, it
+    /// is an error reported on the claim (in mode Pipeline, a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_field_path: Option<FromFieldPathPolicy>,
 
@@ -363,7 +369,8 @@ pub struct MergeOptions {
 #[serde(rename_all = "camelCase")]
 pub struct Combine {
     /// The values to combine, each read from a field path of the source object. If any of
-    /// them is missing the patch is skipped (or fails, with policy.fromFieldPath Required).
+    /// them is missing the patch is skipped (or, with policy.fromFieldPath Required, the
+    /// resource is).
     #[schemars(length(min = 1))]
     pub variables: Vec<CombineVariable>,
     /// How to combine: only `string` exists.
@@ -818,7 +825,8 @@ pub struct ReadinessCheck {
     /// The string to match (MatchString).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_string: Option<String>,
-    /// The integer to match (MatchInteger).
+    /// The integer to match (MatchInteger). 0 is a real value: it matches 0 (Crossplane v1
+    /// reads 0 as unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_integer: Option<i64>,
     /// The condition to match (MatchCondition). Defaults to type Ready, status True.

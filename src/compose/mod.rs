@@ -1,9 +1,12 @@
 //! The composition engine: (claim, Composition, observed composed objects) to (desired composed
-//! objects, claim status, connection details, readiness), with Crossplane v1
-//! patch-and-transform semantics.
+//! objects, claim status, connection details, readiness), with Crossplane's patch-and-transform
+//! semantics: mode Resources as Crossplane v1's composer, and mode Pipeline with the steps of
+//! function-patch-and-transform (run here, in-process) and function-auto-ready.
 //!
 //! Pure: no I/O, no Kubernetes client, no clock, no randomness. The claim controller and
-//! `paved render` both call [`render`].
+//! `paved render` both call [`render`]; [`validate_all`] (and [`validate_raw`] for a file)
+//! report every error of a Composition at once, [`check_mode`] whether paved runs its mode,
+//! and [`listed_resources`] what to observe before rendering.
 //!
 //! # Rendering rules
 //!
@@ -32,14 +35,36 @@
 //!   (and not `status.conditions`, `status.compositionRef`, `status.resourceRefs` or
 //!   `status.connectionDetails`, which the controller owns). Status fields they do not touch are
 //!   kept.
-//! - Readiness comes from the observed object ([`Readiness::NotObserved`] when there is none).
-//! - Connection details come from the observed object and its connection Secret (a resource
-//!   with no `connectionDetails` publishes every key of its Secret); FromValue details are
-//!   published even before the resource is observed, and FromFieldPath reads the desired object
-//!   until it is.
+//! - A `[*]` in a toFieldPath writes only into the elements where the rest of the path already
+//!   exists, and nothing to write into is an error (Crossplane's `ExpandWildcards`). An array
+//!   index above 1024 is refused (Crossplane's `DefaultMaxFieldPathIndex`).
+//! - A patch to a composed resource with `policy.fromFieldPath: Required` whose source is
+//!   missing skips that resource ([`RenderOutput::skipped`]), and the claim is not ready; it does
+//!   not fail the claim. In mode Pipeline, once the resource exists the patch is ignored
+//!   instead (function-patch-and-transform), with a warning.
+//! - Readiness comes from the observed object ([`Readiness::NotObserved`] when there is none). A
+//!   readiness check on a field of the wrong type is an error in mode Resources (as in
+//!   Crossplane's composer) and a warning plus NotReady in mode Pipeline (as in
+//!   function-patch-and-transform). `matchInteger: 0` matches 0.
+//! - Connection details, mode Resources: from the observed object and its connection Secret (a
+//!   resource with no `connectionDetails` publishes every key of its Secret, a deliberate
+//!   difference from Crossplane); FromValue details are published even before the resource is
+//!   observed, and FromFieldPath reads the desired object until it is. Mode Pipeline: as
+//!   function-patch-and-transform, only the declared details, only of observed resources.
 //!
-//! Every resource of a Composition is validated (paths parsed, transforms compiled) whether or
-//! not values flow through it, so a broken Composition fails on the first render.
+//! # Mode Pipeline
+//!
+//! Steps run in order on one desired state ([`pipeline`] says which steps paved runs). A
+//! function-patch-and-transform step renders its `resources` with its own `patchSets`; a
+//! resource with a `base` replaces what an earlier step composed under its name, one without a
+//! base patches it. FromComposite patches read the claim as given (Crossplane's observed XR),
+//! ToComposite patches write the claim's status. A function-auto-ready step marks ready every
+//! observed resource no earlier step found ready whose Ready condition is True. A step of any
+//! other Function is an error naming the step and the Function, before anything is rendered.
+//!
+//! Every part of a Composition is validated (paths parsed, transforms compiled, every patch
+//! set, used or not) whether or not values flow through it, so a broken Composition fails on the
+//! first render, and `paved render` can list every error at once.
 
 mod connection;
 mod error;
@@ -1159,6 +1184,9 @@ pub fn render(input: &RenderInput<'_>) -> Result<RenderOutput, ComposeError> {
         _ => Map::new(),
     };
     let ready = skipped.is_empty() && desired.iter().all(|d| d.readiness.is_ready());
+    // A resource a later step rendered after all is applied, not left alone (the claim stays
+    // not ready, as function-patch-and-transform leaves the XR not ready once it skipped one).
+    skipped.retain(|s| !desired.iter().any(|d| d.name == s.resource_name));
     Ok(RenderOutput {
         resources: desired
             .into_iter()
