@@ -639,3 +639,51 @@ fn corpus_every_composition_is_validated_in_one_run() {
     }
     println!("most errors: {} ({})", most.0, most.1);
 }
+
+#[test]
+fn required_patch_to_the_claim() {
+    // Crossplane v1 composer (composition_pt.go): "Failures to render ToComposite patches are
+    // terminal". function-patch-and-transform (fn.go): a Required patch that cannot be applied
+    // and is not to a composed resource is a warning.
+    let res = json!([{"name": "db", "base": base(), "patches": [
+        {"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.address",
+         "toFieldPath": "status.address", "policy": {"fromFieldPath": "Required"}}]}]);
+    let obs = BTreeMap::from([("db".to_string(), observed(json!({"status": {}}), &[]))]);
+    let e = run(&claim(), &spec(json!({"resources": res.clone()})), &obs).unwrap_err();
+    assert_eq!(e.kind(), Reason::RequiredFieldMissing);
+    let p = spec(json!({"mode": "Pipeline", "pipeline": [
+        {"step": "pt", "functionRef": {"name": "pt"}, "input": pt(res)}]}));
+    let out = run(&claim(), &p, &obs).unwrap();
+    assert_eq!(out.resources.len(), 1);
+    assert!(out.skipped.is_empty());
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(out.warnings[0].contains("status.atProvider.address"));
+}
+
+#[test]
+fn a_later_step_with_a_base_replaces_the_resource() {
+    // function-patch-and-transform (fn.go): "If a previous Function produced a desired
+    // resource with this name we'll overwrite it."
+    let s = spec(json!({"mode": "Pipeline", "pipeline": [
+        {"step": "one", "functionRef": {"name": "pt"}, "input": pt(json!([
+            {"name": "db", "base": {"apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance", "spec": {"forProvider": {"a": 1}}}},
+            {"name": "other", "base": base()}]))},
+        {"step": "two", "functionRef": {"name": "pt"}, "input": pt(json!([
+            {"name": "db", "base": {"apiVersion": "rds.aws.upbound.io/v1beta3", "kind": "Instance", "spec": {"forProvider": {"b": 2}}}}]))}
+    ]}));
+    let out = run(&claim(), &s, &BTreeMap::new()).unwrap();
+    let names: Vec<&str> = out
+        .resources
+        .iter()
+        .map(|r| r.resource_name.as_str())
+        .collect();
+    assert_eq!(names, ["db", "other"]);
+    assert_eq!(
+        out.resources[0].desired["spec"]["forProvider"],
+        json!({"b": 2})
+    );
+    assert_eq!(out.resources[0].step.as_deref(), Some("two"));
+    let listed = listed_resources("c", &s).unwrap();
+    assert_eq!(listed[0].api_version, "rds.aws.upbound.io/v1beta3");
+    assert_eq!(listed.len(), 2);
+}
