@@ -356,7 +356,8 @@ fn parse_inputs(comp: &str, spec: &CompositionSpec, errs: &mut Vec<ComposeError>
     if !is_pipeline(spec) {
         return Inputs { pt };
     }
-    let schema = strict::schema_of::<pipeline::PtInput>();
+    static PT_SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let schema = PT_SCHEMA.get_or_init(strict::schema_of::<pipeline::PtInput>);
     for (si, step) in steps.iter().enumerate() {
         let base_path = format!("spec.pipeline[{si}].input");
         let parsed = match (pipeline::classify(step), step.input.as_ref()) {
@@ -366,7 +367,7 @@ fn parse_inputs(comp: &str, spec: &CompositionSpec, errs: &mut Vec<ComposeError>
                         .at_step(&step.step, si)
                         .with_path(base_path.clone())
                 };
-                for path in strict::unknown_fields(&schema, input, &base_path) {
+                for path in strict::unknown_fields(schema, input, &base_path) {
                     errs.push(
                         ComposeError::new(
                             comp,
@@ -815,8 +816,9 @@ pub fn validate_raw(composition_name: &str, composition: &Value) -> Vec<ComposeE
             .with_path("spec"),
         ];
     };
-    let schema = strict::schema_of::<CompositionSpec>();
-    let mut errs: Vec<ComposeError> = strict::unknown_fields(&schema, spec, "spec")
+    static SPEC_SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let schema = SPEC_SCHEMA.get_or_init(strict::schema_of::<CompositionSpec>);
+    let mut errs: Vec<ComposeError> = strict::unknown_fields(schema, spec, "spec")
         .into_iter()
         .map(|path| {
             ComposeError::new(
