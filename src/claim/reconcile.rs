@@ -136,8 +136,21 @@ async fn compose(
     not_ready.extend(skipped);
     let ready = rendered.ready && not_ready.is_empty();
     let details = &rendered.connection_details;
-    let secret_published =
-        publish::connection_secret(ctx, claim, old, &owner, &refs, details, ready).await?;
+    let mut warnings = rendered.warnings.clone();
+    let (composition_secret, outside) =
+        publish::composition_secret(rendered.connection_secret.as_ref(), ns);
+    warnings.extend(outside);
+    let secret_published = publish::connection_secret(
+        ctx,
+        claim,
+        old,
+        &owner,
+        &refs,
+        details,
+        ready,
+        composition_secret,
+    )
+    .await?;
 
     Ok(Facts {
         composition: composition.name_any(),
@@ -149,6 +162,7 @@ async fn compose(
         applied: applied.applied,
         deleted,
         secret_published,
+        warnings,
     })
 }
 
