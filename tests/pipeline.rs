@@ -255,3 +255,57 @@ fn paved_render_runs_a_pipeline_and_refuses_go_templating_with_the_same_message(
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn paved_render_prints_every_error_with_its_path_and_json_on_request() {
+    let dir = std::env::temp_dir().join(format!("paved-pipeline-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut comp = pipeline_composition("pg", Some(go_templating_step()));
+    comp["spec"]["pipeline"][0]["input"]["resource"] = json!([]);
+    let text = render(&comp, &dir);
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert_eq!(text.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 errors"), "{stderr}");
+    assert!(
+        stderr.contains("spec.pipeline[0].input.resource")
+            && stderr.contains("spec.pipeline[2].functionRef.name"),
+        "{stderr}"
+    );
+
+    let comp_path = dir.join("composition.yaml");
+    let claim_path = dir.join("claim.yaml");
+    let json_out = std::process::Command::new(env!("CARGO_BIN_EXE_paved"))
+        .args(["render", "--output", "json", "--claim"])
+        .arg(&claim_path)
+        .arg("--composition")
+        .arg(&comp_path)
+        .output()
+        .unwrap();
+    assert_eq!(json_out.status.code(), Some(1));
+    let list: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().any(|e| {
+        e["step"] == "render-templates"
+            && e["path"] == "spec.pipeline[2].functionRef.name"
+            && e["message"]
+                .as_str()
+                .unwrap()
+                .contains(GO_TEMPLATING_MESSAGE)
+    }));
+
+    let ok = render(&pipeline_composition("pg", None), &dir);
+    assert!(ok.status.success());
+    let json_ok = std::process::Command::new(env!("CARGO_BIN_EXE_paved"))
+        .args(["render", "--output", "json", "--claim"])
+        .arg(&claim_path)
+        .arg("--composition")
+        .arg(&comp_path)
+        .output()
+        .unwrap();
+    assert!(json_ok.status.success());
+    let doc: Value = serde_json::from_slice(&json_ok.stdout).unwrap();
+    assert_eq!(doc["resources"][0]["kind"], "Instance");
+    assert_eq!(doc["skipped"], json!([]));
+    std::fs::remove_dir_all(&dir).ok();
+}
