@@ -13,6 +13,22 @@ use kube::api::{Api, DeleteParams, ListParams};
 use paved::api::{ConditionStatus, Instance, PostgreSQLInstance};
 use serde_json::{Value, json};
 
+/// On the Compositions these tests create: one a failed run left behind is deleted by the next
+/// (other test files need to find only their own Compositions for PostgreSQLInstance).
+const TEST_LABEL: &str = "paved-test/pipeline";
+
+async fn delete_leftover_compositions(client: &kube::Client) {
+    let api: Api<paved::api::Composition> = Api::all(client.clone());
+    for c in api
+        .list(&ListParams::default().labels(TEST_LABEL))
+        .await
+        .unwrap()
+    {
+        let name = c.metadata.name.unwrap_or_default();
+        let _ = api.delete(&name, &DeleteParams::default()).await;
+    }
+}
+
 const GO_TEMPLATING_MESSAGE: &str = r#"runs Function "function-go-templating""#;
 
 fn pipeline_composition(name: &str, extra_step: Option<Value>) -> Value {
@@ -54,7 +70,7 @@ fn pipeline_composition(name: &str, extra_step: Option<Value>) -> Value {
     json!({
         "apiVersion": "apiextensions.crossplane.io/v1",
         "kind": "Composition",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": {TEST_LABEL: "true"}},
         "spec": {
             "compositeTypeRef": {"apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance"},
             "mode": "Pipeline",
@@ -98,6 +114,7 @@ fn aws_calls(metrics: &str) -> f64 {
 async fn pipeline_composition_provisions_an_instance_to_ready_with_its_secret() {
     let client = client().await;
     install_crds(&client).await;
+    delete_leftover_compositions(&client).await;
     let ns = test_namespace(&client, "pipeline-ready").await;
     let comp_name = format!("pg-pipeline-{ns}");
     apply_json(
@@ -162,6 +179,7 @@ async fn pipeline_composition_provisions_an_instance_to_ready_with_its_secret() 
 async fn a_go_templating_step_is_refused_by_name_with_no_aws_call() {
     let client = client().await;
     install_crds(&client).await;
+    delete_leftover_compositions(&client).await;
     let ns = test_namespace(&client, "pipeline-refused").await;
     let comp_name = format!("pg-gotemplating-{ns}");
     let comp = pipeline_composition(&comp_name, Some(go_templating_step()));
