@@ -327,3 +327,80 @@ fn paved_render_prints_every_error_with_its_path_and_json_on_request() {
     assert_eq!(doc["skipped"], json!([]));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Data safety: a resource that exists and that a Required patch can no longer render (its
+/// source removed from the claim) is skipped, and kept: never deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_resource_a_required_patch_skips_is_kept() {
+    let client = client().await;
+    install_crds(&client).await;
+    delete_leftover_compositions(&client).await;
+    let ns = test_namespace(&client, "pipeline-skip").await;
+    let comp_name = format!("pg-required-{ns}");
+    let mut comp = yaml_docs(&read_project_file("examples/seed/composition.yaml")).remove(0);
+    comp["metadata"] = json!({"name": comp_name, "labels": {TEST_LABEL: "true"}});
+    comp["spec"]["resources"][0]["base"]["spec"]["forProvider"]["skipFinalSnapshot"] = json!(true);
+    comp["spec"]["resources"][0]["patches"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"fromFieldPath": "spec.parameters.environment", "toFieldPath": "metadata.labels.environment", "policy": {"fromFieldPath": "Required"}}));
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let mut paved = start_paved(&ns);
+    paved.wait_ready(90).await;
+    let mut cl = claim(&ns, &comp_name);
+    apply_json(&client, &cl, None, false).await.unwrap();
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    wait_for(&claims, "my-app-db", 120, "Ready", |c| {
+        condition(c, "Ready").is_some_and(|r| r.status == ConditionStatus::True)
+    })
+    .await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    let uid = instances
+        .get("my-app-db-rds-instance")
+        .await
+        .unwrap()
+        .metadata
+        .uid;
+
+    cl["spec"]["parameters"]
+        .as_object_mut()
+        .unwrap()
+        .remove("environment");
+    apply_json(&client, &cl, None, false).await.unwrap();
+    let skipped = wait_for(
+        &claims,
+        "my-app-db",
+        60,
+        "Ready=False naming the field",
+        |c| {
+            condition(c, "Ready").is_some_and(|r| {
+                r.status == ConditionStatus::False
+                    && r.message.contains("spec.parameters.environment")
+            })
+        },
+    )
+    .await;
+    let status = skipped.status.unwrap();
+    assert!(
+        status
+            .resource_refs
+            .iter()
+            .any(|r| r.name == "my-app-db-rds-instance"),
+        "{:?}",
+        status.resource_refs
+    );
+    // Several resyncs later it is still there, the same object, not being deleted.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let inst = instances.get("my-app-db-rds-instance").await.unwrap();
+    assert_eq!(inst.metadata.uid, uid);
+    assert!(inst.metadata.deletion_timestamp.is_none());
+
+    claims
+        .delete("my-app-db", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_deleted(&claims, "my-app-db", 120).await;
+    wait_deleted(&instances, "my-app-db-rds-instance", 120).await;
+    let comps: Api<paved::api::Composition> = Api::all(client.clone());
+    let _ = comps.delete(&comp_name, &DeleteParams::default()).await;
+}
