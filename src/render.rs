@@ -56,7 +56,69 @@ pub struct RenderArgs {
     /// Also print the claim, with the status the patches would give it, as the last document.
     #[arg(long)]
     pub include_claim: bool,
+
+    /// Output format: `yaml` (documents with comments) or `json` (one object: the composed
+    /// objects, skipped resources, warnings and, with --observed, the claim's status; or the
+    /// Composition's errors as a list with path, step and message).
+    #[arg(long, value_name = "FORMAT", default_value = "yaml")]
+    pub output: OutputFormat,
 }
+
+/// `--output` of `paved render`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    #[default]
+    Yaml,
+    Json,
+}
+
+/// Errors of a Composition that fails validation: every one, with its location.
+#[derive(Debug)]
+pub struct InvalidComposition {
+    path: PathBuf,
+    errors: Vec<compose::ComposeError>,
+}
+
+impl InvalidComposition {
+    /// The errors as JSON: a list of {path, step, message}.
+    pub fn to_json(&self) -> Value {
+        Value::Array(
+            self.errors
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "path": e.path(),
+                        "step": e.step().map(|(s, _)| s),
+                        "reason": e.reason(),
+                        "message": e.to_string(),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Display for InvalidComposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.errors.len();
+        write!(
+            f,
+            "{}: invalid Composition: {n} error{}",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.errors {
+            if e.path().is_empty() {
+                write!(f, "\n  - {e}")?;
+            } else {
+                write!(f, "\n  - {}: {e}", e.path())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for InvalidComposition {}
 
 fn read(path: &Path, what: &str) -> anyhow::Result<String> {
     std::fs::read_to_string(path)
@@ -128,8 +190,20 @@ fn load_composition(path: &Path) -> anyhow::Result<Composition> {
         );
     }
     // Deserialize from the text (not the Value) so errors carry line and column.
-    serde_yaml_ng::from_str::<Composition>(&text)
-        .with_context(|| format!("{}: invalid Composition", path.display()))
+    let composition = serde_yaml_ng::from_str::<Composition>(&text)
+        .with_context(|| format!("{}: invalid Composition", path.display()))?;
+    // Every error at once (unknown fields by path, every step, resource and patch set), as
+    // the controller would refuse the Composition.
+    let name = composition.metadata.name.as_deref().unwrap_or_default();
+    let errors = compose::validate_raw(name, &doc);
+    if !errors.is_empty() {
+        return Err(InvalidComposition {
+            path: path.to_path_buf(),
+            errors,
+        }
+        .into());
+    }
+    Ok(composition)
 }
 
 fn secret_data(secret: &Value, path: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
@@ -299,8 +373,31 @@ fn yaml_doc(out: &mut dyn Write, comment: &str, v: &Value) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Run `paved render`, writing YAML to `out`.
+/// Run `paved render`, writing YAML (or JSON) to `out`. With `--output json`, a Composition's
+/// errors are also written to `out` as a JSON list (path, step, reason, message).
 pub fn run(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let result = render(args, out);
+    if args.output == OutputFormat::Json
+        && let Err(e) = &result
+    {
+        let list = if let Some(invalid) = e.downcast_ref::<InvalidComposition>() {
+            Some(invalid.to_json())
+        } else {
+            e.downcast_ref::<compose::ComposeError>().map(|c| {
+                serde_json::json!([{"path": c.path(), "step": c.step().map(|(s, _)| s),
+                    "reason": c.reason(), "message": c.to_string()}])
+            })
+        };
+        if let Some(list) = list {
+            serde_json::to_writer_pretty(&mut *out, &list).context("writing JSON")?;
+            writeln!(out)?;
+            out.flush()?;
+        }
+    }
+    result
+}
+
+fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let claim = load_claim(&args.claim)?;
     let composition = load_composition(&args.composition)?;
     let composition_name = composition.metadata.name.clone().unwrap_or_default();
@@ -341,6 +438,44 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         observed: input.observed,
     };
     let planned = plan::plan(&plan_input, output.resources)?;
+    if args.output == OutputFormat::Json {
+        let skipped: Vec<Value> = output
+            .skipped
+            .iter()
+            .map(|s| {
+                serde_json::json!({"resource": s.resource_name, "step": s.step, "message": s.message})
+            })
+            .collect();
+        let mut doc = serde_json::json!({
+            "resources": planned.iter().map(|p| p.desired.clone()).collect::<Vec<_>>(),
+            "skipped": skipped,
+            "warnings": output.warnings,
+            "ready": output.ready,
+            "connectionDetails": output.connection_details.keys().collect::<Vec<_>>(),
+        });
+        if args.observed.is_some() || args.include_claim {
+            doc["status"] = Value::Object(output.claim_status.clone());
+        }
+        serde_json::to_writer_pretty(&mut *out, &doc).context("writing JSON")?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    for s in &output.skipped {
+        writeln!(
+            out,
+            "# skipped: resource {}{}: {}",
+            s.resource_name,
+            s.step
+                .as_deref()
+                .map(|st| format!(" (step {st})"))
+                .unwrap_or_default(),
+            s.message
+        )?;
+    }
+    for w in &output.warnings {
+        writeln!(out, "# warning: {w}")?;
+    }
     for p in &planned {
         yaml_doc(
             out,

@@ -601,6 +601,9 @@ enum Expect {
     },
     /// The composed Instance's Synced condition is False with a message containing this text.
     Instance { contains: String },
+    /// The claim is Synced=True and Ready=False with a message containing this text, and no
+    /// Instance is composed for it (the engine skipped the resource).
+    Skipped { contains: String },
 }
 
 struct Case {
@@ -878,18 +881,6 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
             "kind".into(),
         ),
         (
-            "missing Required source",
-            json!([{"fromFieldPath": "spec.parameters.tier", "toFieldPath": "spec.forProvider.instanceClass", "policy": {"fromFieldPath": "Required"}}]),
-            &["RequiredFieldMissing"],
-            "spec.parameters.tier".into(),
-        ),
-        (
-            "missing Required source, 300 levels deep",
-            json!([{"fromFieldPath": deep_path, "toFieldPath": "spec.forProvider.instanceClass", "policy": {"fromFieldPath": "Required"}}]),
-            &["RequiredFieldMissing", "InvalidFieldPath"],
-            "spec.parameters.a.a".into(),
-        ),
-        (
             "ToCompositeFieldPath outside status",
             json!([{"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.address", "toFieldPath": "spec.parameters.version"}]),
             &["InvalidPatchTarget", "InvalidComposition"],
@@ -965,6 +956,36 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
         });
     }
 
+    // A Required patch whose source is missing skips the resource (as Crossplane's
+    // function-patch-and-transform does): the claim is synced, not Ready, nothing is created.
+    for (what, from, contains) in [
+        (
+            "missing Required source",
+            "spec.parameters.tier".to_string(),
+            "spec.parameters.tier",
+        ),
+        (
+            "missing Required source, 300 levels deep",
+            deep_path.clone(),
+            "spec.parameters.a.a",
+        ),
+    ] {
+        let i = cases.len();
+        let mut comp = base_comp(i);
+        comp["spec"]["resources"][0]["patches"] = json!([{"fromFieldPath": from, "toFieldPath": "spec.forProvider.instanceClass", "policy": {"fromFieldPath": "Required"}}]);
+        let cl = claim(i, &comp_name(i));
+        cases.push(Case {
+            name: format!("invalid-{i:02}"),
+            what,
+            composition: Some(comp),
+            claim: Some(cl),
+            secret: None,
+            expect: Expect::Skipped {
+                contains: contains.into(),
+            },
+        });
+    }
+
     // (4) bases paved cannot compose, and a Composition/claim mismatch
     let i0 = cases.len();
     let base_errors: Vec<(&'static str, Mutation, &'static [&'static str], String)> = vec![
@@ -1010,13 +1031,13 @@ fn bad_cases(ns: &str, region: &str, pc: &str, suffix: &str) -> Vec<Case> {
             "MySQLInstance".into(),
         ),
         (
-            "mode Pipeline",
+            "mode Pipeline with a Function paved does not run",
             Box::new(|c: &mut Value| {
                 c["spec"]["mode"] = json!("Pipeline");
                 c["spec"]["pipeline"] = json!([{"step": "x", "functionRef": {"name": "f"}}]);
             }),
-            &["CompositionModeUnsupported"],
-            "Pipeline".into(),
+            &["UnsupportedFunction"],
+            "Function \"f\"".into(),
         ),
         (
             "huge value: storage multiplied past the Instance maximum",
@@ -1228,6 +1249,39 @@ async fn bad_input_is_refused_precisely() {
                                 && s["message"]
                                     .as_str()
                                     .is_some_and(|m| m.contains(contains.as_str()))
+                        });
+                    (ok, text)
+                }
+                Expect::Skipped { contains } => {
+                    let obj = claims
+                        .get_opt(&c.name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|o| serde_json::to_value(o).unwrap());
+                    let text = obj.as_ref().map(conditions_text).unwrap_or_default();
+                    let composed = instances
+                        .list(&Default::default())
+                        .await
+                        .map(|l| l.items)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .any(|i| {
+                            i.metadata
+                                .labels
+                                .as_ref()
+                                .and_then(|l| l.get("crossplane.io/claim-name"))
+                                == Some(&c.name)
+                        });
+                    let ok = !composed
+                        && obj.as_ref().is_some_and(|o| {
+                            condition(o, "Synced").is_some_and(|s| s["status"] == "True")
+                                && condition(o, "Ready").is_some_and(|r| {
+                                    r["status"] == "False"
+                                        && r["message"]
+                                            .as_str()
+                                            .is_some_and(|m| m.contains(contains.as_str()))
+                                })
                         });
                     (ok, text)
                 }

@@ -476,25 +476,41 @@ async fn composition_error(
     message
 }
 
+/// A Required patch whose source is missing skips that resource, as Crossplane's
+/// function-patch-and-transform does: the claim is synced but not Ready, the message names the
+/// missing field, and nothing is created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_patch_source_missing() {
-    let message = composition_error(
-        "claim-required",
-        |c| {
-            c["spec"]["resources"][0]["patches"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"fromFieldPath": "spec.parameters.environment", "toFieldPath": "metadata.labels.environment", "policy": {"fromFieldPath": "Required"}}));
-        },
-        |claim| {
-            claim["spec"]["parameters"].as_object_mut().unwrap().remove("environment");
-        },
-    )
+    let (client, ns) = setup("claim-required").await;
+    let comp_name = format!("pg-{ns}");
+    let mut comp = test_composition(&comp_name);
+    comp["spec"]["resources"][0]["patches"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"fromFieldPath": "spec.parameters.environment", "toFieldPath": "metadata.labels.environment", "policy": {"fromFieldPath": "Required"}}));
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
+    claim["spec"]["compositionRef"] = json!({"name": comp_name});
+    claim["spec"]["parameters"]
+        .as_object_mut()
+        .unwrap()
+        .remove("environment");
+    apply_claim(&client, &claim).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let c = wait_for(&claims, "my-app-db", 30, "Synced=True, Ready=False", |c| {
+        has_status(c, "Synced", ConditionStatus::True)
+            && has_status(c, "Ready", ConditionStatus::False)
+    })
     .await;
+    let message = cond(&c, "Ready").unwrap().message.clone();
     assert!(
         message.contains("spec.parameters.environment") && message.contains("rds-instance"),
         "{message}"
     );
+    no_instances(&client, &ns).await;
+    ctl.stop().await;
+    delete_composition(&client, &comp_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -533,18 +549,19 @@ async fn base_of_a_kind_the_api_server_does_not_serve() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pipeline_mode_is_refused() {
+async fn pipeline_step_of_another_function_is_refused_by_name() {
     let message = composition_error(
         "claim-pipeline",
         |c| {
             c["spec"]["mode"] = json!("Pipeline");
-            c["spec"]["pipeline"] = json!([{"step": "patch-and-transform", "functionRef": {"name": "function-patch-and-transform"}}]);
+            c["spec"]["pipeline"] = json!([{"step": "render-templates", "functionRef": {"name": "function-go-templating"},
+                "input": {"apiVersion": "gotemplating.fn.crossplane.io/v1beta1", "kind": "GoTemplate", "source": "Inline", "inline": {"template": ""}}}]);
         },
         |_| {},
     )
     .await;
     assert!(
-        message.contains("mode: Pipeline") && message.contains("paved runs Resources mode"),
+        message.contains("render-templates") && message.contains("function-go-templating"),
         "{message}"
     );
 }

@@ -1,7 +1,8 @@
 //! `Composition` (`apiextensions.crossplane.io/v1`): what a claim becomes.
 //!
-//! The schema is Crossplane v1's patch-and-transform ("Resources" mode) Composition, so existing
-//! Compositions apply unchanged. The engine that interprets it lives in [`crate::compose`]; the
+//! The schema is Crossplane v1's Composition, in mode Resources (patch-and-transform) and mode
+//! Pipeline (function steps; paved runs function-patch-and-transform and function-auto-ready
+//! steps itself), so existing Compositions apply unchanged. The engine that interprets it lives in [`crate::compose`]; the
 //! doc comments here are what `kubectl explain composition.spec...` prints.
 //!
 //! Fields are optional in the schema wherever Crossplane's are, and defaults (patch type
@@ -19,7 +20,8 @@ use super::common::{any_value, free_form_object};
 
 /// How a claim is turned into composed resources (Crossplane v1 patch-and-transform). A
 /// Composition lists resource templates (`resources[].base`) and the patches that copy values
-/// between the claim and each composed resource. paved renders it for every claim whose type
+/// between the claim and each composed resource, either directly (mode Resources) or in the
+/// function-patch-and-transform steps of a pipeline (mode Pipeline). paved renders it for every claim whose type
 /// matches `compositeTypeRef`; run `paved render --claim claim.yaml --composition comp.yaml` to
 /// see the result without a cluster.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -32,7 +34,7 @@ use super::common::{any_value, free_form_object};
     shortname = "comp",
     category = "crossplane",
     category = "paved",
-    doc = "A Composition (Crossplane v1, patch-and-transform): the resources a claim of type spec.compositeTypeRef becomes, and how values flow between the claim and them.",
+    doc = "A Composition (Crossplane v1, patch-and-transform, in mode Resources or in function-patch-and-transform steps of mode Pipeline): the resources a claim of type spec.compositeTypeRef becomes, and how values flow between the claim and them.",
     printcolumn = r#"{"name":"XR-KIND","type":"string","jsonPath":".spec.compositeTypeRef.kind"}"#,
     printcolumn = r#"{"name":"XR-APIVERSION","type":"string","jsonPath":".spec.compositeTypeRef.apiVersion"}"#,
     printcolumn = r#"{"name":"MODE","type":"string","jsonPath":".spec.mode","priority":1}"#,
@@ -46,9 +48,10 @@ pub struct CompositionSpec {
     pub composite_type_ref: TypeReference,
 
     /// Resources (the default): compose the templates in `resources` with patch-and-transform.
-    /// Pipeline (composition functions) is accepted so that such Compositions apply, but paved
-    /// does not run functions: a claim using a Pipeline Composition reports a Synced=False
-    /// condition saying so.
+    /// Pipeline: run the steps in `pipeline`, in order. paved runs the steps of
+    /// function-patch-and-transform (input `apiVersion: pt.fn.crossplane.io/v1beta1`, `kind:
+    /// Resources`) itself, whatever the Function is named, and understands function-auto-ready;
+    /// it has no function runtime, so a step of any other function is refused by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<CompositionMode>,
 
@@ -65,11 +68,10 @@ pub struct CompositionSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ComposedTemplate>,
 
-    /// Composition function pipeline (mode Pipeline). Accepted for compatibility with
-    /// Crossplane; paved does not run composition functions.
+    /// The steps of mode Pipeline, run in order; each sees what the previous ones composed.
+    /// Required in mode Pipeline. Step names must be unique.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "free_form_array")]
-    pub pipeline: Option<Vec<serde_json::Value>>,
+    pub pipeline: Option<Vec<PipelineStep>>,
 
     /// Crossplane EnvironmentConfig selection. Accepted for compatibility; paved has no
     /// EnvironmentConfigs, and a Composition whose patches read or write the environment fails
@@ -113,8 +115,53 @@ pub enum CompositionMode {
     /// Patch-and-transform the templates in spec.resources.
     #[default]
     Resources,
-    /// Run a pipeline of composition functions (not supported by paved).
+    /// Run the steps of spec.pipeline: function-patch-and-transform steps (run by paved itself)
+    /// and function-auto-ready steps.
     Pipeline,
+}
+
+/// One step of a Pipeline Composition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineStep {
+    /// Name of the step, unique within the pipeline, for example `patch-and-transform`. Errors
+    /// name it.
+    #[serde(default)]
+    #[schemars(transform = no_default)]
+    pub step: String,
+
+    /// The Composition Function this step runs, by the name of its Function object.
+    #[serde(default)]
+    #[schemars(transform = no_default)]
+    pub function_ref: FunctionReference,
+
+    /// The input of the step, a Kubernetes-style object (apiVersion, kind, ...). A step whose
+    /// input is `apiVersion: pt.fn.crossplane.io/v1beta1`, `kind: Resources` is
+    /// function-patch-and-transform's, which paved runs itself: `resources` (each with a
+    /// `name`, and a `base` unless an earlier step composed a resource of that name),
+    /// `patchSets` and `writeConnectionSecretToRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub input: Option<serde_json::Value>,
+
+    /// Credentials the Function needs. Accepted for compatibility with Crossplane; paved runs
+    /// no function that uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_array")]
+    pub credentials: Option<Vec<serde_json::Value>>,
+
+    /// Resources the Function needs (Crossplane v2). Accepted for compatibility with
+    /// Crossplane; paved runs no function that uses them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form_object")]
+    pub requirements: Option<serde_json::Value>,
+}
+
+/// A reference to a Composition Function.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FunctionReference {
+    /// Name of the Function object, for example `function-patch-and-transform`.
+    pub name: String,
 }
 
 /// A named list of patches shared by several resources.
@@ -153,7 +200,8 @@ pub struct ComposedTemplate {
 
     /// Which connection details of this resource are published in the claim's connection
     /// Secret. When empty, every key of this resource's connection Secret is published (a
-    /// deliberate difference from Crossplane, which then publishes nothing).
+    /// deliberate difference from Crossplane, which then publishes nothing; in mode Pipeline
+    /// paved does as function-patch-and-transform and publishes nothing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub connection_details: Vec<ConnectionDetail>,
 
@@ -253,7 +301,8 @@ pub enum FromFieldPathPolicy {
     /// Skip the patch when the source field is missing (the default).
     #[default]
     Optional,
-    /// Fail rendering when the source field is missing.
+    /// When the source field is missing, skip the resource (and keep the claim not ready) for a
+    /// patch to a composed resource; fail rendering for a patch to the claim.
     Required,
 }
 
@@ -272,6 +321,11 @@ pub enum ToFieldPathPolicy {
     ForceMergeObjects,
     /// Like ForceMergeObjects, but append array elements (skipping ones already present).
     ForceMergeObjectsAppendArrays,
+    /// Deprecated spelling of MergeObjects (function-patch-and-transform still accepts it).
+    MergeObject,
+    /// Deprecated spelling of ForceMergeObjectsAppendArrays (function-patch-and-transform
+    /// still accepts it).
+    AppendArray,
 }
 
 /// Patch policies.
@@ -279,7 +333,9 @@ pub enum ToFieldPathPolicy {
 #[serde(rename_all = "camelCase")]
 pub struct PatchPolicy {
     /// Optional (the default): a missing source field skips the patch. Required: a missing
-    /// source field is an error, reported on the claim.
+    /// source field skips the whole resource (it is not created, or an existing one is left as
+    /// it is) and the claim is not ready until the field exists; for a patch to the claim, it
+    /// is an error reported on the claim (in mode Pipeline, a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_field_path: Option<FromFieldPathPolicy>,
 
@@ -313,7 +369,8 @@ pub struct MergeOptions {
 #[serde(rename_all = "camelCase")]
 pub struct Combine {
     /// The values to combine, each read from a field path of the source object. If any of
-    /// them is missing the patch is skipped (or fails, with policy.fromFieldPath Required).
+    /// them is missing the patch is skipped (or, with policy.fromFieldPath Required, the
+    /// resource is).
     #[schemars(length(min = 1))]
     pub variables: Vec<CombineVariable>,
     /// How to combine: only `string` exists.
@@ -768,7 +825,8 @@ pub struct ReadinessCheck {
     /// The string to match (MatchString).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_string: Option<String>,
-    /// The integer to match (MatchInteger).
+    /// The integer to match (MatchInteger). 0 is a real value: it matches 0 (Crossplane v1
+    /// reads 0 as unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_integer: Option<i64>,
     /// The condition to match (MatchCondition). Defaults to type Ready, status True.
@@ -804,6 +862,12 @@ fn default_condition_type() -> String {
 
 fn default_condition_status() -> String {
     "True".to_string()
+}
+
+/// Keep the CRD free of defaults for fields the engine checks itself (an empty step name or
+/// Function name is reported by `paved render` and on the claim, naming the step).
+fn no_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 fn free_form_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

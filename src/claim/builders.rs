@@ -31,6 +31,7 @@ pub fn rendered(resource: &str, api_version: &str, kind: &str, spec: Value) -> C
     ComposedResource {
         resource_name: resource.into(),
         index: 0,
+        step: None,
         desired: json!({
             "apiVersion": api_version,
             "kind": kind,

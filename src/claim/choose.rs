@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::api::composition::CompositionMode;
 use crate::api::{Composition, PostgreSQLInstance, PostgreSQLInstanceStatus};
 
 /// apiVersion of the claim type a Composition must serve.
@@ -26,8 +25,6 @@ pub struct Candidate {
     pub api_version: String,
     /// `spec.compositeTypeRef.kind`.
     pub kind: String,
-    /// `spec.mode` is `Pipeline`.
-    pub pipeline: bool,
 }
 
 impl Candidate {
@@ -39,7 +36,6 @@ impl Candidate {
             labels: c.metadata.labels.clone().unwrap_or_default(),
             api_version: c.spec.composite_type_ref.api_version.clone(),
             kind: c.spec.composite_type_ref.kind.clone(),
-            pipeline: c.spec.mode == Some(CompositionMode::Pipeline),
         })
     }
 
@@ -125,11 +121,6 @@ pub enum SelectError {
         api_version: String,
         kind: String,
     },
-
-    #[error(
-        "Composition {name:?} has mode: Pipeline (composition functions), which paved does not run: paved runs Resources mode only (spec.resources with patches and transforms); use a Resources-mode Composition"
-    )]
-    Pipeline { name: String },
 }
 
 impl SelectError {
@@ -144,7 +135,6 @@ impl SelectError {
                 "CompositionAmbiguous"
             }
             Self::WrongType { .. } => "CompositionInvalid",
-            Self::Pipeline { .. } => "CompositionModeUnsupported",
         }
     }
 }
@@ -178,7 +168,7 @@ fn describe_labels(labels: &BTreeMap<String, String>) -> String {
 }
 
 /// Choose the Composition for a claim. Returns the chosen candidate; refuses one that serves
-/// another type or runs in Pipeline mode.
+/// another type (Pipeline mode is the engine's to judge: it refuses Functions it does not run).
 pub fn select<'c>(
     choice: &ClaimChoice<'_>,
     all: &'c [Candidate],
@@ -248,11 +238,6 @@ pub fn select<'c>(
             kind: chosen.kind.clone(),
         });
     }
-    if chosen.pipeline {
-        return Err(SelectError::Pipeline {
-            name: chosen.name.clone(),
-        });
-    }
     Ok(chosen)
 }
 
@@ -313,7 +298,6 @@ mod tests {
                 .collect(),
             api_version: CLAIM_API_VERSION.into(),
             kind: CLAIM_KIND.into(),
-            pipeline: false,
         }
     }
 
@@ -449,14 +433,8 @@ mod tests {
     }
 
     #[test]
-    fn wrong_type_and_pipeline_are_refused() {
-        let all = vec![
-            other("bucket"),
-            Candidate {
-                pipeline: true,
-                ..cand("fn", &[])
-            },
-        ];
+    fn wrong_type_is_refused_and_pipeline_mode_is_chosen() {
+        let all = vec![other("bucket"), cand("fn", &[])];
         let choice = ClaimChoice {
             reference: Some("bucket"),
             ..Default::default()
@@ -465,15 +443,10 @@ mod tests {
             select(&choice, &all).err().map(|e| e.reason()),
             Some("CompositionInvalid")
         );
-        let e = select(&ClaimChoice::default(), &all).err();
+        // Pipeline mode is the engine's to judge: selection chooses it like any other.
         assert_eq!(
-            e.as_ref().map(|e| e.reason()),
-            Some("CompositionModeUnsupported")
-        );
-        assert!(
-            e.map(|e| e.to_string())
-                .unwrap_or_default()
-                .contains("paved runs Resources mode")
+            select(&ClaimChoice::default(), &all).map(|c| c.name.as_str()),
+            Ok("fn")
         );
     }
 
@@ -490,10 +463,7 @@ mod tests {
         );
         assert_eq!(
             Candidate::from_composition(&c),
-            Some(Candidate {
-                pipeline: true,
-                ..cand("c", &[("a", "b")])
-            })
+            Some(cand("c", &[("a", "b")]))
         );
         let unnamed = composition(
             serde_json::json!({"apiVersion": "apiextensions.crossplane.io/v1",

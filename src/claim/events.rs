@@ -12,6 +12,9 @@ use crate::api::PostgreSQLInstance;
 use crate::api::claim::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
 
+/// At most this many of the engine's warnings become Events in one reconcile.
+const MAX_WARNINGS: usize = 5;
+
 /// One Event to emit about the claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Note {
@@ -104,6 +107,13 @@ fn composed(
     } else if reselected {
         let note = format!("Using Composition {:?}", f.composition);
         out.push(normal("CompositionSelected", note));
+    }
+    // The engine's warnings are told when the render changed what is applied (a new claim, a
+    // claim or Composition edit), not on every resync; at most a few.
+    if !f.applied.is_empty() {
+        for w in f.warnings.iter().take(MAX_WARNINGS) {
+            out.push(warning("CompositionWarning", w.clone()));
+        }
     }
     if !f.deleted.is_empty() {
         let note = format!(
@@ -334,5 +344,28 @@ mod tests {
             let got = transitions(old, new, Some(f), None, secret);
             assert_eq!(got.first().map(|n| n.note.as_str()), Some(note), "case {i}");
         }
+    }
+
+    #[test]
+    fn engine_warnings_are_told_with_an_apply_and_bounded() {
+        let mut f = facts(&["rds-instance"], &[], None);
+        f.warnings = (0..8).map(|i| format!("warning {i}")).collect();
+        let st = PostgreSQLInstanceStatus::default();
+        let notes = transitions(&st, &st, Some(&f), None, None);
+        let warnings: Vec<&Note> = notes
+            .iter()
+            .filter(|n| n.reason == "CompositionWarning")
+            .collect();
+        assert_eq!(warnings.len(), MAX_WARNINGS);
+        assert!(warnings.iter().all(|n| n.type_ == EventType::Warning));
+        assert_eq!(warnings[0].note, "warning 0");
+        // A resync that applies nothing repeats none.
+        let mut quiet = facts(&[], &[], None);
+        quiet.warnings = f.warnings.clone();
+        let notes = transitions(&st, &st, Some(&quiet), None, None);
+        assert!(
+            notes.iter().all(|n| n.reason != "CompositionWarning"),
+            "{notes:?}"
+        );
     }
 }

@@ -21,26 +21,16 @@ pub(crate) struct Observed<'a> {
     pub kinds: Kinds<'a>,
 }
 
-/// (resource name, base apiVersion, base kind) of every resource the Composition lists. The
-/// engine refuses patches that change apiVersion or kind, so these are the rendered ones too.
+/// (resource name, base apiVersion, base kind) of every resource the Composition may compose,
+/// in either mode (the engine lists them: `spec.resources`, or every patch-and-transform
+/// step's). The engine refuses patches that change apiVersion or kind, so these are the
+/// rendered ones too. Fails like the engine's validation, before anything is observed: a
+/// Pipeline step naming a Function paved does not run is refused here by step and Function.
 pub(crate) fn listed(composition: &Composition) -> Result<Vec<(String, String, String)>, Error> {
     let name = composition.metadata.name.as_deref().unwrap_or_default();
-    let names = compose::resource_names(name, &composition.spec)?;
-    Ok(composition
-        .spec
-        .resources
-        .iter()
-        .zip(names)
-        .map(|(r, name)| {
-            let s = |f: &str| {
-                r.base
-                    .get(f)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            (name, s("apiVersion"), s("kind"))
-        })
+    Ok(compose::listed_resources(name, &composition.spec)?
+        .into_iter()
+        .map(|l| (l.name, l.api_version, l.kind))
         .collect())
 }
 

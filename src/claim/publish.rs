@@ -18,6 +18,7 @@ use super::plan::controlled_by;
 use super::prune;
 use crate::api::common::{ObjectReference, SYNCED, get_condition};
 use crate::api::{PostgreSQLInstance, PostgreSQLInstanceStatus};
+use crate::compose::SecretRef;
 use crate::kube::meta::{is_managed, managed_labels};
 
 /// What to do with the claim's connection Secret.
@@ -90,6 +91,7 @@ pub(crate) fn body(
 /// watch overtakes the Instance's). When the claim's spec changed since it was last synced, a
 /// Secret published under a name it no longer asks for is deleted first. Returns the number of
 /// keys when written.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connection_secret(
     ctx: &Context,
     claim: &PostgreSQLInstance,
@@ -98,12 +100,21 @@ pub(crate) async fn connection_secret(
     composed: &[ObjectReference],
     details: &BTreeMap<String, Vec<u8>>,
     ready: bool,
+    composition_secret: Option<&str>,
 ) -> Result<Option<usize>, Error> {
     let ns = claim.namespace().unwrap_or_default();
     let spec_changed = get_condition(&old.conditions, SYNCED)
         .is_some_and(|s| s.observed_generation != claim.meta().generation);
     if spec_changed {
-        prune::prune_secrets(ctx, claim, &ns, &owner.uid, composed).await?;
+        // The Composition's own connection Secret is not stale.
+        let mut keep = composed.to_vec();
+        keep.extend(composition_secret.map(|name| ObjectReference {
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            name: name.to_string(),
+            namespace: Some(ns.clone()),
+        }));
+        prune::prune_secrets(ctx, claim, &ns, &owner.uid, &keep).await?;
     }
     let target = claim
         .spec
@@ -111,7 +122,34 @@ pub(crate) async fn connection_secret(
         .as_ref()
         .map(|r| r.name.as_str());
     let due = ready || old.connection_details.is_some();
-    publish(ctx, &ns, target, owner, details, due).await
+    let mut published = publish(ctx, &ns, target, owner, details, due).await?;
+    if let Some(name) = composition_secret.filter(|n| Some(*n) != target) {
+        published = publish(ctx, &ns, Some(name), owner, details, due)
+            .await?
+            .or(published);
+    }
+    Ok(published)
+}
+
+/// The Secret the Composition names for the claim's connection details (the input-level
+/// `writeConnectionSecretToRef` of function-patch-and-transform), when it is in the claim's
+/// namespace: paved never writes Secrets across namespaces. The second value is a warning
+/// when it is not.
+pub(crate) fn composition_secret<'a>(
+    r: Option<&'a SecretRef>,
+    ns: &str,
+) -> (Option<&'a str>, Option<String>) {
+    match r {
+        None => (None, None),
+        Some(r) if r.namespace == ns || r.namespace.is_empty() => (Some(r.name.as_str()), None),
+        Some(r) => (
+            None,
+            Some(format!(
+                "the Composition's writeConnectionSecretToRef names Secret {}/{}, outside the claim's namespace {ns}: paved writes connection Secrets only in the claim's namespace, so it is not written",
+                r.namespace, r.name
+            )),
+        ),
+    }
 }
 
 /// Publish `details` to the Secret `target` names, when due. Returns the number of keys when
@@ -226,5 +264,22 @@ mod tests {
         assert_eq!(b["metadata"]["ownerReferences"][0]["controller"], true);
         assert_eq!(b["data"]["k"], "dg==");
         assert_eq!(b["type"], "Opaque");
+    }
+
+    #[test]
+    fn the_compositions_connection_secret_only_in_the_claims_namespace() {
+        let r = |ns: &str| SecretRef {
+            name: "conn".into(),
+            namespace: ns.into(),
+        };
+        assert_eq!(composition_secret(None, "ns"), (None, None));
+        assert_eq!(
+            composition_secret(Some(&r("ns")), "ns"),
+            (Some("conn"), None)
+        );
+        let other = r("other");
+        let (name, warning) = composition_secret(Some(&other), "ns");
+        assert_eq!(name, None);
+        assert!(warning.is_some_and(|w| w.contains("other/conn") && w.contains("ns")));
     }
 }

@@ -117,7 +117,10 @@ async fn compose(
         &observed.objects,
         &applied.created,
     );
-    let refs: Vec<_> = planned.iter().map(|p| p.reference(ns)).collect();
+    let mut refs: Vec<_> = planned.iter().map(|p| p.reference(ns)).collect();
+    // Skipped by the engine (a Required patch's source is missing): what exists is kept.
+    let (kept, skipped) = render::skipped(&rendered.skipped, &observed.objects, ns);
+    refs.extend(kept);
     let deleted = prune::prune(
         ctx,
         &mut observed.kinds,
@@ -128,11 +131,26 @@ async fn compose(
     )
     .await?;
 
-    let (not_ready, any_unavailable) = status::summarize(&planned, &created, &observed.objects, ns);
+    let (mut not_ready, any_unavailable) =
+        status::summarize(&planned, &created, &observed.objects, ns);
+    not_ready.extend(skipped);
     let ready = rendered.ready && not_ready.is_empty();
     let details = &rendered.connection_details;
-    let secret_published =
-        publish::connection_secret(ctx, claim, old, &owner, &refs, details, ready).await?;
+    let mut warnings = rendered.warnings.clone();
+    let (composition_secret, outside) =
+        publish::composition_secret(rendered.connection_secret.as_ref(), ns);
+    warnings.extend(outside);
+    let secret_published = publish::connection_secret(
+        ctx,
+        claim,
+        old,
+        &owner,
+        &refs,
+        details,
+        ready,
+        composition_secret,
+    )
+    .await?;
 
     Ok(Facts {
         composition: composition.name_any(),
@@ -144,6 +162,7 @@ async fn compose(
         applied: applied.applied,
         deleted,
         secret_published,
+        warnings,
     })
 }
 

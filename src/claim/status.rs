@@ -43,6 +43,9 @@ pub(crate) struct Facts {
     pub deleted: Vec<String>,
     /// Keys written to the connection Secret now.
     pub secret_published: Option<usize>,
+    /// The engine's warnings (ignored Required patches in mode Pipeline, a connection Secret
+    /// outside the claim's namespace). Never secret values.
+    pub warnings: Vec<String>,
 }
 
 /// The claim status fields from patches to the claim, without those the controller owns.

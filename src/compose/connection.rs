@@ -42,11 +42,38 @@ fn detail_type(d: &ConnectionDetail) -> ConnectionDetailType {
 }
 
 /// Validate the connection details of one resource.
+#[cfg(test)]
 pub(crate) fn prepare(
     details: &[ConnectionDetail],
 ) -> Result<Vec<PreparedDetail<'_>>, (Location, StepError)> {
+    let mut errs = Vec::new();
+    let out = prepare_collect(details, &mut errs);
+    match errs.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Validate every entry, collecting the errors of those that are invalid.
+pub(crate) fn prepare_collect<'a>(
+    details: &'a [ConnectionDetail],
+    errs: &mut Vec<(Location, StepError)>,
+) -> Vec<PreparedDetail<'a>> {
     let mut out = Vec::with_capacity(details.len());
     for (index, d) in details.iter().enumerate() {
+        match prepare_one(index, d) {
+            Ok(p) => out.push(p),
+            Err(e) => errs.push(e),
+        }
+    }
+    out
+}
+
+fn prepare_one(
+    index: usize,
+    d: &ConnectionDetail,
+) -> Result<PreparedDetail<'_>, (Location, StepError)> {
+    {
         let loc = || Location::ConnectionDetail { index };
         let invalid = |m: String| (loc(), StepError::new(Reason::InvalidComposition, m));
         let ty = detail_type(d);
@@ -91,9 +118,8 @@ pub(crate) fn prepare(
                 )));
             }
         };
-        out.push(PreparedDetail { name, source });
+        Ok(PreparedDetail { name, source })
     }
-    Ok(out)
 }
 
 /// Extract the details of one resource. With no declared details, every key of its connection

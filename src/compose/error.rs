@@ -21,6 +21,12 @@ pub enum Reason {
     PatchError,
     /// A patch targets a field paved does not let Compositions write.
     InvalidPatchTarget,
+    /// A readiness check cannot run on the observed object: the field has the wrong type
+    /// (Crossplane fails the reconcile with an error here, rather than reporting NotReady).
+    ReadinessCheckError,
+    /// A pipeline step runs a Composition Function paved does not run (anything other than
+    /// function-patch-and-transform and function-auto-ready).
+    UnsupportedFunction,
 }
 
 impl Reason {
@@ -34,6 +40,8 @@ impl Reason {
             Reason::TransformError => "TransformError",
             Reason::PatchError => "PatchError",
             Reason::InvalidPatchTarget => "InvalidPatchTarget",
+            Reason::ReadinessCheckError => "ReadinessCheckError",
+            Reason::UnsupportedFunction => "UnsupportedFunction",
         }
     }
 }
@@ -80,6 +88,19 @@ pub enum Location {
     },
 }
 
+impl Location {
+    /// The field path of this location relative to its resource, e.g. `.patches[1]`.
+    pub fn path_suffix(&self) -> String {
+        match self {
+            Location::Base => ".base".into(),
+            Location::Patch { index, .. } => format!(".patches[{index}]"),
+            Location::ConnectionDetail { index } => format!(".connectionDetails[{index}]"),
+            Location::ReadinessCheck { index, .. } => format!(".readinessChecks[{index}]"),
+            Location::PatchSet { index, .. } => format!(".patches[{index}]"),
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -120,7 +141,9 @@ pub struct ComposeError(Box<Inner>);
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Inner {
     composition: String,
+    step: Option<(String, usize)>,
     resource: Option<(String, usize)>,
+    path: Option<String>,
     location: Option<Location>,
     kind: Reason,
     message: String,
@@ -143,7 +166,20 @@ impl ComposeError {
         &self.0.composition
     }
 
-    /// The resource concerned, if any: (name, index in spec.resources).
+    /// The pipeline step concerned, if any (mode Pipeline): (name, index in spec.pipeline).
+    pub fn step(&self) -> Option<(&str, usize)> {
+        self.0.step.as_ref().map(|(n, i)| (n.as_str(), *i))
+    }
+
+    /// Where in the Composition the error is, as a field path such as
+    /// `spec.resources[0].patches[1]` or `spec.pipeline[0].input.resources[2].connectionDetails[0]`
+    /// (`spec` when it concerns the Composition as a whole).
+    pub fn path(&self) -> &str {
+        self.0.path.as_deref().unwrap_or("spec")
+    }
+
+    /// The resource concerned, if any: (name, index in spec.resources, or in the step's
+    /// input.resources in mode Pipeline).
     pub fn resource(&self) -> Option<(&str, usize)> {
         self.0.resource.as_ref().map(|(n, i)| (n.as_str(), *i))
     }
@@ -162,7 +198,9 @@ impl ComposeError {
     pub(crate) fn new(composition: &str, kind: Reason, message: impl Into<String>) -> Self {
         Self(Box::new(Inner {
             composition: composition.to_string(),
+            step: None,
             resource: None,
+            path: None,
             location: None,
             kind,
             message: message.into(),
@@ -178,12 +216,25 @@ impl ComposeError {
         self.0.location = Some(location);
         self
     }
+
+    pub(crate) fn at_step(mut self, name: &str, index: usize) -> Self {
+        self.0.step = Some((name.to_string(), index));
+        self
+    }
+
+    pub(crate) fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.0.path = Some(path.into());
+        self
+    }
 }
 
 impl fmt::Display for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = self;
         write!(f, "composition {}", e.composition)?;
+        if let Some((name, index)) = &e.step {
+            write!(f, ": mode Pipeline, step {name} (index {index})")?;
+        }
         if let Some((name, index)) = &e.resource {
             write!(f, ", resource {name} (index {index})")?;
         }

@@ -25,9 +25,10 @@
 
 use serde_json::{Map, Value};
 
-/// Arrays are never grown past this many elements by a set: an index in a Composition such as
-/// `spec.items[4000000000]` would otherwise allocate gigabytes.
-pub const MAX_ARRAY_INDEX: usize = 10_000;
+/// The largest array index a set accepts, as in Crossplane (`DefaultMaxFieldPathIndex` of
+/// crossplane-runtime's `fieldpath`): an index in a Composition such as `spec.items[4000000000]`
+/// would otherwise allocate gigabytes.
+pub const MAX_ARRAY_INDEX: usize = 1024;
 
 /// One step of a field path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -684,13 +685,37 @@ pub fn has_wildcard(segments: &[Segment]) -> bool {
     segments.iter().any(Segment::is_wildcard)
 }
 
-/// Expand `*` segments over the elements (arrays) or fields (objects) that exist in `root`.
-/// Paths through missing or scalar values expand to nothing.
-pub fn expand_wildcards(root: &Value, segments: &[Segment]) -> Vec<Vec<Segment>> {
+/// Why a wildcard path could not be expanded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    /// A `*` stands where the value is null: nothing to expand (Crossplane's not-found).
+    #[error("{at} is null: the wildcard has nothing to expand")]
+    NotFound {
+        /// The path before the wildcard.
+        at: String,
+    },
+    /// A `*` stands where the value is a scalar.
+    #[error("{at} is {found}: a wildcard needs an array or an object")]
+    Scalar {
+        /// The path before the wildcard.
+        at: String,
+        /// What is there.
+        found: &'static str,
+    },
+}
+
+/// Expand `*` segments over the elements (arrays) or fields (objects) of `root`, as
+/// Crossplane's `ExpandWildcards` does: an expansion is kept only when the *whole* rest of the
+/// path, leaf included, already exists in it; paths through missing values expand to nothing.
+/// A wildcard where the value is null or a scalar is an error.
+pub fn expand_wildcards(
+    root: &Value,
+    segments: &[Segment],
+) -> Result<Vec<Vec<Segment>>, ExpandError> {
     let mut out = Vec::new();
     let mut prefix = Vec::with_capacity(segments.len());
-    expand_rec(root, segments, &mut prefix, &mut out);
-    out
+    expand_rec(root, segments, &mut prefix, &mut out)?;
+    Ok(out)
 }
 
 fn expand_rec(
@@ -698,46 +723,54 @@ fn expand_rec(
     rest: &[Segment],
     prefix: &mut Vec<Segment>,
     out: &mut Vec<Vec<Segment>>,
-) {
+) -> Result<(), ExpandError> {
     let Some((seg, tail)) = rest.split_first() else {
         out.push(prefix.clone());
-        return;
+        return Ok(());
     };
     if seg.is_wildcard() {
         match cur {
             Value::Array(a) => {
                 for (i, v) in a.iter().enumerate() {
                     prefix.push(Segment::Index(i));
-                    expand_rec(v, tail, prefix, out);
+                    expand_rec(v, tail, prefix, out)?;
                     prefix.pop();
                 }
             }
             Value::Object(m) => {
                 for (k, v) in m {
                     prefix.push(Segment::Field(k.clone()));
-                    expand_rec(v, tail, prefix, out);
+                    expand_rec(v, tail, prefix, out)?;
                     prefix.pop();
                 }
             }
-            _ => {}
+            Value::Null => {
+                return Err(ExpandError::NotFound {
+                    at: parent_name(prefix),
+                });
+            }
+            other => {
+                return Err(ExpandError::Scalar {
+                    at: parent_name(prefix),
+                    found: a_type_name(other),
+                });
+            }
         }
-        return;
+        return Ok(());
     }
-    // A concrete segment: descend when it exists; the leaf itself need not exist.
+    // A concrete segment must exist, the leaf too, for the expansion to be kept.
     let child = match (seg, cur) {
         (Segment::Field(f), Value::Object(m)) => m.get(f),
         (Segment::Index(i), Value::Array(a)) => a.get(*i),
         _ => None,
     };
-    prefix.push(seg.clone());
-    match child {
-        Some(c) => expand_rec(c, tail, prefix, out),
-        None if !has_wildcard(tail) => {
-            out.push(prefix.iter().cloned().chain(tail.iter().cloned()).collect())
-        }
-        None => {}
+    if let Some(c) = child {
+        prefix.push(seg.clone());
+        let r = expand_rec(c, tail, prefix, out);
+        prefix.pop();
+        r?;
     }
-    prefix.pop();
+    Ok(())
 }
 
 /// Go's JSON round trip as Crossplane does it when setting a value: a floating-point number
@@ -1030,16 +1063,64 @@ mod tests {
 
     #[test]
     fn wildcards_expand_over_existing_elements() {
-        let v = json!({"spec": {"rules": [{"a": 1}, {"a": 2}]}});
-        let paths = expand_wildcards(&v, &parse("spec.rules[*].groups").unwrap());
+        // Crossplane (crossplane-runtime fieldpath ExpandWildcards): an element is expanded
+        // only when the rest of the path, leaf included, exists in it.
+        let v = json!({"spec": {"rules": [{"a": 1, "groups": []}, {"a": 2}, {"a": 3, "groups": null}]}});
+        let paths = expand_wildcards(&v, &parse("spec.rules[*].groups").unwrap()).unwrap();
         assert_eq!(
             paths,
             vec![
                 vec![f("spec"), f("rules"), ix(0), f("groups")],
-                vec![f("spec"), f("rules"), ix(1), f("groups")]
+                vec![f("spec"), f("rules"), ix(2), f("groups")]
             ]
         );
-        assert!(expand_wildcards(&v, &parse("spec.missing[*].x").unwrap()).is_empty());
+        // Nothing exists: nothing expands (the caller reports it).
+        assert!(
+            expand_wildcards(&v, &parse("spec.missing[*].x").unwrap())
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            expand_wildcards(&v, &parse("spec.rules[*].b").unwrap())
+                .unwrap()
+                .is_empty()
+        );
+        // Objects expand over their fields.
+        let o = json!({"m": {"x": {"k": 1}, "y": {}}});
+        assert_eq!(
+            expand_wildcards(&o, &parse("m.*.k").unwrap()).unwrap(),
+            vec![vec![f("m"), f("x"), f("k")]]
+        );
+        // A wildcard on null is Crossplane's not-found; on a scalar, an error.
+        let n = json!({"spec": {"rules": null, "s": "x"}});
+        assert!(matches!(
+            expand_wildcards(&n, &parse("spec.rules[*].a").unwrap()),
+            Err(ExpandError::NotFound { .. })
+        ));
+        assert!(matches!(
+            expand_wildcards(&n, &parse("spec.s[*]").unwrap()),
+            Err(ExpandError::Scalar { .. })
+        ));
+    }
+
+    #[test]
+    fn indexes_above_1024_are_refused_like_crossplane() {
+        // Crossplane: crossplane-runtime fieldpath DefaultMaxFieldPathIndex = 1024; SetValue
+        // refuses a larger index ("index 1025 is greater than max allowed index 1024").
+        let mut v = json!({});
+        set(&mut v, &parse("a[1024]").unwrap(), json!(1)).unwrap();
+        assert_eq!(v["a"].as_array().unwrap().len(), 1025);
+        let e = set(&mut v, &parse("b[1025]").unwrap(), json!(1)).unwrap_err();
+        assert!(matches!(
+            e,
+            SetError::IndexTooLarge {
+                index: 1025,
+                max: 1024,
+                ..
+            }
+        ));
+        let e = set(&mut v, &parse("c[1025].x").unwrap(), json!(1)).unwrap_err();
+        assert!(matches!(e, SetError::IndexTooLarge { .. }));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use super::fieldpath::{self, MergeOptions, Segment};
 use super::gofmt::sprintf;
 use super::transforms::{self, Prepared};
 use crate::api::composition::{
-    CombineStrategy, CompositionSpec, FromFieldPathPolicy, Patch, PatchSet, PatchType,
-    ToFieldPathPolicy, TransformType,
+    CombineStrategy, FromFieldPathPolicy, Patch, PatchSet, PatchType, ToFieldPathPolicy,
+    TransformType,
 };
 
 /// Which way a patch copies.
@@ -76,28 +76,59 @@ fn starts_with_fields(segments: &[Segment], fields: &[&str]) -> bool {
             .all(|(s, f)| matches!(s, Segment::Field(x) if x == f))
 }
 
-/// Patch sets by name, validated.
+/// Patch sets by name, validated: the first error.
+#[cfg(test)]
 pub(crate) fn patch_sets(
-    spec: &CompositionSpec,
+    sets: &[PatchSet],
 ) -> Result<BTreeMap<&str, &PatchSet>, (Location, StepError)> {
+    let mut errs = Vec::new();
+    let out = patch_sets_collect(sets, &mut errs);
+    match errs.into_iter().next() {
+        Some((_, loc, e)) => Err((loc, e)),
+        None => Ok(out),
+    }
+}
+
+/// Patch sets by name. Every patch of every set is validated, whether or not a resource
+/// includes the set (as Crossplane's Composition validation does); errors come with the index
+/// of their set.
+pub(crate) fn patch_sets_collect<'a>(
+    sets: &'a [PatchSet],
+    errs: &mut Vec<(usize, Location, StepError)>,
+) -> BTreeMap<&'a str, &'a PatchSet> {
     let mut out = BTreeMap::new();
-    for set in &spec.patch_sets {
+    for (si, set) in sets.iter().enumerate() {
+        if set.name.is_empty() {
+            errs.push((
+                si,
+                Location::PatchSet {
+                    name: String::new(),
+                    index: 0,
+                },
+                StepError::new(Reason::InvalidComposition, "patch set name is empty"),
+            ));
+        }
         for (i, p) in set.patches.iter().enumerate() {
+            let loc = Location::PatchSet {
+                name: set.name.clone(),
+                index: i,
+            };
             if p.type_ == Some(PatchType::PatchSet) {
-                return Err((
-                    Location::PatchSet {
-                        name: set.name.clone(),
-                        index: i,
-                    },
+                errs.push((
+                    si,
+                    loc,
                     StepError::new(
                         Reason::InvalidComposition,
                         "a patch in a PatchSet cannot be of type PatchSet",
                     ),
                 ));
+            } else if let Err(e) = prepare_one(p, loc.clone()) {
+                errs.push((si, loc, e));
             }
         }
         if out.insert(set.name.as_str(), set).is_some() {
-            return Err((
+            errs.push((
+                si,
                 Location::PatchSet {
                     name: set.name.clone(),
                     index: 0,
@@ -109,7 +140,7 @@ pub(crate) fn patch_sets(
             ));
         }
     }
-    Ok(out)
+    out
 }
 
 fn parse_path(what: &str, path: &str) -> Result<Vec<Segment>, StepError> {
@@ -123,11 +154,29 @@ fn parse_path(what: &str, path: &str) -> Result<Vec<Segment>, StepError> {
         .map_err(|e| StepError::new(Reason::InvalidFieldPath, format!("{what}: {e}")))
 }
 
-/// Expand and prepare the patches of one resource.
+/// Expand and prepare the patches of one resource: the first error.
+#[cfg(test)]
 pub(crate) fn prepare_all<'a>(
     patches: &'a [Patch],
     sets: &BTreeMap<&str, &'a PatchSet>,
 ) -> Result<Vec<PreparedPatch<'a>>, (Location, StepError)> {
+    let mut errs = Vec::new();
+    let out = prepare_all_collect(patches, sets, true, &mut errs);
+    match errs.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Expand and prepare the patches of one resource, collecting every error. Errors of the
+/// patches inside included patch sets are reported only with `set_errors` (they are reported
+/// once, at the set, by [`patch_sets_collect`]); such patches are left out.
+pub(crate) fn prepare_all_collect<'a>(
+    patches: &'a [Patch],
+    sets: &BTreeMap<&str, &'a PatchSet>,
+    set_errors: bool,
+    errs: &mut Vec<(Location, StepError)>,
+) -> Vec<PreparedPatch<'a>> {
     let mut out = Vec::with_capacity(patches.len());
     for (i, p) in patches.iter().enumerate() {
         let ty = p.type_.unwrap_or_default();
@@ -138,22 +187,24 @@ pub(crate) fn prepare_all<'a>(
                 patch_set: None,
             };
             let Some(name) = p.patch_set_name.as_deref() else {
-                return Err((
+                errs.push((
                     loc,
                     StepError::new(
                         Reason::InvalidComposition,
                         "patchSetName is required for type PatchSet",
                     ),
                 ));
+                continue;
             };
             let Some(set) = sets.get(name) else {
-                return Err((
+                errs.push((
                     loc,
                     StepError::new(
                         Reason::InvalidComposition,
-                        format!("no patch set named {name:?} in spec.patchSets"),
+                        format!("no patch set named {name:?} in patchSets"),
                     ),
                 ));
+                continue;
             };
             for (j, inner) in set.patches.iter().enumerate() {
                 let loc = Location::Patch {
@@ -161,7 +212,11 @@ pub(crate) fn prepare_all<'a>(
                     patch_type: inner.type_.unwrap_or_default().as_str(),
                     patch_set: Some((name.to_string(), j)),
                 };
-                out.push(prepare_one(inner, loc.clone()).map_err(|e| (loc, e))?);
+                match prepare_one(inner, loc.clone()) {
+                    Ok(pp) => out.push(pp),
+                    Err(e) if set_errors => errs.push((loc, e)),
+                    Err(_) => {}
+                }
             }
         } else {
             let loc = Location::Patch {
@@ -169,10 +224,13 @@ pub(crate) fn prepare_all<'a>(
                 patch_type: ty.as_str(),
                 patch_set: None,
             };
-            out.push(prepare_one(p, loc.clone()).map_err(|e| (loc, e))?);
+            match prepare_one(p, loc.clone()) {
+                Ok(pp) => out.push(pp),
+                Err(e) => errs.push((loc, e)),
+            }
         }
     }
-    Ok(out)
+    out
 }
 
 fn prepare_one(p: &Patch, location: Location) -> Result<PreparedPatch<'_>, StepError> {
@@ -258,6 +316,18 @@ fn prepare_one(p: &Patch, location: Location) -> Result<PreparedPatch<'_>, StepE
         }
     };
     let to = parse_path("toFieldPath", to_path)?;
+    if let Some(Segment::Index(i)) = to
+        .iter()
+        .find(|s| matches!(s, Segment::Index(i) if *i > fieldpath::MAX_ARRAY_INDEX))
+    {
+        return Err(StepError::new(
+            Reason::InvalidFieldPath,
+            format!(
+                "toFieldPath {to_path}: index {i} is larger than {}, the largest index Crossplane allows",
+                fieldpath::MAX_ARRAY_INDEX
+            ),
+        ));
+    }
     let wildcard = fieldpath::has_wildcard(&to);
     if wildcard && matches!(source, Source::Combine { .. }) {
         return Err(StepError::new(
@@ -321,10 +391,12 @@ fn prepare_one(p: &Patch, location: Location) -> Result<PreparedPatch<'_>, StepE
     ) {
         (Some(tp), _) => match tp {
             ToFieldPathPolicy::Replace => None,
-            ToFieldPathPolicy::MergeObjects => Some(MergeOptions {
-                keep_map_values: true,
-                append_slice: false,
-            }),
+            ToFieldPathPolicy::MergeObjects | ToFieldPathPolicy::MergeObject => {
+                Some(MergeOptions {
+                    keep_map_values: true,
+                    append_slice: false,
+                })
+            }
             ToFieldPathPolicy::MergeObjectsAppendArrays => Some(MergeOptions {
                 keep_map_values: true,
                 append_slice: true,
@@ -333,10 +405,12 @@ fn prepare_one(p: &Patch, location: Location) -> Result<PreparedPatch<'_>, StepE
                 keep_map_values: false,
                 append_slice: false,
             }),
-            ToFieldPathPolicy::ForceMergeObjectsAppendArrays => Some(MergeOptions {
-                keep_map_values: false,
-                append_slice: true,
-            }),
+            ToFieldPathPolicy::ForceMergeObjectsAppendArrays | ToFieldPathPolicy::AppendArray => {
+                Some(MergeOptions {
+                    keep_map_values: false,
+                    append_slice: true,
+                })
+            }
         },
         (None, Some(mo)) => Some(MergeOptions {
             keep_map_values: mo.keep_map_values.unwrap_or(false),
@@ -444,12 +518,34 @@ impl PreparedPatch<'_> {
             )
         };
         if self.wildcard {
-            let paths = fieldpath::expand_wildcards(to, &self.to);
+            // Crossplane: expand only where the rest of the path exists; none is an error.
+            let paths = match fieldpath::expand_wildcards(to, &self.to) {
+                Ok(p) => p,
+                Err(e @ fieldpath::ExpandError::NotFound { .. }) => {
+                    return if self.required {
+                        Err(StepError::new(
+                            Reason::RequiredFieldMissing,
+                            format!(
+                                "toFieldPath {} (policy.fromFieldPath Required): {e}",
+                                self.to_path
+                            ),
+                        ))
+                    } else {
+                        Ok(())
+                    };
+                }
+                Err(e) => {
+                    return Err(StepError::new(
+                        Reason::PatchError,
+                        format!("toFieldPath {}: {e}", self.to_path),
+                    ));
+                }
+            };
             if paths.is_empty() {
                 return Err(StepError::new(
                     Reason::PatchError,
                     format!(
-                        "toFieldPath {}: the wildcard matches no existing element",
+                        "cannot expand toFieldPath {}: no element has the rest of the path (Crossplane patches only elements where it already exists)",
                         self.to_path
                     ),
                 ));
@@ -468,6 +564,7 @@ impl PreparedPatch<'_> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::api::composition::CompositionSpec;
     use serde_json::json;
 
     fn patch(v: Value) -> Patch {
@@ -787,15 +884,55 @@ mod tests {
 
     #[test]
     fn wildcard_to_field_path() {
-        let mut to = json!({"spec": {"rules": [{"a": 1}, {"a": 2}]}});
+        // Crossplane (composition_patches.go patchFieldValueToMultiple + fieldpath
+        // ExpandWildcards): the value is written only into elements where the rest of the
+        // path already exists...
+        let mut to = json!({"spec": {"rules": [{"a": 1, "groups": []}, {"a": 2}]}});
         run(json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}), &claim(), &mut to).unwrap();
         assert_eq!(
             to["spec"]["rules"],
-            json!([{"a": 1, "groups": [1, 2]}, {"a": 2, "groups": [1, 2]}])
+            json!([{"a": 1, "groups": [1, 2]}, {"a": 2}])
         );
-        let mut to = json!({});
+        // ...and it is an error ("cannot expand ToFieldPath") when nothing expands, whether
+        // the elements lack the leaf or the array is missing.
+        for mut to in [json!({"spec": {"rules": [{"a": 1}, {"a": 2}]}}), json!({})] {
+            let e = run(json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}), &claim(), &mut to).unwrap_err();
+            assert_eq!(e.kind, Reason::PatchError);
+            assert!(
+                e.message
+                    .contains("cannot expand toFieldPath spec.rules[*].groups"),
+                "{}",
+                e.message
+            );
+        }
+        // A wildcard over a scalar is an error; over null, a missing field (skipped).
+        let mut to = json!({"spec": {"rules": "x"}});
         let e = run(json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}), &claim(), &mut to).unwrap_err();
         assert_eq!(e.kind, Reason::PatchError);
+        let mut to = json!({"spec": {"rules": null}});
+        run(json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}), &claim(), &mut to).unwrap();
+        assert_eq!(to, json!({"spec": {"rules": null}}));
+    }
+
+    #[test]
+    fn to_field_path_index_above_1024_is_invalid() {
+        // Crossplane refuses indexes above 1024 when setting (DefaultMaxFieldPathIndex); paved
+        // reports it when the Composition is validated.
+        let mut to = json!({});
+        let e = run(
+            json!({"fromFieldPath": "metadata.name", "toFieldPath": "spec.items[1025]"}),
+            &claim(),
+            &mut to,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, Reason::InvalidFieldPath);
+        assert!(e.message.contains("index 1025"), "{}", e.message);
+        run(
+            json!({"fromFieldPath": "metadata.name", "toFieldPath": "spec.items[1024]"}),
+            &claim(),
+            &mut to,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -812,7 +949,7 @@ mod tests {
             ]}]
         }))
         .unwrap();
-        let sets = patch_sets(&spec).unwrap();
+        let sets = patch_sets(&spec.patch_sets).unwrap();
         let prepared = prepare_all(&spec.resources[0].patches, &sets).unwrap();
         assert_eq!(prepared.len(), 3);
         assert_eq!(
@@ -838,6 +975,6 @@ mod tests {
             "patchSets": [{"name": "n", "patches": [{"type": "PatchSet", "patchSetName": "n"}]}]
         }))
         .unwrap();
-        assert!(patch_sets(&nested).is_err());
+        assert!(patch_sets(&nested.patch_sets).is_err());
     }
 }

@@ -28,11 +28,38 @@ pub(crate) struct PreparedCheck<'a> {
 }
 
 /// Validate the checks of one resource.
+#[cfg(test)]
 pub(crate) fn prepare(
     checks: &[ReadinessCheck],
 ) -> Result<Vec<PreparedCheck<'_>>, (Location, StepError)> {
+    let mut errs = Vec::new();
+    let out = prepare_collect(checks, &mut errs);
+    match errs.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Validate every entry, collecting the errors of those that are invalid.
+pub(crate) fn prepare_collect<'a>(
+    checks: &'a [ReadinessCheck],
+    errs: &mut Vec<(Location, StepError)>,
+) -> Vec<PreparedCheck<'a>> {
     let mut out = Vec::with_capacity(checks.len());
     for (index, c) in checks.iter().enumerate() {
+        match prepare_one(index, c) {
+            Ok(p) => out.push(p),
+            Err(e) => errs.push(e),
+        }
+    }
+    out
+}
+
+fn prepare_one(
+    index: usize,
+    c: &ReadinessCheck,
+) -> Result<PreparedCheck<'_>, (Location, StepError)> {
+    {
         let check_type = c.type_.as_str();
         let loc = || Location::ReadinessCheck { index, check_type };
         let invalid = |m: String| (loc(), StepError::new(Reason::InvalidComposition, m));
@@ -83,13 +110,12 @@ pub(crate) fn prepare(
             },
             ReadinessCheckType::None => Check::None,
         };
-        out.push(PreparedCheck {
+        Ok(PreparedCheck {
             index,
             check_type,
             check,
-        });
+        })
     }
-    Ok(out)
 }
 
 /// The status of condition `type_` (`Unknown` when absent), with its reason and message.
@@ -112,6 +138,11 @@ fn condition<'v>(obj: &'v Value, type_: &str) -> (&'v str, &'v str, &'v str) {
     }
 }
 
+/// Whether the object's Ready condition is True (what function-auto-ready looks at).
+pub(crate) fn ready_condition_true(obj: &Value) -> bool {
+    condition(obj, "Ready").0 == "True"
+}
+
 fn not_ready(reason: &str, message: String) -> Readiness {
     Readiness::NotReady {
         reason: reason.to_string(),
@@ -119,12 +150,27 @@ fn not_ready(reason: &str, message: String) -> Readiness {
     }
 }
 
+enum Fail {
+    NotReady(Readiness),
+    /// The check cannot run: the field has the wrong type (Crossplane returns an error).
+    Error(String),
+}
+
 /// Readiness of an observed object. `what` names it in messages (e.g. `Instance my-db`).
-pub(crate) fn evaluate(checks: &[PreparedCheck<'_>], observed: &Value, what: &str) -> Readiness {
+///
+/// A check on a field of the wrong type (MatchString on a number, MatchInteger on a string or
+/// a float, MatchTrue on a string, or a path through a scalar) is an error, as in Crossplane
+/// (`ReadinessCheck.IsReady` returns the error of `GetString`/`GetInteger`/`GetBool`), not
+/// NotReady. A missing field is NotReady.
+pub(crate) fn evaluate(
+    checks: &[PreparedCheck<'_>],
+    observed: &Value,
+    what: &str,
+) -> Result<Readiness, StepError> {
     if checks.is_empty() {
         let (status, reason, message) = condition(observed, "Ready");
         if status == "True" {
-            return Readiness::Ready;
+            return Ok(Readiness::Ready);
         }
         let detail = match (reason.is_empty(), message.is_empty()) {
             (true, true) => String::new(),
@@ -132,21 +178,21 @@ pub(crate) fn evaluate(checks: &[PreparedCheck<'_>], observed: &Value, what: &st
             (true, false) => format!(": {message}"),
             (false, false) => format!(" ({reason}): {message}"),
         };
-        return not_ready(
+        return Ok(not_ready(
             "ReadyConditionNotTrue",
             format!("{what}: Ready condition is {status}{detail}"),
-        );
+        ));
     }
     for c in checks {
         let prefix = format!("{what}: readiness check {} ({})", c.index, c.check_type);
-        let get = |segs: &[Segment], path: &str| -> Result<Value, Readiness> {
+        let get = |segs: &[Segment], path: &str| -> Result<Value, Fail> {
             match fieldpath::get(observed, segs) {
                 Ok(v) => Ok(v.clone()),
-                Err(e) if e.is_not_found() => Err(not_ready(
+                Err(e) if e.is_not_found() => Err(Fail::NotReady(not_ready(
                     "ReadinessCheckFailed",
                     format!("{prefix}: {path} is not set"),
-                )),
-                Err(e) => Err(not_ready("ReadinessCheckFailed", format!("{prefix}: {e}"))),
+                ))),
+                Err(e) => Err(Fail::Error(format!("{prefix}: {e}"))),
             }
         };
         let result = match &c.check {
@@ -154,45 +200,46 @@ pub(crate) fn evaluate(checks: &[PreparedCheck<'_>], observed: &Value, what: &st
             Check::NonEmpty(p, s) => get(s, p).map(|_| ()),
             Check::MatchString(p, s, want) => get(s, p).and_then(|v| match v.as_str() {
                 Some(got) if got == *want => Ok(()),
-                Some(got) => Err(not_ready(
+                Some(got) => Err(Fail::NotReady(not_ready(
                     "ReadinessCheckFailed",
                     format!("{prefix}: {p} is {got:?}, want {want:?}"),
-                )),
-                None => Err(not_ready(
-                    "ReadinessCheckFailed",
-                    format!("{prefix}: {p} is {}, not a string", describe(&v)),
-                )),
+                ))),
+                None => Err(Fail::Error(format!(
+                    "{prefix}: {p} is {}, not a string",
+                    describe(&v)
+                ))),
             }),
             Check::MatchInteger(p, s, want) => get(s, p).and_then(|v| {
+                // Crossplane's GetInteger accepts only an int64: a float (even 3.0) is an error.
                 let got = match &v {
                     Value::Number(n) => match num(n) {
                         Num::Int(i) => Some(i),
-                        Num::Float(f) => fieldpath::integral_f64_to_i64(f),
+                        Num::Float(_) => None,
                     },
                     _ => None,
                 };
                 match got {
                     Some(g) if g == *want => Ok(()),
-                    Some(g) => Err(not_ready(
+                    Some(g) => Err(Fail::NotReady(not_ready(
                         "ReadinessCheckFailed",
                         format!("{prefix}: {p} is {g}, want {want}"),
-                    )),
-                    None => Err(not_ready(
-                        "ReadinessCheckFailed",
-                        format!("{prefix}: {p} is {}, not an integer", describe(&v)),
-                    )),
+                    ))),
+                    None => Err(Fail::Error(format!(
+                        "{prefix}: {p} is {}, not an integer",
+                        describe(&v)
+                    ))),
                 }
             }),
             Check::MatchBool(p, s, want) => get(s, p).and_then(|v| match v.as_bool() {
                 Some(b) if b == *want => Ok(()),
-                Some(b) => Err(not_ready(
+                Some(b) => Err(Fail::NotReady(not_ready(
                     "ReadinessCheckFailed",
                     format!("{prefix}: {p} is {b}, want {want}"),
-                )),
-                None => Err(not_ready(
-                    "ReadinessCheckFailed",
-                    format!("{prefix}: {p} is {}, not a boolean", describe(&v)),
-                )),
+                ))),
+                None => Err(Fail::Error(format!(
+                    "{prefix}: {p} is {}, not a boolean",
+                    describe(&v)
+                ))),
             }),
             Check::MatchCondition(t, want) => {
                 let (status, reason, message) = condition(observed, t);
@@ -204,18 +251,20 @@ pub(crate) fn evaluate(checks: &[PreparedCheck<'_>], observed: &Value, what: &st
                     } else {
                         format!(" ({reason}: {message})")
                     };
-                    Err(not_ready(
+                    Err(Fail::NotReady(not_ready(
                         "ReadinessCheckFailed",
                         format!("{prefix}: condition {t} is {status}, want {want}{detail}"),
-                    ))
+                    )))
                 }
             }
         };
-        if let Err(r) = result {
-            return r;
+        match result {
+            Ok(()) => {}
+            Err(Fail::NotReady(r)) => return Ok(r),
+            Err(Fail::Error(m)) => return Err(StepError::new(Reason::ReadinessCheckError, m)),
         }
     }
-    Readiness::Ready
+    Ok(Readiness::Ready)
 }
 
 #[cfg(test)]
@@ -231,7 +280,13 @@ mod tests {
     fn eval(c: Value, obj: &Value) -> Readiness {
         let cs = checks(c);
         let p = prepare(&cs).unwrap();
-        evaluate(&p, obj, "Instance x")
+        evaluate(&p, obj, "Instance x").unwrap()
+    }
+
+    fn eval_err(c: Value, obj: &Value) -> StepError {
+        let cs = checks(c);
+        let p = prepare(&cs).unwrap();
+        evaluate(&p, obj, "Instance x").unwrap_err()
     }
 
     fn is_ready(r: &Readiness) -> bool {
@@ -270,10 +325,6 @@ mod tests {
                 false,
             ),
             (
-                json!([{"type": "MatchString", "fieldPath": "status.atProvider.count", "matchString": "3"}]),
-                false,
-            ),
-            (
                 json!([{"type": "MatchString", "fieldPath": "status.atProvider.missing", "matchString": "x"}]),
                 false,
             ),
@@ -282,15 +333,7 @@ mod tests {
                 true,
             ),
             (
-                json!([{"type": "MatchInteger", "fieldPath": "status.atProvider.float", "matchInteger": 3}]),
-                true,
-            ),
-            (
                 json!([{"type": "MatchInteger", "fieldPath": "status.atProvider.count", "matchInteger": 4}]),
-                false,
-            ),
-            (
-                json!([{"type": "MatchInteger", "fieldPath": "status.atProvider.state", "matchInteger": 4}]),
                 false,
             ),
             (
@@ -352,6 +395,42 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn wrong_typed_fields_are_errors_like_crossplane() {
+        // Crossplane (composite/ready.go ReadinessCheck.IsReady): GetString, GetInteger and
+        // GetBool on a field of another type return an error, which fails the reconcile
+        // ("cannot check whether composed resource ... is ready"); only a missing field is
+        // "not ready". GetInteger accepts only an int64, so 3.0 is an error too.
+        let obj = json!({"status": {"atProvider": {"state": "available", "count": 3, "float": 3.0, "s": "x"}}});
+        for c in [
+            json!([{"type": "MatchString", "fieldPath": "status.atProvider.count", "matchString": "3"}]),
+            json!([{"type": "MatchInteger", "fieldPath": "status.atProvider.state", "matchInteger": 4}]),
+            json!([{"type": "MatchInteger", "fieldPath": "status.atProvider.float", "matchInteger": 3}]),
+            json!([{"type": "MatchTrue", "fieldPath": "status.atProvider.state"}]),
+            json!([{"type": "MatchFalse", "fieldPath": "status.atProvider.count"}]),
+            json!([{"type": "NonEmpty", "fieldPath": "status.atProvider.s.deeper"}]),
+        ] {
+            let e = eval_err(c.clone(), &obj);
+            assert_eq!(e.kind, Reason::ReadinessCheckError, "{c}");
+            assert!(
+                e.message.starts_with("Instance x: readiness check 0"),
+                "{}",
+                e.message
+            );
+        }
+        // matchInteger 0 is a real value (Crossplane v1 treats 0 as unset and refuses the
+        // check; paved, like function-patch-and-transform's *int64, matches 0).
+        let zero = json!({"status": {"atProvider": {"n": 0}}});
+        assert!(is_ready(&eval(
+            json!([{"type": "MatchInteger", "fieldPath": "status.atProvider.n", "matchInteger": 0}]),
+            &zero
+        )));
+        assert!(!is_ready(&eval(
+            json!([{"type": "MatchInteger", "fieldPath": "status.atProvider.n", "matchInteger": 0}]),
+            &json!({"status": {"atProvider": {"n": 1}}})
+        )));
     }
 
     #[test]

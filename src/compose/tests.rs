@@ -277,8 +277,8 @@ fn composition_level_errors() {
     let cases: Vec<(Value, &str, &str)> = vec![
         (
             json!({"mode": "Pipeline", "pipeline": [{"step": "a"}]}),
-            "InvalidComposition",
-            "Pipeline",
+            "UnsupportedFunction",
+            "mode Pipeline, step a (index 0): functionRef.name is required",
         ),
         (
             json!({"resources": [{"name": "a", "base": {"kind": "X"}}]}),
@@ -309,11 +309,6 @@ fn composition_level_errors() {
             json!({"resources": [{"name": "a", "base": {"apiVersion": "v", "kind": "X"}, "patches": [{"fromFieldPath": "metadata.name", "toFieldPath": "metadata.name"}]}]}),
             "InvalidPatchTarget",
             "metadata.name",
-        ),
-        (
-            json!({"resources": [{"name": "a", "base": {"apiVersion": "v", "kind": "X"}, "patches": [{"fromFieldPath": "spec.parameters.missing", "toFieldPath": "spec.a", "policy": {"fromFieldPath": "Required"}}]}]}),
-            "RequiredFieldMissing",
-            "spec.parameters.missing",
         ),
         (
             json!({"resources": [{"name": "a", "base": {"apiVersion": "v", "kind": "X"}, "patches": [{"fromFieldPath": "spec.parameters.storageGB", "toFieldPath": "metadata.labels[size]"}]}]}),
