@@ -32,35 +32,11 @@ e2e/env.sh up
 source "$PAVED_E2E_DIR/env"
 K="$PAVED_KUBECTL"
 
-"$PAVED" crds | "$K" apply -f - >/dev/null
-"$K" wait --for=condition=Established crd --all --timeout=60s >/dev/null
-"$K" apply -f - >/dev/null <<YAML
-apiVersion: aws.upbound.io/v1beta1
-kind: ProviderConfig
-metadata:
-  name: default
-spec:
-  credentials:
-    source: InjectedIdentity
-  endpoint:
-    url:
-      type: Static
-      static: $AWS_ENDPOINT_URL
-YAML
-
-ports=$(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))')
-read -r HEALTH_PORT METRICS_PORT <<<"$ports"
-PAVED_POLL_INTERVAL=5s "$PAVED" run --health-addr "127.0.0.1:$HEALTH_PORT" \
-  --metrics-addr "127.0.0.1:$METRICS_PORT" >"$OUT/paved.log" 2>&1 &
-echo $! >"$OUT/paved.pid"
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$(cat "$OUT/paved.pid")" 2>/dev/null || { tail -n 30 "$OUT/paved.log"; exit 1; }
-  sleep 0.5
-done
+# shellcheck source=e2e/lib/paved.sh
+source "$ROOT/e2e/lib/paved.sh"
+paved_install_crds "$PAVED" "$K"
+paved_local_provider_config "$K" >/dev/null
+paved_start "$PAVED" "$OUT/paved.log" "$OUT/paved.pid" 5s || exit 1
 
 "${PAVED_CACHE:-$HOME/.cache/paved}/venv/bin/python" e2e/lib/corpus.py "$CORPUS_DIR" "$K" "$PAVED" "$OUT" \
   "$ROOT/e2e/corpus-expected.txt"

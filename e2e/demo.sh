@@ -33,41 +33,21 @@ e2e/env.sh up
 source "$STATE/env"
 K="$PAVED_KUBECTL"
 
+# shellcheck source=e2e/lib/paved.sh
+source "$ROOT/e2e/lib/paved.sh"
+
 step "Installing the CRDs"
-"$PAVED" crds | "$K" apply -f -
-"$K" wait --for=condition=Established crd --all --timeout=60s >/dev/null
+paved_install_crds "$PAVED" "$K"
 
 step "Pointing paved at the RDS emulator (ProviderConfig 'default')"
-"$K" apply -f - <<YAML
-apiVersion: aws.upbound.io/v1beta1
-kind: ProviderConfig
-metadata:
-  name: default
-spec:
-  credentials:
-    source: InjectedIdentity
-  endpoint:
-    url:
-      type: Static
-      static: $AWS_ENDPOINT_URL
-YAML
+paved_local_provider_config "$K"
 
 step "Starting paved run (logs: $STATE/paved.log)"
 if [ -f "$STATE/paved.pid" ] && kill -0 "$(cat "$STATE/paved.pid")" 2>/dev/null; then
   kill "$(cat "$STATE/paved.pid")" 2>/dev/null || true
   sleep 1
 fi
-HEALTH_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-METRICS_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-PAVED_POLL_INTERVAL=10s nohup "$PAVED" run --health-addr "127.0.0.1:$HEALTH_PORT" --metrics-addr "127.0.0.1:$METRICS_PORT" \
-  >"$STATE/paved.log" 2>&1 &
-echo $! >"$STATE/paved.pid"
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$(cat "$STATE/paved.pid")" 2>/dev/null || { echo "paved exited:"; tail -n 30 "$STATE/paved.log"; exit 1; }
-  sleep 0.5
-done
-curl -sf "http://127.0.0.1:$HEALTH_PORT/readyz" >/dev/null || { echo "paved not ready:"; tail -n 30 "$STATE/paved.log"; exit 1; }
+paved_start "$PAVED" "$STATE/paved.log" "$STATE/paved.pid" 10s || exit 1
 
 step "Applying the seed Composition (platform team) and claim (developer), exactly as written"
 "$K" create namespace my-team --dry-run=client -o yaml | "$K" apply -f - >/dev/null
