@@ -96,8 +96,13 @@ fn condition(c: &PostgreSQLInstance, t: &str) -> Option<paved::api::Condition> {
         .and_then(|s| s.conditions.iter().find(|x| x.type_ == t).cloned())
 }
 
-fn start_paved(ns: &str) -> Paved {
-    Paved::start(&["--namespaces", ns], None, &format!("{ns}-paved"))
+/// `comp` applied, then `paved run` on `ns` (ready), then the claim `cl` applied.
+async fn compose(client: &kube::Client, ns: &str, comp: &Value, cl: &Value) -> Paved {
+    apply_json(client, comp, None, false).await.unwrap();
+    let mut paved = Paved::start(&["--namespaces", ns], None, &format!("{ns}-paved"));
+    paved.wait_ready(std::time::Duration::from_secs(90)).await;
+    apply_json(client, cl, None, false).await.unwrap();
+    paved
 }
 
 /// The sum of paved's AWS call counters.
@@ -116,19 +121,13 @@ async fn pipeline_composition_provisions_an_instance_to_ready_with_its_secret() 
     delete_leftover_compositions(&client).await;
     let ns = test_namespace(&client, "pipeline-ready").await;
     let comp_name = format!("pg-pipeline-{ns}");
-    apply_json(
+    let paved = compose(
         &client,
+        &ns,
         &pipeline_composition(&comp_name, None),
-        None,
-        false,
+        &claim(&ns, &comp_name),
     )
-    .await
-    .unwrap();
-    let mut paved = start_paved(&ns);
-    paved.wait_ready(std::time::Duration::from_secs(90)).await;
-    apply_json(&client, &claim(&ns, &comp_name), None, false)
-        .await
-        .unwrap();
+    .await;
 
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
     let ready = wait_for(&claims, "my-app-db", 120, "Ready", |c| {
@@ -182,12 +181,7 @@ async fn a_go_templating_step_is_refused_by_name_with_no_aws_call() {
     let ns = test_namespace(&client, "pipeline-refused").await;
     let comp_name = format!("pg-gotemplating-{ns}");
     let comp = pipeline_composition(&comp_name, Some(go_templating_step()));
-    apply_json(&client, &comp, None, false).await.unwrap();
-    let mut paved = start_paved(&ns);
-    paved.wait_ready(std::time::Duration::from_secs(90)).await;
-    apply_json(&client, &claim(&ns, &comp_name), None, false)
-        .await
-        .unwrap();
+    let paved = compose(&client, &ns, &comp, &claim(&ns, &comp_name)).await;
 
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
     let refused = wait_for(&claims, "my-app-db", 60, "Synced=False", |c| {
@@ -343,11 +337,8 @@ async fn an_existing_resource_a_required_patch_skips_is_kept() {
         .as_array_mut()
         .unwrap()
         .push(json!({"fromFieldPath": "spec.parameters.environment", "toFieldPath": "metadata.labels.environment", "policy": {"fromFieldPath": "Required"}}));
-    apply_json(&client, &comp, None, false).await.unwrap();
-    let mut paved = start_paved(&ns);
-    paved.wait_ready(std::time::Duration::from_secs(90)).await;
     let mut cl = claim(&ns, &comp_name);
-    apply_json(&client, &cl, None, false).await.unwrap();
+    let _paved = compose(&client, &ns, &comp, &cl).await;
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
     wait_for(&claims, "my-app-db", 120, "Ready", |c| {
         condition(c, "Ready").is_some_and(|r| r.status == ConditionStatus::True)
