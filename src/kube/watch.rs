@@ -137,17 +137,18 @@ impl WatchHealth {
 
     /// Note one item of a watch's event stream (use it in `.inspect(..)` before any decoding).
     pub fn observe<K>(&self, watch: &str, item: &Result<watcher::Event<K>, watcher::Error>) {
-        let labels = WatchLabels {
+        let labels = || WatchLabels {
             watch: watch.to_string(),
         };
         match item {
             Err(e) => {
-                self.failures.get_or_create(&labels).inc();
-                self.up.get_or_create(&labels).set(0);
+                self.failures.get_or_create(&labels()).inc();
                 let mut states = self.lock();
                 let state = states.entry(watch.to_string()).or_default();
                 if state.down_since.is_none() {
                     state.down_since = Some(Instant::now());
+                    drop(states);
+                    self.up.get_or_create(&labels()).set(0);
                     tracing::warn!(watch, error = %e, "watch failed; retrying with backoff");
                 } else {
                     tracing::debug!(watch, error = %e, "watch still failing");
@@ -155,18 +156,25 @@ impl WatchHealth {
             }
             // `Init` is the start of a relist, before its list call: not up yet.
             Ok(watcher::Event::Init) => {}
+            // The common case, every event of a healthy watch: one lookup, nothing written.
             Ok(_) => {
                 let mut states = self.lock();
-                let state = states.entry(watch.to_string()).or_default();
-                let was_down = state.down_since.take();
+                let was_down = match states.get_mut(watch) {
+                    Some(state) if state.down_since.is_none() => return,
+                    Some(state) => state.down_since.take(),
+                    None => {
+                        states.insert(watch.to_string(), WatchState::default());
+                        None
+                    }
+                };
                 drop(states);
-                self.up.get_or_create(&labels).set(1);
+                self.up.get_or_create(&labels()).set(1);
                 if let Some(since) = was_down {
+                    let down = since.elapsed().as_secs_f64();
                     tracing::info!(
                         watch,
-                        down_seconds = since.elapsed().as_secs_f64(),
-                        "watch re-established after {:.1} s",
-                        since.elapsed().as_secs_f64()
+                        down_seconds = down,
+                        "watch re-established after {down:.1} s"
                     );
                 }
             }
