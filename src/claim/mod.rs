@@ -54,7 +54,7 @@ use kube::Api;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::CancelableJoinHandle;
-use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predicates, watcher};
+use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predicates};
 
 pub use crate::kube::meta::{MANAGED_BY as MANAGED_BY_VALUE, MANAGED_BY_LABEL};
 pub use choose::{CLAIM_API_VERSION, CLAIM_KIND};
@@ -109,18 +109,10 @@ fn claim_scope(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let (reader, writer) = reflector::store();
     let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<PostgreSQLInstance>>();
-    // Our own "initial list done" signal: see [`crate::kube::synced`].
-    let (synced_tx, synced) = synced::channel();
-    // Claims are cached without managedFields: status writes compare against the desired
-    // status only.
-    let stream = watcher(api, watches::watch_config())
-        .modify(|c: &mut PostgreSQLInstance| crate::kube::meta::slim(&mut c.metadata, None));
-    let events = reflector::reflector(writer, stream)
-        .default_backoff()
-        .inspect(|e| watch::WatchHealth::global().observe("claims", e))
-        .inspect(move |e| synced::mark(&synced_tx, e));
+    // Claims are cached slimmed (no managedFields: status writes compare against the desired
+    // status only), with our own "initial list done" signal and the watch's health.
+    let (reader, synced, events) = synced::cached(api, watches::watch_config());
     // Each claim once the store has it (see `kube::watch`: a relist's claims wait for its end).
     let own = watch::settled_objects(events, false)
         .predicate_filter(claim_predicate, PredicateConfig::default())
