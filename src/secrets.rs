@@ -16,8 +16,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
 use crate::kube::synced::SyncedRx;
@@ -69,8 +69,9 @@ pub fn start(
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let (store, writer) = reflector::store();
-        let (synced_tx, synced) = crate::kube::synced::channel();
+        // Slimmed, with its synced signal and the watch's health (`kube::synced::cached`).
+        let (store, synced, stream) =
+            crate::kube::synced::cached(api, watcher::Config::default().labels(MANAGED_SECRETS));
         let scope = Arc::new(SecretScope {
             namespace: ns.clone(),
             store,
@@ -85,12 +86,6 @@ pub fn start(
                 changes: rx,
             });
         }
-        let stream = watcher(api, watcher::Config::default().labels(MANAGED_SECRETS))
-            .default_backoff()
-            .inspect(|e| crate::kube::watch::WatchHealth::global().observe("secrets", e))
-            .modify(|s: &mut Secret| crate::kube::meta::slim(&mut s.metadata, None))
-            .reflect(writer)
-            .inspect(move |e| crate::kube::synced::mark(&synced_tx, e));
         // Each Secret once the store has it (see `kube::watch`), deletions included.
         let stream = crate::kube::watch::settled_objects(stream, true);
         let watched = ns.clone();
