@@ -41,6 +41,7 @@ pub mod error;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod instance;
+pub mod kind;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;
