@@ -435,6 +435,122 @@ async fn foreign_instance_is_refused() {
     ctl.stop().await;
 }
 
+/// Attack: another namespace names a victim's RDS instance (tagged as another object's) with a
+/// policy set without Create (take-over) or with Observe only (peeking). Both are refused before
+/// any change; nothing of the victim is published; deleting the attacker's object leaves the
+/// victim running with its tags and storage unchanged.
+#[tokio::test]
+async fn takeover_and_peeking_of_another_objects_instance_are_refused() {
+    let env = RdsEnv::new("rds-attack", "sa-east-1", None).await;
+    let owner = [
+        ("paved.io/owner", "victim-ns/orders"),
+        ("paved.io/owner-uid", "0b6f-victim-uid"),
+        ("team", "victims"),
+    ];
+    env.create_direct("victim-db", &owner).await;
+    let before = describe(&env.rds, "victim-db").await.unwrap();
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    let take = |policies: serde_json::Value| {
+        json!({
+            "metadata": {"annotations": {"crossplane.io/external-name": "victim-db"}},
+            "spec": {"managementPolicies": policies,
+                     "forProvider": {"allocatedStorage": 99, "tags": {"team": "attackers"}}}
+        })
+    };
+    env.create("takeover", take(json!(["Observe", "Update", "Delete"])))
+        .await;
+    env.create("peek", take(json!(["Observe"]))).await;
+    for name in ["takeover", "peek"] {
+        let i = env
+            .wait_synced_false(name, "ExternalResourceNotOwned", 60)
+            .await;
+        let msg = &cond(&i, "Synced").unwrap().message;
+        assert!(msg.contains("another object"), "{msg}");
+        assert!(
+            !msg.contains("victim-ns") && !msg.contains("victim-uid"),
+            "{msg}"
+        );
+        assert!(
+            i.status.as_ref().unwrap().at_provider.is_none(),
+            "{name}: nothing of the victim is observed into status"
+        );
+        assert!(
+            env.secrets
+                .get_opt(&format!("{name}-conn"))
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: no connection Secret with the victim's endpoint"
+        );
+    }
+    assert_eq!(ctl.mutating_calls(), 0);
+    env.delete_and_wait("takeover", 30).await;
+    env.delete_and_wait("peek", 30).await;
+    assert_eq!(ctl.mutating_calls(), 0);
+    let after = describe(&env.rds, "victim-db").await.unwrap();
+    assert_eq!(after.allocated_storage(), before.allocated_storage());
+    assert_eq!(after.tag_list(), before.tag_list());
+    ctl.stop().await;
+}
+
+/// An untagged instance (not paved's) is adopted with a policy set without Create only where
+/// the ProviderConfig allows adoption; until then, `AdoptionNotAllowed` and no change.
+#[tokio::test]
+async fn adoption_needs_the_provider_configs_consent() {
+    let env = RdsEnv::new("rds-adopt", "ca-central-1", None).await;
+    env.create_direct("legacy-app", &[("owner", "dba-team")])
+        .await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create(
+        "legacy",
+        json!({
+            "metadata": {"annotations": {"crossplane.io/external-name": "legacy-app"}},
+            "spec": {"managementPolicies": ["Observe", "Update", "Delete"],
+                     "forProvider": {"allocatedStorage": 30, "dbName": null, "engineVersion": null,
+                                     "username": "someone", "instanceClass": "db.t3.small"}}
+        }),
+    )
+    .await;
+    let i = env
+        .wait_synced_false("legacy", "AdoptionNotAllowed", 60)
+        .await;
+    let msg = &cond(&i, "Synced").unwrap().message;
+    assert!(
+        msg.contains(&env.pc) && msg.contains("allowAdoption"),
+        "{msg}"
+    );
+    assert_eq!(ctl.mutating_calls(), 0);
+
+    let pcs: Api<paved::api::provider_config::ProviderConfig> = Api::all(env.client.clone());
+    pcs.patch(
+        &env.pc,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"allowAdoption": true}})),
+    )
+    .await
+    .unwrap();
+    env.wait_ready("legacy", 60).await;
+    let tags: BTreeMap<String, String> = describe(&env.rds, "legacy-app")
+        .await
+        .unwrap()
+        .tag_list()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tags.get("paved.io/owner"),
+        Some(&format!("{}/legacy", env.ns))
+    );
+    assert_eq!(tags.get("owner").map(String::as_str), Some("dba-team"));
+    env.delete_and_wait("legacy", 60).await;
+    ctl.stop().await;
+}
+
 /// crossplane.io/paused: "true" stops all AWS calls; unpausing resumes.
 #[tokio::test]
 async fn paused_object_makes_no_calls() {

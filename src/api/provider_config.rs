@@ -33,6 +33,14 @@ pub struct ProviderConfigSpec {
     /// emulator for testing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<EndpointConfig>,
+
+    /// Whether objects using this ProviderConfig may adopt AWS resources that paved did not
+    /// create (no paved owner tags): with managementPolicies that include Update or Delete but
+    /// not Create, paved then tags such a resource as the object's and manages it. Default
+    /// false: untagged resources can only be observed. Resources tagged as another object's are
+    /// never adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_adoption: Option<bool>,
 }
 
 /// Where the AWS credentials come from.

@@ -15,8 +15,8 @@ use crate::api::provider_config::{CredentialsSource, EndpointUrlType, ProviderCo
 
 use super::client::{self, Guarded, RdsApi, SdkRds, StaticCredentials, TokenBucket};
 use super::controller::Ctx;
-use super::kind::ExternalClient;
 use super::error::{Error, kube_err};
+use super::kind::ExternalClient;
 use super::observe::Fleet;
 use super::outcome::{Blocked, Outcome};
 
@@ -284,10 +284,10 @@ impl<K: ExternalClient> Ctx<K> {
             ));
         };
         let secrets: Api<Secret> = Api::namespaced(self.shared.client.clone(), ns);
-        let secret = secrets
-            .get_opt(&r.name)
-            .await
-            .map_err(kube_err("reading the ProviderConfig credentials Secret", obj))?;
+        let secret = secrets.get_opt(&r.name).await.map_err(kube_err(
+            "reading the ProviderConfig credentials Secret",
+            obj,
+        ))?;
         let text = secret
             .and_then(|s| s.data)
             .and_then(|d| d.get(&r.key).cloned())

@@ -84,6 +84,18 @@ pub enum Drift {
     },
 }
 
+/// Whose an existing external resource is, from its tags.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// Tagged as this very object's (its UID).
+    Ours,
+    /// No paved owner tags at all.
+    Untagged,
+    /// Tagged as another object's. `earlier`: that object had this one's namespace and name
+    /// (an earlier object, deleted and recreated), with this UID.
+    Others { earlier: Option<String> },
+}
+
 /// What the apply path does once the external resource is observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Found {
@@ -91,21 +103,29 @@ pub enum Found {
     Create,
     /// It does not exist and Create is excluded: `ExternalResourceMissing`.
     Missing,
-    /// It exists and is someone else's (Create allowed, not tagged as this object's):
-    /// `ExternalResourceNotOwned`, nothing touched.
+    /// It exists and is not this object's: `ExternalResourceNotOwned`, nothing touched.
     NotOwned,
-    /// It exists and paved may go on (owned, or taken over with Create excluded).
+    /// It exists untagged, the policies would change it without Create, and the platform team
+    /// has not allowed adoption for this object's ProviderConfig: `AdoptionNotAllowed`.
+    AdoptionNotAllowed,
+    /// It exists and paved may go on: it is this object's, or untagged and only observed, or
+    /// untagged and adopted where the platform team allows it.
     Manage,
 }
 
-/// After observe: create, manage, or stop. `observed`: `None` when it does not exist,
-/// otherwise whether it carries this object's ownership tags.
-pub fn found(policies: &Policies, observed: Option<bool>) -> Found {
+/// After observe: create, manage, or stop. `observed`: `None` when it does not exist.
+/// Ownership is proven whatever the policies: another object's resource is never observed,
+/// changed or deleted; an untagged one is observed, and changed only where adoption is allowed.
+pub fn found(policies: &Policies, observed: Option<&Ownership>, adoption_allowed: bool) -> Found {
     match observed {
         None if policies.create => Found::Create,
         None => Found::Missing,
-        Some(owned) if owned || !policies.create => Found::Manage,
-        Some(_) => Found::NotOwned,
+        Some(Ownership::Ours) => Found::Manage,
+        Some(Ownership::Others { .. }) => Found::NotOwned,
+        Some(Ownership::Untagged) if policies.create => Found::NotOwned,
+        Some(Ownership::Untagged) if !policies.update && !policies.delete => Found::Manage,
+        Some(Ownership::Untagged) if adoption_allowed => Found::Manage,
+        Some(Ownership::Untagged) => Found::AdoptionNotAllowed,
     }
 }
 
@@ -300,18 +320,32 @@ mod tests {
 
     #[test]
     fn found_table() {
-        // (policies, observed: None = missing / Some(owned), expected)
+        let ours = Ownership::Ours;
+        let untagged = Ownership::Untagged;
+        let others = Ownership::Others { earlier: None };
+        let earlier = Ownership::Others {
+            earlier: Some("uid-0".into()),
+        };
+        // (policies, observed (None = missing), adoption allowed, expected)
         let cases = [
-            (ALL, None, Found::Create),
-            (OBSERVE, None, Found::Missing),
-            (TAKEOVER, None, Found::Missing),
-            (ALL, Some(true), Found::Manage),
-            (ALL, Some(false), Found::NotOwned),
-            (OBSERVE, Some(false), Found::Manage),
-            (TAKEOVER, Some(false), Found::Manage),
+            (ALL, None, false, Found::Create),
+            (OBSERVE, None, false, Found::Missing),
+            (TAKEOVER, None, true, Found::Missing),
+            (ALL, Some(&ours), false, Found::Manage),
+            (TAKEOVER, Some(&ours), false, Found::Manage),
+            // another object's: never, whatever the policies (no take-over, no peeking)
+            (ALL, Some(&others), true, Found::NotOwned),
+            (OBSERVE, Some(&others), true, Found::NotOwned),
+            (TAKEOVER, Some(&others), true, Found::NotOwned),
+            (TAKEOVER, Some(&earlier), true, Found::NotOwned),
+            // untagged: observed; changed only where the platform team allows adoption
+            (ALL, Some(&untagged), true, Found::NotOwned),
+            (OBSERVE, Some(&untagged), false, Found::Manage),
+            (TAKEOVER, Some(&untagged), false, Found::AdoptionNotAllowed),
+            (TAKEOVER, Some(&untagged), true, Found::Manage),
         ];
-        for (i, (p, observed, want)) in cases.into_iter().enumerate() {
-            assert_eq!(found(&p, observed), want, "case {i}");
+        for (i, (p, observed, adopt, want)) in cases.into_iter().enumerate() {
+            assert_eq!(found(&p, observed, adopt), want, "case {i}");
         }
     }
 

@@ -9,17 +9,18 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::common::{ConditionStatus, READY};
 use crate::api::common::Condition;
+use crate::api::common::{ConditionStatus, READY};
 use crate::api::instance::{Instance, InstanceObservation, InstanceStatus};
 use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Policies};
 use crate::kube::backoff::spread;
 
 use super::aws::Aws;
+use super::decide::Ownership;
 use super::decide::{self, Delete, DeleteFacts, Found};
 use super::diff::{Diff, diff};
-use super::error::{Error, key_of};
-use super::kind::{Deletion, ExternalClient, Kind, ManagedStatus};
+use super::error::Error;
+use super::kind::{Deletion, ExternalClient, Kind, ManagedStatus, owner_tags, ownership_from_tags};
 use super::lifecycle::Flow;
 use super::model::{
     CreateRequest, DbInstance, ErrorClass, MASTER_USER_PASSWORD, ModifyRequest, is_modifiable,
@@ -30,16 +31,7 @@ use super::outcome::{Blocked, Outcome, Step};
 
 /// Whether the RDS instance carries this object's ownership tags.
 pub fn owned_by(obj: &Instance, inst: &DbInstance) -> bool {
-    let uid = obj.uid().unwrap_or_default();
-    !uid.is_empty() && inst.tags.get(OWNER_UID_TAG) == Some(&uid)
-}
-
-fn owner_tags(obj: &Instance) -> BTreeMap<String, String> {
-    [
-        (OWNER_TAG.to_string(), key_of(obj)),
-        (OWNER_UID_TAG.to_string(), obj.uid().unwrap_or_default()),
-    ]
-    .into()
+    ownership_from_tags(obj, &inst.tags) == Ownership::Ours
 }
 
 fn desired_tags(obj: &Instance) -> BTreeMap<String, String> {
@@ -135,10 +127,7 @@ impl ManagedStatus for InstanceStatus {
         self.at_provider.as_ref()?.identifier.as_deref()
     }
     fn observed_deleting(&self) -> bool {
-        self.at_provider
-            .as_ref()
-            .and_then(|a| a.status.as_deref())
-            == Some("deleting")
+        self.at_provider.as_ref().and_then(|a| a.status.as_deref()) == Some("deleting")
     }
     fn clear_observation(&mut self) {
         self.at_provider = None;
@@ -189,19 +178,8 @@ impl ExternalClient for Instance {
         flow.observe_or_create(policies, aws, id).await
     }
 
-    fn owned(&self, inst: &DbInstance) -> bool {
-        owned_by(self, inst)
-    }
-
-    fn owner_words(&self, inst: &DbInstance) -> String {
-        match inst.tags.get(OWNER_TAG) {
-            Some(o) if *o == key_of(self) => format!(
-                "it was created for an earlier object named {o} (UID {}), not this one",
-                inst.tags.get(OWNER_UID_TAG).cloned().unwrap_or_default()
-            ),
-            Some(_) => "it belongs to another object".into(),
-            None => "it was not created by paved".into(),
-        }
+    fn ownership(&self, inst: &DbInstance) -> Ownership {
+        ownership_from_tags(self, &inst.tags)
     }
 
     async fn update(
@@ -382,7 +360,7 @@ impl Flow<'_, Instance> {
         match observed {
             Err(e) => Ok(self.aws_failure(e)),
             Ok(Some(i)) => Ok(Step::Go(i)),
-            Ok(None) if decide::found(policies, None) == Found::Create => {
+            Ok(None) if decide::found(policies, None, false) == Found::Create => {
                 self.create(aws, id).await
             }
             Ok(None) => {

@@ -12,10 +12,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::common::Condition;
-use crate::api::managed::{EXTERNAL_NAME, Policies};
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+
+use crate::api::managed::{EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Policies};
 
 use super::aws::Aws;
-use super::error::Error;
+use super::decide::Ownership;
+use super::error::{Error, key_of};
 use super::lifecycle::Flow;
 use super::object::ManagedObject;
 use super::outcome::{Blocked, Step};
@@ -74,11 +79,8 @@ pub(crate) trait ExternalClient: Kind {
         id: &str,
     ) -> impl Future<Output = Result<Step<Self::External>, Error>> + Send;
 
-    /// Whether the external resource carries this object's ownership tags.
-    fn owned(&self, external: &Self::External) -> bool;
-
-    /// Who owns the external resource, in words, for a refusal. Never names another object.
-    fn owner_words(&self, external: &Self::External) -> String;
+    /// Whose the external resource is, from its tags (see [`ownership_from_tags`]).
+    fn ownership(&self, external: &Self::External) -> Ownership;
 
     /// Bring the external resource in line with the spec (with Update excluded: note the drift).
     fn update(
@@ -158,4 +160,28 @@ pub(crate) fn check_identifier<K: Kind>(
         )),
         _ => Ok(id),
     }
+}
+
+/// Whose an external resource is, from its tags: this object's when they carry its UID; another
+/// object's when they carry another UID (an earlier object when they name this one's namespace
+/// and name); untagged otherwise.
+pub(crate) fn ownership_from_tags<K: Kind>(obj: &K, tags: &BTreeMap<String, String>) -> Ownership {
+    let uid = obj.uid().unwrap_or_default();
+    match tags.get(OWNER_UID_TAG) {
+        Some(u) if !uid.is_empty() && *u == uid => Ownership::Ours,
+        None if !tags.contains_key(OWNER_TAG) => Ownership::Untagged,
+        other => Ownership::Others {
+            earlier: (tags.get(OWNER_TAG) == Some(&key_of(obj)))
+                .then(|| other.cloned().unwrap_or_default()),
+        },
+    }
+}
+
+/// The ownership tags paved puts on the external resources of `obj`.
+pub(crate) fn owner_tags<K: Kind>(obj: &K) -> BTreeMap<String, String> {
+    [
+        (OWNER_TAG.to_string(), key_of(obj)),
+        (OWNER_UID_TAG.to_string(), obj.uid().unwrap_or_default()),
+    ]
+    .into()
 }

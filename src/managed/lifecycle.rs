@@ -14,23 +14,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::ResourceExt;
 
 use crate::api::common::{Condition, ConditionStatus, READY, SYNCED, get_condition, set_condition};
 use crate::api::managed::{EXTERNAL_NAME, FINALIZER, PAUSED, Policies};
 use crate::kube::backoff::spread;
 use crate::kube::finalizer::{self, Written};
 
+use super::aws::Aws;
 use super::config::{FIELD_MANAGER, error_curve};
 use super::controller::Ctx;
-use super::decide::{self, Found, Start};
+use super::decide::{self, Found, Ownership, Start};
 use super::error::{Error, key_of, kube_err};
 use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier};
 use super::model::{AwsError, ErrorClass};
-use super::aws::Aws;
 use super::outcome::{Blocked, Outcome, Step, step};
 
 /// One reconcile of one object of kind `K`.
@@ -244,14 +244,8 @@ impl<K: ExternalClient> Flow<'_, K> {
         }
         self.count_write(&format!("{}_metadata", K::METRIC));
         let name = self.obj.name_any();
-        match finalizer::patch_metadata(
-            &self.api,
-            &name,
-            self.obj.meta(),
-            finalizers,
-            &annotations,
-        )
-        .await
+        match finalizer::patch_metadata(&self.api, &name, self.obj.meta(), finalizers, &annotations)
+            .await
         {
             Ok(Written::Wrote(o)) => {
                 self.wrote(o);
@@ -302,7 +296,10 @@ impl<K: ExternalClient> Flow<'_, K> {
         tracing::info!(key = %self.key, "{why}");
         // One Normal event per deletion: DeletingExternalResource already said it when paved
         // asked AWS to delete.
-        let delete_announced = self.obj.status().is_some_and(ManagedStatus::observed_deleting);
+        let delete_announced = self
+            .obj
+            .status()
+            .is_some_and(ManagedStatus::observed_deleting);
         if !delete_announced {
             self.event(EventType::Normal, "Released", "RemoveFinalizer", why)
                 .await;
@@ -344,9 +341,15 @@ impl<K: ExternalClient> Flow<'_, K> {
     async fn apply(mut self) -> Result<Action, Error> {
         let (policies, id) = step!(self, self.prepare().await?);
         let aws = step!(self, self.connect(None).await?);
-        let external = step!(self, K::observe_or_create(&mut self, &policies, &aws, &id).await?);
+        let external = step!(
+            self,
+            K::observe_or_create(&mut self, &policies, &aws, &id).await?
+        );
         step!(self, self.ensure_owned(&policies, &id, &external));
-        let updated = step!(self, K::update(&mut self, &policies, &aws, &id, external).await?);
+        let updated = step!(
+            self,
+            K::update(&mut self, &policies, &aws, &id, external).await?
+        );
         let action = step!(self, K::publish(&mut self, updated).await?);
         self.finish(action).await
     }
@@ -366,26 +369,59 @@ impl<K: ExternalClient> Flow<'_, K> {
         }
     }
 
-    /// Ownership: paved touches only an external resource tagged as this object's, unless the
-    /// policies exclude Create (a deliberate take-over, or observe only).
+    /// Whether the platform team lets objects of this object's ProviderConfig adopt external
+    /// resources paved did not create (`spec.allowAdoption`).
+    fn adoption_allowed(&self) -> bool {
+        let name = self.obj.provider_config_name();
+        self.ctx
+            .provider_configs
+            .get(&kube::runtime::reflector::ObjectRef::new(name))
+            .is_some_and(|pc| pc.spec.allow_adoption == Some(true))
+    }
+
+    /// Ownership, proven whatever the policies: paved observes, changes or deletes only an
+    /// external resource tagged as this object's, or an untagged one that is only observed or
+    /// that the ProviderConfig allows adopting. A refusal never says whose the resource is.
     fn ensure_owned(&mut self, policies: &Policies, id: &str, external: &K::External) -> Step<()> {
-        if decide::found(policies, Some(self.obj.owned(external))) == Found::Manage {
+        let ownership = self.obj.ownership(external);
+        let found = decide::found(policies, Some(&ownership), self.adoption_allowed());
+        if found == Found::Manage {
             return Step::Go(());
         }
-        let whose = self.obj.owner_words(external);
+        let noun = K::NOUN;
+        let pc = self.obj.provider_config_name().to_string();
+        let b = match (&found, &ownership) {
+            (Found::AdoptionNotAllowed, _) => Blocked::new(
+                "AdoptionNotAllowed",
+                format!(
+                    "{noun} {id} exists and was not created by paved, and ProviderConfig {pc} does not allow adopting it (spec.allowAdoption), so paved will not change or delete it. Set spec.managementPolicies: [Observe] to only observe it, or ask your platform team to allow adoption"
+                ),
+            ),
+            (_, Ownership::Untagged) => Blocked::new(
+                "ExternalResourceNotOwned",
+                format!(
+                    "{noun} {id} already exists and was not created by paved; paved will not touch it. To only observe it, set spec.managementPolicies: [Observe]. To manage it, your platform team can allow adoption on ProviderConfig {pc} (spec.allowAdoption: true); then set spec.managementPolicies without Create, e.g. [Observe, Update, Delete]"
+                ),
+            ),
+            (_, Ownership::Others { earlier: Some(uid) }) => Blocked::new(
+                "ExternalResourceNotOwned",
+                format!(
+                    "{noun} {id} already exists and was created for an earlier object with this namespace and name (UID {uid}), not this one; paved will not touch it. Delete or rename it in AWS, or choose another crossplane.io/external-name"
+                ),
+            ),
+            _ => Blocked::new(
+                "ExternalResourceNotOwned",
+                format!(
+                    "{noun} {id} already exists and belongs to another object; paved will not observe, change or delete it. Choose another crossplane.io/external-name"
+                ),
+            ),
+        };
         self.status.clear_observation();
         self.set(
             READY,
             ConditionStatus::False,
             "Unavailable",
-            format!("{} {id} is not owned by this object", K::NOUN),
-        );
-        let b = Blocked::new(
-            "ExternalResourceNotOwned",
-            format!(
-                "{} {id} already exists and {whose}; paved will not touch it. To only observe it, set spec.managementPolicies: [Observe]. To take it over deliberately, set spec.managementPolicies to a set without Create, e.g. [Observe, Update, Delete] (paved then tags it as owned by this object)",
-                K::NOUN
-            ),
+            format!("{noun} {id} is not owned by this object"),
         );
         let poll = self.poll();
         self.block(b, Action::requeue(spread(poll)))
@@ -441,8 +477,7 @@ pub(crate) async fn reconcile<K: ExternalClient>(
 ) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::NoNamespace)?;
     let key = key_of(&*obj);
-    let obj = match ctx.latest.ours(&key, obj.resource_version().as_deref())
-    {
+    let obj = match ctx.latest.ours(&key, obj.resource_version().as_deref()) {
         Some(ours) if ours.uid() == obj.uid() => ours,
         _ => obj,
     };

@@ -10,7 +10,11 @@ use crate::api::managed::{self, DeletionPolicy, ManagementAction, Policies};
 
 /// A Kubernetes object of a managed kind.
 pub trait ManagedObject:
-    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Send + Sync + 'static
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
     fn management_policies(&self) -> Option<&[ManagementAction]>;
     fn deletion_policy(&self) -> Option<DeletionPolicy>;
