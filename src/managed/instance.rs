@@ -654,29 +654,60 @@ impl Flow<'_, Instance> {
     }
 }
 
-/// The DeleteDBInstance request (pure): a final snapshot unless skipFinalSnapshot, named by the
-/// spec or derived from the identifier and `now`. The second value: the invalid
-/// finalSnapshotIdentifier the spec named, replaced by a derived one (worth a Warning).
+/// RDS statuses in which an instance cannot be snapshotted: it is deleted without a final
+/// snapshot (there is nothing a snapshot could save), or its deletion would be stuck for good.
+pub(crate) const UNSNAPSHOTTABLE: [&str; 5] = [
+    "failed",
+    "incompatible-restore",
+    "incompatible-network",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+];
+
+/// How the final snapshot of a deletion was chosen, for the Events.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct SnapshotNotes {
+    /// The invalid finalSnapshotIdentifier the spec named, replaced by a derived one.
+    pub invalid: Option<String>,
+    /// The instance's RDS status allows no snapshot: deleted without one.
+    pub unsnapshottable: Option<String>,
+}
+
+/// The DeleteDBInstance request (pure): a final snapshot unless skipFinalSnapshot or the RDS
+/// `status` allows none. The snapshot is named by the spec or after the identifier, with the
+/// deletion time appended, so that a second deletion under the same name never collides with
+/// the first one's snapshot. Automated backups are kept unless the spec says otherwise.
 pub(crate) fn delete_request(
     fp: &crate::api::instance::InstanceParameters,
     id: &str,
+    status: &str,
     now: jiff::Timestamp,
-) -> (super::model::DeleteRequest, Option<String>) {
-    let skip = fp.skip_final_snapshot.unwrap_or(false);
-    let derived = || naming::final_snapshot_identifier(id, now);
-    let (snapshot, invalid) = match fp.final_snapshot_identifier.clone() {
-        _ if skip => (None, None),
-        Some(s) if naming::is_valid_snapshot_identifier(&s) => (Some(s), None),
-        Some(s) => (Some(derived()), Some(s)),
-        None => (Some(derived()), None),
+) -> (super::model::DeleteRequest, SnapshotNotes) {
+    let mut notes = SnapshotNotes::default();
+    let unsnapshottable = UNSNAPSHOTTABLE.contains(&status);
+    let skip = fp.skip_final_snapshot.unwrap_or(false) || unsnapshottable;
+    if unsnapshottable && fp.skip_final_snapshot != Some(true) {
+        notes.unsnapshottable = Some(status.to_string());
+    }
+    let stamped = |base: &str| naming::final_snapshot_identifier(base, now);
+    let snapshot = match fp.final_snapshot_identifier.clone() {
+        _ if skip => None,
+        Some(s) if naming::is_valid_snapshot_identifier(&s) => {
+            Some(naming::stamped_snapshot_identifier(&s, now))
+        }
+        Some(s) => {
+            notes.invalid = Some(s);
+            Some(stamped(id))
+        }
+        None => Some(stamped(id)),
     };
     let req = super::model::DeleteRequest {
         identifier: id.to_string(),
         skip_final_snapshot: skip,
         final_snapshot_identifier: snapshot,
-        delete_automated_backups: fp.delete_automated_backups,
+        delete_automated_backups: Some(fp.delete_automated_backups.unwrap_or(false)),
     };
-    (req, invalid)
+    (req, notes)
 }
 
 impl Flow<'_, Instance> {
@@ -780,10 +811,29 @@ impl Flow<'_, Instance> {
     }
 
     async fn delete_call(&mut self, aws: &Aws, id: &str) -> Deletion {
-        let (req, invalid) =
-            delete_request(&self.obj.spec.for_provider, id, jiff::Timestamp::now());
+        let status = self
+            .status
+            .at_provider
+            .as_ref()
+            .and_then(|a| a.status.clone())
+            .unwrap_or_default();
+        let (req, notes) = delete_request(
+            &self.obj.spec.for_provider,
+            id,
+            &status,
+            jiff::Timestamp::now(),
+        );
         let snapshot = req.final_snapshot_identifier.clone();
-        if let (Some(s), Some(derived)) = (invalid, &snapshot) {
+        if let Some(status) = &notes.unsnapshottable {
+            self.event(
+                EventType::Warning,
+                "DeletingWithoutSnapshot",
+                "DeleteDBInstance",
+                format!("RDS instance {id} is {status}, and RDS cannot snapshot an instance in that state: deleting it without a final snapshot"),
+            )
+            .await;
+        }
+        if let (Some(s), Some(derived)) = (notes.invalid, &snapshot) {
             self.event(
                 EventType::Warning,
                 "InvalidFinalSnapshotIdentifier",
@@ -836,6 +886,7 @@ impl Flow<'_, Instance> {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ready_reasons() {
@@ -1013,42 +1064,73 @@ mod tests {
     fn delete_with_and_without_final_snapshot() {
         let now = jiff::Timestamp::UNIX_EPOCH;
         let derived = naming::final_snapshot_identifier("db-1", now);
-        // (spec, skip sent, snapshot sent, invalid name warned about)
+        let none = SnapshotNotes::default();
+        // (spec, RDS status, skip sent, snapshot sent, notes)
         let cases = [
-            (serde_json::json!({}), false, Some(derived.clone()), None),
+            (json!({}), "available", false, Some(derived.clone()), none),
             (
-                serde_json::json!({"skipFinalSnapshot": true}),
+                json!({"skipFinalSnapshot": true}),
+                "available",
                 true,
                 None,
-                None,
+                SnapshotNotes::default(),
             ),
             (
-                serde_json::json!({"skipFinalSnapshot": true, "finalSnapshotIdentifier": "last"}),
+                json!({"skipFinalSnapshot": true, "finalSnapshotIdentifier": "last"}),
+                "available",
                 true,
                 None,
-                None,
+                SnapshotNotes::default(),
             ),
+            // a named snapshot gets the deletion time: a second deletion never collides
             (
-                serde_json::json!({"finalSnapshotIdentifier": "last-one"}),
+                json!({"finalSnapshotIdentifier": "last-one"}),
+                "available",
                 false,
-                Some("last-one".to_string()),
-                None,
+                Some(naming::stamped_snapshot_identifier("last-one", now)),
+                SnapshotNotes::default(),
             ),
             (
-                serde_json::json!({"finalSnapshotIdentifier": "bad--name"}),
+                json!({"finalSnapshotIdentifier": "bad--name"}),
+                "available",
                 false,
                 Some(derived),
-                Some("bad--name".to_string()),
+                SnapshotNotes {
+                    invalid: Some("bad--name".into()),
+                    unsnapshottable: None,
+                },
+            ),
+            // a failed instance cannot be snapshotted: deleted without one, and said so
+            (
+                json!({}),
+                "failed",
+                true,
+                None,
+                SnapshotNotes {
+                    invalid: None,
+                    unsnapshottable: Some("failed".into()),
+                },
+            ),
+            (
+                json!({"skipFinalSnapshot": true}),
+                "failed",
+                true,
+                None,
+                SnapshotNotes::default(),
             ),
         ];
-        for (i, (fp, skip, snapshot, invalid)) in cases.into_iter().enumerate() {
+        for (i, (fp, status, skip, snapshot, notes)) in cases.into_iter().enumerate() {
             let obj = instance(fp);
-            let (req, warned) = delete_request(&obj.spec.for_provider, "db-1", now);
+            let (req, got) = delete_request(&obj.spec.for_provider, "db-1", status, now);
             assert_eq!(req.identifier, "db-1", "case {i}");
             assert_eq!(req.skip_final_snapshot, skip, "case {i}");
             assert_eq!(req.final_snapshot_identifier, snapshot, "case {i}");
-            assert_eq!(warned, invalid, "case {i}");
+            assert_eq!(req.delete_automated_backups, Some(false), "case {i}");
+            assert_eq!(got, notes, "case {i}");
         }
+        let keep = instance(json!({"deleteAutomatedBackups": true}));
+        let (req, _) = delete_request(&keep.spec.for_provider, "db-1", "available", now);
+        assert_eq!(req.delete_automated_backups, Some(true));
     }
 
     #[test]

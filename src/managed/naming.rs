@@ -32,6 +32,15 @@ pub fn final_snapshot_identifier(identifier: &str, now: jiff::Timestamp) -> Stri
     format!("{identifier}-final-{ts}")
 }
 
+/// The snapshot name a spec asked for, with the deletion time (UTC) appended so that it is
+/// unique per deletion; cut to RDS's 255 characters, never ending in `-`.
+pub fn stamped_snapshot_identifier(name: &str, now: jiff::Timestamp) -> String {
+    let ts = now.strftime("%Y%m%d%H%M%S").to_string();
+    let keep = 255 - ts.len() - 1;
+    let base: String = name.chars().take(keep).collect();
+    format!("{}-{ts}", base.trim_end_matches('-'))
+}
+
 /// Characters RDS accepts in a master password: printable ASCII except `/`, `"`, `@` and space.
 pub fn password_alphabet() -> Vec<u8> {
     (0x21u8..=0x7e)
