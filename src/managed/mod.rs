@@ -1,8 +1,11 @@
-//! Managed resources: the lifecycle written once, and one external client per AWS kind. Today
-//! the kind is the RDS `Instance` (`rds.aws.upbound.io/v1beta1`).
+//! Managed resources: the lifecycle written once, generic over the kind, and one external
+//! client per AWS kind. The first kind is the RDS `Instance` (`rds.aws.upbound.io`).
 //!
 //! - [`lifecycle`]: pause, management policies, finalizer and external-name, backoff gate,
-//!   Ready/Synced conditions, status write, Events, release. The reconcile entry.
+//!   ownership, Ready/Synced conditions, status write, Events, release. The reconcile entry,
+//!   `reconcile::<K>`.
+//! - [`kind`]: what the lifecycle needs of a kind ([`kind::Kind`]) and its steps against AWS
+//!   ([`kind::ExternalClient`]).
 //! - [`outcome`]: the typed results of a step (`Step`, `Blocked`, `Outcome`).
 //! - [`decide`]: the lifecycle's decisions, pure and table-tested: where a reconcile starts
 //!   (paused, apply, orphan, never created, delete), what to do once the external resource is
@@ -27,8 +30,9 @@
 //! - [`naming`]: deterministic identifiers, passwords, connection URIs.
 //! - [`controller`]: watches, queues and shared state; [`config`]: its settings.
 //!
-//! Adding a kind: its API types (with an entry in `api::managed::MANAGED_KINDS`), one
-//! external-client file next to [`instance`], one registration line in `run.rs`, and tests.
+//! Adding a kind: its API types (with an entry in `api::managed::MANAGED_KINDS`), one file next
+//! to [`instance`] implementing [`kind::Kind`] and [`kind::ExternalClient`], one registration line
+//! in [`controller::run_with_secrets`], and tests (see docs/architecture.md).
 
 pub mod aws;
 pub mod client;
