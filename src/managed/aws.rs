@@ -237,8 +237,12 @@ impl<K: ExternalClient> Ctx<K> {
             .shared
             .buckets
             .get(bucket_key, self.shared.config.aws_requests_per_second);
+        let inner: Arc<dyn RdsApi> = match &self.shared.config.rds_api {
+            Some(api) => api.clone(),
+            None => Arc::new(SdkRds { client: sdk }),
+        };
         Arc::new(Guarded {
-            inner: Arc::new(SdkRds { client: sdk }),
+            inner,
             bucket,
             metrics: self.shared.metrics.clone(),
             retry: self.shared.config.retry,

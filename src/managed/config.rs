@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::client::{Failpoint, RetryPolicy};
+use super::client::{Failpoint, RdsApi, RetryPolicy};
 use super::model::ErrorClass;
 use crate::kube::backoff::Curve;
 
@@ -33,6 +33,10 @@ pub struct RdsConfig {
     pub concurrency: u16,
     /// Test hook: run at the failpoint sites (see [`FailpointSite`]).
     pub failpoint: Option<Failpoint>,
+    /// Test hook: the RDS API every object talks to, behind the usual guard (token bucket,
+    /// retries, metrics), instead of the SDK client its ProviderConfig names. For lifecycle
+    /// tests with an account in memory ([`super::memory::MemoryRds`]).
+    pub rds_api: Option<std::sync::Arc<dyn RdsApi>>,
 }
 
 impl std::fmt::Debug for RdsConfig {
@@ -50,6 +54,7 @@ impl std::fmt::Debug for RdsConfig {
             .field("error_backoff_max", &self.error_backoff_max)
             .field("concurrency", &self.concurrency)
             .field("failpoint", &self.failpoint.is_some())
+            .field("rds_api", &self.rds_api.is_some())
             .finish()
     }
 }
@@ -66,6 +71,7 @@ impl Default for RdsConfig {
             error_backoff_max: Duration::from_secs(300),
             concurrency: 32,
             failpoint: None,
+            rds_api: None,
         }
     }
 }

@@ -47,6 +47,7 @@ pub(crate) mod fake;
 pub mod instance;
 pub mod kind;
 pub mod lifecycle;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod naming;

@@ -381,34 +381,30 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify("Throttling", Some(400)), ErrorClass::Transient);
-        assert_eq!(
-            classify("InternalFailure", Some(500)),
-            ErrorClass::Transient
-        );
-        assert_eq!(classify("Whatever", Some(503)), ErrorClass::Transient);
-        assert_eq!(
-            classify("DBInstanceNotFound", Some(404)),
-            ErrorClass::NotFound
-        );
-        assert_eq!(
-            classify("DBInstanceAlreadyExists", Some(400)),
-            ErrorClass::AlreadyExists
-        );
-        assert_eq!(
-            classify("InvalidParameterValue", Some(400)),
-            ErrorClass::Terminal
-        );
-        assert_eq!(
-            classify("InstanceQuotaExceeded", Some(400)),
-            ErrorClass::Terminal
-        );
-        assert_eq!(
-            classify("InsufficientDBInstanceCapacity", Some(400)),
-            ErrorClass::Terminal
-        );
-        assert_eq!(classify("AccessDenied", Some(403)), ErrorClass::Terminal);
-        assert_eq!(classify("DispatchFailure", None), ErrorClass::Transient);
+        // (code, HTTP status, class)
+        let cases = [
+            ("Throttling", Some(400), ErrorClass::Transient),
+            ("InternalFailure", Some(500), ErrorClass::Transient),
+            ("Whatever", Some(503), ErrorClass::Transient),
+            ("DBInstanceNotFound", Some(404), ErrorClass::NotFound),
+            (
+                "DBInstanceAlreadyExists",
+                Some(400),
+                ErrorClass::AlreadyExists,
+            ),
+            ("InvalidParameterValue", Some(400), ErrorClass::Terminal),
+            ("InstanceQuotaExceeded", Some(400), ErrorClass::Terminal),
+            (
+                "InsufficientDBInstanceCapacity",
+                Some(400),
+                ErrorClass::Terminal,
+            ),
+            ("AccessDenied", Some(403), ErrorClass::Terminal),
+            ("DispatchFailure", None, ErrorClass::Transient),
+        ];
+        for (code, http, class) in cases {
+            assert_eq!(classify(code, http), class, "{code} {http:?}");
+        }
         assert_eq!(
             AwsError::new("Op", "Throttling", "x", Some(400)).outcome(),
             "throttled"

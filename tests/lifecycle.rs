@@ -1,0 +1,107 @@
+//! The managed-resource lifecycle against the real API server, with an RDS account in memory
+//! (`paved::managed::memory::MemoryRds`) where the emulator cannot answer as AWS would: an
+//! instance that has failed, a snapshot name taken by an earlier deletion. Everything on the
+//! Kubernetes side (finalizer, status, Events, Secrets) is real.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use paved::managed::memory::{MemoryRds, Request};
+use paved::rds::RdsConfig;
+use serde_json::json;
+
+fn with(account: &Arc<MemoryRds>) -> RdsConfig {
+    RdsConfig {
+        rds_api: Some(account.clone()),
+        ..fast()
+    }
+}
+
+/// The DeleteDBInstance requests the account received.
+fn deletes(account: &MemoryRds) -> Vec<paved::managed::model::DeleteRequest> {
+    account
+        .requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Delete(d) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An instance RDS reports as `failed` cannot be snapshotted: paved deletes it without a final
+/// snapshot, says so in a Warning Event, and the deletion finishes instead of hanging.
+#[tokio::test]
+async fn a_failed_instance_is_deleted_without_a_snapshot() {
+    let env = RdsEnv::new("life-failed", "eu-north-1", None).await;
+    let account = Arc::new(MemoryRds::default());
+    let ctl = RdsController::start(&env.client, &env.ns, with(&account)).await;
+    env.create(
+        "broken",
+        json!({"spec": {"forProvider": {"skipFinalSnapshot": false}}}),
+    )
+    .await;
+    let i = env.wait_ready("broken", 60).await;
+    let id = external_name(&i);
+    account.set_status(&id, "failed");
+    env.delete_and_wait("broken", 60).await;
+
+    let d = deletes(&account);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].skip_final_snapshot, "{d:?}");
+    assert_eq!(d[0].final_snapshot_identifier, None);
+    assert_eq!(d[0].delete_automated_backups, Some(false), "backups kept");
+    assert!(account.instance(&id).is_none());
+    let events = events_of(&env.client, &env.ns, "broken").await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, note)| reason == "DeletingWithoutSnapshot" && note.contains("failed")),
+        "{events:?}"
+    );
+    ctl.stop().await;
+}
+
+/// A Composition names the same finalSnapshotIdentifier for every database: the second deletion
+/// under that name (another object) does not collide with the first one's snapshot.
+#[tokio::test]
+async fn final_snapshots_of_two_deletions_never_collide() {
+    let env = RdsEnv::new("life-snap", "eu-south-1", None).await;
+    let account = Arc::new(MemoryRds::default());
+    let ctl = RdsController::start(&env.client, &env.ns, with(&account)).await;
+    let spec = json!({"spec": {"forProvider": {
+        "skipFinalSnapshot": false, "finalSnapshotIdentifier": "orders-final"}}});
+    for round in 0..2 {
+        let name = format!("orders-{round}");
+        env.create(&name, spec.clone()).await;
+        env.wait_ready(&name, 60).await;
+        env.delete_and_wait(&name, 60).await;
+        // the deletion time in the name has a one-second resolution
+        if round == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        }
+    }
+    let snapshots = account.snapshots();
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+    assert!(
+        snapshots.iter().all(|s| s.starts_with("orders-final-")),
+        "{snapshots:?}"
+    );
+    assert_eq!(deletes(&account).len(), 2);
+    ctl.stop().await;
+}
+
+/// The Events of an object: (reason, note).
+async fn events_of(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let api: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(client.clone(), ns);
+    let list = api.list(&kube::api::ListParams::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
