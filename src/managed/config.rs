@@ -33,6 +33,10 @@ pub struct RdsConfig {
     pub concurrency: u16,
     /// Test hook: run at the failpoint sites (see [`FailpointSite`]).
     pub failpoint: Option<Failpoint>,
+    /// An Instance that names no ProviderConfig while none named `default` exists uses paved's
+    /// own AWS credential chain (the pod's identity). Off by default: such an Instance is
+    /// refused with Synced=False instead (`paved run --allow-pod-identity`).
+    pub allow_pod_identity: bool,
 }
 
 impl std::fmt::Debug for RdsConfig {
@@ -50,6 +54,7 @@ impl std::fmt::Debug for RdsConfig {
             .field("error_backoff_max", &self.error_backoff_max)
             .field("concurrency", &self.concurrency)
             .field("failpoint", &self.failpoint.is_some())
+            .field("allow_pod_identity", &self.allow_pod_identity)
             .finish()
     }
 }
@@ -66,6 +71,7 @@ impl Default for RdsConfig {
             error_backoff_max: Duration::from_secs(300),
             concurrency: 32,
             failpoint: None,
+            allow_pod_identity: false,
         }
     }
 }
