@@ -1,0 +1,306 @@
+//! Tenancy attacks against the real API server and the RDS emulator: a team naming an AWS
+//! account (ProviderConfig) the platform team did not give its namespace, a namespaced
+//! ProviderConfig reaching for another namespace's credentials or paved's own identity, an
+//! Instance with no ProviderConfig at all, and leader election under a stalled API server.
+//!
+//! "No call with those credentials" is proven by giving the guarded ProviderConfig its own
+//! endpoint, a fault proxy in front of the emulator that only it names, and its own access key:
+//! the proxy counts every request that reaches it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use paved::api::instance::Instance;
+use serde_json::{Value, json};
+
+/// A Secret `name` with an AWS credentials file whose access key is `key_id`.
+fn credentials_secret(name: &str, ns: &str, key_id: &str) -> Secret {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns},
+        "stringData": {"credentials": format!("[default]\naws_access_key_id = {key_id}\naws_secret_access_key = testing\n")}
+    }))
+    .unwrap()
+}
+
+/// The credentials and endpoint part of a ProviderConfig spec: the Secret `secret` in
+/// `secret_ns` (left out when `None`) and the endpoint `url`.
+fn pc_spec(secret: &str, secret_ns: Option<&str>, url: &str) -> Value {
+    let mut secret_ref = json!({"name": secret, "key": "credentials"});
+    if let Some(ns) = secret_ns {
+        secret_ref["namespace"] = json!(ns);
+    }
+    json!({
+        "credentials": {"source": "Secret", "secretRef": secret_ref},
+        "endpoint": {"url": {"type": "Static", "static": url}}
+    })
+}
+
+async fn label_namespace(client: &kube::Client, ns: &str, labels: Value) {
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            ns,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .unwrap();
+}
+
+fn synced_message(i: &Instance) -> String {
+    cond(i, "Synced")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+/// A ProviderConfig whose namespaceSelector does not match the Instance's namespace is refused
+/// with Synced=False naming it, and nothing reaches AWS with its credentials; once the platform
+/// team labels the namespace, the same Instance is served (so the silence was the refusal, not a
+/// broken path).
+#[tokio::test]
+async fn provider_config_refuses_namespaces_its_selector_does_not_match() {
+    let env = RdsEnv::new("ten-sel", "eu-north-1", None).await;
+    let e2e = e2e_env();
+    let mut cleanup = ClusterCleanup::new(&e2e);
+    // The platform's account: credentials in a namespace the team cannot read, an endpoint
+    // only this ProviderConfig uses.
+    let platform = test_namespace(&env.client, "ten-platform").await;
+    Api::<Secret>::namespaced(env.client.clone(), &platform)
+        .create(
+            &PostParams::default(),
+            &credentials_secret("prod-creds", &platform, "AKIAPLATFORMONLY"),
+        )
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&e2e.moto_url).await;
+    let tenant = format!("tenant-{}", env.ns);
+    let pc = format!("prod-{}", env.ns);
+    cleanup.provider_config(&pc);
+    let mut spec = pc_spec("prod-creds", Some(&platform), &proxy.url());
+    spec["namespaceSelector"] = json!({"matchLabels": {"paved.io/tenant": tenant}});
+    apply(
+        &env.client,
+        &json!({"apiVersion": "aws.upbound.io/v1beta1", "kind": "ProviderConfig",
+                "metadata": {"name": pc}, "spec": spec}),
+    )
+    .await
+    .unwrap();
+
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    let obj: Instance =
+        serde_json::from_value(instance_json("steal", &env.region, &pc, json!({}))).unwrap();
+    env.instances
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
+    let i = env
+        .wait_synced_false("steal", "ProviderConfigNotAllowed", 60)
+        .await;
+    let msg = synced_message(&i);
+    assert!(
+        msg.contains(&format!("ProviderConfig {pc}")) && msg.contains(&env.ns),
+        "{msg}"
+    );
+    // Several reconciles later (requeued every poll), still nothing reached the account.
+    let from = ctl.reconciles();
+    until(30, "three more reconciles", || ctl.reconciles() >= from + 3).await;
+    assert_eq!(
+        proxy.total(),
+        0,
+        "calls with the refused ProviderConfig's credentials: {:?}",
+        proxy.by_action()
+    );
+    assert_eq!(ctl.mutating_calls(), 0);
+    assert!(list_ids(&env.rds).await.is_empty(), "nothing was created");
+    assert!(env.secrets.get_opt("steal-conn").await.unwrap().is_none());
+
+    // The platform team grants the namespace: the same Instance is served through the proxy.
+    label_namespace(&env.client, &env.ns, json!({"paved.io/tenant": tenant})).await;
+    env.wait_ready("steal", 90).await;
+    assert!(proxy.total() > 0, "the granted path goes through the proxy");
+    ctl.stop().await;
+}
+
+/// Crossplane v2 kinds: `providerConfigRef.kind` is kept (not pruned) and honoured. A namespaced
+/// aws.m.upbound.io ProviderConfig serves only its own namespace, only with a Secret there; one
+/// that names another namespace's Secret or paved's own identity is refused with no AWS call; a
+/// ClusterProviderConfig's namespaceSelector is enforced like the v1 ProviderConfig's.
+#[tokio::test]
+async fn crossplane_v2_provider_config_kinds_are_bound_to_namespaces() {
+    let env = RdsEnv::new("ten-v2", "eu-south-1", None).await;
+    let e2e = e2e_env();
+    let mut cleanup = ClusterCleanup::new(&e2e);
+    let proxy = FaultProxy::start(&e2e.moto_url).await;
+    let other = test_namespace(&env.client, "ten-v2-other").await;
+    Api::<Secret>::namespaced(env.client.clone(), &other)
+        .create(
+            &PostParams::default(),
+            &credentials_secret("their-creds", &other, "AKIAOTHERTEAM"),
+        )
+        .await
+        .unwrap();
+    let namespaced = |name: &str, spec: Value| {
+        json!({"apiVersion": "aws.m.upbound.io/v1beta1", "kind": "ProviderConfig",
+               "metadata": {"name": name, "namespace": env.ns}, "spec": spec})
+    };
+    // Ours: the Secret of this namespace (secretRef.namespace left out), the emulator.
+    apply(
+        &env.client,
+        &namespaced("ours", pc_spec("aws-creds", None, &e2e.moto_url)),
+    )
+    .await
+    .unwrap();
+    // Reaching for another namespace's Secret, through the proxy.
+    apply(
+        &env.client,
+        &namespaced("theirs", pc_spec("their-creds", Some(&other), &proxy.url())),
+    )
+    .await
+    .unwrap();
+    // Reaching for paved's own identity, through the proxy.
+    apply(
+        &env.client,
+        &namespaced(
+            "pod",
+            json!({"credentials": {"source": "InjectedIdentity"},
+                   "endpoint": {"url": {"type": "Static", "static": proxy.url()}}}),
+        ),
+    )
+    .await
+    .unwrap();
+    // A ClusterProviderConfig for another tenant only, through the proxy.
+    let cpc = format!("cpc-{}", env.ns);
+    cleanup.objects.push((
+        "clusterproviderconfigs.aws.m.upbound.io".into(),
+        cpc.clone(),
+    ));
+    let mut spec = pc_spec("aws-creds", Some(&env.ns), &proxy.url());
+    spec["namespaceSelector"] = json!({"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [other]}]});
+    apply(
+        &env.client,
+        &json!({"apiVersion": "aws.m.upbound.io/v1beta1", "kind": "ClusterProviderConfig",
+                "metadata": {"name": cpc}, "spec": spec}),
+    )
+    .await
+    .unwrap();
+
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    let with_ref = |name: &str, kind: &str, pc: &str| -> Instance {
+        serde_json::from_value(instance_json(
+            name,
+            &env.region,
+            pc,
+            json!({"spec": {"providerConfigRef": {"kind": kind, "name": pc}}}),
+        ))
+        .unwrap()
+    };
+    for (name, kind, pc) in [
+        ("ok", "ProviderConfig", "ours"),
+        ("cross-ns", "ProviderConfig", "theirs"),
+        ("pod-id", "ProviderConfig", "pod"),
+        ("cluster", "ClusterProviderConfig", cpc.as_str()),
+    ] {
+        env.instances
+            .create(&PostParams::default(), &with_ref(name, kind, pc))
+            .await
+            .unwrap();
+    }
+    let ok = env.wait_ready("ok", 90).await;
+    let r = ok.spec.provider_config_ref.as_ref().unwrap();
+    assert_eq!(
+        serde_json::to_value(r).unwrap(),
+        json!({"kind": "ProviderConfig", "name": "ours"}),
+        "providerConfigRef.kind survives the API server"
+    );
+    let i = env
+        .wait_synced_false("cross-ns", "ProviderConfigError", 60)
+        .await;
+    let msg = synced_message(&i);
+    assert!(
+        msg.contains("ProviderConfig theirs") && msg.contains("secretRef.namespace"),
+        "{msg}"
+    );
+    let i = env
+        .wait_synced_false("pod-id", "ProviderConfigError", 60)
+        .await;
+    let msg = synced_message(&i);
+    assert!(msg.contains("credentials.source must be Secret"), "{msg}");
+    let i = env
+        .wait_synced_false("cluster", "ProviderConfigNotAllowed", 60)
+        .await;
+    let msg = synced_message(&i);
+    assert!(
+        msg.contains(&format!("ClusterProviderConfig {cpc}")),
+        "{msg}"
+    );
+    let from = ctl.reconciles();
+    until(30, "more reconciles", || ctl.reconciles() >= from + 6).await;
+    assert_eq!(
+        proxy.total(),
+        0,
+        "calls through refused ProviderConfigs: {:?}",
+        proxy.by_action()
+    );
+    let ids = list_ids(&env.rds).await;
+    assert_eq!(ids.len(), 1, "only the allowed Instance exists: {ids:?}");
+
+    // Another namespace cannot name this namespace's ProviderConfig: it looks in its own.
+    let ctl_other = RdsController::start(&env.client, &other, fast()).await;
+    let others: Api<Instance> = Api::namespaced(env.client.clone(), &other);
+    others
+        .create(
+            &PostParams::default(),
+            &with_ref("borrow", "ProviderConfig", "ours"),
+        )
+        .await
+        .unwrap();
+    let i = wait_for(&others, "borrow", 60, "refused", |i: &Instance| {
+        is(i, "Synced", "False", "ProviderConfigError")
+    })
+    .await;
+    let msg = synced_message(&i);
+    assert!(
+        msg.contains(&format!("in namespace {other}")) && msg.contains("not found"),
+        "{msg}"
+    );
+    assert_eq!(list_ids(&env.rds).await.len(), 1);
+    ctl_other.stop().await;
+    ctl.stop().await;
+}
+
+/// No ProviderConfig named and none called `default`: a clear Synced=False, not paved's own AWS
+/// identity (which the in-process controller here would have: the emulator's keys).
+#[tokio::test]
+async fn no_provider_config_is_refused_not_served_with_the_pod_identity() {
+    let env = RdsEnv::new("ten-nopc", "ca-central-1", None).await;
+    let pcs: Api<paved::api::ProviderConfig> = Api::all(env.client.clone());
+    assert!(
+        pcs.get_opt("default").await.unwrap().is_none(),
+        "this test needs a cluster without a ProviderConfig named default"
+    );
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.instances
+        .create(
+            &PostParams::default(),
+            &bare_instance("orphan", &env.ns, &env.region),
+        )
+        .await
+        .unwrap();
+    let i = env
+        .wait_synced_false("orphan", "NoProviderConfig", 60)
+        .await;
+    let msg = synced_message(&i);
+    assert!(
+        msg.contains("--allow-pod-identity") && msg.contains("providerConfigRef"),
+        "{msg}"
+    );
+    let from = ctl.reconciles();
+    until(30, "more reconciles", || ctl.reconciles() >= from + 2).await;
+    assert_eq!(ctl.metrics.total_calls(), 0, "no AWS call at all");
+    assert!(list_ids(&env.rds).await.is_empty());
+    ctl.stop().await;
+}
