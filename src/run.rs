@@ -283,6 +283,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut servers = serve_probes(&args, state, &shutdown_rx);
     stop_on_signal(shutdown_tx.clone());
 
+    if args.leader_elect {
+        LeaseSettings {
+            name: args.lease_name.clone(),
+            namespace: String::new(),
+            identity: String::new(),
+            lease_duration: args.lease_duration,
+            renew_deadline: args.lease_renew_deadline,
+            retry_period: args.lease_retry_period,
+        }
+        .validate()
+        .map_err(anyhow::Error::msg)?;
+    }
     let Some(elector) = lead(&client, &args, &shutdown_rx).await else {
         info!("shut down while waiting for leadership");
         return Ok(());

@@ -10,7 +10,10 @@
 
 mod common;
 
+use std::time::{Duration, Instant, SystemTime};
+
 use common::*;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use paved::api::instance::Instance;
@@ -303,4 +306,87 @@ async fn no_provider_config_is_refused_not_served_with_the_pod_identity() {
     assert_eq!(ctl.metrics.total_calls(), 0, "no AWS call at all");
     assert!(list_ids(&env.rds).await.is_empty());
     ctl.stop().await;
+}
+
+/// Split brain: the leader's connection to the API server stalls (every byte held, nothing
+/// refused, as in a partition). It must stop reconciling (its process exits) before the standby,
+/// which still reaches the API server, can take the Lease: no moment with two leaders.
+#[tokio::test]
+async fn a_partitioned_leader_stops_before_another_takes_over() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = test_namespace(&client, "ten-lease").await;
+    let e2e = e2e_env();
+    let proxy = TcpProxy::start(&kube_server_addr(&e2e.kubeconfig)).await;
+    let kubeconfig = kubeconfig_via(
+        &e2e.kubeconfig,
+        &proxy,
+        &project_root().join("target/e2e-logs"),
+    );
+    let lease_name = "paved-partition";
+    let args = [
+        &["--namespaces", ns.as_str()][..],
+        &fast_leader_election(&ns, lease_name),
+        &["--poll-interval", "5s", "--log-level", "info,paved=debug"],
+    ]
+    .concat();
+    let mut a = Paved::start(&args, Some(&kubeconfig), &format!("{ns}-a"));
+    wait_for_leader(&[&a], 60).await;
+    let b = Paved::start(&args, None, &format!("{ns}-b"));
+    b.wait_serving(Duration::from_secs(60)).await;
+    assert!(
+        !b.is_leader().await,
+        "the standby waits while the leader renews"
+    );
+
+    proxy.set_stall(true);
+    let stalled = Instant::now();
+    let (mut a_gone, mut b_leads) = (None, None);
+    while (a_gone.is_none() || b_leads.is_none()) && stalled.elapsed() < Duration::from_secs(40) {
+        if a_gone.is_none() && !a.alive() {
+            a_gone = Some(SystemTime::now());
+        }
+        if b_leads.is_none() && b.is_leader().await {
+            b_leads = Some(SystemTime::now());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let a_gone = a_gone.unwrap_or_else(|| {
+        panic!(
+            "the partitioned leader kept running {:?} into the stall; log:\n{}",
+            stalled.elapsed(),
+            a.log_tail(30)
+        )
+    });
+    assert!(
+        b_leads.is_some(),
+        "the standby never took over; log:\n{}",
+        b.log_tail(30)
+    );
+    // When the standby acquired the Lease, by its own record (the time it sent the winning
+    // write: no later than when it started reconciling). The leader's exit was seen by polling,
+    // so no earlier than it happened.
+    let lease = Api::<Lease>::namespaced(client.clone(), &ns)
+        .get(lease_name)
+        .await
+        .unwrap();
+    let spec = lease.spec.unwrap();
+    assert!(
+        spec.holder_identity
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with(&format!("{ns}-b")),
+        "{spec:?}"
+    );
+    let acquired = spec.acquire_time.expect("acquireTime").0;
+    let acquired = SystemTime::UNIX_EPOCH
+        + Duration::from_nanos(u64::try_from(acquired.as_nanosecond()).unwrap());
+    assert!(
+        a_gone < acquired,
+        "the old leader exited {:?} after the new one acquired",
+        a_gone.duration_since(acquired).unwrap_or_default()
+    );
+    let log = a.log_text();
+    assert!(log.contains("leadership lost"), "{}", a.log_tail(30));
+    proxy.set_stall(false);
 }
