@@ -348,8 +348,11 @@ mod tests {
         assert!(settings(15_000, 10_000, 2_000).validate().is_ok());
         assert!(settings(4_000, 3_000, 500).validate().is_ok());
         for (lease, renew, retry) in [(10_000, 10_000, 2_000), (5_000, 10_000, 2_000)] {
-            let e = settings(lease, renew, retry).validate().unwrap_err();
-            assert!(e.contains("--lease-duration"), "{e}");
+            let e = settings(lease, renew, retry).validate();
+            assert!(
+                e.as_ref().is_err_and(|e| e.contains("--lease-duration")),
+                "{e:?}"
+            );
         }
         assert!(settings(15_000, 2_000, 2_000).validate().is_err());
         assert!(settings(15_000, 10_000, 0).validate().is_err());
