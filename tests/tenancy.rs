@@ -390,3 +390,110 @@ async fn a_partitioned_leader_stops_before_another_takes_over() {
     assert!(log.contains("leadership lost"), "{}", a.log_tail(30));
     proxy.set_stall(false);
 }
+
+/// `kubectl auth can-i --as USER ARGS` with the admin kubeconfig (retried briefly for `yes`: the
+/// authorizer sees new bindings once its informer catches up).
+fn can_i_as(user: &str, args: &[&str], expect: bool) -> Result<(), String> {
+    let env = e2e_env();
+    let deadline = Instant::now() + Duration::from_secs(if expect { 15 } else { 0 });
+    loop {
+        let out = std::process::Command::new(&env.kubectl)
+            .args(["--kubeconfig", env.kubeconfig.to_str().unwrap()])
+            .args(["auth", "can-i", "--as", user])
+            .args(args)
+            .output()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let got = answer == "yes";
+        if got == expect {
+            return Ok(());
+        }
+        if answer != "no" && answer != "yes" {
+            return Err(format!(
+                "can-i {args:?}: {answer:?} {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("can-i {args:?}: {answer}, expected {expect}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Least privilege, on the real authorizer: the chart installed with `watchNamespaces` lets
+/// paved's identity do its work in those namespaces and read ProviderConfig credentials in the
+/// release namespace by name, and nothing with Secrets anywhere else.
+#[tokio::test]
+async fn watch_namespaces_install_cannot_reach_other_namespaces_secrets() {
+    let client = client().await;
+    install_crds(&client).await;
+    ensure_namespace(&client, chart::NAMESPACE).await;
+    let team = test_namespace(&client, "ten-scoped").await;
+    let other = test_namespace(&client, "ten-scoped-other").await;
+    let release = format!("paved-scoped-{}", random_suffix(5));
+    let e2e = e2e_env();
+    let mut cleanup = ClusterCleanup::new(&e2e);
+    cleanup.objects.push((
+        "clusterroles.rbac.authorization.k8s.io".into(),
+        release.clone(),
+    ));
+    cleanup.objects.push((
+        "clusterrolebindings.rbac.authorization.k8s.io".into(),
+        release.clone(),
+    ));
+    let objects = chart::render_chart(&json!({
+        "fullnameOverride": release,
+        "watchNamespaces": [team],
+        "leaderElection": {"enabled": false}
+    }));
+    let mut applied = 0;
+    for obj in objects.iter().filter(|o| {
+        matches!(
+            o["kind"].as_str(),
+            Some("ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding")
+        )
+    }) {
+        apply_json(&client, obj, None, false).await.unwrap();
+        applied += 1;
+    }
+    assert_eq!(applied, 7, "SA, ClusterRole(Binding), Role(Binding) x2");
+    let user = format!("system:serviceaccount:{}:{release}", chart::NAMESPACE);
+    let (t, o, sys) = (team.as_str(), other.as_str(), chart::NAMESPACE);
+    let yes: Vec<Vec<&str>> = vec![
+        vec!["list", "secrets", "-n", t],
+        vec!["watch", "secrets", "-n", t],
+        vec!["create", "secrets", "-n", t],
+        vec!["watch", "instances.rds.aws.upbound.io", "-n", t],
+        vec!["patch", "postgresqlinstances.database.example.com", "-n", t],
+        vec!["get", "providerconfigs.aws.m.upbound.io", "-n", t],
+        vec!["get", "secrets", "-n", sys],
+        vec!["watch", "compositions.apiextensions.crossplane.io"],
+        vec!["watch", "providerconfigs.aws.upbound.io"],
+        vec!["get", "namespaces"],
+    ];
+    let no: Vec<Vec<&str>> = vec![
+        vec!["get", "secrets", "-n", o],
+        vec!["list", "secrets", "-n", o],
+        vec!["list", "secrets", "--all-namespaces"],
+        vec!["list", "secrets", "-n", sys],
+        vec!["watch", "secrets", "-n", sys],
+        vec!["watch", "instances.rds.aws.upbound.io", "--all-namespaces"],
+        vec!["get", "instances.rds.aws.upbound.io", "-n", o],
+        vec!["list", "postgresqlinstances.database.example.com", "-n", o],
+        vec!["get", "providerconfigs.aws.m.upbound.io", "-n", o],
+        vec!["list", "namespaces"],
+    ];
+    let mut problems = vec![];
+    for args in &yes {
+        if let Err(e) = can_i_as(&user, args, true) {
+            problems.push(e);
+        }
+    }
+    for args in &no {
+        if let Err(e) = can_i_as(&user, args, false) {
+            problems.push(e);
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
