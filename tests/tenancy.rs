@@ -181,8 +181,9 @@ async fn crossplane_v2_provider_config_kinds_are_bound_to_namespaces() {
         cpc.clone(),
     ));
     let mut spec = pc_spec("aws-creds", Some(&env.ns), &proxy.url());
+    label_namespace(&env.client, &other, json!({"paved.io/tenant": other})).await;
     spec["namespaceSelector"] = json!({"matchExpressions": [
-        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [other]}]});
+        {"key": "paved.io/tenant", "operator": "In", "values": [other]}]});
     apply(
         &env.client,
         &json!({"apiVersion": "aws.m.upbound.io/v1beta1", "kind": "ClusterProviderConfig",
@@ -391,6 +392,36 @@ async fn a_partitioned_leader_stops_before_another_takes_over() {
     proxy.set_stall(false);
 }
 
+/// The chart's RBAC for a `watchNamespaces: [team]` install under a release name of its own
+/// (ServiceAccount `<release>` in paved-system, ClusterRole(Binding) `<release>`, removed by
+/// `cleanup`), applied for real. Returns the release name.
+async fn install_scoped(client: &kube::Client, team: &str, cleanup: &mut ClusterCleanup) -> String {
+    ensure_namespace(client, chart::NAMESPACE).await;
+    let release = format!("paved-scoped-{}", random_suffix(5));
+    for kind in ["clusterroles", "clusterrolebindings"] {
+        cleanup
+            .objects
+            .push((format!("{kind}.rbac.authorization.k8s.io"), release.clone()));
+    }
+    let objects = chart::render_chart(&json!({
+        "fullnameOverride": release,
+        "watchNamespaces": [team],
+        "leaderElection": {"enabled": false}
+    }));
+    let mut applied = 0;
+    for obj in objects.iter().filter(|o| {
+        matches!(
+            o["kind"].as_str(),
+            Some("ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding")
+        )
+    }) {
+        apply_json(client, obj, None, false).await.unwrap();
+        applied += 1;
+    }
+    assert_eq!(applied, 7, "SA, ClusterRole(Binding), Role(Binding) x2");
+    release
+}
+
 /// `kubectl auth can-i --as USER ARGS` with the admin kubeconfig (retried briefly for `yes`: the
 /// authorizer sees new bindings once its informer catches up).
 fn can_i_as(user: &str, args: &[&str], expect: bool) -> Result<(), String> {
@@ -431,33 +462,9 @@ async fn watch_namespaces_install_cannot_reach_other_namespaces_secrets() {
     ensure_namespace(&client, chart::NAMESPACE).await;
     let team = test_namespace(&client, "ten-scoped").await;
     let other = test_namespace(&client, "ten-scoped-other").await;
-    let release = format!("paved-scoped-{}", random_suffix(5));
     let e2e = e2e_env();
     let mut cleanup = ClusterCleanup::new(&e2e);
-    cleanup.objects.push((
-        "clusterroles.rbac.authorization.k8s.io".into(),
-        release.clone(),
-    ));
-    cleanup.objects.push((
-        "clusterrolebindings.rbac.authorization.k8s.io".into(),
-        release.clone(),
-    ));
-    let objects = chart::render_chart(&json!({
-        "fullnameOverride": release,
-        "watchNamespaces": [team],
-        "leaderElection": {"enabled": false}
-    }));
-    let mut applied = 0;
-    for obj in objects.iter().filter(|o| {
-        matches!(
-            o["kind"].as_str(),
-            Some("ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding")
-        )
-    }) {
-        apply_json(&client, obj, None, false).await.unwrap();
-        applied += 1;
-    }
-    assert_eq!(applied, 7, "SA, ClusterRole(Binding), Role(Binding) x2");
+    let release = install_scoped(&client, &team, &mut cleanup).await;
     let user = format!("system:serviceaccount:{}:{release}", chart::NAMESPACE);
     let (t, o, sys) = (team.as_str(), other.as_str(), chart::NAMESPACE);
     let yes: Vec<Vec<&str>> = vec![
@@ -496,4 +503,101 @@ async fn watch_namespaces_install_cannot_reach_other_namespaces_secrets() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A kubeconfig (in target/e2e-logs) that authenticates as ServiceAccount `sa` of paved-system
+/// with a fresh token (TokenRequest), against the same API server as the admin one.
+async fn kubeconfig_of_service_account(client: &kube::Client, sa: &str) -> std::path::PathBuf {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let request: TokenRequest = serde_json::from_value(json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .unwrap();
+    let token = Api::<ServiceAccount>::namespaced(client.clone(), chart::NAMESPACE)
+        .create_token_request(sa, &PostParams::default(), &request)
+        .await
+        .unwrap()
+        .status
+        .expect("token")
+        .token;
+    let e2e = e2e_env();
+    let text = std::fs::read_to_string(&e2e.kubeconfig).unwrap();
+    let mut kc: Value = serde_yaml_ng::from_str(&text).unwrap();
+    for u in kc["users"].as_array_mut().expect("users") {
+        u["user"] = json!({"token": token});
+    }
+    let dir = project_root().join("target/e2e-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(format!("kubeconfig-{sa}"));
+    std::fs::write(&out, serde_yaml_ng::to_string(&kc).unwrap()).unwrap();
+    out
+}
+
+/// A `watchNamespaces` install is enough to work: `paved run` as that identity (its Roles and the
+/// Secrets-free ClusterRole, nothing else) syncs every cache, reads a ProviderConfig's credentials
+/// in the release namespace, checks the namespaceSelector, and brings an Instance to Ready.
+#[tokio::test]
+async fn watch_namespaces_install_serves_its_namespace_with_only_its_roles() {
+    let client = client().await;
+    install_crds(&client).await;
+    let team = test_namespace(&client, "ten-serve").await;
+    let e2e = e2e_env();
+    let mut cleanup = ClusterCleanup::new(&e2e);
+    let release = install_scoped(&client, &team, &mut cleanup).await;
+    let kubeconfig = kubeconfig_of_service_account(&client, &release).await;
+    // The platform's credentials in the release namespace, a ProviderConfig for this namespace.
+    let secret = format!("creds-{team}");
+    Api::<Secret>::namespaced(client.clone(), chart::NAMESPACE)
+        .patch(
+            &secret,
+            &PatchParams::apply("tenancy-test").force(),
+            &Patch::Apply(&credentials_secret(&secret, chart::NAMESPACE, "testing")),
+        )
+        .await
+        .unwrap();
+    let pc = format!("pc-{team}");
+    cleanup.provider_config(&pc);
+    let mut spec = pc_spec(&secret, Some(chart::NAMESPACE), &e2e.moto_url);
+    label_namespace(&client, &team, json!({"paved.io/tenant": team})).await;
+    spec["namespaceSelector"] = json!({"matchLabels": {"paved.io/tenant": team}});
+    apply(
+        &client,
+        &json!({"apiVersion": "aws.upbound.io/v1beta1", "kind": "ProviderConfig",
+                "metadata": {"name": pc}, "spec": spec}),
+    )
+    .await
+    .unwrap();
+    let region = "ap-south-1";
+    purge_region(&emulator_rds(region).await).await;
+
+    let mut paved = Paved::start(
+        &["--namespaces", team.as_str(), "--poll-interval", "2s"],
+        Some(&kubeconfig),
+        &format!("{team}-paved"),
+    );
+    paved.wait_ready(Duration::from_secs(90)).await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &team);
+    let obj: Instance =
+        serde_json::from_value(instance_json("scoped", region, &pc, json!({}))).unwrap();
+    instances
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
+    wait_for(
+        &instances,
+        "scoped",
+        120,
+        "Ready and Synced",
+        instance_ready_and_synced,
+    )
+    .await;
+    let log = paved.log_text();
+    assert!(
+        !log.contains("forbidden"),
+        "paved hit RBAC it was not given:\n{}",
+        paved.log_tail(40)
+    );
+    paved.stop();
 }
