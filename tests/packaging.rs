@@ -267,7 +267,9 @@ fn rendered_deployment_is_hardened_and_configured() {
 /// fast on a bad value before connecting anywhere; with no cluster it then fails to connect).
 #[test]
 fn rendered_env_values_parse_as_paved_run_flags() {
-    let objects = render_chart(&json!({"paved": {"namespaces": ["team-a", "team-b"]}}));
+    let objects = render_chart(
+        &json!({"paved": {"namespaces": ["team-a", "team-b"], "allowPodIdentity": true}}),
+    );
     let c = &find(&objects, "Deployment", None)["spec"]["template"]["spec"]["containers"][0];
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paved"));
     cmd.arg("run")
@@ -723,6 +725,16 @@ fn watch_namespaces_install_is_namespace_scoped() {
             .map(|e| e["value"].clone())
     };
     assert_eq!(value("PAVED_NAMESPACES"), Some(json!("team-a,team-b")));
+    assert_eq!(value("PAVED_ALLOW_POD_IDENTITY"), None, "off by default");
+    let allowed = render_chart(&json!({"paved": {"allowPodIdentity": true}}));
+    let env =
+        &find(&allowed, "Deployment", None)["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "PAVED_ALLOW_POD_IDENTITY" && e["value"] == "true")
+    );
 
     // The release namespace watched too: no separate credentials Role.
     let within = render_chart(&json!({"watchNamespaces": ["team-a", chart::NAMESPACE]}));
