@@ -3,7 +3,14 @@
 //! the past), renews it every `retry_period`, and gives up leadership (the process stops its
 //! controllers) when it cannot renew within `renew_deadline`. Every write carries the
 //! resourceVersion it read, so two candidates can never both win the same term.
+//!
+//! Safe under partition: every attempt (its GET and its write) is bounded by a timeout, so a
+//! hung API server connection cannot keep the leader from noticing its deadline (kube-client has
+//! no read timeout of its own). The leader counts its deadline from the moment it *sent* its last
+//! successful renewal, the time it wrote as renewTime, and the renew deadline is shorter than the
+//! lease: it stops before any other candidate can see the Lease expired.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -25,6 +32,35 @@ pub struct LeaseSettings {
     pub retry_period: Duration,
 }
 
+impl LeaseSettings {
+    /// `lease_duration > renew_deadline > retry_period > 0`, as client-go requires: a leader must
+    /// give up (renew deadline) before its Lease can expire for the others (lease duration), and
+    /// get several tries in between.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.retry_period.is_zero() {
+            return Err("--lease-retry-period must be more than 0".into());
+        }
+        if self.renew_deadline <= self.retry_period {
+            return Err(format!(
+                "--lease-renew-deadline ({:?}) must be longer than --lease-retry-period ({:?})",
+                self.renew_deadline, self.retry_period
+            ));
+        }
+        if self.lease_duration <= self.renew_deadline {
+            return Err(format!(
+                "--lease-duration ({:?}) must be longer than --lease-renew-deadline ({:?}): otherwise a leader that cannot renew may still be reconciling when another takes over",
+                self.lease_duration, self.renew_deadline
+            ));
+        }
+        Ok(())
+    }
+
+    /// The longest one attempt (GET + write) may take while acquiring: shorter than the lease.
+    fn attempt_timeout(&self) -> Duration {
+        self.renew_deadline
+    }
+}
+
 /// Errors talking to the API server about the Lease.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
@@ -43,6 +79,12 @@ pub enum LeaderError {
         name: String,
         deadline: Duration,
     },
+    #[error("lease {namespace}/{name}: the API server did not answer within {timeout:?}")]
+    Timeout {
+        namespace: String,
+        name: String,
+        timeout: Duration,
+    },
 }
 
 /// What one attempt to take or keep the Lease found.
@@ -55,6 +97,9 @@ enum Attempt {
 pub struct LeaderElector {
     api: Api<Lease>,
     settings: LeaseSettings,
+    /// When the attempt that last acquired or renewed the Lease was *started* (its renewTime is
+    /// no earlier than this).
+    renewed_at: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl LeaderElector {
@@ -62,6 +107,32 @@ impl LeaderElector {
         Self {
             api: Api::namespaced(client, &settings.namespace),
             settings,
+            renewed_at: Mutex::new(None),
+        }
+    }
+
+    fn lost(&self) -> LeaderError {
+        LeaderError::Lost {
+            namespace: self.settings.namespace.clone(),
+            name: self.settings.name.clone(),
+            deadline: self.settings.renew_deadline,
+        }
+    }
+
+    fn set_renewed(&self, at: tokio::time::Instant) {
+        *self.renewed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    /// One attempt, abandoned at `deadline` (a hung request counts as a failed one).
+    async fn attempt_until(&self, deadline: tokio::time::Instant) -> Result<Attempt, LeaderError> {
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout_at(deadline, self.try_acquire_or_renew()).await {
+            Ok(r) => r,
+            Err(_) => Err(LeaderError::Timeout {
+                namespace: self.settings.namespace.clone(),
+                name: self.settings.name.clone(),
+                timeout,
+            }),
         }
     }
 
@@ -78,8 +149,13 @@ impl LeaderElector {
     pub async fn acquire(&self) {
         let mut last_holder = String::new();
         loop {
-            match self.try_acquire_or_renew().await {
+            let started = tokio::time::Instant::now();
+            match self
+                .attempt_until(started + self.settings.attempt_timeout())
+                .await
+            {
                 Ok(Attempt::Acquired) => {
+                    self.set_renewed(started);
                     info!(lease = %self.settings.name, identity = %self.settings.identity, "became leader");
                     return;
                 }
@@ -95,32 +171,38 @@ impl LeaderElector {
         }
     }
 
-    /// Keep renewing the Lease. Returns only when leadership is lost.
+    /// Keep renewing the Lease. Returns only when leadership is lost: the Lease was taken, or no
+    /// renewal succeeded within the renew deadline, counted from when the last successful one was
+    /// sent. A renewal that hangs is abandoned at that deadline, so this returns in time whatever
+    /// the API server does.
     pub async fn hold(&self) -> LeaderError {
-        let mut last_renew = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(self.settings.retry_period).await;
-            match self.try_acquire_or_renew().await {
+            let last = self
+                .renewed_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(tokio::time::Instant::now);
+            let deadline = last + self.settings.renew_deadline;
+            let next = tokio::time::Instant::now() + self.settings.retry_period;
+            if next >= deadline {
+                tokio::time::sleep_until(deadline).await;
+                return self.lost();
+            }
+            tokio::time::sleep_until(next).await;
+            let started = tokio::time::Instant::now();
+            match self.attempt_until(deadline).await {
                 Ok(Attempt::Acquired) => {
                     debug!(lease = %self.settings.name, "renewed");
-                    last_renew = tokio::time::Instant::now();
+                    self.set_renewed(started);
                 }
                 Ok(Attempt::HeldByOther(holder)) => {
                     warn!(lease = %self.settings.name, %holder, "lease taken by another replica");
-                    return LeaderError::Lost {
-                        namespace: self.settings.namespace.clone(),
-                        name: self.settings.name.clone(),
-                        deadline: self.settings.renew_deadline,
-                    };
+                    return self.lost();
                 }
                 Err(e) => {
                     warn!(error = %e, "renewing the lease failed");
-                    if last_renew.elapsed() > self.settings.renew_deadline {
-                        return LeaderError::Lost {
-                            namespace: self.settings.namespace.clone(),
-                            name: self.settings.name.clone(),
-                            deadline: self.settings.renew_deadline,
-                        };
+                    if tokio::time::Instant::now() >= deadline {
+                        return self.lost();
                     }
                 }
             }
@@ -130,7 +212,10 @@ impl LeaderElector {
     /// Give the Lease up (on graceful shutdown) so a standby takes over at once instead of
     /// waiting for it to expire.
     pub async fn release(&self) {
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else {
+        let timeout = self.settings.attempt_timeout();
+        let Ok(Ok(Some(mut lease))) =
+            tokio::time::timeout(timeout, self.api.get_opt(&self.settings.name)).await
+        else {
             return;
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -141,13 +226,12 @@ impl LeaderElector {
         spec.renew_time = None;
         // A 1-second duration makes any stale reader treat it as expired quickly.
         spec.lease_duration_seconds = Some(1);
-        match self
-            .api
-            .replace(&self.settings.name, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(_) => info!(lease = %self.settings.name, "released leadership"),
-            Err(e) => warn!(error = %e, "releasing the lease failed; it will expire"),
+        let pp = PostParams::default();
+        let replace = self.api.replace(&self.settings.name, &pp, &lease);
+        match tokio::time::timeout(timeout, replace).await {
+            Ok(Ok(_)) => info!(lease = %self.settings.name, "released leadership"),
+            Ok(Err(e)) => warn!(error = %e, "releasing the lease failed; it will expire"),
+            Err(_) => warn!("releasing the lease timed out; it will expire"),
         }
     }
 
@@ -246,6 +330,35 @@ mod tests {
             },
             now,
         )
+    }
+
+    fn settings(lease: u64, renew: u64, retry: u64) -> LeaseSettings {
+        LeaseSettings {
+            name: "l".into(),
+            namespace: "ns".into(),
+            identity: "me".into(),
+            lease_duration: Duration::from_millis(lease),
+            renew_deadline: Duration::from_millis(renew),
+            retry_period: Duration::from_millis(retry),
+        }
+    }
+
+    #[test]
+    fn renew_deadline_is_shorter_than_the_lease() {
+        assert!(settings(15_000, 10_000, 2_000).validate().is_ok());
+        assert!(settings(4_000, 3_000, 500).validate().is_ok());
+        for (lease, renew, retry) in [(10_000, 10_000, 2_000), (5_000, 10_000, 2_000)] {
+            let e = settings(lease, renew, retry).validate();
+            assert!(
+                e.as_ref().is_err_and(|e| e.contains("--lease-duration")),
+                "{e:?}"
+            );
+        }
+        assert!(settings(15_000, 2_000, 2_000).validate().is_err());
+        assert!(settings(15_000, 10_000, 0).validate().is_err());
+        // an attempt never outlives the renew deadline, hence never the lease
+        let s = settings(4_000, 3_000, 500);
+        assert!(s.attempt_timeout() < s.lease_duration);
     }
 
     #[test]

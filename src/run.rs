@@ -96,6 +96,13 @@ pub struct RunArgs {
     #[arg(long, env = "PAVED_AWS_RATE", default_value_t = 8.0)]
     pub aws_requests_per_second: f64,
 
+    /// Let an Instance that names no ProviderConfig, while none named `default` exists, use
+    /// paved's own AWS credential chain (the pod's identity: IRSA, EKS Pod Identity, instance
+    /// profile, environment). Off by default: such an Instance is refused with Synced=False, so
+    /// that no team reaches the account paved itself runs in by leaving providerConfigRef out.
+    #[arg(long, env = "PAVED_ALLOW_POD_IDENTITY", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_pod_identity: bool,
+
     /// Log format.
     #[arg(long, env = "PAVED_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -276,6 +283,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut servers = serve_probes(&args, state, &shutdown_rx);
     stop_on_signal(shutdown_tx.clone());
 
+    if args.leader_elect {
+        LeaseSettings {
+            name: args.lease_name.clone(),
+            namespace: String::new(),
+            identity: String::new(),
+            lease_duration: args.lease_duration,
+            renew_deadline: args.lease_renew_deadline,
+            retry_period: args.lease_retry_period,
+        }
+        .validate()
+        .map_err(anyhow::Error::msg)?;
+    }
     let Some(elector) = lead(&client, &args, &shutdown_rx).await else {
         info!("shut down while waiting for leadership");
         return Ok(());
@@ -436,6 +455,7 @@ fn start_controllers(
             poll_interval: args.poll_interval,
             resync: args.resync_interval,
             aws_requests_per_second: args.aws_requests_per_second,
+            allow_pod_identity: args.allow_pod_identity,
             ..Default::default()
         };
         let stop = shutdown(shutdown_rx.clone());

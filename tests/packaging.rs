@@ -267,7 +267,9 @@ fn rendered_deployment_is_hardened_and_configured() {
 /// fast on a bad value before connecting anywhere; with no cluster it then fails to connect).
 #[test]
 fn rendered_env_values_parse_as_paved_run_flags() {
-    let objects = render_chart(&json!({"paved": {"namespaces": ["team-a", "team-b"]}}));
+    let objects = render_chart(
+        &json!({"paved": {"namespaces": ["team-a", "team-b"], "allowPodIdentity": true}}),
+    );
     let c = &find(&objects, "Deployment", None)["spec"]["template"]["spec"]["containers"][0];
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_paved"));
     cmd.arg("run")
@@ -578,6 +580,12 @@ fn expected_cluster_rules() -> Vec<Value> {
         rule(&["aws.upbound.io"], &["providerconfigs"], RO),
         rule(&[""], &["secrets"], RW),
         rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
+        rule(
+            &["aws.m.upbound.io"],
+            &["providerconfigs", "clusterproviderconfigs"],
+            &["get"],
+        ),
+        rule(&[""], &["namespaces"], &["get"]),
     ]
 }
 
@@ -620,6 +628,147 @@ fn rbac_rules_are_exactly_what_paved_uses() {
             .find(|e| e["name"] == "PAVED_LEADER_ELECT")
             .unwrap()["value"],
         "false"
+    );
+}
+
+/// `watchNamespaces`: paved installed for some namespaces only. The ClusterRole keeps only
+/// cluster-scoped reads and nothing on Secrets or any namespaced kind; each watched namespace
+/// gets a Role with the namespaced rules; paved is told to watch exactly those namespaces. The
+/// NetworkPolicy is off by default and, when on, admits only the probe and metrics ports.
+#[test]
+fn watch_namespaces_install_is_namespace_scoped() {
+    let objects = render_chart(&json!({"watchNamespaces": ["team-a", "team-b"]}));
+    let cr = find(&objects, "ClusterRole", Some("paved"));
+    assert_eq!(
+        cr["rules"].as_array().unwrap(),
+        &vec![
+            rule(
+                &["apiextensions.crossplane.io"],
+                &["compositions"],
+                &["get", "list", "watch"]
+            ),
+            rule(
+                &["aws.upbound.io"],
+                &["providerconfigs"],
+                &["get", "list", "watch"]
+            ),
+            rule(&["aws.m.upbound.io"], &["clusterproviderconfigs"], &["get"]),
+            rule(&[""], &["namespaces"], &["get"]),
+        ]
+    );
+    // The namespaced rules, per watched namespace: exactly the cluster-wide install's namespaced
+    // ones, plus the namespaced ProviderConfigs of Crossplane v2.
+    let namespaced: Vec<Value> = expected_cluster_rules()
+        .into_iter()
+        .filter(|r| {
+            let g = r["apiGroups"][0].as_str().unwrap();
+            !matches!(
+                g,
+                "apiextensions.crossplane.io" | "aws.upbound.io" | "aws.m.upbound.io"
+            ) && r["resources"][0] != "namespaces"
+        })
+        .chain([rule(&["aws.m.upbound.io"], &["providerconfigs"], &["get"])])
+        .collect();
+    let roles: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Role" && o["metadata"]["name"] == "paved")
+        .collect();
+    let namespaces: BTreeSet<&str> = roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, BTreeSet::from(["team-a", "team-b"]));
+    for role in &roles {
+        let mut rules = role["rules"].as_array().unwrap().clone();
+        let mut want = namespaced.clone();
+        rules.sort_by_key(|r| r.to_string());
+        want.sort_by_key(|r| r.to_string());
+        assert_eq!(rules, want, "{}", role["metadata"]["namespace"]);
+    }
+    for ns in ["team-a", "team-b"] {
+        let b = objects
+            .iter()
+            .find(|o| o["kind"] == "RoleBinding" && o["metadata"]["namespace"] == ns)
+            .unwrap_or_else(|| panic!("no RoleBinding in {ns}"));
+        assert_eq!(b["roleRef"]["name"], "paved");
+        assert_eq!(
+            b["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "paved", "namespace": chart::NAMESPACE}])
+        );
+    }
+    // ProviderConfig credentials in the release namespace: read by name, nothing else.
+    let creds = find(&objects, "Role", Some("paved-provider-credentials"));
+    assert_eq!(creds["metadata"]["namespace"], chart::NAMESPACE);
+    assert_eq!(
+        creds["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])
+    );
+    // No ClusterRole anywhere grants Secrets.
+    for o in objects.iter().filter(|o| o["kind"] == "ClusterRole") {
+        for r in o["rules"].as_array().unwrap() {
+            assert!(
+                !r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("secrets")),
+                "{r}"
+            );
+        }
+    }
+    let env =
+        &find(&objects, "Deployment", None)["spec"]["template"]["spec"]["containers"][0]["env"];
+    let value = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(value("PAVED_NAMESPACES"), Some(json!("team-a,team-b")));
+    assert_eq!(value("PAVED_ALLOW_POD_IDENTITY"), None, "off by default");
+    let allowed = render_chart(&json!({"paved": {"allowPodIdentity": true}}));
+    let env =
+        &find(&allowed, "Deployment", None)["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "PAVED_ALLOW_POD_IDENTITY" && e["value"] == "true")
+    );
+
+    // The release namespace watched too: no separate credentials Role.
+    let within = render_chart(&json!({"watchNamespaces": ["team-a", chart::NAMESPACE]}));
+    assert!(
+        within
+            .iter()
+            .all(|o| o["metadata"]["name"] != "paved-provider-credentials")
+    );
+
+    // NetworkPolicy: optional.
+    assert!(
+        render_chart(&no_values())
+            .iter()
+            .all(|o| o["kind"] != "NetworkPolicy")
+    );
+    let with_np = render_chart(&json!({"networkPolicy": {"enabled": true,
+        "metricsFrom": [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]}}));
+    let np = find(&with_np, "NetworkPolicy", Some("paved"));
+    assert_eq!(np["metadata"]["namespace"], chart::NAMESPACE);
+    assert_eq!(np["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+    let ingress_ports: Vec<&Value> = np["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["ports"][0]["port"])
+        .collect();
+    assert_eq!(ingress_ports, vec![&json!(8080), &json!(8081)]);
+    assert_eq!(
+        np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["name"],
+        "monitoring"
+    );
+    assert_eq!(
+        np["spec"]["podSelector"]["matchLabels"],
+        find(&with_np, "Deployment", None)["spec"]["selector"]["matchLabels"]
     );
 }
 
@@ -723,6 +872,10 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
         with(&["list", "secrets", "--all-namespaces"], &[]),
         with(&["create", "events.events.k8s.io"], &ns),
         with(&["patch", "events.events.k8s.io"], &ns),
+        // ProviderConfigs of Crossplane v2, and the Namespace labels a namespaceSelector reads
+        with(&["get", "providerconfigs.aws.m.upbound.io"], &ns),
+        with(&["get", "clusterproviderconfigs.aws.m.upbound.io"], &[]),
+        with(&["get", "namespaces"], &[]),
         // the leader Lease, in the release namespace
         with(&["create", "leases.coordination.k8s.io"], &sys),
         with(&["get", "leases.coordination.k8s.io/paved-leader"], &sys),
@@ -742,6 +895,9 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
         with(&["delete", "namespaces"], &[]),
         with(&["create", "namespaces"], &[]),
         with(&["list", "namespaces"], &[]),
+        with(&["patch", "namespaces"], &[]),
+        with(&["list", "providerconfigs.aws.m.upbound.io"], &ns),
+        with(&["update", "clusterproviderconfigs.aws.m.upbound.io"], &[]),
         with(&["create", "deployments.apps"], &ns),
         with(&["create", "pods"], &ns),
         with(&["create", "pods/exec"], &ns),

@@ -140,6 +140,28 @@ pub struct NameReference {
     pub name: String,
 }
 
+/// Which ProviderConfig an object uses (`spec.providerConfigRef`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderConfigReference {
+    /// Name of the ProviderConfig.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The kind of ProviderConfig (see [`ProviderConfigKind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ProviderConfigKind>,
+}
+
+/// Crossplane v2 convention: `ClusterProviderConfig` (aws.m.upbound.io, cluster-scoped) or
+/// `ProviderConfig` (aws.m.upbound.io, in this object's own namespace). Left out: the
+/// cluster-scoped aws.upbound.io/v1beta1 ProviderConfig, as in Crossplane v1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ProviderConfigKind {
+    /// `aws.m.upbound.io/v1beta1` ProviderConfig in the object's own namespace.
+    ProviderConfig,
+    /// `aws.m.upbound.io/v1beta1` ClusterProviderConfig.
+    ClusterProviderConfig,
+}
+
 /// A reference to a composed object.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -8,7 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalSecretReference, NameReference, SecretKeySelector};
+use super::common::{Condition, LocalSecretReference, ProviderConfigReference, SecretKeySelector};
 pub use super::managed::{DeletionPolicy, ManagementAction};
 
 /// An AWS RDS database instance that paved creates, keeps in line with spec.forProvider, and
@@ -52,11 +52,14 @@ pub struct InstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_policies: Option<Vec<ManagementAction>>,
 
-    /// The ProviderConfig with the AWS credentials and endpoint to use. Defaults to `default`;
-    /// with no ProviderConfig at all, the standard AWS credential chain (environment, IRSA,
-    /// instance profile) of the paved process is used.
+    /// The ProviderConfig with the AWS credentials and endpoint to use: by name, the
+    /// cluster-scoped aws.upbound.io ProviderConfig (`default` when left out); with `kind:
+    /// ClusterProviderConfig` or `kind: ProviderConfig` (this namespace), the aws.m.upbound.io
+    /// kinds of Crossplane v2. A ProviderConfig whose namespaceSelector does not match this
+    /// namespace is refused. With no ProviderConfig at all, paved refuses too, unless it was
+    /// started with --allow-pod-identity (then its own AWS credential chain is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_config_ref: Option<NameReference>,
+    pub provider_config_ref: Option<ProviderConfigReference>,
 
     /// The Secret, in this namespace, that receives the connection details: username, password,
     /// address, host, port, endpoint, dbname (when set) and uri.

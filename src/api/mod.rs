@@ -13,7 +13,9 @@ pub use claim::{PostgreSQLInstance, PostgreSQLInstanceSpec, PostgreSQLInstanceSt
 pub use common::{Condition, ConditionStatus};
 pub use composition::{Composition, CompositionSpec};
 pub use instance::{Instance, InstanceSpec, InstanceStatus};
-pub use provider_config::{ProviderConfig, ProviderConfigSpec};
+pub use provider_config::{
+    ClusterProviderConfig, NamespacedProviderConfig, ProviderConfig, ProviderConfigSpec,
+};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -25,5 +27,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         Composition::crd(),
         Instance::crd(),
         ProviderConfig::crd(),
+        ClusterProviderConfig::crd(),
+        NamespacedProviderConfig::crd(),
     ]
 }

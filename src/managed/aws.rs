@@ -1,17 +1,30 @@
 //! The AWS side of an object: which ProviderConfig, credentials and endpoint it uses, the token
 //! bucket its calls draw from, and the guarded RDS client built from them (cached per
 //! ProviderConfig and region, rebuilt when the ProviderConfig changes or every 15 minutes).
+//!
+//! Tenancy: `spec.providerConfigRef` names the cluster-scoped aws.upbound.io ProviderConfig, or
+//! with `kind` the aws.m.upbound.io ClusterProviderConfig or a namespaced ProviderConfig of the
+//! Instance's own namespace. A cluster-scoped one's namespaceSelector is checked against the
+//! Instance's Namespace before anything else (its Secret is not read, no cached client of it is
+//! handed out, no AWS call is made); a namespaced one must take its credentials from a Secret in
+//! its own namespace. With no ProviderConfig at all paved refuses, unless started with
+//! `--allow-pod-identity`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::api::provider_config::{CredentialsSource, EndpointUrlType, ProviderConfig};
+use crate::api::common::ProviderConfigKind;
+use crate::api::provider_config::{
+    ClusterProviderConfig, CredentialsSource, EndpointConfig, EndpointUrlType,
+    NamespacedProviderConfig, ProviderConfig, ProviderCredentials,
+};
 
 use super::client::{self, Guarded, RdsApi, SdkRds, StaticCredentials, TokenBucket};
 use super::controller::Ctx;
@@ -138,15 +151,14 @@ pub(crate) fn bucket_key(
     }
 }
 
-/// The endpoint URL a ProviderConfig asks for (`None`: the environment's or AWS's).
-/// `Err(message)`: the ProviderConfig is invalid.
-fn provider_config_endpoint(pc: &ProviderConfig) -> Result<Option<String>, String> {
-    match &pc.spec.endpoint {
+/// The endpoint URL a ProviderConfig (`label`, as conditions name it) asks for (`None`: the
+/// environment's or AWS's). `Err(message)`: the ProviderConfig is invalid.
+fn endpoint_url(label: &str, endpoint: Option<&EndpointConfig>) -> Result<Option<String>, String> {
+    match endpoint {
         Some(e) if e.url.type_ == EndpointUrlType::Static => match &e.url.static_ {
             Some(u) => Ok(Some(u.clone())),
             None => Err(format!(
-                "ProviderConfig {}: spec.endpoint.url.static is required with type Static",
-                pc.name_any()
+                "{label}: spec.endpoint.url.static is required with type Static"
             )),
         },
         _ => Ok(None),
@@ -155,34 +167,125 @@ fn provider_config_endpoint(pc: &ProviderConfig) -> Result<Option<String>, Strin
 
 /// The ProviderConfig is unusable: `ProviderConfigError` with `message`.
 fn unusable<T>(message: String) -> Result<Outcome<T>, Error> {
-    Ok(Outcome::Blocked(Blocked::new(
-        "ProviderConfigError",
-        message,
-    )))
+    blocked("ProviderConfigError", message)
+}
+
+fn blocked<T>(reason: &'static str, message: String) -> Result<Outcome<T>, Error> {
+    Ok(Outcome::Blocked(Blocked::new(reason, message)))
+}
+
+/// Whether a label selector matches `labels` (`Err`: the selector is invalid, with why).
+/// matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist) must all hold; an empty
+/// selector matches everything.
+pub(crate) fn selector_matches(
+    selector: &LabelSelector,
+    labels: &BTreeMap<String, String>,
+) -> Result<bool, String> {
+    let labels_hold = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let mut expressions_hold = true;
+    for e in selector.match_expressions.iter().flatten() {
+        let values = e.values.as_deref().unwrap_or_default();
+        let value = labels.get(&e.key);
+        let holds = match e.operator.as_str() {
+            "In" | "NotIn" if values.is_empty() => {
+                return Err(format!(
+                    "matchExpressions key {:?}: operator {} needs values",
+                    e.key, e.operator
+                ));
+            }
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" | "DoesNotExist" if !values.is_empty() => {
+                return Err(format!(
+                    "matchExpressions key {:?}: operator {} takes no values",
+                    e.key, e.operator
+                ));
+            }
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            other => {
+                return Err(format!(
+                    "matchExpressions key {:?}: unknown operator {other:?} (In, NotIn, Exists, DoesNotExist)",
+                    e.key
+                ));
+            }
+        };
+        expressions_hold &= holds;
+    }
+    Ok(labels_hold && expressions_hold)
 }
 
 /// The clients by (ProviderConfig, region).
 pub(crate) type Clients = Mutex<HashMap<(String, String), CachedClient>>;
 
+/// The ProviderConfig an Instance uses, whatever its kind, as far as the connection needs it.
+struct Resolved {
+    /// How conditions name it: `ProviderConfig team-a`, `ClusterProviderConfig team-a`,
+    /// `ProviderConfig team-a in namespace apps (aws.m.upbound.io)`.
+    label: String,
+    /// The fleet and client cache key (distinct per kind: names never hold `/`).
+    key: String,
+    version: String,
+    credentials: ProviderCredentials,
+    endpoint: Option<EndpointConfig>,
+    namespace_selector: Option<LabelSelector>,
+    /// A namespaced ProviderConfig's namespace: its credentials Secret must be there.
+    own_namespace: Option<String>,
+}
+
+impl Resolved {
+    fn from_legacy(pc: &ProviderConfig) -> Self {
+        let name = pc.name_any();
+        Self {
+            label: format!("ProviderConfig {name}"),
+            key: name,
+            version: pc.resource_version().unwrap_or_default(),
+            credentials: pc.spec.credentials.clone(),
+            endpoint: pc.spec.endpoint.clone(),
+            namespace_selector: pc.spec.namespace_selector.clone(),
+            own_namespace: None,
+        }
+    }
+}
+
+/// Why an Instance that names no ProviderConfig is refused.
+fn no_provider_config_message() -> String {
+    "no ProviderConfig: spec.providerConfigRef names none and there is no ProviderConfig named \
+     default. paved does not use its own AWS identity for an Instance unless it was started \
+     with --allow-pod-identity; name a ProviderConfig the platform team gave this namespace"
+        .to_string()
+}
+
 impl<K: ExternalClient> Ctx<K> {
-    /// The guarded RDS client and the fleet cache for an object, or why there is none (the
-    /// ProviderConfig is missing or unusable).
+    /// The guarded RDS client and the fleet cache for an Instance, or why there is none (the
+    /// ProviderConfig is missing, unusable, or not for this namespace). A ProviderConfig whose
+    /// namespaceSelector does not match the Instance's namespace is refused before its
+    /// credentials are read or a cached client of it is handed out.
     pub(crate) async fn aws_for(&self, obj: &K) -> Result<Outcome<Aws>, Error> {
         let region = obj.region().to_string();
-        let explicit = obj.provider_config_ref().map(|r| r.name.clone());
-        let name = explicit.clone().unwrap_or_else(|| "default".to_string());
-        let pc = self.provider_configs.get(&ObjectRef::new(&name));
-        let (key_name, version) = match &pc {
-            Some(pc) => (name.clone(), pc.resource_version().unwrap_or_default()),
-            None if explicit.is_none() => (AMBIENT.to_string(), String::new()),
-            None => return unusable(format!("ProviderConfig {name} not found")),
+        let resolved = match self.resolve_provider_config(obj).await? {
+            Outcome::Ok(r) => r,
+            Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
+        };
+        if let Some(pc) = &resolved
+            && let Outcome::Blocked(b) = self.namespace_allowed(pc, obj).await?
+        {
+            return Ok(Outcome::Blocked(b));
+        }
+        let (key_name, version) = match &resolved {
+            Some(pc) => (pc.key.clone(), pc.version.clone()),
+            None => (AMBIENT.to_string(), String::new()),
         };
         let key = (key_name.clone(), region.clone());
         let fleet = self.shared.fleets.get(&key_name, &region);
         if let Some(rds) = self.cached_client(&key, &version) {
             return Ok(Outcome::Ok(Aws { rds, fleet }));
         }
-        let (endpoint, credentials) = match &pc {
+        let (endpoint, credentials) = match &resolved {
             None => (None, None),
             Some(pc) => match self.settings(pc, obj).await? {
                 Outcome::Ok(s) => s,
@@ -203,6 +306,111 @@ impl<K: ExternalClient> Ctx<K> {
                 },
             );
         Ok(Outcome::Ok(Aws { rds, fleet }))
+    }
+
+    /// The ProviderConfig `spec.providerConfigRef` names (`Ok(None)`: none at all, and paved
+    /// may use its own identity).
+    async fn resolve_provider_config(&self, obj: &K) -> Result<Outcome<Option<Resolved>>, Error> {
+        let reference = obj.provider_config_ref();
+        let kind = reference.and_then(|r| r.kind);
+        let explicit = reference.map(|r| r.name.clone());
+        match kind {
+            None => {
+                let name = explicit.clone().unwrap_or_else(|| "default".to_string());
+                match self.provider_configs.get(&ObjectRef::new(&name)) {
+                    Some(pc) => Ok(Outcome::Ok(Some(Resolved::from_legacy(&pc)))),
+                    None if explicit.is_some() => {
+                        unusable(format!("ProviderConfig {name} not found"))
+                    }
+                    None if self.shared.config.allow_pod_identity => Ok(Outcome::Ok(None)),
+                    None => blocked("NoProviderConfig", no_provider_config_message()),
+                }
+            }
+            Some(ProviderConfigKind::ClusterProviderConfig) => {
+                let name = explicit.unwrap_or_default();
+                let api: Api<ClusterProviderConfig> = Api::all(self.shared.client.clone());
+                let pc = api
+                    .get_opt(&name)
+                    .await
+                    .map_err(kube_err("reading the ClusterProviderConfig", obj))?;
+                let Some(pc) = pc else {
+                    return unusable(format!("ClusterProviderConfig {name} not found"));
+                };
+                Ok(Outcome::Ok(Some(Resolved {
+                    label: format!("ClusterProviderConfig {name}"),
+                    key: format!("ClusterProviderConfig/{name}"),
+                    version: pc.resource_version().unwrap_or_default(),
+                    credentials: pc.spec.credentials,
+                    endpoint: pc.spec.endpoint,
+                    namespace_selector: pc.spec.namespace_selector,
+                    own_namespace: None,
+                })))
+            }
+            Some(ProviderConfigKind::ProviderConfig) => {
+                let name = explicit.unwrap_or_default();
+                let ns = obj.namespace().unwrap_or_default();
+                let label = format!("ProviderConfig {name} in namespace {ns} (aws.m.upbound.io)");
+                let api: Api<NamespacedProviderConfig> =
+                    Api::namespaced(self.shared.client.clone(), &ns);
+                let pc = api
+                    .get_opt(&name)
+                    .await
+                    .map_err(kube_err("reading the namespaced ProviderConfig", obj))?;
+                let Some(pc) = pc else {
+                    return unusable(format!("{label} not found"));
+                };
+                if pc.spec.credentials.source != CredentialsSource::Secret {
+                    return unusable(format!(
+                        "{label}: credentials.source must be Secret: a namespaced ProviderConfig cannot use paved's own AWS identity (ask the platform team for a ClusterProviderConfig)"
+                    ));
+                }
+                Ok(Outcome::Ok(Some(Resolved {
+                    label,
+                    key: format!("ProviderConfig/{ns}/{name}"),
+                    version: pc.resource_version().unwrap_or_default(),
+                    credentials: pc.spec.credentials,
+                    endpoint: pc.spec.endpoint,
+                    namespace_selector: None,
+                    own_namespace: Some(ns),
+                })))
+            }
+        }
+    }
+
+    /// Refused (ProviderConfigNotAllowed) when the ProviderConfig's namespaceSelector does not
+    /// match the labels of the Instance's namespace.
+    async fn namespace_allowed(&self, pc: &Resolved, obj: &K) -> Result<Outcome<()>, Error> {
+        let Some(selector) = &pc.namespace_selector else {
+            return Ok(Outcome::Ok(()));
+        };
+        if selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && selector
+                .match_expressions
+                .as_ref()
+                .is_none_or(|m| m.is_empty())
+        {
+            return Ok(Outcome::Ok(()));
+        }
+        let ns = obj.namespace().unwrap_or_default();
+        let namespaces: Api<Namespace> = Api::all(self.shared.client.clone());
+        let namespace = namespaces.get_opt(&ns).await.map_err(kube_err(
+            "reading the Instance's Namespace (for the ProviderConfig's namespaceSelector)",
+            obj,
+        ))?;
+        let labels = namespace
+            .and_then(|n| n.metadata.labels)
+            .unwrap_or_default();
+        match selector_matches(selector, &labels) {
+            Ok(true) => Ok(Outcome::Ok(())),
+            Ok(false) => blocked(
+                "ProviderConfigNotAllowed",
+                format!(
+                    "{} may not be used from namespace {ns}: its spec.namespaceSelector does not match the namespace's labels (the platform team decides which namespaces may use which ProviderConfig)",
+                    pc.label
+                ),
+            ),
+            Err(e) => unusable(format!("{}: spec.namespaceSelector: {e}", pc.label)),
+        }
     }
 
     fn cached_client(&self, key: &(String, String), version: &str) -> Option<Arc<dyn RdsApi>> {
@@ -253,14 +461,14 @@ impl<K: ExternalClient> Ctx<K> {
     /// The endpoint and static credentials a ProviderConfig names.
     async fn settings(
         &self,
-        pc: &ProviderConfig,
+        pc: &Resolved,
         obj: &K,
     ) -> Result<Outcome<(Option<String>, Option<StaticCredentials>)>, Error> {
-        let endpoint = match provider_config_endpoint(pc) {
+        let endpoint = match endpoint_url(&pc.label, pc.endpoint.as_ref()) {
             Ok(e) => e,
             Err(msg) => return unusable(msg),
         };
-        let credentials = match pc.spec.credentials.source {
+        let credentials = match pc.credentials.source {
             CredentialsSource::Secret => match self.secret_credentials(pc, obj).await? {
                 Outcome::Ok(c) => Some(c),
                 Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
@@ -273,19 +481,28 @@ impl<K: ExternalClient> Ctx<K> {
     /// The credentials file in the Secret a ProviderConfig with source Secret names.
     async fn secret_credentials(
         &self,
-        pc: &ProviderConfig,
+        pc: &Resolved,
         obj: &K,
     ) -> Result<Outcome<StaticCredentials>, Error> {
-        let name = pc.name_any();
-        let Some(r) = &pc.spec.credentials.secret_ref else {
+        let name = &pc.label;
+        let Some(r) = &pc.credentials.secret_ref else {
             return unusable(format!(
-                "ProviderConfig {name}: spec.credentials.secretRef is required with source Secret"
+                "{name}: spec.credentials.secretRef is required with source Secret"
             ));
         };
-        let Some(ns) = &r.namespace else {
-            return unusable(format!(
-                "ProviderConfig {name}: spec.credentials.secretRef.namespace is required"
-            ));
+        let ns = match (&pc.own_namespace, &r.namespace) {
+            (Some(own), Some(ns)) if own != ns => {
+                return unusable(format!(
+                    "{name}: spec.credentials.secretRef.namespace must be {own}: a namespaced ProviderConfig reads credentials from its own namespace only"
+                ));
+            }
+            (Some(own), _) => own,
+            (None, Some(ns)) => ns,
+            (None, None) => {
+                return unusable(format!(
+                    "{name}: spec.credentials.secretRef.namespace is required"
+                ));
+            }
         };
         let secrets: Api<Secret> = Api::namespaced(self.shared.client.clone(), ns);
         let secret = secrets.get_opt(&r.name).await.map_err(kube_err(
@@ -298,14 +515,14 @@ impl<K: ExternalClient> Ctx<K> {
             .map(|b| String::from_utf8_lossy(&b.0).to_string());
         let Some(text) = text else {
             return unusable(format!(
-                "ProviderConfig {name}: Secret {ns}/{} has no key {:?}",
+                "{name}: Secret {ns}/{} has no key {:?}",
                 r.name, r.key
             ));
         };
         match client::parse_credentials_file(&text) {
             Some(c) => Ok(Outcome::Ok(c)),
             None => unusable(format!(
-                "ProviderConfig {name}: Secret {ns}/{} key {:?} is not an AWS credentials file with aws_access_key_id and aws_secret_access_key",
+                "{name}: Secret {ns}/{} key {:?} is not an AWS credentials file with aws_access_key_id and aws_secret_access_key",
                 r.name, r.key
             )),
         }
@@ -342,7 +559,7 @@ mod tests {
 
     /// The key of a client for `pc` with the credentials file of `key_id`, as aws_for builds it.
     fn key_of(pc: &ProviderConfig, key_id: &str, region: &str) -> BucketKey {
-        let endpoint = provider_config_endpoint(pc).ok().flatten();
+        let endpoint = endpoint_url("pc", pc.spec.endpoint.as_ref()).ok().flatten();
         bucket_key(creds(key_id).as_ref(), endpoint.as_deref(), region, no_env)
     }
 
@@ -403,7 +620,7 @@ mod tests {
             bucket_key(None, None, "us-east-1", env).endpoint,
             "http://rds-only:5000"
         );
-        assert!(provider_config_endpoint(&pc("x", None)).is_ok());
+        assert!(endpoint_url("x", pc("x", None).spec.endpoint.as_ref()).is_ok());
     }
 
     #[test]
@@ -446,6 +663,61 @@ mod tests {
             bucket_key(creds("AKIASECRET").as_ref(), None, "eu-west-1", both).caller,
             Caller::AccessKey("AKIASECRET".into())
         );
+    }
+
+    fn selector(v: serde_json::Value) -> LabelSelector {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn namespace_selectors() {
+        let team_a = labels(&[("team", "a"), ("env", "prod")]);
+        let team_b = labels(&[("team", "b")]);
+        let by_label = selector(serde_json::json!({"matchLabels": {"team": "a"}}));
+        assert_eq!(selector_matches(&by_label, &team_a), Ok(true));
+        assert_eq!(selector_matches(&by_label, &team_b), Ok(false));
+        assert_eq!(selector_matches(&by_label, &labels(&[])), Ok(false));
+        assert_eq!(
+            selector_matches(&selector(serde_json::json!({})), &team_b),
+            Ok(true)
+        );
+        let exprs = selector(serde_json::json!({"matchExpressions": [
+            {"key": "team", "operator": "In", "values": ["a", "c"]},
+            {"key": "env", "operator": "NotIn", "values": ["dev"]},
+            {"key": "env", "operator": "Exists"},
+            {"key": "quarantined", "operator": "DoesNotExist"}
+        ]}));
+        assert_eq!(selector_matches(&exprs, &team_a), Ok(true));
+        assert_eq!(selector_matches(&exprs, &team_b), Ok(false));
+        let quarantined = labels(&[("team", "a"), ("env", "prod"), ("quarantined", "")]);
+        assert_eq!(selector_matches(&exprs, &quarantined), Ok(false));
+        // labels and expressions must both hold
+        let both = selector(serde_json::json!({"matchLabels": {"team": "a"},
+            "matchExpressions": [{"key": "env", "operator": "In", "values": ["dev"]}]}));
+        assert_eq!(selector_matches(&both, &team_a), Ok(false));
+        // NotIn holds for an absent label, as in Kubernetes
+        let not_in = selector(serde_json::json!({"matchExpressions": [
+            {"key": "env", "operator": "NotIn", "values": ["prod"]}]}));
+        assert_eq!(selector_matches(&not_in, &team_b), Ok(true));
+        assert_eq!(selector_matches(&not_in, &team_a), Ok(false));
+        // invalid selectors are errors, never a match
+        for bad in [
+            serde_json::json!({"matchExpressions": [{"key": "team", "operator": "In", "values": []}]}),
+            serde_json::json!({"matchExpressions": [{"key": "team", "operator": "Exists", "values": ["a"]}]}),
+            serde_json::json!({"matchExpressions": [{"key": "team", "operator": "Gt", "values": ["1"]}]}),
+        ] {
+            assert!(
+                selector_matches(&selector(bad.clone()), &team_a).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct RdsConfig {
     /// retries, metrics), instead of the SDK client its ProviderConfig names. For lifecycle
     /// tests with an account in memory ([`super::memory::MemoryRds`]).
     pub rds_api: Option<std::sync::Arc<dyn RdsApi>>,
+    /// An Instance that names no ProviderConfig while none named `default` exists uses paved's
+    /// own AWS credential chain (the pod's identity). Off by default: such an Instance is
+    /// refused with Synced=False instead (`paved run --allow-pod-identity`).
+    pub allow_pod_identity: bool,
 }
 
 impl std::fmt::Debug for RdsConfig {
@@ -55,6 +59,7 @@ impl std::fmt::Debug for RdsConfig {
             .field("concurrency", &self.concurrency)
             .field("failpoint", &self.failpoint.is_some())
             .field("rds_api", &self.rds_api.is_some())
+            .field("allow_pod_identity", &self.allow_pod_identity)
             .finish()
     }
 }
@@ -72,6 +77,7 @@ impl Default for RdsConfig {
             concurrency: 32,
             failpoint: None,
             rds_api: None,
+            allow_pod_identity: false,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use kube::Resource;
 
-use crate::api::common::{Condition, LocalSecretReference, NameReference};
+use crate::api::common::{Condition, LocalSecretReference, ProviderConfigReference};
 use crate::api::instance::Instance;
 use crate::api::managed::{self, DeletionPolicy, ManagementAction, Policies};
 
@@ -18,7 +18,7 @@ pub trait ManagedObject:
 {
     fn management_policies(&self) -> Option<&[ManagementAction]>;
     fn deletion_policy(&self) -> Option<DeletionPolicy>;
-    fn provider_config_ref(&self) -> Option<&NameReference>;
+    fn provider_config_ref(&self) -> Option<&ProviderConfigReference>;
     fn write_connection_secret_to_ref(&self) -> Option<&LocalSecretReference>;
     /// The conditions of its status (none without a status).
     fn conditions(&self) -> &[Condition];
@@ -47,7 +47,7 @@ impl ManagedObject for Instance {
     fn deletion_policy(&self) -> Option<DeletionPolicy> {
         self.spec.deletion_policy
     }
-    fn provider_config_ref(&self) -> Option<&NameReference> {
+    fn provider_config_ref(&self) -> Option<&ProviderConfigReference> {
         self.spec.provider_config_ref.as_ref()
     }
     fn write_connection_secret_to_ref(&self) -> Option<&LocalSecretReference> {

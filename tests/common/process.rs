@@ -87,6 +87,9 @@ impl Paved {
     pub fn start(args: &[&str], kubeconfig: Option<&Path>, tag: &str) -> Paved {
         let mut env: Vec<(String, String)> = vec![("HOSTNAME".into(), tag.into())];
         env.extend(e2e_env().vars);
+        // The suites that start paved as a process use the environment's (the emulator's)
+        // credentials for Instances without a ProviderConfig, which paved refuses by default.
+        env.push(("PAVED_ALLOW_POD_IDENTITY".into(), "true".into()));
         if let Some(kc) = kubeconfig {
             env.push(("KUBECONFIG".into(), kc.display().to_string()));
         }

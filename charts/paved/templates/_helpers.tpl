@@ -55,3 +55,55 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
 {{- end }}
 {{- end }}
+
+{{/* RBAC rules of the namespaced kinds: in the ClusterRole, or in each watched namespace's Role. */}}
+{{- define "paved.namespacedRules.claims" -}}
+# Claims: watched; paved patches its finalizer in and out and writes status.
+- apiGroups: [database.example.com]
+  resources: [postgresqlinstances]
+  verbs: [get, list, watch, patch]
+- apiGroups: [database.example.com]
+  resources: [postgresqlinstances/status]
+  verbs: [patch]
+# Composed objects and claim Secrets carry an owner reference to the claim with
+# blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement admission plugin (where
+# enabled) allows only with update on the owner's finalizers.
+- apiGroups: [database.example.com]
+  resources: [postgresqlinstances/finalizers]
+  verbs: [update]
+{{- end }}
+
+{{- define "paved.namespacedRules.instances" -}}
+# RDS Instances: composed (server-side apply) and deleted by the claim controller, reconciled by
+# the RDS controller (finalizer and external-name annotation by patch, status by apply).
+- apiGroups: [rds.aws.upbound.io]
+  resources: [instances]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [rds.aws.upbound.io]
+  resources: [instances/status]
+  verbs: [patch]
+# The master-password Secret is owned by its Instance (blockOwnerDeletion, as above).
+- apiGroups: [rds.aws.upbound.io]
+  resources: [instances/finalizers]
+  verbs: [update]
+{{- end }}
+
+{{- define "paved.namespacedRules.rest" -}}
+# Connection and master-password Secrets.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch, create, patch, delete]
+# Events on claims and Instances (kube-runtime's recorder writes events.k8s.io/v1 only).
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}
+
+{{- define "paved.namespacedRules.extra" -}}
+{{- range .Values.rbac.extraComposedResources }}
+# Extra composed kinds (values rbac.extraComposedResources).
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: {{ toJson .resources }}
+  verbs: [get, list, watch, create, patch, delete]
+{{- end }}
+{{- end }}
