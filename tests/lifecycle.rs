@@ -105,3 +105,71 @@ async fn events_of(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, 
         .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
         .collect()
 }
+
+/// Removing the external-name restores it (no second database); editing it is refused; deleting
+/// the object then deletes the database it manages, not the edited name, and never orphans it.
+#[tokio::test]
+async fn an_edited_or_removed_external_name_never_orphans_the_database() {
+    use kube::api::{Patch, PatchParams};
+    let env = RdsEnv::new("life-name", "eu-west-2", None).await;
+    let account = Arc::new(MemoryRds::default());
+    let ctl = RdsController::start(&env.client, &env.ns, with(&account)).await;
+    env.create("orders", json!({})).await;
+    let id = external_name(&env.wait_ready("orders", 60).await);
+    let annotate = |v: serde_json::Value| json!({"metadata": {"annotations": {"crossplane.io/external-name": v}}});
+    env.instances
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(&annotate(json!(null))),
+        )
+        .await
+        .unwrap();
+    let restored = wait_for(
+        &env.instances,
+        "orders",
+        60,
+        "external-name restored",
+        |i| {
+            i.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("crossplane.io/external-name"))
+                == Some(&id)
+        },
+    )
+    .await;
+    assert_eq!(external_name(&restored), id);
+    let events = events_of(&env.client, &env.ns, "orders").await;
+    assert!(
+        events
+            .iter()
+            .any(|(r, n)| r == "ExternalNameRestored" && n.contains(&id)),
+        "{events:?}"
+    );
+
+    env.instances
+        .patch(
+            "orders",
+            &PatchParams::default(),
+            &Patch::Merge(&annotate(json!("someone-else"))),
+        )
+        .await
+        .unwrap();
+    env.wait_synced_false("orders", "ImmutableField", 60).await;
+    env.delete_and_wait("orders", 60).await;
+    assert!(
+        account.instance(&id).is_none(),
+        "the managed database was deleted"
+    );
+    let creates = account
+        .requests()
+        .iter()
+        .filter(|r| matches!(r, Request::Create(_)))
+        .count();
+    assert_eq!(creates, 1, "no second database");
+    let d = deletes(&account);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].identifier, id);
+    ctl.stop().await;
+}

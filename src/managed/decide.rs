@@ -38,8 +38,10 @@ pub fn orphan_reason(
     }
 }
 
-/// The first decision of a reconcile.
-pub fn start(obj: &impl ManagedObject) -> Start {
+/// The first decision of a reconcile. `observed`: the identifier of the external resource the
+/// object last observed (its status), which a deletion deletes even when the external-name
+/// annotation was edited or removed since.
+pub fn start(obj: &impl ManagedObject, observed: Option<&str>) -> Start {
     let meta = obj.meta();
     let deleting = meta.deletion_timestamp.is_some();
     let policies = obj.policies();
@@ -47,10 +49,11 @@ pub fn start(obj: &impl ManagedObject) -> Start {
         // Unlike a deletion that is not paused, invalid policies do not release a paused object.
         let orphan = obj.deletion_policy() == Some(DeletionPolicy::Orphan)
             || policies.as_ref().is_ok_and(|p| !p.delete);
-        let never_created = !meta
-            .annotations
-            .as_ref()
-            .is_some_and(|a| a.contains_key(crate::api::managed::EXTERNAL_NAME));
+        let never_created = observed.is_none()
+            && !meta
+                .annotations
+                .as_ref()
+                .is_some_and(|a| a.contains_key(crate::api::managed::EXTERNAL_NAME));
         return Start::Paused {
             deleting,
             release: deleting && (orphan || never_created),
@@ -65,7 +68,7 @@ pub fn start(obj: &impl ManagedObject) -> Start {
     if let Some(why) = orphan_reason(obj.deletion_policy(), &policies) {
         return Start::Orphan(why);
     }
-    match obj.external_name() {
+    match observed.or(obj.external_name()) {
         Some(id) => Start::Delete(id.to_string()),
         None => Start::NeverCreated,
     }
@@ -298,8 +301,22 @@ mod tests {
             (obj(named, json!({}), true), Start::Delete("db-1".into())),
         ];
         for (i, (o, want)) in cases.into_iter().enumerate() {
-            assert_eq!(start(&o), want, "case {i}");
+            assert_eq!(start(&o, None), want, "case {i}");
         }
+        // The external-name was removed or edited after the instance was observed: the deletion
+        // still deletes the observed instance (never orphans it as "never created").
+        let removed = obj(json!({}), json!({}), true);
+        assert_eq!(start(&removed, Some("db-0")), Start::Delete("db-0".into()));
+        let edited = obj(json!({EXTERNAL_NAME: "db-9"}), json!({}), true);
+        assert_eq!(start(&edited, Some("db-0")), Start::Delete("db-0".into()));
+        let paused = obj(json!({PAUSED: "true"}), json!({}), true);
+        assert_eq!(
+            start(&paused, Some("db-0")),
+            Start::Paused {
+                deleting: true,
+                release: false
+            }
+        );
     }
 
     const ALL: Policies = Policies {

@@ -261,8 +261,16 @@ impl<K: ExternalClient> Flow<'_, K> {
     /// one metadata patch before any AWS call.
     async fn ensure_metadata(&mut self, may_create: bool) -> Result<Step<Option<String>>, Error> {
         let annotated = self.external_name();
-        let derived = (annotated.is_none() && may_create).then(|| self.obj.derive_identifier());
-        let annotations = derived
+        // A removed external-name is restored to the resource this object last observed, never
+        // replaced by a new one (which would orphan it and make a second).
+        let restored = annotated
+            .is_none()
+            .then(|| self.status.observed_identifier().map(str::to_string))
+            .flatten();
+        let derived = (annotated.is_none() && restored.is_none() && may_create)
+            .then(|| self.obj.derive_identifier());
+        let set = restored.clone().or(derived);
+        let annotations = set
             .iter()
             .map(|id| (EXTERNAL_NAME.to_string(), id.clone()))
             .collect();
@@ -277,7 +285,20 @@ impl<K: ExternalClient> Flow<'_, K> {
         if !alive {
             return Ok(Step::Return(Action::await_change()));
         }
-        Ok(Step::Go(annotated.or(derived)))
+        if let Some(id) = &restored {
+            let note = format!(
+                "the {EXTERNAL_NAME} annotation was removed; restored it to {id}, the {} this object manages",
+                K::NOUN
+            );
+            self.event(
+                EventType::Warning,
+                "ExternalNameRestored",
+                "Reconcile",
+                note,
+            )
+            .await;
+        }
+        Ok(Step::Go(annotated.or(set)))
     }
 
     async fn remove_finalizer(&mut self) -> Result<(), Error> {
@@ -492,7 +513,8 @@ pub(crate) async fn reconcile<K: ExternalClient>(
         seen: Vec::new(),
         state: K::State::default(),
     };
-    let res = match decide::start(&*obj) {
+    let observed = obj.status().and_then(ManagedStatus::observed_identifier);
+    let res = match decide::start(&*obj, observed) {
         Start::Paused { deleting, release } => flow.paused(deleting, release).await,
         Start::Apply => flow.apply().await,
         Start::Done => Ok(Action::await_change()),
