@@ -551,6 +551,50 @@ async fn adoption_needs_the_provider_configs_consent() {
     ctl.stop().await;
 }
 
+/// Placement is immutable: a region change of an existing database is refused with a condition
+/// naming the field, no second database appears in the new region, and deleting the object waits
+/// until the region is set back (it never deletes, nor forgets, the wrong one).
+#[tokio::test]
+async fn a_region_change_never_makes_a_second_database() {
+    let env = RdsEnv::new("rds-move", "eu-central-2", None).await;
+    let elsewhere = "ap-northeast-3";
+    let other = emulator_rds(elsewhere).await;
+    purge_region(&other).await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create("orders", json!({})).await;
+    let id = external_name(&env.wait_ready("orders", 60).await);
+    let creates = ctl.calls("CreateDBInstance");
+
+    env.patch_spec("orders", json!({"forProvider": {"region": elsewhere}}))
+        .await;
+    let i = env.wait_synced_false("orders", "ImmutableField", 60).await;
+    let msg = &cond(&i, "Synced").unwrap().message;
+    assert!(
+        msg.contains("spec.forProvider.region changed from eu-central-2 to ap-northeast-3"),
+        "{msg}"
+    );
+    assert!(list_ids(&other).await.is_empty(), "no second database");
+    env.instances
+        .delete("orders", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        env.instances.get_opt("orders").await.unwrap().is_some(),
+        "deletion waits"
+    );
+    assert!(describe(&env.rds, &id).await.is_some());
+    assert_eq!(ctl.calls("CreateDBInstance"), creates);
+    assert_eq!(ctl.calls("DeleteDBInstance"), 0);
+
+    env.patch_spec("orders", json!({"forProvider": {"region": "eu-central-2"}}))
+        .await;
+    wait_deleted(&env.instances, "orders", 60).await;
+    assert!(describe(&env.rds, &id).await.is_none());
+    assert!(list_ids(&other).await.is_empty());
+    ctl.stop().await;
+}
+
 /// crossplane.io/paused: "true" stops all AWS calls; unpausing resumes.
 #[tokio::test]
 async fn paused_object_makes_no_calls() {

@@ -228,6 +228,12 @@ pub struct InstanceStatus {
     /// the tag from AWS; tags that others put on the instance are left alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_tag_keys: Vec<String>,
+
+    /// Where the RDS instance lives (region and ProviderConfig), recorded when paved first
+    /// observed or created it. A later change of either is refused: paved never moves a
+    /// database, nor creates a second one elsewhere under the same identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<super::managed::Placement>,
 }
 
 /// The observed RDS instance.

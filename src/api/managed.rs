@@ -314,3 +314,17 @@ mod tests {
         assert_eq!(other, before, "other kinds are left alone");
     }
 }
+
+/// Where a managed object's external resource lives: paved records it in the status when it first
+/// observes or creates the resource, and refuses a later change (moving a database is not
+/// something a spec edit can do; obeying it would create a second, empty one).
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Placement {
+    /// The AWS region.
+    pub region: String,
+    /// The ProviderConfig (`kind/name`; the kind is `ProviderConfig` for the aws.upbound.io one).
+    pub provider_config: String,
+}

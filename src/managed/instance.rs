@@ -12,7 +12,7 @@ use kube::runtime::events::EventType;
 use crate::api::common::Condition;
 use crate::api::common::{ConditionStatus, READY};
 use crate::api::instance::{Instance, InstanceObservation, InstanceStatus};
-use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Policies};
+use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Placement, Policies};
 use crate::kube::backoff::spread;
 
 use super::aws::Aws;
@@ -131,6 +131,12 @@ impl ManagedStatus for InstanceStatus {
     }
     fn clear_observation(&mut self) {
         self.at_provider = None;
+    }
+    fn placement(&self) -> Option<&Placement> {
+        self.placement.as_ref()
+    }
+    fn set_placement(&mut self, placement: Placement) {
+        self.placement = Some(placement);
     }
 }
 

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use kube::ResourceExt;
 
-use crate::api::managed::{EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Policies};
+use crate::api::common::ProviderConfigKind;
+use crate::api::managed::{EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Placement, Policies};
 
 use super::aws::Aws;
 use super::decide::Ownership;
@@ -37,6 +38,9 @@ pub(crate) trait ManagedStatus:
     fn observed_deleting(&self) -> bool;
     /// Forget the observation (the external resource is missing or not this object's).
     fn clear_observation(&mut self);
+    /// Where the external resource lives, as recorded.
+    fn placement(&self) -> Option<&Placement>;
+    fn set_placement(&mut self, placement: Placement);
 }
 
 /// A managed kind: the Kubernetes object with its status, and the names the lifecycle uses in
@@ -51,6 +55,21 @@ pub(crate) trait Kind: ManagedObject + Serialize + DeserializeOwned + Debug {
     fn status(&self) -> Option<&Self::Status>;
     /// The AWS region of the external resource.
     fn region(&self) -> &str;
+
+    /// Where the spec says the external resource lives.
+    fn placement(&self) -> Placement {
+        let pc = self.provider_config_ref();
+        let kind = pc
+            .and_then(|r| r.kind)
+            .map_or("ProviderConfig", |k| match k {
+                ProviderConfigKind::ProviderConfig => "ProviderConfig.aws.m.upbound.io",
+                ProviderConfigKind::ClusterProviderConfig => "ClusterProviderConfig",
+            });
+        Placement {
+            region: self.region().to_string(),
+            provider_config: format!("{kind}/{}", self.provider_config_name()),
+        }
+    }
     /// The identifier paved gives a new external resource of this object (set as its
     /// external-name before the first AWS call, so that a crash never makes two).
     fn derive_identifier(&self) -> String;
@@ -184,4 +203,37 @@ pub(crate) fn owner_tags<K: Kind>(obj: &K) -> BTreeMap<String, String> {
         (OWNER_UID_TAG.to_string(), obj.uid().unwrap_or_default()),
     ]
     .into()
+}
+
+/// A change of placement (pure): the recorded one differs from the spec's. The Synced message
+/// names the fields that changed.
+pub(crate) fn moved<K: Kind>(
+    recorded: &Placement,
+    wanted: &Placement,
+    id: &str,
+) -> Option<Blocked> {
+    let mut changed = Vec::new();
+    if recorded.region != wanted.region {
+        changed.push(format!(
+            "spec.forProvider.region changed from {} to {}",
+            recorded.region, wanted.region
+        ));
+    }
+    if recorded.provider_config != wanted.provider_config {
+        changed.push(format!(
+            "spec.providerConfigRef changed from {} to {}",
+            recorded.provider_config, wanted.provider_config
+        ));
+    }
+    (!changed.is_empty()).then(|| {
+        Blocked::new(
+            "ImmutableField",
+            format!(
+                "{}; the {} {id} stays where it is: paved does not move it, nor create a second, empty one elsewhere. Set it back (deleting this object also waits for that), or create a new object for a new {}",
+                changed.join(" and "),
+                K::NOUN,
+                K::NOUN
+            ),
+        )
+    })
 }

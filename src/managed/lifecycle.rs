@@ -29,7 +29,7 @@ use super::config::{FIELD_MANAGER, error_curve};
 use super::controller::Ctx;
 use super::decide::{self, Found, Ownership, Start};
 use super::error::{Error, key_of, kube_err};
-use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier};
+use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier, moved};
 use super::model::{AwsError, ErrorClass};
 use super::outcome::{Blocked, Outcome, Step, step};
 
@@ -361,12 +361,16 @@ impl<K: ExternalClient> Flow<'_, K> {
 
     async fn apply(mut self) -> Result<Action, Error> {
         let (policies, id) = step!(self, self.prepare().await?);
+        step!(self, self.stays_in_place(&id));
         let aws = step!(self, self.connect(None).await?);
         let external = step!(
             self,
             K::observe_or_create(&mut self, &policies, &aws, &id).await?
         );
         step!(self, self.ensure_owned(&policies, &id, &external));
+        if self.status.placement().is_none() {
+            self.status.set_placement(self.obj.placement());
+        }
         let updated = step!(
             self,
             K::update(&mut self, &policies, &aws, &id, external).await?
@@ -458,9 +462,24 @@ impl<K: ExternalClient> Flow<'_, K> {
         self.release(format!("{why}: {what}")).await
     }
 
+    /// Placement is immutable: a region or ProviderConfig that changed since the resource was
+    /// recorded is refused before any AWS call, on the apply and the delete path alike.
+    fn stays_in_place(&mut self, id: &str) -> Step<()> {
+        let wanted = self.obj.placement();
+        match self
+            .status
+            .placement()
+            .and_then(|p| moved::<K>(p, &wanted, id))
+        {
+            Some(b) => self.block(b, Action::await_change()),
+            None => Step::Go(()),
+        }
+    }
+
     async fn cleanup(mut self, id: String) -> Result<Action, Error> {
         let policies = self.policies();
         step!(self, self.gate());
+        step!(self, self.stays_in_place(&id));
         let aws = step!(self, self.connect(Some(&id)).await?);
         match K::delete(&mut self, &policies, &aws, &id).await {
             Deletion::Release(why) => self.release(why).await,
