@@ -10,6 +10,7 @@
 pub mod api;
 pub mod claim;
 pub mod compose;
+pub mod conversion;
 pub mod crdgen;
 pub mod kube;
 pub mod leader;
