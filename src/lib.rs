@@ -17,6 +17,7 @@ pub mod leader;
 pub mod managed;
 pub mod render;
 pub mod run;
+pub mod schema;
 pub mod secrets;
 
 pub use crate::kube::events;
