@@ -502,10 +502,12 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     // Patches against the known schemas: the claim's kind and each composed kind paved serves.
     let claim_words = kind_words(&type_ref.api_version, &type_ref.kind);
-    let claim_schema = crate::schema::served_schema(&type_ref.api_version, &type_ref.kind)
-        .map(|schema| compose::schema_paths::KnownSchema {
-            name: &claim_words,
-            schema,
+    let claim_schema =
+        crate::schema::served_schema(&type_ref.api_version, &type_ref.kind).map(|schema| {
+            compose::schema_paths::KnownSchema {
+                name: &claim_words,
+                schema,
+            }
         });
     let composed_words: Vec<(String, String, String)> =
         compose::listed_resources(&composition_name, &composition.spec)
@@ -521,11 +523,9 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             .iter()
             .find(|(a, k, _)| a == api && k == kind)
             .map(|(_, _, w)| w.as_str())?;
-        crate::schema::served_schema(api, kind).map(|schema| {
-            compose::schema_paths::KnownSchema {
-                name: words,
-                schema,
-            }
+        crate::schema::served_schema(api, kind).map(|schema| compose::schema_paths::KnownSchema {
+            name: words,
+            schema,
         })
     };
     problems.extend(
