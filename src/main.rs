@@ -28,9 +28,14 @@ enum Command {
         /// The CA (PEM) that signed the webhook's certificate, with --conversion-webhook-url.
         #[arg(long, value_name = "FILE")]
         conversion_ca_bundle: Option<PathBuf>,
-        /// Instance conversion `strategy: None` (the API server only rewrites apiVersion). Only
-        /// for a test cluster without the webhook, where no Instance uses blueGreenUpdate,
-        /// restoreToPointInTime or s3Import, the fields whose shape differs between versions.
+        /// Point the Instance conversion at paved's webhook through the Service paved-webhook in
+        /// paved-system (port 443, path /convert), its caBundle injected by cert-manager from the
+        /// Certificate paved-system/paved-webhook.
+        #[arg(long, conflicts_with_all = ["conversion_webhook_url", "no_conversion_webhook"])]
+        conversion_webhook_service: bool,
+        /// Instance conversion `strategy: None` (the API server only rewrites apiVersion), the
+        /// default for now: exact for every field paved implements, not for blueGreenUpdate,
+        /// restoreToPointInTime or s3Import, whose shape differs between versions.
         #[arg(long, conflicts_with = "out_dir")]
         no_conversion_webhook: bool,
     },
@@ -51,12 +56,18 @@ fn main() -> ExitCode {
             conversion_webhook_url,
             conversion_ca_bundle,
             no_conversion_webhook,
+            conversion_webhook_service,
         } => match (
             conversion_webhook_url,
             conversion_ca_bundle,
             no_conversion_webhook,
         ) {
             (Some(url), Some(ca), _) => crds_with_conversion(url, &ca),
+            _ if conversion_webhook_service => {
+                paved::crdgen::crds_multi_doc_with(&paved::api::Conversion::in_cluster())
+                    .map(|yaml| print!("{yaml}"))
+                    .map_err(anyhow::Error::from)
+            }
             (_, _, true) => paved::crdgen::crds_multi_doc_with(&paved::api::Conversion::None)
                 .map(|yaml| print!("{yaml}"))
                 .map_err(anyhow::Error::from),

@@ -55,13 +55,24 @@ pub const WEBHOOK_NAMESPACE: &str = "paved-system";
 pub const WEBHOOK_SERVICE: &str = "paved-webhook";
 pub const WEBHOOK_CERTIFICATE: &str = "paved-webhook";
 
-impl Default for Conversion {
-    fn default() -> Self {
+impl Conversion {
+    /// Through the Service `paved-webhook` in `paved-system`, port 443.
+    pub fn in_cluster() -> Self {
         Conversion::Service {
             namespace: WEBHOOK_NAMESPACE.to_string(),
             name: WEBHOOK_SERVICE.to_string(),
             port: 443,
         }
+    }
+}
+
+/// What `crds/` (and so the chart and the kustomize base) carry: `None` until the chart and the
+/// kustomize base deploy the webhook's Service and certificate; then [`Conversion::in_cluster`].
+/// `None` is exact for every field paved implements (the versions differ only in blocks paved
+/// reports as unsupported); `paved crds --conversion-webhook-service` emits the webhook one.
+impl Default for Conversion {
+    fn default() -> Self {
+        Conversion::None
     }
 }
 
@@ -117,7 +128,7 @@ pub fn with_conversion(
 }
 
 /// Every CRD paved serves, in a stable order (the order of `paved crds` and of `crds/`), with
-/// the Instance conversion through the in-cluster webhook Service.
+/// the default Instance conversion ([`Conversion::default`]).
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
     all_crds_with(&Conversion::default())
 }
@@ -131,4 +142,74 @@ pub fn all_crds_with(conversion: &Conversion) -> Vec<CustomResourceDefinition> {
         instance_m::Instance::crd(),
         ProviderConfig::crd(),
     ]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn instance_crd(conversion: &Conversion) -> CustomResourceDefinition {
+        all_crds_with(conversion)
+            .into_iter()
+            .find(|c| c.spec.group == "rds.aws.upbound.io")
+            .unwrap()
+    }
+
+    #[test]
+    fn three_versions_v1beta3_stored() {
+        let crd = instance_crd(&Conversion::None);
+        let versions: Vec<(&str, bool, bool)> = crd
+            .spec
+            .versions
+            .iter()
+            .map(|v| (v.name.as_str(), v.served, v.storage))
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("v1beta1", true, false),
+                ("v1beta2", true, false),
+                ("v1beta3", true, true)
+            ]
+        );
+        assert_eq!(crd.spec.conversion.unwrap().strategy, "None");
+    }
+
+    #[test]
+    fn webhook_conversion_by_service_or_url() {
+        let crd = instance_crd(&Conversion::in_cluster());
+        assert_eq!(
+            crd.metadata.annotations.unwrap()[CA_INJECTION_ANNOTATION],
+            "paved-system/paved-webhook"
+        );
+        let conv = crd.spec.conversion.unwrap();
+        assert_eq!(conv.strategy, "Webhook");
+        let webhook = conv.webhook.unwrap();
+        assert_eq!(webhook.conversion_review_versions, ["v1"]);
+        let svc = webhook.client_config.unwrap().service.unwrap();
+        assert_eq!(
+            (
+                svc.namespace.as_str(),
+                svc.name.as_str(),
+                svc.port,
+                svc.path.as_deref()
+            ),
+            ("paved-system", "paved-webhook", Some(443), Some("/convert"))
+        );
+        let crd = instance_crd(&Conversion::Url {
+            url: "https://127.0.0.1:9443/convert".into(),
+            ca_bundle: b"PEM".to_vec(),
+        });
+        let cc = crd
+            .spec
+            .conversion
+            .unwrap()
+            .webhook
+            .unwrap()
+            .client_config
+            .unwrap();
+        assert_eq!(cc.url.as_deref(), Some("https://127.0.0.1:9443/convert"));
+        assert_eq!(cc.ca_bundle.unwrap().0, b"PEM");
+    }
 }
