@@ -2,7 +2,7 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
-use crate::api::all_crds;
+use crate::api::{Conversion, all_crds, all_crds_with};
 
 /// Header written at the top of every generated file.
 pub const HEADER: &str =
@@ -28,8 +28,14 @@ pub fn crd_files() -> Result<Vec<(String, String)>, serde_yaml_ng::Error> {
 
 /// Every CRD as one multi-document YAML stream.
 pub fn crds_multi_doc() -> Result<String, serde_yaml_ng::Error> {
+    crds_multi_doc_with(&Conversion::default())
+}
+
+/// [`crds_multi_doc`] with another Instance conversion (`paved crds --conversion-webhook-url`,
+/// `--no-conversion-webhook`).
+pub fn crds_multi_doc_with(conversion: &Conversion) -> Result<String, serde_yaml_ng::Error> {
     let mut out = String::new();
-    for crd in all_crds() {
+    for crd in all_crds_with(conversion) {
         out.push_str("---\n");
         out.push_str(&crd_yaml(&crd)?);
     }

@@ -10,12 +10,14 @@
 pub mod api;
 pub mod claim;
 pub mod compose;
+pub mod conversion;
 pub mod crdgen;
 pub mod kube;
 pub mod leader;
 pub mod managed;
 pub mod render;
 pub mod run;
+pub mod schema;
 pub mod secrets;
 
 pub use crate::kube::events;

@@ -21,6 +21,23 @@ enum Command {
         /// Instead of printing, write one file per CRD into this directory (as in `crds/`).
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
+        /// Point the Instance conversion at this webhook URL instead of the in-cluster Service
+        /// (a local control plane running `paved run --conversion-webhook-addr`).
+        #[arg(long, value_name = "URL", requires = "conversion_ca_bundle", conflicts_with_all = ["out_dir", "no_conversion_webhook"])]
+        conversion_webhook_url: Option<String>,
+        /// The CA (PEM) that signed the webhook's certificate, with --conversion-webhook-url.
+        #[arg(long, value_name = "FILE")]
+        conversion_ca_bundle: Option<PathBuf>,
+        /// Point the Instance conversion at paved's webhook through the Service paved-webhook in
+        /// paved-system (port 443, path /convert), its caBundle injected by cert-manager from the
+        /// Certificate paved-system/paved-webhook.
+        #[arg(long, conflicts_with_all = ["conversion_webhook_url", "no_conversion_webhook"])]
+        conversion_webhook_service: bool,
+        /// Instance conversion `strategy: None` (the API server only rewrites apiVersion), the
+        /// default for now: exact for every field paved implements, not for blueGreenUpdate,
+        /// restoreToPointInTime or s3Import, whose shape differs between versions.
+        #[arg(long, conflicts_with = "out_dir")]
+        no_conversion_webhook: bool,
     },
     /// Run the operator: the claim and RDS controllers, health probes and metrics.
     Run(Box<paved::run::RunArgs>),
@@ -34,7 +51,28 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Crds { out_dir } => crds(out_dir),
+        Command::Crds {
+            out_dir,
+            conversion_webhook_url,
+            conversion_ca_bundle,
+            no_conversion_webhook,
+            conversion_webhook_service,
+        } => match (
+            conversion_webhook_url,
+            conversion_ca_bundle,
+            no_conversion_webhook,
+        ) {
+            (Some(url), Some(ca), _) => crds_with_conversion(url, &ca),
+            _ if conversion_webhook_service => {
+                paved::crdgen::crds_multi_doc_with(&paved::api::Conversion::in_cluster())
+                    .map(|yaml| print!("{yaml}"))
+                    .map_err(anyhow::Error::from)
+            }
+            (_, _, true) => paved::crdgen::crds_multi_doc_with(&paved::api::Conversion::None)
+                .map(|yaml| print!("{yaml}"))
+                .map_err(anyhow::Error::from),
+            _ => crds(out_dir),
+        },
         Command::Run(args) => run(*args),
         Command::Render(args) => paved::render::run(&args, &mut std::io::stdout().lock()),
         Command::Version => {
@@ -57,6 +95,15 @@ fn run(args: paved::run::RunArgs) -> anyhow::Result<()> {
         .build()
         .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
     runtime.block_on(paved::run::run(args))
+}
+
+fn crds_with_conversion(url: String, ca: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let ca_bundle =
+        std::fs::read(ca).with_context(|| format!("reading the CA bundle {}", ca.display()))?;
+    let conversion = paved::api::Conversion::Url { url, ca_bundle };
+    print!("{}", paved::crdgen::crds_multi_doc_with(&conversion)?);
+    Ok(())
 }
 
 fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {

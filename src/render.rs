@@ -72,25 +72,51 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Errors of a Composition that fails validation: every one, with its location.
+/// One error of a render: in the Composition, the claim, or a composed object.
+#[derive(Debug)]
+struct Problem {
+    /// What the path is in: `composition`, `claim`, or `resource <name>`.
+    object: String,
+    path: String,
+    step: Option<String>,
+    reason: &'static str,
+    message: String,
+}
+
+impl Problem {
+    fn composition(e: &compose::ComposeError) -> Self {
+        Problem {
+            object: "composition".into(),
+            path: e.path().to_string(),
+            step: e.step().map(|(s, _)| s.to_string()),
+            reason: e.reason(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Errors of a render that fails validation: every one, with its location. The Composition's
+/// own errors, the claim's against its kind's schema, patches whose field paths the known
+/// schemas rule out, and composed objects against the schema of the kind paved serves.
 #[derive(Debug)]
 pub struct InvalidComposition {
     path: PathBuf,
-    errors: Vec<compose::ComposeError>,
+    errors: Vec<Problem>,
 }
 
 impl InvalidComposition {
-    /// The errors as JSON: a list of {path, step, message}.
+    /// The errors as JSON: a list of {object, path, step, reason, message}.
     pub fn to_json(&self) -> Value {
         Value::Array(
             self.errors
                 .iter()
                 .map(|e| {
                     serde_json::json!({
-                        "path": e.path(),
-                        "step": e.step().map(|(s, _)| s),
-                        "reason": e.reason(),
-                        "message": e.to_string(),
+                        "object": e.object,
+                        "path": e.path,
+                        "step": e.step,
+                        "reason": e.reason,
+                        "message": e.message,
                     })
                 })
                 .collect(),
@@ -101,17 +127,24 @@ impl InvalidComposition {
 impl std::fmt::Display for InvalidComposition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.errors.len();
+        let only_composition = self.errors.iter().all(|e| e.object == "composition");
         write!(
             f,
-            "{}: invalid Composition: {n} error{}",
+            "{}: {}: {n} error{}",
             self.path.display(),
+            if only_composition {
+                "invalid Composition"
+            } else {
+                "does not render"
+            },
             if n == 1 { "" } else { "s" }
         )?;
         for e in &self.errors {
-            if e.path().is_empty() {
-                write!(f, "\n  - {e}")?;
+            // A claim's or composed object's message starts with the object and its path.
+            if e.path.is_empty() || e.object != "composition" {
+                write!(f, "\n  - {}", e.message)?;
             } else {
-                write!(f, "\n  - {}: {e}", e.path())?;
+                write!(f, "\n  - {}: {}", e.path, e.message)?;
             }
         }
         Ok(())
@@ -177,7 +210,8 @@ fn load_claim(path: &Path) -> anyhow::Result<Value> {
     Ok(claim)
 }
 
-fn load_composition(path: &Path) -> anyhow::Result<Composition> {
+/// The Composition, and its validation errors (every one).
+fn load_composition(path: &Path) -> anyhow::Result<(Composition, Vec<compose::ComposeError>)> {
     let text = read(path, "Composition")?;
     let doc = single_document(&text, path, "Composition")?;
     let (api_version, kind) = (str_at(&doc, &["apiVersion"]), str_at(&doc, &["kind"]));
@@ -196,14 +230,57 @@ fn load_composition(path: &Path) -> anyhow::Result<Composition> {
     // the controller would refuse the Composition.
     let name = composition.metadata.name.as_deref().unwrap_or_default();
     let errors = compose::validate_raw(name, &doc);
-    if !errors.is_empty() {
-        return Err(InvalidComposition {
-            path: path.to_path_buf(),
-            errors,
-        }
-        .into());
-    }
-    Ok(composition)
+    Ok((composition, errors))
+}
+
+/// `database.example.com/v1alpha1 PostgreSQLInstance`
+fn kind_words(api_version: &str, kind: &str) -> String {
+    format!("{api_version} {kind}")
+}
+
+/// The claim against its kind's schema (the CRD paved serves for it).
+fn claim_problems(claim: &Value) -> Vec<Problem> {
+    let (Some(api), Some(kind)) = (str_at(claim, &["apiVersion"]), str_at(claim, &["kind"])) else {
+        return Vec::new();
+    };
+    let Some(schema) = crate::schema::served_schema(api, kind) else {
+        return Vec::new();
+    };
+    let name = str_at(claim, &["metadata", "name"]).unwrap_or_default();
+    crate::schema::validate(schema, claim)
+        .into_iter()
+        .map(|e| Problem {
+            object: "claim".into(),
+            message: format!("claim {name} ({}): {e}", kind_words(api, kind)),
+            path: e.path,
+            step: None,
+            reason: "InvalidClaim",
+        })
+        .collect()
+}
+
+/// A composed object against the schema of the kind paved serves for it (none: not checked).
+fn composed_problems(resource: &str, object: &Value) -> Vec<Problem> {
+    let (Some(api), Some(kind)) = (str_at(object, &["apiVersion"]), str_at(object, &["kind"]))
+    else {
+        return Vec::new();
+    };
+    let Some(schema) = crate::schema::served_schema(api, kind) else {
+        return Vec::new();
+    };
+    crate::schema::validate(schema, object)
+        .into_iter()
+        .map(|e| Problem {
+            object: format!("resource {resource}"),
+            message: format!(
+                "resource {resource} ({}) would be refused by the API server: {e}",
+                kind_words(api, kind)
+            ),
+            path: e.path,
+            step: None,
+            reason: "InvalidComposedResource",
+        })
+        .collect()
 }
 
 fn secret_data(secret: &Value, path: &Path) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
@@ -399,8 +476,17 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 
 fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let claim = load_claim(&args.claim)?;
-    let composition = load_composition(&args.composition)?;
+    let (composition, composition_errors) = load_composition(&args.composition)?;
     let composition_name = composition.metadata.name.clone().unwrap_or_default();
+    let mut problems = claim_problems(&claim);
+    problems.extend(composition_errors.iter().map(Problem::composition));
+    let invalid = |errors: Vec<Problem>| InvalidComposition {
+        path: args.composition.clone(),
+        errors,
+    };
+    if !composition_errors.is_empty() {
+        return Err(invalid(problems).into());
+    }
     let type_ref = &composition.spec.composite_type_ref;
     let (claim_api, claim_kind) = (str_at(&claim, &["apiVersion"]), str_at(&claim, &["kind"]));
     if claim_api != Some(type_ref.api_version.as_str())
@@ -414,6 +500,44 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             claim_kind.unwrap_or("<no kind>")
         );
     }
+    // Patches against the known schemas: the claim's kind and each composed kind paved serves.
+    let claim_words = kind_words(&type_ref.api_version, &type_ref.kind);
+    let claim_schema =
+        crate::schema::served_schema(&type_ref.api_version, &type_ref.kind).map(|schema| {
+            compose::schema_paths::KnownSchema {
+                name: &claim_words,
+                schema,
+            }
+        });
+    let composed_words: Vec<(String, String, String)> =
+        compose::listed_resources(&composition_name, &composition.spec)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| {
+                let words = kind_words(&l.api_version, &l.kind);
+                (l.api_version, l.kind, words)
+            })
+            .collect();
+    let composed_schema = |api: &str, kind: &str| {
+        let words = composed_words
+            .iter()
+            .find(|(a, k, _)| a == api && k == kind)
+            .map(|(_, _, w)| w.as_str())?;
+        crate::schema::served_schema(api, kind).map(|schema| compose::schema_paths::KnownSchema {
+            name: words,
+            schema,
+        })
+    };
+    problems.extend(
+        compose::schema_paths::validate_patch_paths(
+            &composition_name,
+            &composition.spec,
+            claim_schema,
+            &composed_schema,
+        )
+        .iter()
+        .map(Problem::composition),
+    );
     let empty = BTreeMap::new();
     let mut input = RenderInput {
         claim: &claim,
@@ -421,7 +545,14 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         composition: &composition.spec,
         observed: &empty,
     };
-    let first = compose::render(&input)?;
+    let first = match compose::render(&input) {
+        Ok(o) => o,
+        Err(e) if !problems.is_empty() => {
+            problems.push(Problem::composition(&e));
+            return Err(invalid(problems).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let observed;
     let output = match &args.observed {
         Some(path) => {
@@ -438,6 +569,12 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         observed: input.observed,
     };
     let planned = plan::plan(&plan_input, output.resources)?;
+    for p in &planned {
+        problems.extend(composed_problems(&p.resource_name, &p.desired));
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems).into());
+    }
     if args.output == OutputFormat::Json {
         let skipped: Vec<Value> = output
             .skipped

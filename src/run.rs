@@ -55,6 +55,21 @@ pub struct RunArgs {
     #[arg(long, env = "PAVED_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
     pub health_addr: SocketAddr,
 
+    /// Address for the Instance conversion webhook (HTTPS, `POST /convert`), which the API
+    /// server calls to move Instances between v1beta1, v1beta2 and v1beta3. Served by every
+    /// replica, leader or not. Needs --tls-cert-file and --tls-key-file. Unset: not served (the
+    /// CRD's conversion must then point elsewhere, or be `None`).
+    #[arg(long, env = "PAVED_CONVERSION_WEBHOOK_ADDR", requires_all = ["tls_cert_file", "tls_key_file"])]
+    pub conversion_webhook_addr: Option<SocketAddr>,
+
+    /// The webhook's serving certificate (PEM; e.g. `tls.crt` of the cert-manager Secret).
+    #[arg(long, env = "PAVED_TLS_CERT_FILE", value_name = "FILE")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+
+    /// The webhook's private key (PEM; e.g. `tls.key`).
+    #[arg(long, env = "PAVED_TLS_KEY_FILE", value_name = "FILE")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+
     /// Run only while holding a coordination.k8s.io/v1 Lease, so that of several replicas exactly
     /// one reconciles.
     #[arg(long, env = "PAVED_LEADER_ELECT", default_value_t = false, action = clap::ArgAction::Set)]
@@ -281,6 +296,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut servers = serve_probes(&args, state, &shutdown_rx);
+    if let (Some(addr), Some(cert), Some(key)) = (
+        args.conversion_webhook_addr,
+        &args.tls_cert_file,
+        &args.tls_key_file,
+    ) {
+        let tls = crate::conversion::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let (_, task) = crate::conversion::serve(addr, &tls, shutdown_rx.clone()).await?;
+        servers.spawn(task);
+    }
     stop_on_signal(shutdown_tx.clone());
 
     if args.leader_elect {

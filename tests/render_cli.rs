@@ -297,3 +297,187 @@ fn claim_without_namespace_renders_in_default() {
     assert!(stdout(&o).contains("namespace: default"));
     assert!(stdout(&o).contains("allocatedStorage: 30"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Schemas: the claim against its kind's CRD, patches' field paths, composed objects against the
+// schema paved serves for their kind. What the cluster would refuse fails in CI.
+
+fn seed_claim_with(from: &str, to: &str) -> String {
+    let claim = std::fs::read_to_string(root().join("examples/seed/claim.yaml")).unwrap();
+    assert!(claim.contains(from), "{from}");
+    claim.replace(from, to)
+}
+
+fn seed_composition_with(from: &str, to: &str) -> String {
+    let comp = std::fs::read_to_string(root().join("examples/seed/composition.yaml")).unwrap();
+    assert!(comp.contains(from), "{from}");
+    comp.replace(from, to)
+}
+
+#[test]
+fn a_claim_the_api_server_would_refuse_fails_with_each_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_comp = root().join("examples/seed/composition.yaml");
+    let cases = [
+        (
+            "storageGB: 20",
+            "storageGB: 5",
+            "spec.parameters.storageGB: 5 is less than the minimum",
+        ),
+        (
+            "version: \"14\"",
+            "version: 14",
+            "spec.parameters.version: integer 14; expected string",
+        ),
+        (
+            "environment: staging",
+            "environment: staging\n    storageGb: 20",
+            "spec.parameters.storageGb: unknown field (did you mean storageGB?)",
+        ),
+    ];
+    for (i, (from, to, want)) in cases.iter().enumerate() {
+        let claim = dir.path().join(format!("claim-{i}.yaml"));
+        std::fs::write(&claim, seed_claim_with(from, to)).unwrap();
+        assert_failure(
+            &render(&claim, &seed_comp, &[]),
+            &[
+                "claim my-app-db (database.example.com/v1alpha1 PostgreSQLInstance)",
+                want,
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_composed_instance_without_region_fails_with_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let comp = dir.path().join("no-region.yaml");
+    std::fs::write(
+        &comp,
+        seed_composition_with("region: ap-northeast-2", "instanceClass: db.t3.micro"),
+    )
+    .unwrap();
+    assert_failure(
+        &render(&root().join("examples/seed/claim.yaml"), &comp, &[]),
+        &[
+            "does not render: 1 error",
+            "resource rds-instance (rds.aws.upbound.io/v1beta1 Instance) would be refused by the API server: spec.forProvider.region: required field is missing",
+        ],
+    );
+}
+
+#[test]
+fn a_patch_from_a_field_the_claim_cannot_have_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let comp = dir.path().join("typo.yaml");
+    std::fs::write(
+        &comp,
+        seed_composition_with(
+            "fromFieldPath: spec.parameters.storageGB",
+            "fromFieldPath: spec.parameters.storageGb",
+        ),
+    )
+    .unwrap();
+    assert_failure(
+        &render(&root().join("examples/seed/claim.yaml"), &comp, &[]),
+        &[
+            "spec.resources[0].patches[0]: composition postgresql-aws, resource rds-instance (index 0), patch 0 (FromCompositeFieldPath): fromFieldPath spec.parameters.storageGb: database.example.com/v1alpha1 PostgreSQLInstance has no field storageGb in spec.parameters (it has: environment, storageGB, version)",
+        ],
+    );
+}
+
+/// The claim's, the patches' and the composed object's errors in one run, as text and as JSON.
+#[test]
+fn every_schema_error_in_one_run_and_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let claim = dir.path().join("claim.yaml");
+    std::fs::write(
+        &claim,
+        seed_claim_with("version: \"14\"", "version: \"14\"\n    sizeGB: 3"),
+    )
+    .unwrap();
+    let comp = dir.path().join("comp.yaml");
+    let text = seed_composition_with("region: ap-northeast-2", "instanceClass: db.t3.micro")
+        .replace(
+            "fromFieldPath: spec.parameters.storageGB",
+            "fromFieldPath: spec.parameters.storageGb",
+        );
+    std::fs::write(&comp, text).unwrap();
+    let o = render(&claim, &comp, &[]);
+    assert_failure(
+        &o,
+        &[
+            "does not render: 3 errors",
+            "spec.parameters.sizeGB: unknown field",
+            "fromFieldPath spec.parameters.storageGb",
+            "spec.forProvider.region: required field is missing",
+        ],
+    );
+    let o = render(&claim, &comp, &["--output", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let got: Vec<(String, String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["object"].as_str().unwrap().to_string(),
+                e["path"].as_str().unwrap().to_string(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "claim".into(),
+                "spec.parameters.sizeGB".into(),
+                "InvalidClaim".into()
+            ),
+            (
+                "composition".into(),
+                "spec.resources[0].patches[0]".into(),
+                "InvalidFieldPath".into()
+            ),
+            (
+                "resource rds-instance".into(),
+                "spec.forProvider.region".into(),
+                "InvalidComposedResource".into()
+            ),
+        ]
+    );
+}
+
+/// A composed v1beta3 Instance is checked against the v1beta3 schema: a singleton block in the
+/// v1beta1 shape (a list) fails, the object shape renders.
+#[test]
+fn a_composed_instance_is_checked_against_its_own_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let claim = root().join("examples/seed/claim.yaml");
+    let write = |name: &str, block: &str| {
+        let p = dir.path().join(name);
+        let text = seed_composition_with(
+            "apiVersion: rds.aws.upbound.io/v1beta1",
+            "apiVersion: rds.aws.upbound.io/v1beta3",
+        )
+        .replace(
+            "region: ap-northeast-2",
+            &format!("region: ap-northeast-2\n            blueGreenUpdate: {block}"),
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    assert_success(&render(
+        &claim,
+        &write("object.yaml", "{enabled: true}"),
+        &[],
+    ));
+    assert_failure(
+        &render(&claim, &write("list.yaml", "[{enabled: true}]"), &[]),
+        &[
+            "(rds.aws.upbound.io/v1beta3 Instance) would be refused by the API server: spec.forProvider.blueGreenUpdate: array [{\"enabled\":true}]; expected object",
+        ],
+    );
+}

@@ -1,9 +1,11 @@
 # Shared by e2e/demo.sh and e2e/corpus.sh: the steps that put paved on a local control plane.
 # Source it after `source $PAVED_E2E_DIR/env` (it reads AWS_ENDPOINT_URL).
 
-# paved_install_crds PAVED KUBECTL: every CRD paved serves, Established.
+# paved_install_crds PAVED KUBECTL: every CRD paved serves, Established. The Instance conversion
+# is `None` here (no webhook on the local control plane); correct while no Instance uses
+# blueGreenUpdate, restoreToPointInTime or s3Import, the fields whose shape differs by version.
 paved_install_crds() {
-  "$1" crds | "$2" apply -f - >/dev/null
+  "$1" crds --no-conversion-webhook | "$2" apply -f - >/dev/null
   "$2" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 }
 

@@ -1,6 +1,17 @@
-//! `Instance` (`rds.aws.upbound.io/v1beta1`): a managed AWS RDS database instance, in the shape
-//! of the Upbound AWS provider. Usually composed by paved from a claim; a platform engineer may
-//! also write one directly.
+//! `Instance` (`rds.aws.upbound.io`): a managed AWS RDS database instance, in the shape of the
+//! Upbound AWS provider. Usually composed by paved from a claim; a platform engineer may also
+//! write one directly.
+//!
+//! Three versions are served, as upstream serves them: `v1beta1` ([`Instance`]), [`v1beta2`] and
+//! [`v1beta3`] (the storage version). They share paved's settings ([`InstanceParameters`]) and
+//! status; they differ only in fields paved does not implement (kept in
+//! [`InstanceParameters::unsupported`]):
+//! - `blueGreenUpdate`, `restoreToPointInTime` and `s3Import` are one-element lists in v1beta1
+//!   and v1beta2, objects in v1beta3;
+//! - `name` and `securityGroupNames` exist in v1beta1 only.
+//!
+//! Objects move between the shapes through the conversion webhook (`crate::conversion`). The
+//! schemas below state each version's shape of those fields; the Rust type is one.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +48,7 @@ pub use super::managed::{DeletionPolicy, ManagementAction};
 pub struct InstanceSpec {
     /// The desired state of the RDS instance. Only the fields you set are enforced; values AWS
     /// chooses by default are reported in status.atProvider and left alone.
+    #[schemars(schema_with = "for_provider_v1beta1")]
     pub for_provider: InstanceParameters,
 
     /// What happens to the RDS instance when this object is deleted. Delete (the default):
@@ -312,6 +324,252 @@ pub struct InstanceObservation {
     /// window), field name to value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_modified_values: Option<BTreeMap<String, String>>,
+}
+
+/// Whether a version holds the singleton blocks as one-element lists (v1beta1, v1beta2) or as
+/// objects (v1beta3 and the namespaced `rds.aws.m.upbound.io/v1beta1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockShape {
+    List,
+    Object,
+}
+
+/// The singleton blocks whose shape differs between versions (list in v1beta1/v1beta2, object in
+/// v1beta3).
+pub const SINGLETON_BLOCKS: [&str; 3] = ["blueGreenUpdate", "restoreToPointInTime", "s3Import"];
+
+/// Fields that only v1beta1 has (upstream removed them in v1beta2).
+pub const V1BETA1_ONLY_FIELDS: [&str; 2] = ["name", "securityGroupNames"];
+
+/// The shape of the singleton blocks in a version of `rds.aws.upbound.io` Instance, or `None` for
+/// a version paved does not serve.
+pub fn block_shape(version: &str) -> Option<BlockShape> {
+    match version {
+        "v1beta1" | "v1beta2" => Some(BlockShape::List),
+        "v1beta3" => Some(BlockShape::Object),
+        _ => None,
+    }
+}
+
+/// Blue/green deployment for engine upgrades (not implemented by paved: reported as unsupported).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenUpdate {
+    /// Use a blue/green deployment for changes that need one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Create the instance from a point-in-time backup of another one (not implemented by paved:
+/// reported as unsupported).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreToPointInTime {
+    /// The time to restore to, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_time: Option<String>,
+    /// ARN of the automated backups to restore from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_db_instance_automated_backups_arn: Option<String>,
+    /// Identifier of the instance to restore from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_db_instance_identifier: Option<String>,
+    /// Resource id of the instance to restore from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dbi_resource_id: Option<String>,
+    /// Restore to the latest restorable time instead of restoreTime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_latest_restorable_time: Option<bool>,
+}
+
+/// Create the instance from a backup in S3 (not implemented by paved: reported as unsupported).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Import {
+    /// The bucket holding the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_name: Option<String>,
+    /// Key prefix of the backup in the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_prefix: Option<String>,
+    /// IAM role RDS assumes to read the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingestion_role: Option<String>,
+    /// Engine the backup was taken from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_engine: Option<String>,
+    /// Version of that engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_engine_version: Option<String>,
+}
+
+fn block_schema<T: JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+    shape: BlockShape,
+) -> serde_json::Value {
+    let item = T::json_schema(generator).to_value();
+    match shape {
+        BlockShape::Object => item,
+        BlockShape::List => serde_json::json!({"type": "array", "items": item}),
+    }
+}
+
+/// The forProvider schema of one version: [`InstanceParameters`] plus that version's shape of
+/// the fields paved does not implement.
+fn for_provider_schema(
+    generator: &mut schemars::SchemaGenerator,
+    shape: BlockShape,
+    v1beta1_fields: bool,
+) -> schemars::Schema {
+    let mut schema = InstanceParameters::json_schema(generator);
+    let blocks = [
+        (
+            "blueGreenUpdate",
+            block_schema::<BlueGreenUpdate>(generator, shape),
+        ),
+        (
+            "restoreToPointInTime",
+            block_schema::<RestoreToPointInTime>(generator, shape),
+        ),
+        ("s3Import", block_schema::<S3Import>(generator, shape)),
+    ];
+    if let Some(props) = schema
+        .as_object_mut()
+        .and_then(|o| o.get_mut("properties"))
+        .and_then(|p| p.as_object_mut())
+    {
+        for (name, block) in blocks {
+            props.insert(name.to_string(), block);
+        }
+        if v1beta1_fields {
+            props.insert(
+                "name".to_string(),
+                serde_json::json!({"type": "string", "description": "Deprecated alias of dbName (v1beta1 only; not implemented by paved)."}),
+            );
+            props.insert(
+                "securityGroupNames".to_string(),
+                serde_json::json!({"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set", "description": "EC2-Classic security groups (v1beta1 only; not implemented by paved)."}),
+            );
+        }
+    }
+    schema
+}
+
+fn for_provider_v1beta1(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    for_provider_schema(generator, BlockShape::List, true)
+}
+
+pub(crate) fn for_provider_v1beta2(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    for_provider_schema(generator, BlockShape::List, false)
+}
+
+/// forProvider of v1beta3 and of the namespaced `rds.aws.m.upbound.io/v1beta1`.
+pub(crate) fn for_provider_v1beta3(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    for_provider_schema(generator, BlockShape::Object, false)
+}
+
+/// The spec of every version: the same fields, the version's forProvider schema.
+macro_rules! instance_version {
+    ($module:ident, $version:literal, $for_provider:literal, $doc:literal) => {
+        #[doc = $doc]
+        pub mod $module {
+            use kube::CustomResource;
+            use schemars::JsonSchema;
+            use serde::{Deserialize, Serialize};
+
+            use super::super::common::{LocalSecretReference, NameReference};
+            use super::{DeletionPolicy, InstanceParameters, InstanceStatus, ManagementAction};
+
+            /// An AWS RDS database instance that paved creates, keeps in line with
+            /// spec.forProvider, and deletes according to spec.deletionPolicy.
+            #[derive(
+                CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema,
+            )]
+            #[kube(
+                doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
+                group = "rds.aws.upbound.io",
+                version = $version,
+                kind = "Instance",
+                plural = "instances",
+                singular = "instance",
+                namespaced,
+                status = "InstanceStatus",
+                category = "managed",
+                category = "aws",
+                category = "paved",
+                printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
+                printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
+                printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
+                printcolumn = r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
+                printcolumn = r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#,
+                printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+            )]
+            #[serde(rename_all = "camelCase")]
+            pub struct InstanceSpec {
+                /// The desired state of the RDS instance. Only the fields you set are enforced;
+                /// values AWS chooses by default are reported in status.atProvider and left alone.
+                #[schemars(schema_with = $for_provider)]
+                pub for_provider: InstanceParameters,
+
+                /// What happens to the RDS instance when this object is deleted. Delete (the
+                /// default): DeleteDBInstance, with a final snapshot unless
+                /// forProvider.skipFinalSnapshot is true. Orphan: the RDS instance is left running
+                /// and forgotten.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub deletion_policy: Option<DeletionPolicy>,
+
+                /// What paved may do with the RDS instance, as in Crossplane: `["*"]` (the
+                /// default) for everything; `["Observe"]` to only observe an existing instance
+                /// named by the crossplane.io/external-name annotation; or a set of Observe,
+                /// Create, Update, Delete, LateInitialize. Without Delete, deleting this object
+                /// orphans the RDS instance.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub management_policies: Option<Vec<ManagementAction>>,
+
+                /// The ProviderConfig with the AWS credentials and endpoint to use. Defaults to
+                /// `default`; with no ProviderConfig at all, the standard AWS credential chain
+                /// (environment, IRSA, instance profile) of the paved process is used.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub provider_config_ref: Option<NameReference>,
+
+                /// The Secret, in this namespace, that receives the connection details: username,
+                /// password, address, host, port, endpoint, dbname (when set) and uri.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+            }
+        }
+    };
+}
+
+instance_version!(
+    v1beta2,
+    "v1beta2",
+    "crate::api::instance::for_provider_v1beta2",
+    "`rds.aws.upbound.io/v1beta2` Instance: v1beta1 without `name` and `securityGroupNames`."
+);
+instance_version!(
+    v1beta3,
+    "v1beta3",
+    "crate::api::instance::for_provider_v1beta3",
+    "`rds.aws.upbound.io/v1beta3` Instance, the storage version: singleton blocks are objects."
+);
+
+/// The Instance CRD with its three versions, v1beta3 stored (without a conversion; see
+/// [`super::with_conversion`]).
+pub fn versioned_crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    use kube::CustomResourceExt;
+    let mut crd = v1beta3::Instance::crd();
+    let mut versions = Vec::new();
+    for older in [Instance::crd(), v1beta2::Instance::crd()] {
+        versions.extend(older.spec.versions);
+    }
+    for v in &mut versions {
+        v.storage = false;
+    }
+    versions.append(&mut crd.spec.versions);
+    crd.spec.versions = versions;
+    crd
 }
 
 /// Longest RDS DB instance identifier.

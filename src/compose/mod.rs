@@ -73,6 +73,7 @@ pub mod gofmt;
 mod patches;
 pub mod pipeline;
 mod readiness;
+pub mod schema_paths;
 mod strict;
 mod transforms;
 

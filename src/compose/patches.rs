@@ -49,6 +49,21 @@ pub(crate) struct PreparedPatch<'a> {
     merge: Option<MergeOptions>,
 }
 
+impl PreparedPatch<'_> {
+    /// The field paths the patch reads (one, or a Combine's variables), parsed.
+    pub(crate) fn source_paths(&self) -> Vec<(&str, &[Segment])> {
+        match &self.source {
+            Source::Field { path, segments } => vec![(*path, segments.as_slice())],
+            Source::Combine { vars, .. } => vars.iter().map(|(p, s)| (*p, s.as_slice())).collect(),
+        }
+    }
+
+    /// The field path the patch writes, parsed.
+    pub(crate) fn target_path(&self) -> (&str, &[Segment]) {
+        (self.to_path, &self.to)
+    }
+}
+
 /// Fields of a composed object that patches may not write: paved sets them itself.
 const RESERVED_COMPOSED: &[&[&str]] = &[
     &["apiVersion"],

@@ -54,7 +54,10 @@ pub async fn setup(prefix: &str) -> (Client, String) {
 }
 
 /// Install (server-side apply) every CRD paved serves and wait until each is Established
-/// (30 s each). Idempotent; tests call it first.
+/// (30 s each). Idempotent; tests call it first. The Instance conversion is `strategy: None` on
+/// this shared control plane (no webhook runs for every test process): identical to the
+/// webhook's for every Instance the tests write, none of which uses the singleton blocks whose
+/// shape differs between versions. tests/versions.rs runs the webhook on its own copy.
 pub async fn install_crds(client: &Client) {
     install_crds_within(client, Duration::from_secs(30)).await;
 }
@@ -63,7 +66,7 @@ pub async fn install_crds(client: &Client) {
 pub async fn install_crds_within(client: &Client, timeout: Duration) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let pp = PatchParams::apply(FIELD_MANAGER).force();
-    for crd in paved::api::all_crds() {
+    for crd in paved::api::all_crds_with(&paved::api::Conversion::None) {
         let name = crd.metadata.name.clone().unwrap();
         api.patch(&name, &pp, &Patch::Apply(&crd))
             .await
