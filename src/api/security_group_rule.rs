@@ -153,4 +153,7 @@ pub struct SecurityGroupRuleObservation {
     /// The security group the rule belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_group_id: Option<String>,
+    /// Every EC2 rule this object stands for (one per CIDR block or source).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_ids: Vec<String>,
 }
