@@ -11,12 +11,12 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::api::instance::Instance;
 use crate::api::provider_config::{CredentialsSource, EndpointUrlType, ProviderConfig};
 
 use super::client::{self, Guarded, RdsApi, SdkRds, StaticCredentials, TokenBucket};
 use super::controller::Ctx;
-use super::error::{Error, key_of};
+use super::kind::ExternalClient;
+use super::error::{Error, kube_err};
 use super::observe::Fleet;
 use super::outcome::{Blocked, Outcome};
 
@@ -164,16 +164,12 @@ fn unusable<T>(message: String) -> Result<Outcome<T>, Error> {
 /// The clients by (ProviderConfig, region).
 pub(crate) type Clients = Mutex<HashMap<(String, String), CachedClient>>;
 
-impl Ctx {
-    /// The guarded RDS client and the fleet cache for an Instance, or why there is none (the
+impl<K: ExternalClient> Ctx<K> {
+    /// The guarded RDS client and the fleet cache for an object, or why there is none (the
     /// ProviderConfig is missing or unusable).
-    pub(crate) async fn aws_for(&self, obj: &Instance) -> Result<Outcome<Aws>, Error> {
-        let region = obj.spec.for_provider.region.clone();
-        let explicit = obj
-            .spec
-            .provider_config_ref
-            .as_ref()
-            .map(|r| r.name.clone());
+    pub(crate) async fn aws_for(&self, obj: &K) -> Result<Outcome<Aws>, Error> {
+        let region = obj.region().to_string();
+        let explicit = obj.provider_config_ref().map(|r| r.name.clone());
         let name = explicit.clone().unwrap_or_else(|| "default".to_string());
         let pc = self.provider_configs.get(&ObjectRef::new(&name));
         let (key_name, version) = match &pc {
@@ -254,7 +250,7 @@ impl Ctx {
     async fn settings(
         &self,
         pc: &ProviderConfig,
-        obj: &Instance,
+        obj: &K,
     ) -> Result<Outcome<(Option<String>, Option<StaticCredentials>)>, Error> {
         let endpoint = match provider_config_endpoint(pc) {
             Ok(e) => e,
@@ -274,7 +270,7 @@ impl Ctx {
     async fn secret_credentials(
         &self,
         pc: &ProviderConfig,
-        obj: &Instance,
+        obj: &K,
     ) -> Result<Outcome<StaticCredentials>, Error> {
         let name = pc.name_any();
         let Some(r) = &pc.spec.credentials.secret_ref else {
@@ -291,11 +287,7 @@ impl Ctx {
         let secret = secrets
             .get_opt(&r.name)
             .await
-            .map_err(|source| Error::Kube {
-                action: "reading the ProviderConfig credentials Secret",
-                key: key_of(obj),
-                source,
-            })?;
+            .map_err(kube_err("reading the ProviderConfig credentials Secret", obj))?;
         let text = secret
             .and_then(|s| s.data)
             .and_then(|d| d.get(&r.key).cloned())

@@ -7,6 +7,8 @@ use k8s_openapi::ByteString;
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 
+use crate::api::instance::Instance;
+
 use super::config::FIELD_MANAGER;
 use super::error::{Error, kube_err};
 use super::lifecycle::Flow;
@@ -57,7 +59,7 @@ fn refused(message: String) -> Result<Outcome<()>, Error> {
     )))
 }
 
-impl Flow<'_> {
+impl Flow<'_, Instance> {
     /// Write the connection Secret when its content differs. Blocked (`ConnectionSecretError`):
     /// paved refuses to write it (another namespace, or a Secret that is not this Instance's).
     pub(crate) async fn connection_secret(

@@ -1,7 +1,8 @@
-//! The controller of managed objects: its shared state, and the watches and queues of each
-//! namespace scope. One watch per kind: each reflector fills the store the reconciles read and,
-//! once the store has an object, passes it on as the Controller's trigger (so a reconcile
-//! triggered by a Secret always finds that Secret in the store).
+//! The controllers of managed objects: their shared state, and the watches and queues of each
+//! kind in each namespace scope. One watch per kind: each reflector fills the store the
+//! reconciles read and, once the store has an object, passes it on as the Controller's trigger
+//! (so a reconcile triggered by a Secret always finds that Secret in the store). The kinds are
+//! registered in [`run_with_secrets`], one line each.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,31 +30,34 @@ use super::aws::{Buckets, Clients};
 use super::client;
 use super::config::RdsConfig;
 use super::error::Error;
+use super::kind::ExternalClient;
 use super::lifecycle;
 use super::metrics::RdsMetrics;
 use super::observe::Fleets;
 
-/// State shared by the controllers of all watched namespaces.
+/// State shared by the controllers of every kind and every watched namespace: the API client,
+/// settings, metrics, Events, and the AWS side (clients, token buckets, fleet caches).
 pub(crate) struct Shared {
     pub client: kube::Client,
     pub config: RdsConfig,
     pub metrics: Arc<RdsMetrics>,
     pub recorder: Recorder,
     pub fleets: Fleets,
-    /// Backoff per Instance (`namespace/name`) after AWS errors.
-    pub backoffs: Backoffs<String>,
-    /// What this controller last wrote to an Instance, until the store has caught up.
-    pub latest: Overlay<String, Instance>,
     pub(crate) buckets: Buckets,
     pub(crate) clients: Clients,
     pub(crate) http: aws_smithy_runtime_api::client::http::SharedHttpClient,
 }
 
-/// Context of one controller.
-pub(crate) struct Ctx {
+/// Context of the controller of one kind in one namespace scope.
+pub(crate) struct Ctx<K: ExternalClient> {
     pub shared: Arc<Shared>,
+    /// paved's Secrets (the kinds that publish or read Secrets; empty for the others).
     pub secrets: Store<Secret>,
     pub provider_configs: Store<ProviderConfig>,
+    /// Backoff per object (`namespace/name`) after AWS errors.
+    pub backoffs: Backoffs<String>,
+    /// What this controller last wrote to an object, until the store has caught up.
+    pub latest: Overlay<String, K>,
 }
 
 impl Shared {
@@ -73,8 +77,6 @@ impl Shared {
             config,
             metrics,
             fleets: Fleets::default(),
-            backoffs: Backoffs::default(),
-            latest: Overlay::default(),
             buckets: Buckets::default(),
             clients: Clients::default(),
             http: client::http_client(),
@@ -82,8 +84,8 @@ impl Shared {
     }
 }
 
-fn error_policy(obj: Arc<Instance>, err: &Error, _ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
+fn error_policy<K: ExternalClient>(obj: Arc<K>, err: &Error, _ctx: Arc<Ctx<K>>) -> Action {
+    tracing::warn!(kind = K::kind(&()).as_ref(), namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
     Action::requeue(exponential(
         3,
         Duration::from_secs(2),
@@ -91,8 +93,8 @@ fn error_policy(obj: Arc<Instance>, err: &Error, _ctx: Arc<Ctx>) -> Action {
     ))
 }
 
-/// Run the controller until `shutdown` resolves. `ready` turns true once the caches (Instances,
-/// managed Secrets, ProviderConfigs) are synced.
+/// Run the controllers of every managed kind until `shutdown` resolves, with a Secret watch of
+/// their own. `ready` turns true once every cache is synced.
 pub async fn run(
     client: kube::Client,
     config: RdsConfig,
@@ -115,31 +117,25 @@ pub async fn run_with_secrets(
 ) -> anyhow::Result<()> {
     crate::init_crypto();
     let scopes = crate::secrets::scopes(&config.namespaces);
-    let mut feeds = crate::secrets::feeds_or_own(&client, &scopes, secrets);
+    let feeds = crate::secrets::feeds_or_own(&client, &scopes, secrets);
     let shared = Arc::new(Shared::new(&client, config, metrics));
     let shutdown = shutdown.boxed().shared();
+    let mut kinds = Kinds::new(&client, &shared, &scopes, shutdown);
+    // The managed kinds, one line each. The first takes paved's Secrets (the Instance owns its
+    // password and connection Secrets).
+    kinds.run::<Instance>(Some(feeds))?;
 
-    let mut runs = Vec::new();
-    let mut synced = Vec::new();
-    for scope in scopes {
-        let Some(i) = feeds.iter().position(|f| f.scope.namespace == scope) else {
-            anyhow::bail!("no Secret cache for namespace scope {scope:?}");
-        };
-        let feed = feeds.swap_remove(i);
-        let (run, scope_synced) = scope_controller(&client, &shared, scope, feed, shutdown.clone());
-        runs.push(run);
-        synced.extend(scope_synced);
-    }
     let ready_flag = ready.clone();
+    let synced = std::mem::take(&mut kinds.synced);
     let mark_ready = async move {
         if synced::wait_all(synced).await {
             ready_flag.store(true, Ordering::SeqCst);
-            tracing::info!("RDS controller caches synced");
+            tracing::info!("managed-resource controllers' caches synced");
         }
         std::future::pending::<()>().await;
     };
     futures::future::select(
-        Box::pin(futures::future::join_all(runs)),
+        Box::pin(futures::future::join_all(kinds.runs)),
         Box::pin(mark_ready),
     )
     .await;
@@ -147,44 +143,113 @@ pub async fn run_with_secrets(
     Ok(())
 }
 
-/// The controller of one namespace scope (`None`: all namespaces), and the synced signals of its
-/// caches (Instances, paved's Secrets, ProviderConfigs).
-fn scope_controller(
+type Shutdown = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+/// The controllers being started: one per kind and namespace scope.
+struct Kinds<'a> {
+    client: &'a kube::Client,
+    shared: &'a Arc<Shared>,
+    scopes: &'a [Option<String>],
+    shutdown: Shutdown,
+    runs: Vec<futures::future::BoxFuture<'static, ()>>,
+    synced: Vec<SyncedRx>,
+}
+
+impl<'a> Kinds<'a> {
+    fn new(
+        client: &'a kube::Client,
+        shared: &'a Arc<Shared>,
+        scopes: &'a [Option<String>],
+        shutdown: Shutdown,
+    ) -> Self {
+        Self {
+            client,
+            shared,
+            scopes,
+            shutdown,
+            runs: Vec::new(),
+            synced: Vec::new(),
+        }
+    }
+
+    /// Start the controller of kind `K` in every scope; `feeds`: paved's Secrets, one per scope,
+    /// for a kind that reads or writes them.
+    fn run<K: ExternalClient>(&mut self, mut feeds: Option<Vec<SecretFeed>>) -> anyhow::Result<()>
+    where
+        K::DynamicType: Default,
+    {
+        for scope in self.scopes {
+            let feed = match feeds.as_mut() {
+                Some(f) => match f.iter().position(|f| f.scope.namespace == *scope) {
+                    Some(i) => Some(f.swap_remove(i)),
+                    None => anyhow::bail!("no Secret cache for namespace scope {scope:?}"),
+                },
+                None => None,
+            };
+            let (run, synced) = scope_controller::<K>(
+                self.client,
+                self.shared,
+                scope.clone(),
+                feed,
+                self.shutdown.clone(),
+            );
+            self.runs.push(run.boxed());
+            self.synced.extend(synced);
+        }
+        Ok(())
+    }
+}
+
+/// The controller of kind `K` in one namespace scope (`None`: all namespaces), and the synced
+/// signals of its caches (its objects, paved's Secrets when it reads them, ProviderConfigs).
+fn scope_controller<K: ExternalClient>(
     client: &kube::Client,
     shared: &Arc<Shared>,
     scope: Option<String>,
-    feed: SecretFeed,
+    feed: Option<SecretFeed>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
     impl std::future::Future<Output = ()> + Send + 'static,
     Vec<SyncedRx>,
 ) {
-    // 0 would mean unbounded in kube-runtime: every queued Instance at once, each holding its
+    // 0 would mean unbounded in kube-runtime: every queued object at once, each holding its
     // object, Secrets and an AWS call in flight. More than 64 buys nothing under the AWS rate.
     let concurrency = shared.config.concurrency.clamp(1, 64);
-    let instances: Api<Instance> = match &scope {
+    let objects: Api<K> = match &scope {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     // What paved never reads (managedFields, kubectl's last-applied annotation) is dropped
     // before it is stored.
-    let (instance_store, instances_synced, instances) =
-        synced::cached(instances, watcher::Config::default());
-    let instance_stream = watch::settled_objects(instances, false);
+    let (store, objects_synced, objects) = synced::cached(objects, watcher::Config::default());
+    let stream = watch::settled_objects(objects, false);
+    let mut synced = vec![objects_synced];
     // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
-    let secrets_synced = feed.scope.synced.clone();
-    let secret_store = feed.scope.store.clone();
-    let secret_stream = feed.into_stream().map(Ok::<Secret, watcher::Error>);
+    let (secret_store, secret_stream) = match feed {
+        Some(feed) => {
+            synced.push(feed.scope.synced.clone());
+            let store = feed.scope.store.clone();
+            let stream = feed.into_stream().map(Ok::<Secret, watcher::Error>).boxed();
+            (store, stream)
+        }
+        None => {
+            let (store, _writer) = kube::runtime::reflector::store::<Secret>();
+            (store, futures::stream::empty().boxed())
+        }
+    };
     let pcs: Api<ProviderConfig> = Api::all(client.clone());
     let (pc_store, pcs_synced, pcs) = synced::cached(pcs, watcher::Config::default());
+    synced.push(pcs_synced);
     let pc_stream = watch::settled_objects(pcs, true);
-    let mapper_store = instance_store.clone();
+    let mapper_store = store.clone();
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
         secrets: secret_store,
         provider_configs: pc_store,
+        backoffs: Backoffs::default(),
+        latest: Overlay::default(),
     });
-    let run = Controller::for_stream(instance_stream, instance_store)
+    let run = Controller::for_stream(stream, store)
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .owns_stream(secret_stream)
         .reconcile_all_on(watch::resync_ticks(shared.config.resync))
@@ -192,28 +257,21 @@ fn scope_controller(
             users_of(&mapper_store, &pc.name_any())
         })
         .graceful_shutdown_on(shutdown)
-        .run(lifecycle::reconcile, error_policy, ctx)
+        .run(lifecycle::reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {
                 tracing::debug!(error = %e, "controller event");
             }
         });
-    (run, vec![instances_synced, secrets_synced, pcs_synced])
+    (run, synced)
 }
 
-/// The Instances that use the ProviderConfig `name` (a change to it looks at them again).
-fn users_of(instances: &Store<Instance>, name: &str) -> Vec<ObjectRef<Instance>> {
-    instances
+/// The objects that use the ProviderConfig `name` (a change to it looks at them again).
+fn users_of<K: ExternalClient>(objects: &Store<K>, name: &str) -> Vec<ObjectRef<K>> {
+    objects
         .state()
         .into_iter()
-        .filter(|i| {
-            i.spec
-                .provider_config_ref
-                .as_ref()
-                .map(|r| r.name.as_str())
-                .unwrap_or("default")
-                == name
-        })
-        .map(|i| ObjectRef::from_obj(&*i))
+        .filter(|o| o.provider_config_name() == name)
+        .map(|o| ObjectRef::from_obj(&*o))
         .collect()
 }

@@ -10,14 +10,16 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use crate::api::common::{ConditionStatus, READY};
-use crate::api::instance::{Instance, InstanceObservation};
-use crate::api::managed::{EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Policies};
+use crate::api::common::Condition;
+use crate::api::instance::{Instance, InstanceObservation, InstanceStatus};
+use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Policies};
 use crate::kube::backoff::spread;
 
 use super::aws::Aws;
 use super::decide::{self, Delete, DeleteFacts, Found};
 use super::diff::{Diff, diff};
 use super::error::{Error, key_of};
+use super::kind::{Deletion, ExternalClient, Kind, ManagedStatus};
 use super::lifecycle::Flow;
 use super::model::{
     CreateRequest, DbInstance, ErrorClass, MASTER_USER_PASSWORD, ModifyRequest, is_modifiable,
@@ -122,40 +124,111 @@ pub(crate) fn ready_for(status: &str) -> (ConditionStatus, &'static str, String)
     }
 }
 
-/// The identifier to use: the external-name (set or derived), valid, and not renamed since paved
-/// last observed the instance (`previous`) when paved may create (renaming is not supported).
-pub(crate) fn check_identifier(
-    id: Option<String>,
-    previous: Option<&str>,
-    may_create: bool,
-) -> Result<String, Blocked> {
-    let id = match id {
-        Some(id) if naming::is_valid_identifier(&id) => id,
-        Some(id) => {
-            return Err(Blocked::new(
-                "InvalidExternalName",
-                format!(
-                    "annotation {EXTERNAL_NAME}={id:?} is not a valid RDS identifier (1-63 letters, digits or hyphens, starting with a letter, no '--', no trailing '-')"
-                ),
-            ));
+impl ManagedStatus for InstanceStatus {
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn observed_identifier(&self) -> Option<&str> {
+        self.at_provider.as_ref()?.identifier.as_deref()
+    }
+    fn observed_deleting(&self) -> bool {
+        self.at_provider
+            .as_ref()
+            .and_then(|a| a.status.as_deref())
+            == Some("deleting")
+    }
+    fn clear_observation(&mut self) {
+        self.at_provider = None;
+    }
+}
+
+impl Kind for Instance {
+    type Status = InstanceStatus;
+    const NOUN: &'static str = "RDS instance";
+    const METRIC: &'static str = "instance";
+
+    fn status(&self) -> Option<&InstanceStatus> {
+        self.status.as_ref()
+    }
+    fn region(&self) -> &str {
+        &self.spec.for_provider.region
+    }
+    fn derive_identifier(&self) -> String {
+        naming::derive_identifier(&self.namespace().unwrap_or_default(), &self.name_any())
+    }
+    fn check_identifier(identifier: &str) -> Result<(), &'static str> {
+        if naming::is_valid_identifier(identifier) {
+            Ok(())
+        } else {
+            Err("1-63 letters, digits or hyphens, starting with a letter, no '--', no trailing '-'")
         }
-        None => {
-            return Err(Blocked::new(
-                "ExternalNameRequired",
-                format!(
-                    "managementPolicies exclude Create: set the {EXTERNAL_NAME} annotation to the identifier of the existing RDS instance to manage"
-                ),
-            ));
-        }
-    };
-    match previous {
-        Some(prev) if may_create && prev != id => Err(Blocked::new(
-            "ImmutableField",
-            format!(
-                "identifier: annotation {EXTERNAL_NAME} changed from {prev:?} to {id:?}; renaming an RDS instance is not supported (set it back)"
+    }
+}
+
+/// What this reconcile of an Instance keeps between its steps.
+#[derive(Default)]
+pub(crate) struct InstanceState {
+    /// The master password, once this reconcile has read or generated it.
+    pub password: Option<String>,
+}
+
+impl ExternalClient for Instance {
+    type External = DbInstance;
+    type State = InstanceState;
+    type Updated = Updated;
+
+    async fn observe_or_create(
+        flow: &mut Flow<'_, Self>,
+        policies: &Policies,
+        aws: &Aws,
+        id: &str,
+    ) -> Result<Step<DbInstance>, Error> {
+        flow.observe_or_create(policies, aws, id).await
+    }
+
+    fn owned(&self, inst: &DbInstance) -> bool {
+        owned_by(self, inst)
+    }
+
+    fn owner_words(&self, inst: &DbInstance) -> String {
+        match inst.tags.get(OWNER_TAG) {
+            Some(o) if *o == key_of(self) => format!(
+                "it was created for an earlier object named {o} (UID {}), not this one",
+                inst.tags.get(OWNER_UID_TAG).cloned().unwrap_or_default()
             ),
-        )),
-        _ => Ok(id),
+            Some(_) => "it belongs to another object".into(),
+            None => "it was not created by paved".into(),
+        }
+    }
+
+    async fn update(
+        flow: &mut Flow<'_, Self>,
+        policies: &Policies,
+        aws: &Aws,
+        id: &str,
+        inst: DbInstance,
+    ) -> Result<Step<Updated>, Error> {
+        flow.update(policies, aws, id, inst).await
+    }
+
+    async fn publish(flow: &mut Flow<'_, Self>, up: Updated) -> Result<Step<Action>, Error> {
+        flow.publish(up).await
+    }
+
+    async fn delete(
+        flow: &mut Flow<'_, Self>,
+        policies: &Result<Policies, String>,
+        aws: &Aws,
+        id: &str,
+    ) -> Deletion {
+        flow.delete_step(policies, aws, id).await
+    }
+
+    async fn keep(flow: &Flow<'_, Self>) -> Result<(), Error> {
+        flow.keep_password_secret().await
     }
 }
 
@@ -276,7 +349,7 @@ pub(crate) struct Updated {
     pub rotated: bool,
 }
 
-impl Flow<'_> {
+impl Flow<'_, Instance> {
     fn ready_from(&mut self, inst: &DbInstance) {
         let (s, r, m) = ready_for(inst.status());
         self.set(
@@ -285,21 +358,6 @@ impl Flow<'_> {
             r,
             format!("{m} (RDS instance {})", inst.identifier),
         );
-    }
-
-    /// The AWS client of this object, or Synced=False with why there is none. `deleting`: the
-    /// identifier being deleted (named in the message).
-    pub(crate) async fn connect(&mut self, deleting: Option<&str>) -> Result<Step<Aws>, Error> {
-        match self.ctx.aws_for(&self.obj).await? {
-            Outcome::Ok(aws) => Ok(Step::Go(aws)),
-            Outcome::Blocked(mut b) => {
-                if let Some(id) = deleting {
-                    b.message = format!("cannot delete RDS instance {id}: {}", b.message);
-                }
-                let poll = self.poll();
-                Ok(self.block(b, Action::requeue(poll)))
-            }
-        }
     }
 
     /// Observe (one shared listing per poll), and create what is missing when Create is
@@ -404,41 +462,6 @@ impl Flow<'_> {
             }
             Err(e) => Ok(Step::Finish(self.aws_failed(e, false))),
         }
-    }
-
-    /// Ownership: with Create allowed, paved touches only an instance tagged as this object's.
-    pub(crate) fn ensure_owned(
-        &mut self,
-        policies: &Policies,
-        id: &str,
-        inst: &DbInstance,
-    ) -> Step<()> {
-        if decide::found(policies, Some(owned_by(&self.obj, inst))) == Found::Manage {
-            return Step::Go(());
-        }
-        let whose = match inst.tags.get(OWNER_TAG).cloned() {
-            Some(o) if o == self.key => format!(
-                "it was created for an earlier object named {o} (UID {}), not this one",
-                inst.tags.get(OWNER_UID_TAG).cloned().unwrap_or_default()
-            ),
-            Some(o) => format!("it belongs to {o}"),
-            None => "it was not created by paved".into(),
-        };
-        self.status.at_provider = None;
-        self.set(
-            READY,
-            ConditionStatus::False,
-            "Unavailable",
-            format!("RDS instance {id} is not owned by this object"),
-        );
-        let b = Blocked::new(
-            "ExternalResourceNotOwned",
-            format!(
-                "RDS instance {id} already exists and {whose}; paved will not touch it. To only observe it, set spec.managementPolicies: [Observe]. To take it over deliberately, set spec.managementPolicies to a set without Create, e.g. [Observe, Update, Delete] (paved then tags it as owned by this object)"
-            ),
-        );
-        let poll = self.poll();
-        self.block(b, Action::requeue(spread(poll)))
     }
 
     /// Bring the instance in line with the spec: ModifyDBInstance (with a rotated password),
@@ -678,30 +701,10 @@ pub(crate) fn delete_request(
     (req, invalid)
 }
 
-/// A Step for the delete path, where the lifecycle finishes or releases.
-pub(crate) enum Deletion {
-    /// The instance is gone, or is not this object's: let the object go.
-    Release(String),
-    /// Write status and requeue.
-    Finish(Action),
-}
-
-impl Flow<'_> {
+impl Flow<'_, Instance> {
     /// The delete path once the AWS client is there: observe, check ownership, lift deletion
     /// protection when the spec asks, DeleteDBInstance with a final snapshot.
-    pub(crate) async fn delete(
-        mut self,
-        policies: &Result<Policies, String>,
-        aws: &Aws,
-        id: String,
-    ) -> Result<Action, Error> {
-        match self.delete_step(policies, aws, &id).await {
-            Deletion::Release(why) => self.release(why).await,
-            Deletion::Finish(a) => self.finish(a).await,
-        }
-    }
-
-    async fn delete_step(
+    pub(crate) async fn delete_step(
         &mut self,
         policies: &Result<Policies, String>,
         aws: &Aws,
@@ -897,7 +900,7 @@ mod tests {
             (None, None, false, Some("ExternalNameRequired")),
         ];
         for (i, (id, prev, create, blocked)) in cases.into_iter().enumerate() {
-            let got = check_identifier(id, prev, create);
+            let got = crate::managed::kind::check_identifier::<Instance>(id, prev, create);
             assert_eq!(
                 got.as_ref().err().map(|b| b.reason),
                 blocked,

@@ -1,8 +1,9 @@
-//! The managed-resource lifecycle, written once: pause, management policies, finalizer and
-//! external-name, the backoff gate, the Ready/Synced conditions, the status write and its
-//! Events, and release (finalizer removal). The kind's own steps — observe, create, update,
-//! delete against AWS — are in [`super::instance`]; they return typed [`Step`]s and never write
-//! the object themselves.
+//! The managed-resource lifecycle, written once for every kind: pause, management policies,
+//! finalizer and external-name, the backoff gate, ownership, the Ready/Synced conditions, the
+//! status write and its Events, and release (finalizer removal). A kind's own steps — observe,
+//! create, update, publish, delete against AWS — are its [`ExternalClient`] (for the RDS
+//! Instance, [`super::instance`]); they return typed [`Step`]s and never write the object
+//! themselves.
 //!
 //! A reconcile reads as: paused? deleting? then either
 //! `prepare → connect → observe (or create) → check ownership → update → publish → report`, or
@@ -16,36 +17,36 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 
-use crate::api::common::{Condition, ConditionStatus, SYNCED, get_condition, set_condition};
-use crate::api::instance::{Instance, InstanceStatus};
+use crate::api::common::{Condition, ConditionStatus, READY, SYNCED, get_condition, set_condition};
 use crate::api::managed::{EXTERNAL_NAME, FINALIZER, PAUSED, Policies};
+use crate::kube::backoff::spread;
 use crate::kube::finalizer::{self, Written};
 
 use super::config::{FIELD_MANAGER, error_curve};
 use super::controller::Ctx;
-use super::decide::{self, Start};
+use super::decide::{self, Found, Start};
 use super::error::{Error, key_of, kube_err};
+use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier};
 use super::model::{AwsError, ErrorClass};
-use super::naming;
-use super::object::ManagedObject;
-use super::outcome::{Blocked, Step, step};
+use super::aws::Aws;
+use super::outcome::{Blocked, Outcome, Step, step};
 
-/// One reconcile of one object.
-pub(crate) struct Flow<'a> {
-    pub ctx: &'a Ctx,
-    pub obj: Instance,
-    pub api: Api<Instance>,
+/// One reconcile of one object of kind `K`.
+pub(crate) struct Flow<'a, K: ExternalClient> {
+    pub ctx: &'a Ctx<K>,
+    pub obj: K,
+    pub api: Api<K>,
     /// The status this reconcile writes (if it differs from the object's).
-    pub status: InstanceStatus,
+    pub status: K::Status,
     pub key: String,
     pub generation: Option<i64>,
     pub now: Time,
     /// ResourceVersions of this object this reconcile has seen superseded by its own writes.
     pub seen: Vec<String>,
-    /// The master password, once this reconcile has read or generated it.
-    pub password: Option<String>,
+    /// What the kind's steps keep during this reconcile.
+    pub state: K::State,
 }
 
 /// A Synced message without its retry countdown, which changes on every attempt.
@@ -68,7 +69,7 @@ fn warn_worthy(old: Option<&Condition>, new: Option<&Condition>) -> bool {
     })
 }
 
-impl<'a> Flow<'a> {
+impl<K: ExternalClient> Flow<'_, K> {
     pub fn poll(&self) -> Duration {
         self.ctx.shared.config.poll_interval
     }
@@ -93,7 +94,7 @@ impl<'a> Flow<'a> {
         message: impl Into<String>,
     ) {
         set_condition(
-            &mut self.status.conditions,
+            self.status.conditions_mut(),
             Condition::new(type_, status, reason, message, self.generation),
             &self.now,
         );
@@ -115,14 +116,14 @@ impl<'a> Flow<'a> {
 
     /// Remember what a write to the Instance returned, so that the next reconcile does not start
     /// from a store that has not seen it yet.
-    fn wrote(&mut self, mut obj: Instance) {
-        crate::kube::meta::slim(&mut obj.metadata, None);
+    fn wrote(&mut self, mut obj: K) {
+        crate::kube::meta::slim(obj.meta_mut(), None);
         if let Some(rv) = self.obj.resource_version()
             && !self.seen.contains(&rv)
         {
             self.seen.push(rv);
         }
-        self.ctx.shared.latest.wrote(
+        self.ctx.latest.wrote(
             self.key.clone(),
             &self.seen,
             obj.resource_version().as_deref(),
@@ -144,25 +145,25 @@ impl<'a> Flow<'a> {
     /// and publish a Warning event when Synced turned False or changed its reason or message
     /// (the retry countdown aside).
     pub async fn finish(mut self, action: Action) -> Result<Action, Error> {
-        let old = self.obj.status.clone().unwrap_or_default();
-        if crate::kube::status::same(&old, &self.status, |s| &mut s.conditions) {
+        let old = self.obj.status().cloned().unwrap_or_default();
+        if crate::kube::status::same(&old, &self.status, |s| s.conditions_mut()) {
             return Ok(action);
         }
-        let new_synced = get_condition(&self.status.conditions, SYNCED).cloned();
-        if warn_worthy(get_condition(&old.conditions, SYNCED), new_synced.as_ref())
+        let new_synced = get_condition(self.status.conditions(), SYNCED).cloned();
+        if warn_worthy(get_condition(old.conditions(), SYNCED), new_synced.as_ref())
             && let Some(s) = new_synced
         {
-            tracing::warn!(key = %self.key, reason = %s.reason, message = %s.message, "Instance not synced");
+            tracing::warn!(key = %self.key, kind = K::kind(&()).as_ref(), reason = %s.reason, message = %s.message, "not synced");
             self.event(EventType::Warning, &s.reason, "Reconcile", s.message)
                 .await;
         }
         let patch = serde_json::json!({
-            "apiVersion": "rds.aws.upbound.io/v1beta1",
-            "kind": "Instance",
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
             "metadata": {"name": self.obj.name_any()},
             "status": self.status,
         });
-        self.count_write("instance_status");
+        self.count_write(&format!("{}_status", K::METRIC));
         let written = self
             .api
             .patch_status(
@@ -180,7 +181,7 @@ impl<'a> Flow<'a> {
     /// for throttling and 5xx, up to the configured maximum otherwise; at once on a spec change,
     /// which `spec_hint` says in the message).
     pub fn aws_failed(&mut self, e: AwsError, spec_hint: bool) -> Action {
-        let wait = self.ctx.shared.backoffs.fail(
+        let wait = self.ctx.backoffs.fail(
             &self.key,
             self.generation,
             error_curve(e.class, &self.ctx.shared.config),
@@ -217,14 +218,14 @@ impl<'a> Flow<'a> {
 
     /// The backoff gate: an object that failed waits, unless its spec changed.
     pub fn gate(&self) -> Step<()> {
-        match self.ctx.shared.backoffs.gate(&self.key, self.generation) {
+        match self.ctx.backoffs.gate(&self.key, self.generation) {
             Some(wait) => Step::Return(Action::requeue(wait)),
             None => Step::Go(()),
         }
     }
 
     pub fn succeeded(&self) {
-        self.ctx.shared.backoffs.success(&self.key);
+        self.ctx.backoffs.success(&self.key);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -241,12 +242,12 @@ impl<'a> Flow<'a> {
         if finalizers.is_none() && annotations.is_empty() {
             return Ok(true);
         }
-        self.count_write("instance_metadata");
+        self.count_write(&format!("{}_metadata", K::METRIC));
         let name = self.obj.name_any();
         match finalizer::patch_metadata(
             &self.api,
             &name,
-            &self.obj.metadata,
+            self.obj.meta(),
             finalizers,
             &annotations,
         )
@@ -266,17 +267,12 @@ impl<'a> Flow<'a> {
     /// one metadata patch before any AWS call.
     async fn ensure_metadata(&mut self, may_create: bool) -> Result<Step<Option<String>>, Error> {
         let annotated = self.external_name();
-        let derived = (annotated.is_none() && may_create).then(|| {
-            naming::derive_identifier(
-                &self.obj.namespace().unwrap_or_default(),
-                &self.obj.name_any(),
-            )
-        });
+        let derived = (annotated.is_none() && may_create).then(|| self.obj.derive_identifier());
         let annotations = derived
             .iter()
             .map(|id| (EXTERNAL_NAME.to_string(), id.clone()))
             .collect();
-        let finalizers = finalizer::added(&self.obj.metadata, FINALIZER);
+        let finalizers = finalizer::added(self.obj.meta(), FINALIZER);
         let alive = self
             .patch_metadata(
                 finalizers,
@@ -291,12 +287,12 @@ impl<'a> Flow<'a> {
     }
 
     async fn remove_finalizer(&mut self) -> Result<(), Error> {
-        let Some(finalizers) = finalizer::removed(&self.obj.metadata, FINALIZER) else {
+        let Some(finalizers) = finalizer::removed(self.obj.meta(), FINALIZER) else {
             return Ok(());
         };
         self.patch_metadata(Some(finalizers), BTreeMap::new(), "removing finalizer")
             .await?;
-        self.ctx.shared.latest.forget(&self.key);
+        self.ctx.latest.forget(&self.key);
         Ok(())
     }
 
@@ -305,14 +301,8 @@ impl<'a> Flow<'a> {
     pub async fn release(mut self, why: String) -> Result<Action, Error> {
         tracing::info!(key = %self.key, "{why}");
         // One Normal event per deletion: DeletingExternalResource already said it when paved
-        // called DeleteDBInstance.
-        let delete_announced = self
-            .obj
-            .status
-            .as_ref()
-            .and_then(|s| s.at_provider.as_ref())
-            .and_then(|a| a.status.as_deref())
-            == Some("deleting");
+        // asked AWS to delete.
+        let delete_announced = self.obj.status().is_some_and(ManagedStatus::observed_deleting);
         if !delete_announced {
             self.event(EventType::Normal, "Released", "RemoveFinalizer", why)
                 .await;
@@ -344,12 +334,8 @@ impl<'a> Flow<'a> {
         if let Step::Return(a) = self.gate() {
             return Ok(Step::Return(a));
         }
-        let previous = self
-            .status
-            .at_provider
-            .as_ref()
-            .and_then(|a| a.identifier.as_deref());
-        match super::instance::check_identifier(id, previous, policies.create) {
+        let previous = self.status.observed_identifier();
+        match check_identifier::<K>(id, previous, policies.create) {
             Ok(id) => Ok(Step::Go((policies, id))),
             Err(b) => Ok(self.block(b, Action::await_change())),
         }
@@ -358,19 +344,59 @@ impl<'a> Flow<'a> {
     async fn apply(mut self) -> Result<Action, Error> {
         let (policies, id) = step!(self, self.prepare().await?);
         let aws = step!(self, self.connect(None).await?);
-        let inst = step!(self, self.observe_or_create(&policies, &aws, &id).await?);
-        step!(self, self.ensure_owned(&policies, &id, &inst));
-        let updated = step!(self, self.update(&policies, &aws, &id, inst).await?);
-        let action = step!(self, self.publish(updated).await?);
+        let external = step!(self, K::observe_or_create(&mut self, &policies, &aws, &id).await?);
+        step!(self, self.ensure_owned(&policies, &id, &external));
+        let updated = step!(self, K::update(&mut self, &policies, &aws, &id, external).await?);
+        let action = step!(self, K::publish(&mut self, updated).await?);
         self.finish(action).await
+    }
+
+    /// The AWS client of this object, or Synced=False with why there is none. `deleting`: the
+    /// identifier being deleted (named in the message).
+    async fn connect(&mut self, deleting: Option<&str>) -> Result<Step<Aws>, Error> {
+        match self.ctx.aws_for(&self.obj).await? {
+            Outcome::Ok(aws) => Ok(Step::Go(aws)),
+            Outcome::Blocked(mut b) => {
+                if let Some(id) = deleting {
+                    b.message = format!("cannot delete {} {id}: {}", K::NOUN, b.message);
+                }
+                let poll = self.poll();
+                Ok(self.block(b, Action::requeue(poll)))
+            }
+        }
+    }
+
+    /// Ownership: paved touches only an external resource tagged as this object's, unless the
+    /// policies exclude Create (a deliberate take-over, or observe only).
+    fn ensure_owned(&mut self, policies: &Policies, id: &str, external: &K::External) -> Step<()> {
+        if decide::found(policies, Some(self.obj.owned(external))) == Found::Manage {
+            return Step::Go(());
+        }
+        let whose = self.obj.owner_words(external);
+        self.status.clear_observation();
+        self.set(
+            READY,
+            ConditionStatus::False,
+            "Unavailable",
+            format!("{} {id} is not owned by this object", K::NOUN),
+        );
+        let b = Blocked::new(
+            "ExternalResourceNotOwned",
+            format!(
+                "{} {id} already exists and {whose}; paved will not touch it. To only observe it, set spec.managementPolicies: [Observe]. To take it over deliberately, set spec.managementPolicies to a set without Create, e.g. [Observe, Update, Delete] (paved then tags it as owned by this object)",
+                K::NOUN
+            ),
+        );
+        let poll = self.poll();
+        self.block(b, Action::requeue(spread(poll)))
     }
 
     /// Deleting, and the external resource stays: keep what must outlive the object, release.
     async fn orphan(self, why: &'static str) -> Result<Action, Error> {
-        self.keep_password_secret().await?;
+        K::keep(&self).await?;
         let what = self
             .external_name()
-            .map(|i| format!("RDS instance {i} left running"))
+            .map(|i| format!("{} {i} left running", K::NOUN))
             .unwrap_or_default();
         self.release(format!("{why}: {what}")).await
     }
@@ -379,12 +405,15 @@ impl<'a> Flow<'a> {
         let policies = self.policies();
         step!(self, self.gate());
         let aws = step!(self, self.connect(Some(&id)).await?);
-        self.delete(&policies, &aws, id).await
+        match K::delete(&mut self, &policies, &aws, &id).await {
+            Deletion::Release(why) => self.release(why).await,
+            Deletion::Finish(a) => self.finish(a).await,
+        }
     }
 
     async fn paused(mut self, deleting: bool, release: bool) -> Result<Action, Error> {
         if release {
-            self.keep_password_secret().await?;
+            K::keep(&self).await?;
             return self
                 .release("paused, and deleting needs no AWS call: released".into())
                 .await;
@@ -405,28 +434,28 @@ impl<'a> Flow<'a> {
     }
 }
 
-/// The reconcile entry point.
-pub(crate) async fn reconcile(obj: Arc<Instance>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+/// The reconcile entry point of every kind.
+pub(crate) async fn reconcile<K: ExternalClient>(
+    obj: Arc<K>,
+    ctx: Arc<Ctx<K>>,
+) -> Result<Action, Error> {
     let ns = obj.namespace().ok_or(Error::NoNamespace)?;
-    let key = key_of(&obj);
-    let obj = match ctx
-        .shared
-        .latest
-        .ours(&key, obj.resource_version().as_deref())
+    let key = key_of(&*obj);
+    let obj = match ctx.latest.ours(&key, obj.resource_version().as_deref())
     {
         Some(ours) if ours.uid() == obj.uid() => ours,
         _ => obj,
     };
     let flow = Flow {
         ctx: &ctx,
-        status: obj.status.clone().unwrap_or_default(),
+        status: obj.status().cloned().unwrap_or_default(),
         key,
-        generation: obj.metadata.generation,
+        generation: obj.meta().generation,
         now: Time(jiff::Timestamp::now()),
         api: Api::namespaced(ctx.shared.client.clone(), &ns),
         obj: (*obj).clone(),
         seen: Vec::new(),
-        password: None,
+        state: K::State::default(),
     };
     let res = match decide::start(&*obj) {
         Start::Paused { deleting, release } => flow.paused(deleting, release).await,
@@ -434,7 +463,7 @@ pub(crate) async fn reconcile(obj: Arc<Instance>, ctx: Arc<Ctx>) -> Result<Actio
         Start::Done => Ok(Action::await_change()),
         Start::Orphan(why) => flow.orphan(why).await,
         Start::NeverCreated => {
-            flow.release("no RDS instance was ever created for this object".into())
+            flow.release(format!("no {} was ever created for this object", K::NOUN))
                 .await
         }
         Start::Delete(id) => flow.cleanup(id).await,

@@ -43,6 +43,7 @@ pub mod error;
 pub(crate) mod fake;
 pub mod guard;
 pub mod instance;
+pub mod kind;
 pub mod lifecycle;
 pub mod listing;
 pub mod metrics;

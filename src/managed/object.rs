@@ -9,7 +9,9 @@ use crate::api::instance::Instance;
 use crate::api::managed::{self, DeletionPolicy, ManagementAction, Policies};
 
 /// A Kubernetes object of a managed kind.
-pub trait ManagedObject: Resource<DynamicType = ()> + Clone + Send + Sync + 'static {
+pub trait ManagedObject:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + Send + Sync + 'static
+{
     fn management_policies(&self) -> Option<&[ManagementAction]>;
     fn deletion_policy(&self) -> Option<DeletionPolicy>;
     fn provider_config_ref(&self) -> Option<&NameReference>;

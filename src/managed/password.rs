@@ -11,6 +11,8 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
+use crate::api::instance::Instance;
+
 use super::error::{Error, kube_err};
 use super::lifecycle::Flow;
 use super::model::Password;
@@ -30,7 +32,7 @@ fn unknown(message: String) -> Result<Outcome<String>, Error> {
     )))
 }
 
-impl Flow<'_> {
+impl Flow<'_, Instance> {
     pub(crate) fn secrets(&self) -> Api<Secret> {
         Api::namespaced(
             self.ctx.shared.client.clone(),
@@ -81,12 +83,12 @@ impl Flow<'_> {
     /// The master password. With `generate`, a missing one is generated and persisted before
     /// this returns. Blocked (`PasswordUnavailable`): paved cannot know the password.
     pub(crate) async fn password(&mut self, generate: bool) -> Result<Outcome<String>, Error> {
-        if let Some(p) = &self.password {
+        if let Some(p) = &self.state.password {
             return Ok(Outcome::Ok(p.clone()));
         }
         let found = self.find_or_make_password(generate).await?;
         if let Outcome::Ok(p) = &found {
-            self.password = Some(p.clone());
+            self.state.password = Some(p.clone());
         }
         Ok(found)
     }
@@ -254,7 +256,7 @@ impl Flow<'_> {
             return Ok(None);
         };
         // From here on, this reconcile sends and publishes this one.
-        self.password = Some(current.clone());
+        self.state.password = Some(current.clone());
         match self.published_password(&r.name, true).await? {
             Some(p) if p != current => Ok(Some(Password(current))),
             _ => Ok(None),
