@@ -150,6 +150,32 @@ pub struct InstanceParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_group_name: Option<String>,
 
+    /// A SubnetGroup in this namespace whose group name becomes dbSubnetGroupName. The
+    /// Instance waits until it is Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name_ref: Option<super::reference::Reference>,
+
+    /// Selects the SubnetGroup (same controller and/or labels) for dbSubnetGroupName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name_selector: Option<super::reference::Selector>,
+
+    /// SecurityGroups in this namespace whose IDs become vpcSecurityGroupIds. The Instance
+    /// waits until they are Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_security_group_id_refs: Option<Vec<super::reference::Reference>>,
+
+    /// Selects the SecurityGroups (same controller and/or labels) for vpcSecurityGroupIds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_security_group_id_selector: Option<super::reference::Selector>,
+
+    /// A ParameterGroup in this namespace whose group name becomes parameterGroupName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group_name_ref: Option<super::reference::Reference>,
+
+    /// Selects the ParameterGroup (same controller and/or labels) for parameterGroupName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group_name_selector: Option<super::reference::Selector>,
+
     /// Days to keep automated backups (0 to 35).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 35))]

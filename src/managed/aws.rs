@@ -15,8 +15,8 @@ use crate::api::provider_config::{CredentialsSource, EndpointUrlType, ProviderCo
 
 use super::client::{self, Guarded, RdsApi, SdkRds, StaticCredentials, TokenBucket};
 use super::controller::Ctx;
-use super::kind::ExternalClient;
 use super::error::{Error, kube_err};
+use super::kind::ExternalClient;
 use super::observe::Fleet;
 use super::outcome::{Blocked, Outcome};
 
@@ -205,6 +205,46 @@ impl<K: ExternalClient> Ctx<K> {
         Ok(Outcome::Ok(Aws { rds, fleet }))
     }
 
+    /// What the clients of the network kinds ([`super::network`]) are built from, resolved as
+    /// for the RDS client of [`Self::aws_for`]: the cache key (ProviderConfig name, or the
+    /// environment's), the ProviderConfig's resourceVersion, its endpoint and static
+    /// credentials, and the token bucket of that account and region.
+    pub(crate) async fn provider_settings(
+        &self,
+        obj: &K,
+    ) -> Result<Outcome<super::network::ProviderSettings>, Error> {
+        let region = obj.region().to_string();
+        let explicit = obj.provider_config_ref().map(|r| r.name.clone());
+        let name = explicit.clone().unwrap_or_else(|| "default".to_string());
+        let pc = self.provider_configs.get(&ObjectRef::new(&name));
+        let (key_name, version) = match &pc {
+            Some(pc) => (name.clone(), pc.resource_version().unwrap_or_default()),
+            None if explicit.is_none() => (AMBIENT.to_string(), String::new()),
+            None => return unusable(format!("ProviderConfig {name} not found")),
+        };
+        let (endpoint, credentials) = match &pc {
+            None => (None, None),
+            Some(pc) => match self.settings(pc, obj).await? {
+                Outcome::Ok(s) => s,
+                Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
+            },
+        };
+        let bucket = self.shared.buckets.get(
+            bucket_key(credentials.as_ref(), endpoint.as_deref(), &region, |k| {
+                std::env::var(k).ok()
+            }),
+            self.shared.config.aws_requests_per_second,
+        );
+        Ok(Outcome::Ok(super::network::ProviderSettings {
+            key_name,
+            version,
+            region,
+            endpoint,
+            credentials,
+            bucket,
+        }))
+    }
+
     fn cached_client(&self, key: &(String, String), version: &str) -> Option<Arc<dyn RdsApi>> {
         let clients = self
             .shared
@@ -284,10 +324,10 @@ impl<K: ExternalClient> Ctx<K> {
             ));
         };
         let secrets: Api<Secret> = Api::namespaced(self.shared.client.clone(), ns);
-        let secret = secrets
-            .get_opt(&r.name)
-            .await
-            .map_err(kube_err("reading the ProviderConfig credentials Secret", obj))?;
+        let secret = secrets.get_opt(&r.name).await.map_err(kube_err(
+            "reading the ProviderConfig credentials Secret",
+            obj,
+        ))?;
         let text = secret
             .and_then(|s| s.data)
             .and_then(|d| d.get(&r.key).cloned())

@@ -9,8 +9,8 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::common::{ConditionStatus, READY};
 use crate::api::common::Condition;
+use crate::api::common::{ConditionStatus, READY};
 use crate::api::instance::{Instance, InstanceObservation, InstanceStatus};
 use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Policies};
 use crate::kube::backoff::spread;
@@ -135,10 +135,7 @@ impl ManagedStatus for InstanceStatus {
         self.at_provider.as_ref()?.identifier.as_deref()
     }
     fn observed_deleting(&self) -> bool {
-        self.at_provider
-            .as_ref()
-            .and_then(|a| a.status.as_deref())
-            == Some("deleting")
+        self.at_provider.as_ref().and_then(|a| a.status.as_deref()) == Some("deleting")
     }
     fn clear_observation(&mut self) {
         self.at_provider = None;
@@ -186,6 +183,12 @@ impl ExternalClient for Instance {
         aws: &Aws,
         id: &str,
     ) -> Result<Step<DbInstance>, Error> {
+        // Its network first: the references resolved into the spec, or wait for them.
+        match super::network::resolve_instance_refs(flow).await? {
+            Step::Go(()) => {}
+            Step::Finish(a) => return Ok(Step::Finish(a)),
+            Step::Return(a) => return Ok(Step::Return(a)),
+        }
         flow.observe_or_create(policies, aws, id).await
     }
 

@@ -51,6 +51,7 @@ pub mod model;
 pub mod naming;
 #[cfg(test)]
 pub(crate) mod net_fake;
+pub mod network;
 pub mod object;
 pub mod observe;
 pub mod outcome;

@@ -739,6 +739,10 @@ mod tests {
             "the default egress rules of the 4 groups left"
         );
         assert_eq!(n.security_group_ids().len(), 4);
-        assert!(n.calls().iter().any(|c| c.starts_with("DeleteSecurityGroup")));
+        assert!(
+            n.calls()
+                .iter()
+                .any(|c| c.starts_with("DeleteSecurityGroup"))
+        );
     }
 }

@@ -383,3 +383,240 @@ mod tests {
         assert!(missing_tags(&want, &have).is_empty());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// the kind on the lifecycle
+
+mod kind {
+    use kube::ResourceExt;
+    use kube::runtime::controller::Action;
+
+    use super::{
+        Ec2SecurityGroup, SecurityGroupApi, at_provider, find, group_name, immutable_drift,
+        missing_tags, request,
+    };
+    use crate::api::common::{ConditionStatus, READY};
+    use crate::api::managed::Policies;
+    use crate::api::security_group::{SecurityGroup, SecurityGroupStatus};
+    use crate::kube::backoff::spread;
+    use crate::managed::aws::Aws;
+    use crate::managed::error::Error;
+    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::lifecycle::Flow;
+    use crate::managed::model::{AwsError, ErrorClass};
+    use crate::managed::network::{
+        Net, check_group_name, managed_kind, net_for, owned_by, owner_words, still_in_use, tags_of,
+    };
+    use crate::managed::outcome::{Blocked, Step};
+
+    managed_kind!(SecurityGroup, SecurityGroupStatus);
+
+    impl Kind for SecurityGroup {
+        type Status = SecurityGroupStatus;
+        const NOUN: &'static str = "security group";
+        const METRIC: &'static str = "security_group";
+        fn status(&self) -> Option<&SecurityGroupStatus> {
+            self.status.as_ref()
+        }
+        fn region(&self) -> &str {
+            &self.spec.for_provider.region
+        }
+        fn derive_identifier(&self) -> String {
+            crate::api::instance::derive_identifier(
+                &self.namespace().unwrap_or_default(),
+                &self.name_any(),
+            )
+        }
+        fn check_identifier(id: &str) -> Result<(), &'static str> {
+            check_group_name(id)
+        }
+    }
+
+    async fn observe(
+        flow: &Flow<'_, SecurityGroup>,
+        net: &Net,
+        id: &str,
+    ) -> Result<Option<Ec2SecurityGroup>, AwsError> {
+        let poll = flow.poll();
+        net.security_groups
+            .ensure_listed(poll, |m| net.clients.ec2.list_security_groups(m))
+            .await?;
+        let fp = &flow.obj.spec.for_provider;
+        let name = group_name(fp, id);
+        let listed = net
+            .security_groups
+            .find(|g| g.id == id || g.name.as_deref() == Some(name));
+        Ok(find(&listed, id, name, fp.vpc_id.as_deref()).cloned())
+    }
+
+    fn vpc_unserved(obj: &SecurityGroup) -> Option<Blocked> {
+        let fp = &obj.spec.for_provider;
+        (fp.vpc_id.as_deref().is_none_or(str::is_empty)
+            && (fp.vpc_id_ref.is_some() || fp.vpc_id_selector.is_some()))
+        .then(|| {
+            Blocked::new(
+                "UnsupportedReference",
+                "vpcIdRef/vpcIdSelector name ec2 VPC objects, which paved does not serve: set spec.forProvider.vpcId",
+            )
+        })
+    }
+
+    impl ExternalClient for SecurityGroup {
+        type External = Ec2SecurityGroup;
+        type State = Option<Net>;
+        type Updated = Ec2SecurityGroup;
+
+        async fn observe_or_create(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+        ) -> Result<Step<Ec2SecurityGroup>, Error> {
+            let net = match net_for(flow).await? {
+                Step::Go(n) => n,
+                Step::Finish(a) => return Ok(Step::Finish(a)),
+                Step::Return(a) => return Ok(Step::Return(a)),
+            };
+            let found = match observe(flow, &net, id).await {
+                Ok(f) => f,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            if let Some(g) = found {
+                flow.state = Some(net);
+                return Ok(Step::Go(g));
+            }
+            if !policies.create || super::is_group_id(id) {
+                let b = Blocked::new(
+                    "ExternalResourceMissing",
+                    format!(
+                        "security group {id} does not exist{}",
+                        if policies.create {
+                            ""
+                        } else {
+                            ", and managementPolicies exclude Create"
+                        }
+                    ),
+                );
+                let poll = flow.poll();
+                return Ok(flow.block(b, Action::requeue(poll)));
+            }
+            if let Some(b) = vpc_unserved(&flow.obj) {
+                return Ok(flow.block(b, Action::await_change()));
+            }
+            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+            let fp = &flow.obj.spec.for_provider;
+            let req = request(group_name(fp, id), fp, tags);
+            match net.clients.ec2.create_security_group(&req).await {
+                Ok(g) => {
+                    net.security_groups.record(&g.id, Some(g.clone()));
+                    flow.state = Some(net);
+                    Ok(Step::Go(g))
+                }
+                Err(e) => Ok(flow.aws_failure(e)),
+            }
+        }
+
+        fn owned(&self, g: &Ec2SecurityGroup) -> bool {
+            owned_by(self, &g.tags)
+        }
+
+        fn owner_words(&self, g: &Ec2SecurityGroup) -> String {
+            owner_words(self, &g.tags)
+        }
+
+        async fn update(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+            mut g: Ec2SecurityGroup,
+        ) -> Result<Step<Ec2SecurityGroup>, Error> {
+            let Some(net) = flow.state.take() else {
+                return Ok(Step::Go(g));
+            };
+            let fp = &flow.obj.spec.for_provider;
+            let want_tags = tags_of(&flow.obj, fp.tags.as_ref());
+            let req = request(group_name(fp, id), fp, want_tags.clone());
+            let refused = immutable_drift(&req, &g);
+            if !refused.is_empty() {
+                flow.status.at_provider = Some(at_provider(&g));
+                let b = Blocked::new(
+                    "ImmutableField",
+                    format!(
+                        "cannot change {} of an existing security group (replace the object instead)",
+                        refused.join(", ")
+                    ),
+                );
+                return Ok(flow.block(b, Action::await_change()));
+            }
+            let add = missing_tags(&want_tags, &g);
+            if !add.is_empty() && policies.update {
+                if let Err(e) = net.clients.ec2.create_tags(&g.id, &add).await {
+                    return Ok(flow.aws_failure(e));
+                }
+                g.tags.extend(add);
+                net.security_groups.record(&g.id, Some(g.clone()));
+            }
+            Ok(Step::Go(g))
+        }
+
+        async fn publish(
+            flow: &mut Flow<'_, Self>,
+            g: Ec2SecurityGroup,
+        ) -> Result<Step<Action>, Error> {
+            flow.status.at_provider = Some(at_provider(&g));
+            flow.set(READY, ConditionStatus::True, "Available", "");
+            flow.succeeded();
+            flow.synced(true, "ReconcileSuccess", "");
+            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+        }
+
+        async fn delete(
+            flow: &mut Flow<'_, Self>,
+            _policies: &Result<Policies, String>,
+            _aws: &Aws,
+            id: &str,
+        ) -> Deletion {
+            let net = match net_for(flow).await {
+                Ok(Step::Go(n)) => n,
+                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
+                Err(e) => {
+                    tracing::warn!(key = %flow.key, error = %e, "deleting");
+                    return Deletion::Finish(Action::requeue(flow.poll()));
+                }
+            };
+            let g = match observe(flow, &net, id).await {
+                Ok(g) => g,
+                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+            };
+            let Some(g) = g else {
+                return Deletion::Release(format!("security group {id} is gone"));
+            };
+            if !owned_by(&flow.obj, &g.tags) {
+                return Deletion::Release(format!(
+                    "security group {} is not this object's ({}): left alone",
+                    g.id,
+                    owner_words(&flow.obj, &g.tags)
+                ));
+            }
+            match net.clients.ec2.delete_security_group(&g.id).await {
+                Ok(()) => {
+                    net.security_groups.record(&g.id, None);
+                    Deletion::Release(format!("deleted security group {}", g.id))
+                }
+                Err(e) if e.class == ErrorClass::NotFound => {
+                    net.security_groups.record(&g.id, None);
+                    Deletion::Release(format!("security group {} is gone", g.id))
+                }
+                Err(e) if crate::managed::guard::is_dependency_violation(&e) => {
+                    Deletion::Finish(still_in_use(flow, &g.id, &e))
+                }
+                Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
+            }
+        }
+
+        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+}

@@ -507,3 +507,271 @@ mod spec_tests {
         assert_eq!(s.peers.len(), 3);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// the kind on the lifecycle
+
+mod kind {
+    use kube::ResourceExt;
+    use kube::runtime::controller::Action;
+
+    use super::{Ec2Rule, RuleSpec, SecurityGroupRuleApi, matching, rule_spec};
+    use crate::api::common::{ConditionStatus, READY};
+    use crate::api::managed::Policies;
+    use crate::api::security_group::SecurityGroup;
+    use crate::api::security_group_rule::{
+        SecurityGroupRule, SecurityGroupRuleObservation, SecurityGroupRuleStatus,
+    };
+    use crate::kube::backoff::spread;
+    use crate::managed::aws::Aws;
+    use crate::managed::error::Error;
+    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::lifecycle::Flow;
+    use crate::managed::model::{AwsError, ErrorClass};
+    use crate::managed::network::{
+        Net, apply_resolution, managed_kind, net_for, owned_by, tags_of,
+    };
+    use crate::managed::outcome::{Blocked, Step};
+    use crate::managed::resolve::{RefField, merge, resolve};
+
+    managed_kind!(SecurityGroupRule, SecurityGroupRuleStatus);
+
+    impl Kind for SecurityGroupRule {
+        type Status = SecurityGroupRuleStatus;
+        const NOUN: &'static str = "security group rule";
+        const METRIC: &'static str = "security_group_rule";
+        fn status(&self) -> Option<&SecurityGroupRuleStatus> {
+            self.status.as_ref()
+        }
+        fn region(&self) -> &str {
+            &self.spec.for_provider.region
+        }
+        fn derive_identifier(&self) -> String {
+            format!(
+                "sgrule-{}",
+                crate::api::instance::derive_identifier(
+                    &self.namespace().unwrap_or_default(),
+                    &self.name_any(),
+                )
+            )
+        }
+        fn check_identifier(id: &str) -> Result<(), &'static str> {
+            if id.is_empty() || id.len() > 255 {
+                Err("1-255 characters")
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    /// The EC2 rules this object stands for.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Observed {
+        pub spec: RuleSpec,
+        pub rules: Vec<Ec2Rule>,
+    }
+
+    async fn owned_rules(
+        flow: &Flow<'_, SecurityGroupRule>,
+        net: &Net,
+    ) -> Result<Vec<Ec2Rule>, AwsError> {
+        let poll = flow.poll();
+        net.rules
+            .ensure_listed(poll, |m| net.clients.ec2.list_rules(m))
+            .await?;
+        Ok(net.rules.find(|r| owned_by(&flow.obj, &r.tags)))
+    }
+
+    /// Resolve securityGroupId and sourceSecurityGroupId (references to SecurityGroups).
+    async fn resolve_refs(flow: &mut Flow<'_, SecurityGroupRule>) -> Result<Step<()>, Error> {
+        let fp = &flow.obj.spec.for_provider;
+        let fields = [
+            RefField::One {
+                field: "securityGroupId",
+                current: fp.security_group_id.as_deref(),
+                reference: fp.security_group_id_ref.as_ref(),
+                selector: fp.security_group_id_selector.as_ref(),
+            },
+            RefField::One {
+                field: "sourceSecurityGroupId",
+                current: fp.source_security_group_id.as_deref(),
+                reference: fp.source_security_group_id_ref.as_ref(),
+                selector: fp.source_security_group_id_selector.as_ref(),
+            },
+        ];
+        let client = flow.ctx.shared.client.clone();
+        let r = resolve::<SecurityGroup, _>(&client, &flow.obj, &fields).await;
+        let r = r.map(|r| merge(vec![r]));
+        apply_resolution(flow, r).await
+    }
+
+    impl ExternalClient for SecurityGroupRule {
+        type External = Observed;
+        type State = Option<Net>;
+        type Updated = Observed;
+
+        async fn observe_or_create(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            _id: &str,
+        ) -> Result<Step<Observed>, Error> {
+            match resolve_refs(flow).await? {
+                Step::Go(()) => {}
+                Step::Finish(a) => return Ok(Step::Finish(a)),
+                Step::Return(a) => return Ok(Step::Return(a)),
+            }
+            let net = match net_for(flow).await? {
+                Step::Go(n) => n,
+                Step::Finish(a) => return Ok(Step::Finish(a)),
+                Step::Return(a) => return Ok(Step::Return(a)),
+            };
+            let tags = tags_of(&flow.obj, None);
+            let spec = match rule_spec(&flow.obj.spec.for_provider, tags) {
+                Ok(s) => s,
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
+            };
+            let owned = match owned_rules(flow, &net).await {
+                Ok(r) => r,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            let (mut present, missing) = matching(&spec, &owned);
+            if !missing.is_empty() {
+                if !policies.create {
+                    let b = Blocked::new(
+                        "ExternalResourceMissing",
+                        format!(
+                            "the rule for {} does not exist, and managementPolicies exclude Create",
+                            missing
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                    let poll = flow.poll();
+                    return Ok(flow.block(b, Action::requeue(poll)));
+                }
+                let ask = RuleSpec {
+                    peers: missing,
+                    ..spec.clone()
+                };
+                match net.clients.ec2.authorize(&ask).await {
+                    Ok(made) => {
+                        for r in &made {
+                            net.rules.record(&r.id, Some(r.clone()));
+                        }
+                        present.extend(made);
+                    }
+                    Err(e) => return Ok(flow.aws_failure(e)),
+                }
+            }
+            flow.state = Some(net);
+            Ok(Step::Go(Observed {
+                spec,
+                rules: present,
+            }))
+        }
+
+        fn owned(&self, _o: &Observed) -> bool {
+            // Only rules tagged with this object's UID are ever observed.
+            true
+        }
+
+        fn owner_words(&self, _o: &Observed) -> String {
+            "it belongs to another object".into()
+        }
+
+        async fn update(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            _id: &str,
+            o: Observed,
+        ) -> Result<Step<Observed>, Error> {
+            // Rules this object authorized for an earlier spec: revoked (a rule cannot be
+            // changed in place).
+            let Some(net) = flow.state.take() else {
+                return Ok(Step::Go(o));
+            };
+            if !policies.update {
+                return Ok(Step::Go(o));
+            }
+            let keep: Vec<&str> = o.rules.iter().map(|r| r.id.as_str()).collect();
+            let stale: Vec<Ec2Rule> = net
+                .rules
+                .find(|r| owned_by(&flow.obj, &r.tags) && !keep.contains(&r.id.as_str()));
+            for r in stale {
+                match net
+                    .clients
+                    .ec2
+                    .revoke(&r.group_id, r.egress, std::slice::from_ref(&r.id))
+                    .await
+                {
+                    Ok(()) => net.rules.record(&r.id, None),
+                    Err(e) if e.class == ErrorClass::NotFound => net.rules.record(&r.id, None),
+                    Err(e) => return Ok(flow.aws_failure(e)),
+                }
+            }
+            Ok(Step::Go(o))
+        }
+
+        async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
+            let mut ids: Vec<String> = o.rules.iter().map(|r| r.id.clone()).collect();
+            ids.sort();
+            flow.status.at_provider = Some(SecurityGroupRuleObservation {
+                id: flow.external_name(),
+                security_group_rule_id: ids.first().cloned(),
+                security_group_id: Some(o.spec.group_id.clone()),
+                rule_ids: ids,
+            });
+            flow.set(READY, ConditionStatus::True, "Available", "");
+            flow.succeeded();
+            flow.synced(true, "ReconcileSuccess", "");
+            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+        }
+
+        async fn delete(
+            flow: &mut Flow<'_, Self>,
+            _policies: &Result<Policies, String>,
+            _aws: &Aws,
+            _id: &str,
+        ) -> Deletion {
+            let net = match net_for(flow).await {
+                Ok(Step::Go(n)) => n,
+                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
+                Err(e) => {
+                    tracing::warn!(key = %flow.key, error = %e, "deleting");
+                    return Deletion::Finish(Action::requeue(flow.poll()));
+                }
+            };
+            let owned = match owned_rules(flow, &net).await {
+                Ok(r) => r,
+                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+            };
+            if owned.is_empty() {
+                return Deletion::Release("its security group rules are gone".into());
+            }
+            for r in &owned {
+                match net
+                    .clients
+                    .ec2
+                    .revoke(&r.group_id, r.egress, std::slice::from_ref(&r.id))
+                    .await
+                {
+                    Ok(()) => net.rules.record(&r.id, None),
+                    Err(e) if e.class == ErrorClass::NotFound => net.rules.record(&r.id, None),
+                    Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+                }
+            }
+            let ids: Vec<&str> = owned.iter().map(|r| r.id.as_str()).collect();
+            Deletion::Release(format!("revoked security group rules {}", ids.join(", ")))
+        }
+
+        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+}

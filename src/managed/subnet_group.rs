@@ -360,3 +360,257 @@ mod tests {
         assert_eq!(at_provider(&have).id.as_deref(), Some("g"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// the kind on the lifecycle
+
+mod kind {
+    use kube::ResourceExt;
+    use kube::runtime::controller::Action;
+
+    use super::{SubnetGroupApi, at_provider, drift, request};
+    use crate::api::common::{ConditionStatus, READY};
+    use crate::api::managed::Policies;
+    use crate::api::subnet_group::{SubnetGroup, SubnetGroupStatus};
+    use crate::kube::backoff::spread;
+    use crate::managed::aws::Aws;
+    use crate::managed::error::Error;
+    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::lifecycle::Flow;
+    use crate::managed::model::ErrorClass;
+    use crate::managed::network::{
+        Net, check_group_name, know_rds_tags, managed_kind, net_for, owned_by, owner_words,
+        rds_tags, still_in_use, tags_of,
+    };
+    use crate::managed::outcome::{Blocked, Step};
+
+    managed_kind!(SubnetGroup, SubnetGroupStatus);
+
+    impl Kind for SubnetGroup {
+        type Status = SubnetGroupStatus;
+        const NOUN: &'static str = "DB subnet group";
+        const METRIC: &'static str = "subnet_group";
+        fn status(&self) -> Option<&SubnetGroupStatus> {
+            self.status.as_ref()
+        }
+        fn region(&self) -> &str {
+            &self.spec.for_provider.region
+        }
+        fn derive_identifier(&self) -> String {
+            crate::api::instance::derive_identifier(
+                &self.namespace().unwrap_or_default(),
+                &self.name_any(),
+            )
+        }
+        fn check_identifier(id: &str) -> Result<(), &'static str> {
+            if id.eq_ignore_ascii_case("default") {
+                return Err("\"default\" is reserved by RDS");
+            }
+            check_group_name(id)
+        }
+    }
+
+    /// A group with the tags that prove whose it is.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Observed {
+        pub group: super::DbSubnetGroup,
+        pub tags: std::collections::BTreeMap<String, String>,
+    }
+
+    fn observed_subnets_unserved(obj: &SubnetGroup) -> Option<Blocked> {
+        let fp = &obj.spec.for_provider;
+        let unresolved = fp.subnet_ids.as_ref().is_none_or(Vec::is_empty)
+            && (fp.subnet_id_refs.as_ref().is_some_and(|r| !r.is_empty())
+                || fp.subnet_id_selector.is_some());
+        unresolved.then(|| {
+            Blocked::new(
+                "UnsupportedReference",
+                "subnetIdRefs/subnetIdSelector name ec2 Subnet objects, which paved does not serve: list the subnet IDs in spec.forProvider.subnetIds",
+            )
+        })
+    }
+
+    async fn observe(
+        flow: &mut Flow<'_, SubnetGroup>,
+        net: &Net,
+        id: &str,
+    ) -> Result<Option<Observed>, crate::managed::model::AwsError> {
+        let poll = flow.poll();
+        let g = net
+            .subnet_groups
+            .observe(id, poll, |m| net.clients.rds.list_subnet_groups(m))
+            .await?;
+        let Some(group) = g else { return Ok(None) };
+        let tags = match &group.arn {
+            Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
+            None => Default::default(),
+        };
+        Ok(Some(Observed { group, tags }))
+    }
+
+    impl ExternalClient for SubnetGroup {
+        type External = Observed;
+        type State = Option<Net>;
+        type Updated = Observed;
+
+        async fn observe_or_create(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+        ) -> Result<Step<Observed>, Error> {
+            let net = match net_for(flow).await? {
+                Step::Go(n) => n,
+                Step::Finish(a) => return Ok(Step::Finish(a)),
+                Step::Return(a) => return Ok(Step::Return(a)),
+            };
+            let found = match observe(flow, &net, id).await {
+                Ok(f) => f,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            if let Some(o) = found {
+                flow.state = Some(net);
+                return Ok(Step::Go(o));
+            }
+            if !policies.create {
+                let b = Blocked::new(
+                    "ExternalResourceMissing",
+                    format!(
+                        "DB subnet group {id} does not exist, and managementPolicies exclude Create"
+                    ),
+                );
+                let poll = flow.poll();
+                return Ok(flow.block(b, Action::requeue(poll)));
+            }
+            if let Some(b) = observed_subnets_unserved(&flow.obj) {
+                return Ok(flow.block(b, Action::await_change()));
+            }
+            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+            let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
+                Ok(r) => r,
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
+            };
+            match net.clients.rds.create_subnet_group(&req).await {
+                Ok(group) => {
+                    know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
+                    net.subnet_groups.record(id, Some(group.clone()));
+                    flow.state = Some(net);
+                    Ok(Step::Go(Observed { group, tags }))
+                }
+                Err(e) => Ok(flow.aws_failure(e)),
+            }
+        }
+
+        fn owned(&self, o: &Observed) -> bool {
+            owned_by(self, &o.tags)
+        }
+
+        fn owner_words(&self, o: &Observed) -> String {
+            owner_words(self, &o.tags)
+        }
+
+        async fn update(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+            mut o: Observed,
+        ) -> Result<Step<Observed>, Error> {
+            let Some(net) = flow.state.take() else {
+                return Ok(Step::Go(o));
+            };
+            let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
+                Ok(r) => r,
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
+            };
+            let fields = drift(&req, &o.group);
+            if !fields.is_empty() {
+                if !policies.update {
+                    flow.synced(
+                        true,
+                        "ObserveOnly",
+                        format!(
+                            "differs from the spec in {} (Update is not allowed)",
+                            fields.join(", ")
+                        ),
+                    );
+                } else {
+                    match net.clients.rds.modify_subnet_group(&req).await {
+                        Ok(g) => {
+                            net.subnet_groups.record(id, Some(g.clone()));
+                            o.group = g;
+                        }
+                        Err(e) => return Ok(flow.aws_failure(e)),
+                    }
+                }
+            }
+            Ok(Step::Go(o))
+        }
+
+        async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
+            flow.status.at_provider = Some(at_provider(&o.group));
+            flow.set(READY, ConditionStatus::True, "Available", "");
+            flow.succeeded();
+            if !flow
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == crate::api::common::SYNCED && c.reason == "ObserveOnly")
+            {
+                flow.synced(true, "ReconcileSuccess", "");
+            }
+            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+        }
+
+        async fn delete(
+            flow: &mut Flow<'_, Self>,
+            _policies: &Result<Policies, String>,
+            _aws: &Aws,
+            id: &str,
+        ) -> Deletion {
+            let net = match net_for(flow).await {
+                Ok(Step::Go(n)) => n,
+                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
+                Err(e) => {
+                    tracing::warn!(key = %flow.key, error = %e, "deleting");
+                    return Deletion::Finish(Action::requeue(flow.poll()));
+                }
+            };
+            let o = match observe(flow, &net, id).await {
+                Ok(o) => o,
+                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+            };
+            let Some(o) = o else {
+                return Deletion::Release(format!("DB subnet group {id} is gone"));
+            };
+            if !owned_by(&flow.obj, &o.tags) {
+                return Deletion::Release(format!(
+                    "DB subnet group {id} is not this object's ({}): left alone",
+                    owner_words(&flow.obj, &o.tags)
+                ));
+            }
+            match net.clients.rds.delete_subnet_group(id).await {
+                Ok(()) => {
+                    net.subnet_groups.record(id, None);
+                    Deletion::Release(format!("deleted DB subnet group {id}"))
+                }
+                Err(e) if e.class == ErrorClass::NotFound => {
+                    net.subnet_groups.record(id, None);
+                    Deletion::Release(format!("DB subnet group {id} is gone"))
+                }
+                Err(e) if crate::managed::guard::is_dependency_violation(&e) => {
+                    Deletion::Finish(still_in_use(flow, id, &e))
+                }
+                Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
+            }
+        }
+
+        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+}
