@@ -148,7 +148,7 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     assert_eq!(inst.spec.for_provider.db_subnet_group_name.as_deref(), Some(group_name.as_str()));
     assert_eq!(inst.spec.for_provider.vpc_security_group_ids.clone().unwrap_or_default(), vec![sg_id.clone()]);
     let id = inst.annotations().get("crossplane.io/external-name").cloned().unwrap();
-    let db = describe(&env.rds, &id).await.unwrap();
+    let db = paved::rds::client::from_sdk(&describe(&env.rds, &id).await.unwrap());
     assert_eq!(db.db_subnet_group_name.as_deref(), Some(group_name.as_str()));
     assert_eq!(db.vpc_security_group_ids, vec![sg_id.clone()]);
     let ingress = ec2.describe_security_group_rules().send().await.unwrap();
@@ -262,7 +262,7 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
     let net = sngs.get("net").await.unwrap();
     let net_name = net.annotations().get("crossplane.io/external-name").cloned().unwrap();
     let id = inst.annotations().get("crossplane.io/external-name").cloned().unwrap();
-    let db = describe(&env.rds, &id).await.unwrap();
+    let db = paved::rds::client::from_sdk(&describe(&env.rds, &id).await.unwrap());
     assert_eq!(db.db_subnet_group_name.as_deref(), Some(net_name.as_str()));
     assert_eq!(db.vpc_security_group_ids, vec![sg_id]);
 

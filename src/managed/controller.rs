@@ -130,6 +130,7 @@ pub async fn run_with_secrets(
     kinds.run::<crate::api::SubnetGroup>(None)?;
     kinds.run::<crate::api::SecurityGroup>(None)?;
     kinds.run::<crate::api::SecurityGroupRule>(None)?;
+    kinds.run::<crate::api::ParameterGroup>(None)?;
 
     let ready_flag = ready.clone();
     let synced = std::mem::take(&mut kinds.synced);

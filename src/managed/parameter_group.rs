@@ -476,3 +476,247 @@ mod plan_tests {
         assert!(d[0].starts_with("family"), "{d:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// the kind on the lifecycle
+
+mod kind {
+    use kube::ResourceExt;
+    use kube::runtime::controller::Action;
+
+    use super::{DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes, request};
+    use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
+    use crate::api::managed::Policies;
+    use crate::api::parameter_group::{ParameterGroup, ParameterGroupStatus};
+    use crate::kube::backoff::spread;
+    use crate::managed::aws::Aws;
+    use crate::managed::error::Error;
+    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::lifecycle::Flow;
+    use crate::managed::model::{AwsError, ErrorClass};
+    use crate::managed::network::{
+        Net, check_group_name, know_rds_tags, managed_kind, net_for, owned_by, owner_words,
+        rds_tags, still_in_use, tags_of,
+    };
+    use crate::managed::object::ManagedObject;
+    use crate::managed::outcome::{Blocked, Step};
+
+    managed_kind!(ParameterGroup, ParameterGroupStatus);
+
+    impl Kind for ParameterGroup {
+        type Status = ParameterGroupStatus;
+        const NOUN: &'static str = "DB parameter group";
+        const METRIC: &'static str = "parameter_group";
+        fn status(&self) -> Option<&ParameterGroupStatus> {
+            self.status.as_ref()
+        }
+        fn region(&self) -> &str {
+            &self.spec.for_provider.region
+        }
+        fn derive_identifier(&self) -> String {
+            crate::api::instance::derive_identifier(
+                &self.namespace().unwrap_or_default(),
+                &self.name_any(),
+            )
+        }
+        fn check_identifier(id: &str) -> Result<(), &'static str> {
+            check_group_name(id)
+        }
+    }
+
+    /// A group with the tags that prove whose it is.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Observed {
+        pub group: DbParameterGroup,
+        pub tags: std::collections::BTreeMap<String, String>,
+    }
+
+    async fn observe(
+        flow: &Flow<'_, ParameterGroup>,
+        net: &Net,
+        id: &str,
+    ) -> Result<Option<Observed>, AwsError> {
+        let poll = flow.poll();
+        let g = net
+            .parameter_groups
+            .observe(id, poll, |m| net.clients.rds.list_parameter_groups(m))
+            .await?;
+        let Some(group) = g else { return Ok(None) };
+        let tags = match &group.arn {
+            Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
+            None => Default::default(),
+        };
+        Ok(Some(Observed { group, tags }))
+    }
+
+    /// Set the parameters the spec lists and reset those it no longer lists.
+    async fn sync_parameters(
+        flow: &Flow<'_, ParameterGroup>,
+        net: &Net,
+        id: &str,
+    ) -> Result<(), AwsError> {
+        let Ok((_, want)) = request(id, &flow.obj.spec.for_provider, Default::default()) else {
+            return Ok(());
+        };
+        let have = net.clients.rds.user_parameters(id).await?;
+        let (batches, reset) = parameter_changes(&want, &have);
+        for b in &batches {
+            net.clients.rds.modify_parameters(id, b).await?;
+        }
+        if !reset.is_empty() {
+            net.clients.rds.reset_parameters(id, &reset).await?;
+        }
+        Ok(())
+    }
+
+    impl ExternalClient for ParameterGroup {
+        type External = Observed;
+        type State = Option<Net>;
+        type Updated = Observed;
+
+        async fn observe_or_create(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+        ) -> Result<Step<Observed>, Error> {
+            let net = match net_for(flow).await? {
+                Step::Go(n) => n,
+                Step::Finish(a) => return Ok(Step::Finish(a)),
+                Step::Return(a) => return Ok(Step::Return(a)),
+            };
+            let found = match observe(flow, &net, id).await {
+                Ok(f) => f,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            if let Some(o) = found {
+                flow.state = Some(net);
+                return Ok(Step::Go(o));
+            }
+            if !policies.create {
+                let b = Blocked::new(
+                    "ExternalResourceMissing",
+                    format!("DB parameter group {id} does not exist, and managementPolicies exclude Create"),
+                );
+                let poll = flow.poll();
+                return Ok(flow.block(b, Action::requeue(poll)));
+            }
+            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+            let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
+                Ok((r, _)) => r,
+                Err(m) => return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change())),
+            };
+            let group = match net.clients.rds.create_parameter_group(&req).await {
+                Ok(g) => g,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
+            net.parameter_groups.record(id, Some(group.clone()));
+            if let Err(e) = sync_parameters(flow, &net, id).await {
+                return Ok(flow.aws_failure(e));
+            }
+            flow.state = Some(net);
+            Ok(Step::Go(Observed { group, tags }))
+        }
+
+        fn owned(&self, o: &Observed) -> bool {
+            owned_by(self, &o.tags)
+        }
+
+        fn owner_words(&self, o: &Observed) -> String {
+            owner_words(self, &o.tags)
+        }
+
+        async fn update(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+            o: Observed,
+        ) -> Result<Step<Observed>, Error> {
+            let Some(net) = flow.state.take() else {
+                return Ok(Step::Go(o));
+            };
+            let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
+                Ok((r, _)) => r,
+                Err(m) => return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change())),
+            };
+            let refused = immutable_drift(&req, &o.group);
+            if !refused.is_empty() {
+                flow.status.at_provider = Some(at_provider(&o.group));
+                let b = Blocked::new(
+                    "ImmutableField",
+                    format!("cannot change {} of an existing DB parameter group (replace the object instead)", refused.join(", ")),
+                );
+                return Ok(flow.block(b, Action::await_change()));
+            }
+            // The parameters are read only when the spec changed since the last success (a
+            // resync of an unchanged group makes no DescribeDBParameters call).
+            let synced_gen = get_condition(flow.obj.conditions(), SYNCED)
+                .filter(|c| c.status == ConditionStatus::True)
+                .and_then(|c| c.observed_generation);
+            if policies.update
+                && synced_gen != flow.generation
+                && let Err(e) = sync_parameters(flow, &net, id).await
+            {
+                return Ok(flow.aws_failure(e));
+            }
+            Ok(Step::Go(o))
+        }
+
+        async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
+            flow.status.at_provider = Some(at_provider(&o.group));
+            flow.set(READY, ConditionStatus::True, "Available", "");
+            flow.succeeded();
+            flow.synced(true, "ReconcileSuccess", "");
+            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+        }
+
+        async fn delete(
+            flow: &mut Flow<'_, Self>,
+            _policies: &Result<Policies, String>,
+            _aws: &Aws,
+            id: &str,
+        ) -> Deletion {
+            let net = match net_for(flow).await {
+                Ok(Step::Go(n)) => n,
+                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
+                Err(e) => {
+                    tracing::warn!(key = %flow.key, error = %e, "deleting");
+                    return Deletion::Finish(Action::requeue(flow.poll()));
+                }
+            };
+            let o = match observe(flow, &net, id).await {
+                Ok(o) => o,
+                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+            };
+            let Some(o) = o else {
+                return Deletion::Release(format!("DB parameter group {id} is gone"));
+            };
+            if !owned_by(&flow.obj, &o.tags) {
+                return Deletion::Release(format!(
+                    "DB parameter group {id} is not this object's ({}): left alone",
+                    owner_words(&flow.obj, &o.tags)
+                ));
+            }
+            match net.clients.rds.delete_parameter_group(id).await {
+                Ok(()) => {
+                    net.parameter_groups.record(id, None);
+                    Deletion::Release(format!("deleted DB parameter group {id}"))
+                }
+                Err(e) if e.class == ErrorClass::NotFound => {
+                    net.parameter_groups.record(id, None);
+                    Deletion::Release(format!("DB parameter group {id} is gone"))
+                }
+                Err(e) if crate::managed::guard::is_dependency_violation(&e) => {
+                    Deletion::Finish(still_in_use(flow, id, &e))
+                }
+                Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
+            }
+        }
+
+        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+}
