@@ -10,8 +10,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kube::api::{Api, DeleteParams, PostParams};
 use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, PostParams};
 use paved::api::common::Condition;
 use paved::api::{Instance, PostgreSQLInstance, SecurityGroup, SecurityGroupRule, SubnetGroup};
 use serde_json::{Value, json};
@@ -125,9 +125,14 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     let ec2 = emulator_ec2(region).await;
     let (vpc, subnets) = existing_network(&ec2, region).await;
     let comp = format!("net-{}", env.ns);
-    apply_json(&env.client, &network_composition(&comp, region, &env.pc, &vpc, &subnets), None, false)
-        .await
-        .unwrap();
+    apply_json(
+        &env.client,
+        &network_composition(&comp, region, &env.pc, &vpc, &subnets),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
     let rds = RdsController::start(&env.client, &env.ns, fast()).await;
     let claims_ctl = ClaimController::start(&env.client, &env.ns, Duration::from_secs(600)).await;
     apply_claim(&env.client, &claim(&env.ns, "app", &comp)).await;
@@ -141,15 +146,41 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     let sngs: Api<SubnetGroup> = Api::namespaced(env.client.clone(), &env.ns);
     let rules: Api<SecurityGroupRule> = Api::namespaced(env.client.clone(), &env.ns);
     let sg = sgs.get("app-security-group").await.unwrap();
-    let sg_id = sg.status.as_ref().and_then(|s| s.at_provider.as_ref()).and_then(|a| a.id.clone()).unwrap();
+    let sg_id = sg
+        .status
+        .as_ref()
+        .and_then(|s| s.at_provider.as_ref())
+        .and_then(|a| a.id.clone())
+        .unwrap();
     let sng = sngs.get("app-subnet-group").await.unwrap();
-    let group_name = sng.annotations().get("crossplane.io/external-name").cloned().unwrap();
+    let group_name = sng
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
     let inst = env.instances.get("app-rds-instance").await.unwrap();
-    assert_eq!(inst.spec.for_provider.db_subnet_group_name.as_deref(), Some(group_name.as_str()));
-    assert_eq!(inst.spec.for_provider.vpc_security_group_ids.clone().unwrap_or_default(), vec![sg_id.clone()]);
-    let id = inst.annotations().get("crossplane.io/external-name").cloned().unwrap();
+    assert_eq!(
+        inst.spec.for_provider.db_subnet_group_name.as_deref(),
+        Some(group_name.as_str())
+    );
+    assert_eq!(
+        inst.spec
+            .for_provider
+            .vpc_security_group_ids
+            .clone()
+            .unwrap_or_default(),
+        vec![sg_id.clone()]
+    );
+    let id = inst
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
     let db = paved::rds::client::from_sdk(&describe(&env.rds, &id).await.unwrap());
-    assert_eq!(db.db_subnet_group_name.as_deref(), Some(group_name.as_str()));
+    assert_eq!(
+        db.db_subnet_group_name.as_deref(),
+        Some(group_name.as_str())
+    );
     assert_eq!(db.vpc_security_group_ids, vec![sg_id.clone()]);
     let ingress = ec2.describe_security_group_rules().send().await.unwrap();
     let ours: Vec<_> = ingress
@@ -164,7 +195,10 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     assert!(is_true_cond(&rule, "Ready"));
 
     // Deletion removes all four: the Instance first; the groups wait until nothing uses them.
-    claims.delete("app", &DeleteParams::default()).await.unwrap();
+    claims
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_deleted(&claims, "app", 180).await;
     for n in ["app-rds-instance"] {
         wait_deleted(&env.instances, n, 60).await;
@@ -173,9 +207,15 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     wait_deleted(&sgs, "app-security-group", 60).await;
     wait_deleted(&sngs, "app-subnet-group", 60).await;
     assert!(describe(&env.rds, &id).await.is_none());
-    let groups = ec2.describe_security_groups().group_ids(&sg_id).send().await;
+    let groups = ec2
+        .describe_security_groups()
+        .group_ids(&sg_id)
+        .send()
+        .await;
     assert!(
-        groups.as_ref().map_or(true, |g| g.security_groups().is_empty()),
+        groups
+            .as_ref()
+            .map_or(true, |g| g.security_groups().is_empty()),
         "security group {sg_id} is gone: {groups:?}"
     );
     let left = env
@@ -214,7 +254,11 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
     .await;
     let c = cond(&b, "Synced").unwrap();
     assert_eq!(c.reason, "AWSError");
-    assert!(c.message.contains("InvalidSubnetID.NotFound"), "{}", c.message);
+    assert!(
+        c.message.contains("InvalidSubnetID.NotFound"),
+        "{}",
+        c.message
+    );
 
     // An Instance naming a subnet group by Ref and security groups by labels waits for them,
     // naming what it waits for, and creates nothing meanwhile.
@@ -226,14 +270,23 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
         }}}),
     ))
     .unwrap();
-    env.instances.create(&PostParams::default(), &inst).await.unwrap();
+    env.instances
+        .create(&PostParams::default(), &inst)
+        .await
+        .unwrap();
     let w = wait_for(&env.instances, "wired", 60, "waiting", |o| {
         cond(o, "Synced").is_some_and(|c| c.reason == "ReferenceNotReady")
     })
     .await;
     let msg = &cond(&w, "Synced").unwrap().message;
-    assert!(msg.contains("SubnetGroup net (dbSubnetGroupNameRef)"), "{msg}");
-    assert!(list_ids(&env.rds).await.is_empty(), "no database without its network");
+    assert!(
+        msg.contains("SubnetGroup net (dbSubnetGroupNameRef)"),
+        "{msg}"
+    );
+    assert!(
+        list_ids(&env.rds).await.is_empty(),
+        "no database without its network"
+    );
 
     let net: SubnetGroup = serde_json::from_value(json!({
         "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
@@ -258,10 +311,22 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
     sgs.create(&PostParams::default(), &other).await.unwrap();
     let inst = env.wait_ready("wired", 120).await;
     let sg = sgs.get("db-sg").await.unwrap();
-    let sg_id = sg.status.and_then(|s| s.at_provider).and_then(|a| a.id).unwrap();
+    let sg_id = sg
+        .status
+        .and_then(|s| s.at_provider)
+        .and_then(|a| a.id)
+        .unwrap();
     let net = sngs.get("net").await.unwrap();
-    let net_name = net.annotations().get("crossplane.io/external-name").cloned().unwrap();
-    let id = inst.annotations().get("crossplane.io/external-name").cloned().unwrap();
+    let net_name = net
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    let id = inst
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
     let db = paved::rds::client::from_sdk(&describe(&env.rds, &id).await.unwrap());
     assert_eq!(db.db_subnet_group_name.as_deref(), Some(net_name.as_str()));
     assert_eq!(db.vpc_security_group_ids, vec![sg_id]);
@@ -272,15 +337,24 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
         cond(o, "Synced").is_some_and(|c| c.reason == "DependencyViolation")
     })
     .await;
-    assert!(cond(&d, "Synced").unwrap().message.contains(&id), "{:?}", cond(&d, "Synced"));
-    env.instances.delete("wired", &DeleteParams::default()).await.unwrap();
+    assert!(
+        cond(&d, "Synced").unwrap().message.contains(&id),
+        "{:?}",
+        cond(&d, "Synced")
+    );
+    env.instances
+        .delete("wired", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_deleted(&env.instances, "wired", 60).await;
     wait_deleted(&sngs, "net", 60).await;
     for n in ["db-sg", "web-sg"] {
         sgs.delete(n, &DeleteParams::default()).await.unwrap();
         wait_deleted(&sgs, n, 60).await;
     }
-    sngs.delete("broken", &DeleteParams::default()).await.unwrap();
+    sngs.delete("broken", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_deleted(&sngs, "broken", 60).await;
     rds.stop().await;
 }

@@ -484,7 +484,10 @@ mod kind {
     use kube::ResourceExt;
     use kube::runtime::controller::Action;
 
-    use super::{DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes, request};
+    use super::{
+        DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes,
+        request,
+    };
     use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
     use crate::api::managed::Policies;
     use crate::api::parameter_group::{ParameterGroup, ParameterGroupStatus};
@@ -596,7 +599,9 @@ mod kind {
             if !policies.create {
                 let b = Blocked::new(
                     "ExternalResourceMissing",
-                    format!("DB parameter group {id} does not exist, and managementPolicies exclude Create"),
+                    format!(
+                        "DB parameter group {id} does not exist, and managementPolicies exclude Create"
+                    ),
                 );
                 let poll = flow.poll();
                 return Ok(flow.block(b, Action::requeue(poll)));
@@ -604,7 +609,9 @@ mod kind {
             let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
             let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
                 Ok((r, _)) => r,
-                Err(m) => return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change())),
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
             };
             let group = match net.clients.rds.create_parameter_group(&req).await {
                 Ok(g) => g,
@@ -639,14 +646,19 @@ mod kind {
             };
             let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
                 Ok((r, _)) => r,
-                Err(m) => return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change())),
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
             };
             let refused = immutable_drift(&req, &o.group);
             if !refused.is_empty() {
                 flow.status.at_provider = Some(at_provider(&o.group));
                 let b = Blocked::new(
                     "ImmutableField",
-                    format!("cannot change {} of an existing DB parameter group (replace the object instead)", refused.join(", ")),
+                    format!(
+                        "cannot change {} of an existing DB parameter group (replace the object instead)",
+                        refused.join(", ")
+                    ),
                 );
                 return Ok(flow.block(b, Action::await_change()));
             }

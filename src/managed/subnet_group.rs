@@ -415,6 +415,8 @@ mod kind {
     pub(crate) struct Observed {
         pub group: super::DbSubnetGroup,
         pub tags: std::collections::BTreeMap<String, String>,
+        /// Drift left alone this reconcile (Update is not allowed).
+        pub observe_only: Option<String>,
     }
 
     fn observed_subnets_unserved(obj: &SubnetGroup) -> Option<Blocked> {
@@ -445,7 +447,11 @@ mod kind {
             Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
             None => Default::default(),
         };
-        Ok(Some(Observed { group, tags }))
+        Ok(Some(Observed {
+            group,
+            tags,
+            observe_only: None,
+        }))
     }
 
     impl ExternalClient for SubnetGroup {
@@ -497,7 +503,11 @@ mod kind {
                     know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
                     net.subnet_groups.record(id, Some(group.clone()));
                     flow.state = Some(net);
-                    Ok(Step::Go(Observed { group, tags }))
+                    Ok(Step::Go(Observed {
+                        group,
+                        tags,
+                        observe_only: None,
+                    }))
                 }
                 Err(e) => Ok(flow.aws_failure(e)),
             }
@@ -530,14 +540,10 @@ mod kind {
             let fields = drift(&req, &o.group);
             if !fields.is_empty() {
                 if !policies.update {
-                    flow.synced(
-                        true,
-                        "ObserveOnly",
-                        format!(
-                            "differs from the spec in {} (Update is not allowed)",
-                            fields.join(", ")
-                        ),
-                    );
+                    o.observe_only = Some(format!(
+                        "differs from the spec in {} (Update is not allowed)",
+                        fields.join(", ")
+                    ));
                 } else {
                     match net.clients.rds.modify_subnet_group(&req).await {
                         Ok(g) => {
@@ -555,13 +561,9 @@ mod kind {
             flow.status.at_provider = Some(at_provider(&o.group));
             flow.set(READY, ConditionStatus::True, "Available", "");
             flow.succeeded();
-            if !flow
-                .status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == crate::api::common::SYNCED && c.reason == "ObserveOnly")
-            {
-                flow.synced(true, "ReconcileSuccess", "");
+            match o.observe_only {
+                Some(note) => flow.synced(true, "ObserveOnly", note),
+                None => flow.synced(true, "ReconcileSuccess", ""),
             }
             Ok(Step::Go(Action::requeue(spread(flow.poll()))))
         }
