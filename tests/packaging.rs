@@ -575,6 +575,26 @@ fn expected_cluster_rules() -> Vec<Value> {
             &["instances/finalizers"],
             &["update"],
         ),
+        rule(
+            &["rds.aws.upbound.io"],
+            &["subnetgroups", "parametergroups"],
+            RW,
+        ),
+        rule(
+            &["rds.aws.upbound.io"],
+            &["subnetgroups/status", "parametergroups/status"],
+            &["patch"],
+        ),
+        rule(
+            &["ec2.aws.upbound.io"],
+            &["securitygroups", "securitygrouprules"],
+            RW,
+        ),
+        rule(
+            &["ec2.aws.upbound.io"],
+            &["securitygroups/status", "securitygrouprules/status"],
+            &["patch"],
+        ),
         rule(&["aws.upbound.io"], &["providerconfigs"], RO),
         rule(&[""], &["secrets"], RW),
         rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
