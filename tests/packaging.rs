@@ -779,7 +779,7 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
         with(&["create", "leases.coordination.k8s.io"], &ns),
         with(&["update", "leases.coordination.k8s.io/someone-else"], &sys),
         with(&["delete", "leases.coordination.k8s.io/paved-leader"], &sys),
-        with(&["patch", "securitygroups.ec2.aws.upbound.io"], &ns),
+        with(&["patch", "subnets.ec2.aws.upbound.io"], &ns),
     ];
     for args in &yes {
         check(args.iter().map(String::as_str).collect(), true);
