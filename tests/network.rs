@@ -227,6 +227,11 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     assert!(left.is_err() || left.unwrap().db_subnet_groups().is_empty());
     claims_ctl.stop().await;
     rds.stop().await;
+    // Other suites expect only their own Compositions for PostgreSQLInstance.
+    Api::<paved::api::Composition>::all(env.client.clone())
+        .delete(&comp, &DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
