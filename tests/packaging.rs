@@ -577,6 +577,26 @@ fn expected_cluster_rules() -> Vec<Value> {
             &["instances/finalizers"],
             &["update"],
         ),
+        rule(
+            &["rds.aws.upbound.io"],
+            &["subnetgroups", "parametergroups"],
+            RW,
+        ),
+        rule(
+            &["rds.aws.upbound.io"],
+            &["subnetgroups/status", "parametergroups/status"],
+            &["patch"],
+        ),
+        rule(
+            &["ec2.aws.upbound.io"],
+            &["securitygroups", "securitygrouprules"],
+            RW,
+        ),
+        rule(
+            &["ec2.aws.upbound.io"],
+            &["securitygroups/status", "securitygrouprules/status"],
+            &["patch"],
+        ),
         rule(&["aws.upbound.io"], &["providerconfigs"], RO),
         rule(&[""], &["secrets"], RW),
         rule(&["events.k8s.io"], &["events"], &["create", "patch"]),
@@ -915,7 +935,7 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
         with(&["create", "leases.coordination.k8s.io"], &ns),
         with(&["update", "leases.coordination.k8s.io/someone-else"], &sys),
         with(&["delete", "leases.coordination.k8s.io/paved-leader"], &sys),
-        with(&["patch", "securitygroups.ec2.aws.upbound.io"], &ns),
+        with(&["patch", "subnets.ec2.aws.upbound.io"], &ns),
     ];
     for args in &yes {
         check(args.iter().map(String::as_str).collect(), true);

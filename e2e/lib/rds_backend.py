@@ -20,6 +20,18 @@ shim does the same to the PostgreSQL server:
 and it rewrites Endpoint.Address/Port in every DBInstance it answers with to 127.0.0.1 and that
 instance's port.
 
+The network around the databases is moto's own (EC2 VPCs, subnets, security groups and rules; RDS
+DB subnet and parameter groups). Where moto accepts what AWS refuses, the shim refuses it first,
+with AWS's error code, so that paved's handling of the refusal is tested:
+
+  CreateDBSubnetGroup, ModifyDBSubnetGroup
+                                        subnets in fewer than two availability zones:
+                                        DBSubnetGroupDoesNotCoverEnoughAZs
+  DeleteDBSubnetGroup                   still used by a DB instance: InvalidDBSubnetGroupStateFault
+  DeleteDBParameterGroup                still used by a DB instance: InvalidDBParameterGroupState
+  DeleteSecurityGroup (EC2)             still used by a DB instance, or named as the source of
+                                        another group's rule: DependencyViolation
+
 Why a port per instance: on RDS each instance is its own server, so two instances may both have
 the master user `postgres` with different passwords and both a database `postgres`. One shared
 PostgreSQL server has one namespace of roles and databases, so the shim keeps them apart under
@@ -389,6 +401,25 @@ def error_xml(code, message):
             f"</ErrorResponse>").encode()
 
 
+def ec2_error_xml(code, message):
+    return (f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{uuid.uuid4()}</RequestID></Response>").encode()
+
+
+def refused(code, message, ec2=False):
+    body = ec2_error_xml(code, message) if ec2 else error_xml(code, message)
+    return 400, [("Content-Type", "text/xml")], body
+
+
+def xml_values(tag, text):
+    return re.findall(rf"<{tag}>(.*?)</{tag}>", text, re.S)
+
+
+def numbered(params, prefix):
+    """The values of a query-API list (`SubnetIds.member.1`, `SubnetIds.SubnetIdentifier.1`, ...)."""
+    return [v for k, v in sorted(params.items()) if k.startswith(prefix + ".")]
+
+
 class Shim:
     def __init__(self, args, backend):
         self.moto = urllib.parse.urlsplit(args.moto_url)
@@ -447,6 +478,83 @@ class Shim:
         log(f"{what}: {err}")
         return 500, [("Content-Type", "text/xml")], error_xml(
             "InternalFailure", f"sandbox PostgreSQL backend: {what}: {err}")
+
+    # --- the network: what AWS refuses and moto does not ---------------------------------------
+
+    def moto_call(self, region, service, params):
+        """One query-API call to moto (for the shim's own checks): the response text."""
+        body = urllib.parse.urlencode(params)
+        auth = (f"AWS4-HMAC-SHA256 Credential=testing/20200101/{region}/{service}/aws4_request, "
+                "SignedHeaders=host, Signature=0")
+        status, _, out = self.forward("POST", "/", {"Content-Type": "application/x-www-form-urlencoded",
+                                                    "Authorization": auth}, body)
+        return status, out.decode("utf-8", "replace")
+
+    def instances_using(self, region, tag, value):
+        """Identifiers of the DB instances whose description has <tag>value</tag>."""
+        _, text = self.moto_call(region, "rds", {"Action": "DescribeDBInstances", "Version": "2014-10-31"})
+        users = []
+        for block in DBI_BLOCK.findall(text):
+            if value in xml_values(tag, block):
+                users.extend(xml_values("DBInstanceIdentifier", block)[:1])
+        return users
+
+    def check_azs(self, region, params, forward):
+        ids = numbered(params, "SubnetIds")
+        if ids:
+            query = {"Action": "DescribeSubnets", "Version": "2016-11-15"}
+            for i, sid in enumerate(ids, 1):
+                query[f"SubnetId.{i}"] = sid
+            status, text = self.moto_call(region, "ec2", query)
+            azs = set(xml_values("availabilityZone", text))
+            if status == 200 and len(azs) < 2:
+                return refused("DBSubnetGroupDoesNotCoverEnoughAZs",
+                               "The DB subnet group doesn't meet Availability Zone (AZ) coverage requirement. "
+                               f"Current AZ coverage: {', '.join(sorted(azs)) or 'none'}. "
+                               "Add subnets to cover at least 2 AZs.")
+        return forward()
+
+    def on_CreateDBSubnetGroup(self, region, key, params, forward):
+        return self.check_azs(region, params, forward)
+
+    def on_ModifyDBSubnetGroup(self, region, key, params, forward):
+        return self.check_azs(region, params, forward)
+
+    def on_DeleteDBSubnetGroup(self, region, key, params, forward):
+        name = params.get("DBSubnetGroupName", "")
+        users = self.instances_using(region, "DBSubnetGroupName", name)
+        if users:
+            return refused("InvalidDBSubnetGroupStateFault",
+                           f"Cannot delete the subnet group '{name}' because at least one database instance: "
+                           f"{', '.join(users)} is still using it.")
+        return forward()
+
+    def on_DeleteDBParameterGroup(self, region, key, params, forward):
+        name = params.get("DBParameterGroupName", "")
+        users = self.instances_using(region, "DBParameterGroupName", name)
+        if users:
+            return refused("InvalidDBParameterGroupState",
+                           f"One or more database instances are still members of this parameter group {name}, "
+                           f"so the group cannot be deleted: {', '.join(users)}")
+        return forward()
+
+    def on_DeleteSecurityGroup(self, region, key, params, forward):
+        gid = params.get("GroupId", "")
+        if gid:
+            users = self.instances_using(region, "VpcSecurityGroupId", gid)
+            _, text = self.moto_call(region, "ec2", {"Action": "DescribeSecurityGroupRules", "Version": "2016-11-15"})
+            referencing = set()
+            for rule in text.split("<securityGroupRuleId>")[1:]:  # one segment per rule
+                owner = xml_values("groupId", rule)[:1]
+                refs = re.findall(r"<referencedGroupInfo>.*?<groupId>(.*?)</groupId>", rule, re.S)
+                if owner and owner[0] != gid and gid in refs:
+                    referencing.add(owner[0])
+            referencing = sorted(referencing)
+            if users or referencing:
+                what = [f"DB instance {u}" for u in users] + [f"a rule of {g}" for g in referencing]
+                return refused("DependencyViolation",
+                               f"resource {gid} has a dependent object ({', '.join(what)})", ec2=True)
+        return forward()
 
     # --- actions ---------------------------------------------------------------------------------
 

@@ -165,6 +165,32 @@ pub struct InstanceParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter_group_name: Option<String>,
 
+    /// A SubnetGroup in this namespace whose group name becomes dbSubnetGroupName. The
+    /// Instance waits until it is Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name_ref: Option<super::reference::Reference>,
+
+    /// Selects the SubnetGroup (same controller and/or labels) for dbSubnetGroupName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_subnet_group_name_selector: Option<super::reference::Selector>,
+
+    /// SecurityGroups in this namespace whose IDs become vpcSecurityGroupIds. The Instance
+    /// waits until they are Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_security_group_id_refs: Option<Vec<super::reference::Reference>>,
+
+    /// Selects the SecurityGroups (same controller and/or labels) for vpcSecurityGroupIds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_security_group_id_selector: Option<super::reference::Selector>,
+
+    /// A ParameterGroup in this namespace whose group name becomes parameterGroupName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group_name_ref: Option<super::reference::Reference>,
+
+    /// Selects the ParameterGroup (same controller and/or labels) for parameterGroupName.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_group_name_selector: Option<super::reference::Selector>,
+
     /// Days to keep automated backups (0 to 35).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 35))]
@@ -477,7 +503,7 @@ macro_rules! instance_version {
             use schemars::JsonSchema;
             use serde::{Deserialize, Serialize};
 
-            use super::super::common::{LocalSecretReference, NameReference};
+            use super::super::common::LocalSecretReference;
             use super::{DeletionPolicy, InstanceParameters, InstanceStatus, ManagementAction};
 
             /// An AWS RDS database instance that paved creates, keeps in line with
@@ -530,7 +556,7 @@ macro_rules! instance_version {
                 /// `default`; with no ProviderConfig at all, the standard AWS credential chain
                 /// (environment, IRSA, instance profile) of the paved process is used.
                 #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub provider_config_ref: Option<NameReference>,
+                pub provider_config_ref: Option<$crate::api::common::ProviderConfigReference>,
 
                 /// The Secret, in this namespace, that receives the connection details: username,
                 /// password, address, host, port, endpoint, dbname (when set) and uri.

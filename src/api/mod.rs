@@ -8,15 +8,24 @@ pub mod composition;
 pub mod instance;
 pub mod instance_m;
 pub mod managed;
+pub mod parameter_group;
 pub mod provider_config;
+pub mod reference;
+pub mod security_group;
+pub mod security_group_rule;
+pub mod subnet_group;
 
 pub use claim::{PostgreSQLInstance, PostgreSQLInstanceSpec, PostgreSQLInstanceStatus};
 pub use common::{Condition, ConditionStatus};
 pub use composition::{Composition, CompositionSpec};
 pub use instance::{Instance, InstanceSpec, InstanceStatus};
+pub use parameter_group::ParameterGroup;
 pub use provider_config::{
     ClusterProviderConfig, NamespacedProviderConfig, ProviderConfig, ProviderConfigSpec,
 };
+pub use security_group::SecurityGroup;
+pub use security_group_rule::SecurityGroupRule;
+pub use subnet_group::SubnetGroup;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -145,6 +154,10 @@ pub fn all_crds_with(conversion: &Conversion) -> Vec<CustomResourceDefinition> {
         ProviderConfig::crd(),
         ClusterProviderConfig::crd(),
         NamespacedProviderConfig::crd(),
+        SubnetGroup::crd(),
+        SecurityGroup::crd(),
+        SecurityGroupRule::crd(),
+        ParameterGroup::crd(),
     ]
 }
 

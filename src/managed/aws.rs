@@ -413,6 +413,51 @@ impl<K: ExternalClient> Ctx<K> {
         }
     }
 
+    /// What the clients of the network kinds ([`super::network`]) are built from, resolved as
+    /// for the RDS client of [`Self::aws_for`] (the same ProviderConfig kinds, namespaceSelector
+    /// and pod-identity rules): the cache key, the ProviderConfig's resourceVersion, its endpoint
+    /// and static credentials, and the token bucket of that account and region.
+    pub(crate) async fn provider_settings(
+        &self,
+        obj: &K,
+    ) -> Result<Outcome<super::network::ProviderSettings>, Error> {
+        let region = obj.region().to_string();
+        let resolved = match self.resolve_provider_config(obj).await? {
+            Outcome::Ok(r) => r,
+            Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
+        };
+        if let Some(pc) = &resolved
+            && let Outcome::Blocked(b) = self.namespace_allowed(pc, obj).await?
+        {
+            return Ok(Outcome::Blocked(b));
+        }
+        let (key_name, version) = match &resolved {
+            Some(pc) => (pc.key.clone(), pc.version.clone()),
+            None => (AMBIENT.to_string(), String::new()),
+        };
+        let (endpoint, credentials) = match &resolved {
+            None => (None, None),
+            Some(pc) => match self.settings(pc, obj).await? {
+                Outcome::Ok(s) => s,
+                Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
+            },
+        };
+        let bucket = self.shared.buckets.get(
+            bucket_key(credentials.as_ref(), endpoint.as_deref(), &region, |k| {
+                std::env::var(k).ok()
+            }),
+            self.shared.config.aws_requests_per_second,
+        );
+        Ok(Outcome::Ok(super::network::ProviderSettings {
+            key_name,
+            version,
+            region,
+            endpoint,
+            credentials,
+            bucket,
+        }))
+    }
+
     fn cached_client(&self, key: &(String, String), version: &str) -> Option<Arc<dyn RdsApi>> {
         let clients = self
             .shared

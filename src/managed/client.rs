@@ -120,6 +120,17 @@ pub async fn sdk_client(
     endpoint: Option<&str>,
     credentials: Option<StaticCredentials>,
 ) -> aws_sdk_rds::Client {
+    aws_sdk_rds::Client::new(&sdk_config(http, region, endpoint, credentials).await)
+}
+
+/// The AWS SDK configuration of [`sdk_client`], shared by the RDS and EC2 clients
+/// ([`super::ec2_client::sdk_client`]) of one ProviderConfig and region.
+pub async fn sdk_config(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    region: &str,
+    endpoint: Option<&str>,
+    credentials: Option<StaticCredentials>,
+) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .http_client(http)
@@ -142,8 +153,7 @@ pub async fn sdk_client(
             "paved-providerconfig",
         ));
     }
-    let config = loader.load().await;
-    aws_sdk_rds::Client::new(&config)
+    loader.load().await
 }
 
 /// [`RdsApi`] over aws-sdk-rds.

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub metrics: Arc<RdsMetrics>,
     pub recorder: Recorder,
     pub fleets: Fleets,
+    /// The clients and listings of the network kinds.
+    pub(crate) net: super::network::NetShared,
     pub(crate) buckets: Buckets,
     pub(crate) clients: Clients,
     pub(crate) http: aws_smithy_runtime_api::client::http::SharedHttpClient,
@@ -77,6 +79,7 @@ impl Shared {
             config,
             metrics,
             fleets: Fleets::default(),
+            net: Default::default(),
             buckets: Buckets::default(),
             clients: Clients::default(),
             http: client::http_client(),
@@ -124,6 +127,10 @@ pub async fn run_with_secrets(
     // The managed kinds, one line each. The first takes paved's Secrets (the Instance owns its
     // password and connection Secrets).
     kinds.run::<Instance>(Some(feeds))?;
+    kinds.run::<crate::api::SubnetGroup>(None)?;
+    kinds.run::<crate::api::SecurityGroup>(None)?;
+    kinds.run::<crate::api::SecurityGroupRule>(None)?;
+    kinds.run::<crate::api::ParameterGroup>(None)?;
 
     let ready_flag = ready.clone();
     let synced = std::mem::take(&mut kinds.synced);

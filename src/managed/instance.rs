@@ -181,6 +181,12 @@ impl ExternalClient for Instance {
         aws: &Aws,
         id: &str,
     ) -> Result<Step<DbInstance>, Error> {
+        // Its network first: the references resolved into the spec, or wait for them.
+        match super::network::resolve_instance_refs(flow).await? {
+            Step::Go(()) => {}
+            Step::Finish(a) => return Ok(Step::Finish(a)),
+            Step::Return(a) => return Ok(Step::Return(a)),
+        }
         flow.observe_or_create(policies, aws, id).await
     }
 

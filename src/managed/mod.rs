@@ -41,20 +41,32 @@ pub mod connection;
 pub mod controller;
 pub mod decide;
 pub mod diff;
+pub mod ec2_client;
 pub mod error;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod guard;
 pub mod instance;
 pub mod kind;
 pub mod lifecycle;
+pub mod listing;
 pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod naming;
+#[cfg(test)]
+pub(crate) mod net_fake;
+pub mod network;
 pub mod object;
 pub mod observe;
 pub mod outcome;
+pub mod parameter_group;
 pub mod password;
+pub mod refs;
+pub mod resolve;
+pub mod security_group;
+pub mod security_group_rule;
+pub mod subnet_group;
 
 pub use client::{Failpoint, FailpointSite, RetryPolicy};
 pub use config::{FIELD_MANAGER, RdsConfig};

@@ -86,6 +86,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [rds.aws.upbound.io]
   resources: [instances/finalizers]
   verbs: [update]
+# The network kinds (DB subnet groups, parameter groups, security groups and their rules):
+# composed and deleted by the claim controller, reconciled by the managed-resource controller
+# (finalizer, external-name and resolved references by patch, status by apply).
+- apiGroups: [rds.aws.upbound.io]
+  resources: [subnetgroups, parametergroups]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [rds.aws.upbound.io]
+  resources: [subnetgroups/status, parametergroups/status]
+  verbs: [patch]
+- apiGroups: [ec2.aws.upbound.io]
+  resources: [securitygroups, securitygrouprules]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [ec2.aws.upbound.io]
+  resources: [securitygroups/status, securitygrouprules/status]
+  verbs: [patch]
 {{- end }}
 
 {{- define "paved.namespacedRules.rest" -}}

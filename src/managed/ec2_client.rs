@@ -1,0 +1,93 @@
+//! The EC2 client of the network kinds: aws-sdk-ec2 built from the same resolved settings as
+//! the RDS client of a ProviderConfig and region ([`super::client::sdk_config`]), and its error
+//! conversion. The operations are in [`super::security_group`] and
+//! [`super::security_group_rule`].
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use super::client::{StaticCredentials, sdk_config};
+use super::guard::net_error;
+use super::model::{AwsError, ErrorClass};
+
+/// Page size of DescribeSecurityGroups and DescribeSecurityGroupRules (the EC2 maximum).
+pub const PAGE_SIZE: i32 = 1000;
+
+/// The EC2 operations paved uses, over aws-sdk-ec2.
+#[derive(Clone, Debug)]
+pub struct SdkEc2 {
+    pub client: aws_sdk_ec2::Client,
+}
+
+/// Build an aws-sdk-ec2 client for one region, with the endpoint and credentials the RDS
+/// client of the same ProviderConfig uses (and, like it, without the SDK's own retries).
+pub async fn sdk_client(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    region: &str,
+    endpoint: Option<&str>,
+    credentials: Option<StaticCredentials>,
+) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&sdk_config(http, region, endpoint, credentials).await)
+}
+
+/// An aws-sdk-ec2 error as an [`AwsError`].
+pub(crate) fn ec2_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let detail = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::ServiceError(ctx) => net_error(
+            operation,
+            ctx.err().code().unwrap_or("Unknown"),
+            ctx.err().message().unwrap_or(&detail),
+            Some(ctx.raw().status().as_u16()),
+        ),
+        SdkError::TimeoutError(_) => net_error(operation, "Timeout", detail, None),
+        SdkError::DispatchFailure(_) => net_error(operation, "DispatchFailure", detail, None),
+        SdkError::ResponseError(ctx) => net_error(
+            operation,
+            "ResponseError",
+            detail,
+            Some(ctx.raw().status().as_u16()),
+        ),
+        _ => AwsError {
+            operation,
+            class: ErrorClass::Terminal,
+            code: "ConstructionFailure".into(),
+            message: detail,
+            http_status: None,
+        },
+    }
+}
+
+pub(crate) fn tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(crate) fn tags_from(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A TagSpecification for a create call.
+pub(crate) fn tag_spec(
+    resource: aws_sdk_ec2::types::ResourceType,
+    tags: &BTreeMap<String, String>,
+) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(resource)
+        .set_tags(Some(tags_of(tags)))
+        .build()
+}

@@ -1,0 +1,391 @@
+//! What the network kinds (SubnetGroup, ParameterGroup, SecurityGroup, SecurityGroupRule) share
+//! on the lifecycle: their guarded AWS clients (cached per ProviderConfig and region, built
+//! from the same resolved settings as the RDS client), their batched listings, ownership tags,
+//! and writing resolved references into the spec.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::api::{Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::{Map, Value, json};
+
+use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG};
+
+use super::client::{SdkRds, StaticCredentials, TokenBucket};
+use super::config::FIELD_MANAGER;
+use super::ec2_client::SdkEc2;
+use super::error::{Error, key_of, kube_err};
+use super::guard::{Guard, Guarded};
+use super::kind::ExternalClient;
+use super::lifecycle::Flow;
+use super::listing::{Listing, Listings};
+use super::outcome::{Blocked, Outcome, Step};
+use super::parameter_group::DbParameterGroup;
+use super::resolve::Resolved;
+use super::security_group::Ec2SecurityGroup;
+use super::security_group_rule::Ec2Rule;
+use super::subnet_group::DbSubnetGroup;
+
+/// How long a client is kept before it is rebuilt (re-reading credential Secrets).
+const CLIENT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// While a reference does not resolve, look again this often.
+pub const REFERENCE_RETRY: Duration = Duration::from_secs(5);
+
+/// What [`super::controller::Ctx::provider_settings`] resolves.
+pub(crate) struct ProviderSettings {
+    pub key_name: String,
+    pub version: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub credentials: Option<StaticCredentials>,
+    pub bucket: Arc<TokenBucket>,
+}
+
+/// The guarded clients of one (ProviderConfig, region).
+pub(crate) struct NetClients {
+    pub rds: Guarded<SdkRds>,
+    pub ec2: Guarded<SdkEc2>,
+}
+
+struct Cached {
+    version: String,
+    built: Instant,
+    clients: Arc<NetClients>,
+}
+
+/// Shared by every controller of the network kinds.
+#[derive(Default)]
+pub(crate) struct NetShared {
+    clients: Mutex<HashMap<(String, String), Cached>>,
+    pub subnet_groups: Listings<DbSubnetGroup>,
+    pub parameter_groups: Listings<DbParameterGroup>,
+    pub security_groups: Listings<Ec2SecurityGroup>,
+    pub rules: Listings<Ec2Rule>,
+    /// Tags of RDS groups by ARN (their describes do not carry them): read once, then known.
+    pub rds_tags: Mutex<HashMap<String, BTreeMap<String, String>>>,
+}
+
+/// The AWS side of one network object: its clients and the listings of its placement.
+pub(crate) struct Net {
+    pub clients: Arc<NetClients>,
+    pub subnet_groups: Arc<Listing<DbSubnetGroup>>,
+    pub parameter_groups: Arc<Listing<DbParameterGroup>>,
+    pub security_groups: Arc<Listing<Ec2SecurityGroup>>,
+    pub rules: Arc<Listing<Ec2Rule>>,
+}
+
+/// The network clients and listings of the object of `flow`, or Synced=False with why there
+/// are none (the ProviderConfig is missing or unusable).
+pub(crate) async fn net_for<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Result<Step<Net>, Error> {
+    let s = match flow.ctx.provider_settings(&flow.obj).await? {
+        Outcome::Ok(s) => s,
+        Outcome::Blocked(b) => {
+            let poll = flow.poll();
+            return Ok(flow.block(b, kube::runtime::controller::Action::requeue(poll)));
+        }
+    };
+    let shared = &flow.ctx.shared;
+    let key = (s.key_name.clone(), s.region.clone());
+    let cached = {
+        let m = shared.net.clients.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&key)
+            .filter(|c| c.version == s.version && c.built.elapsed() < CLIENT_TTL)
+            .map(|c| c.clients.clone())
+    };
+    let clients = match cached {
+        Some(c) => c,
+        None => {
+            let config = super::client::sdk_config(
+                shared.http.clone(),
+                &s.region,
+                s.endpoint.as_deref(),
+                s.credentials.clone(),
+            )
+            .await;
+            let guard = Guard {
+                bucket: s.bucket.clone(),
+                metrics: shared.metrics.clone(),
+                retry: shared.config.retry,
+            };
+            let clients = Arc::new(NetClients {
+                rds: Guarded {
+                    inner: SdkRds {
+                        client: aws_sdk_rds::Client::new(&config),
+                    },
+                    guard: guard.clone(),
+                },
+                ec2: Guarded {
+                    inner: SdkEc2 {
+                        client: aws_sdk_ec2::Client::new(&config),
+                    },
+                    guard,
+                },
+            });
+            shared
+                .net
+                .clients
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(
+                    key.clone(),
+                    Cached {
+                        version: s.version.clone(),
+                        built: Instant::now(),
+                        clients: clients.clone(),
+                    },
+                );
+            clients
+        }
+    };
+    let (pc, region) = (&key.0, &key.1);
+    Ok(Step::Go(Net {
+        clients,
+        subnet_groups: shared.net.subnet_groups.get(pc, region),
+        parameter_groups: shared.net.parameter_groups.get(pc, region),
+        security_groups: shared.net.security_groups.get(pc, region),
+        rules: shared.net.rules.get(pc, region),
+    }))
+}
+
+/// The ownership tags of an object, with its forProvider tags.
+pub(crate) fn tags_of<R: Resource>(
+    obj: &R,
+    spec_tags: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let mut t = spec_tags.cloned().unwrap_or_default();
+    t.insert(OWNER_TAG.to_string(), key_of(obj));
+    t.insert(OWNER_UID_TAG.to_string(), obj.uid().unwrap_or_default());
+    t
+}
+
+/// Whether tags prove the external resource is this object's.
+pub(crate) fn owned_by<R: Resource>(obj: &R, tags: &BTreeMap<String, String>) -> bool {
+    let uid = obj.uid().unwrap_or_default();
+    !uid.is_empty() && tags.get(OWNER_UID_TAG) == Some(&uid)
+}
+
+/// Whose the external resource is, in words (never naming another object).
+pub(crate) fn owner_words<R: Resource>(obj: &R, tags: &BTreeMap<String, String>) -> String {
+    match tags.get(OWNER_TAG) {
+        Some(o) if *o == key_of(obj) => format!(
+            "it was created for an earlier object named {o} (UID {}), not this one",
+            tags.get(OWNER_UID_TAG).cloned().unwrap_or_default()
+        ),
+        Some(_) => "it belongs to another object".into(),
+        None => "it was not created by paved".into(),
+    }
+}
+
+/// Apply what reference resolution gave: write the resolved fields into spec.forProvider (one
+/// merge patch, before any AWS call; the returned object replaces the flow's), or wait with
+/// Synced=False naming what the object waits for.
+pub(crate) async fn apply_resolution<K: ExternalClient>(
+    flow: &mut Flow<'_, K>,
+    resolved: Result<Resolved, kube::Error>,
+) -> Result<Step<()>, Error> {
+    let fields: Map<String, Value> = match resolved {
+        Err(e) => {
+            return Err(kube_err(
+                "listing the objects its references name",
+                &flow.obj,
+            )(e));
+        }
+        Ok(Resolved::Unchanged) => return Ok(Step::Go(())),
+        Ok(Resolved::Wait(w)) => {
+            flow.set(
+                crate::api::common::READY,
+                crate::api::common::ConditionStatus::False,
+                "Unavailable",
+                w.message.clone(),
+            );
+            let b = Blocked::new(super::refs::Waiting::REASON, w.message);
+            return Ok(flow.block(
+                b,
+                kube::runtime::controller::Action::requeue(REFERENCE_RETRY),
+            ));
+        }
+        Ok(Resolved::Write(f)) => f,
+    };
+    flow.count_write(&format!("{}_spec", K::METRIC));
+    let patch = json!({"spec": {"forProvider": Value::Object(fields)}});
+    let written = flow
+        .api
+        .patch(
+            &flow.obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .map_err(kube_err(
+            "writing resolved references into the spec",
+            &flow.obj,
+        ))?;
+    flow.obj = written;
+    Ok(Step::Go(()))
+}
+
+/// A resource was refused deletion because something still uses it: Synced=False naming the
+/// dependency (AWS's message), retried at the next poll.
+pub(crate) fn still_in_use<K: ExternalClient>(
+    flow: &mut Flow<'_, K>,
+    id: &str,
+    e: &super::model::AwsError,
+) -> kube::runtime::controller::Action {
+    flow.synced(
+        false,
+        "DependencyViolation",
+        format!(
+            "cannot delete {} {id} yet: {} says it is still in use: {} (retrying)",
+            K::NOUN,
+            e.operation,
+            e.message
+        ),
+    );
+    kube::runtime::controller::Action::requeue(REFERENCE_RETRY * 2)
+}
+
+/// The tags of an RDS group (`arn`), from the cache or ListTagsForResource.
+pub(crate) async fn rds_tags(
+    net: &Net,
+    shared: &NetShared,
+    arn: &str,
+) -> Result<BTreeMap<String, String>, super::model::AwsError> {
+    use super::subnet_group::SubnetGroupApi;
+    if let Some(t) = shared
+        .rds_tags
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(arn)
+    {
+        return Ok(t.clone());
+    }
+    let t = net.clients.rds.rds_tags(arn).await?;
+    shared
+        .rds_tags
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(arn.to_string(), t.clone());
+    Ok(t)
+}
+
+/// Remember the tags paved just put on an RDS group.
+pub(crate) fn know_rds_tags(
+    shared: &NetShared,
+    arn: Option<&str>,
+    tags: &BTreeMap<String, String>,
+) {
+    if let Some(arn) = arn {
+        shared
+            .rds_tags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(arn.to_string(), tags.clone());
+    }
+}
+
+/// `ManagedObject` and `ManagedStatus` for a network kind, whose spec and status have the same
+/// shape as the Instance's.
+macro_rules! managed_kind {
+    ($kind:ty, $status:ty) => {
+        impl $crate::managed::object::ManagedObject for $kind {
+            fn management_policies(&self) -> Option<&[$crate::api::managed::ManagementAction]> {
+                self.spec.management_policies.as_deref()
+            }
+            fn deletion_policy(&self) -> Option<$crate::api::managed::DeletionPolicy> {
+                self.spec.deletion_policy
+            }
+            fn provider_config_ref(&self) -> Option<&$crate::api::common::ProviderConfigReference> {
+                self.spec.provider_config_ref.as_ref()
+            }
+            fn write_connection_secret_to_ref(
+                &self,
+            ) -> Option<&$crate::api::common::LocalSecretReference> {
+                self.spec.write_connection_secret_to_ref.as_ref()
+            }
+            fn conditions(&self) -> &[$crate::api::common::Condition] {
+                self.status
+                    .as_ref()
+                    .map_or(&[], |s| s.conditions.as_slice())
+            }
+        }
+
+        impl $crate::managed::kind::ManagedStatus for $status {
+            fn conditions_mut(&mut self) -> &mut Vec<$crate::api::common::Condition> {
+                &mut self.conditions
+            }
+            fn conditions(&self) -> &[$crate::api::common::Condition] {
+                &self.conditions
+            }
+            fn observed_identifier(&self) -> Option<&str> {
+                None
+            }
+            fn observed_deleting(&self) -> bool {
+                false
+            }
+            fn clear_observation(&mut self) {
+                self.at_provider = None;
+            }
+            fn placement(&self) -> Option<&$crate::api::managed::Placement> {
+                self.placement.as_ref()
+            }
+            fn set_placement(&mut self, placement: $crate::api::managed::Placement) {
+                self.placement = Some(placement);
+            }
+        }
+    };
+}
+pub(crate) use managed_kind;
+
+/// Whether an identifier may name an RDS group or an EC2 security group (by name): 1-255
+/// printable characters.
+pub(crate) fn check_group_name(id: &str) -> Result<(), &'static str> {
+    if !id.is_empty() && id.len() <= 255 && id.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        Ok(())
+    } else {
+        Err("1-255 printable ASCII characters")
+    }
+}
+
+/// Resolve an Instance's references (dbSubnetGroupName, vpcSecurityGroupIds,
+/// parameterGroupName) into its spec, or wait for what they name.
+pub(crate) async fn resolve_instance_refs(
+    flow: &mut Flow<'_, crate::api::instance::Instance>,
+) -> Result<Step<()>, Error> {
+    use super::resolve::{RefField, merge, resolve};
+    use crate::api::parameter_group::ParameterGroup;
+    use crate::api::security_group::SecurityGroup;
+    use crate::api::subnet_group::SubnetGroup;
+    let fp = &flow.obj.spec.for_provider;
+    let no_ids: Vec<String> = Vec::new();
+    let subnet = [RefField::One {
+        field: "dbSubnetGroupName",
+        current: fp.db_subnet_group_name.as_deref(),
+        reference: fp.db_subnet_group_name_ref.as_ref(),
+        selector: fp.db_subnet_group_name_selector.as_ref(),
+    }];
+    let groups = [RefField::Many {
+        field: "vpcSecurityGroupIds",
+        current: fp.vpc_security_group_ids.as_deref().unwrap_or(&no_ids),
+        references: fp.vpc_security_group_id_refs.as_deref().unwrap_or_default(),
+        selector: fp.vpc_security_group_id_selector.as_ref(),
+    }];
+    let params = [RefField::One {
+        field: "parameterGroupName",
+        current: fp.parameter_group_name.as_deref(),
+        reference: fp.parameter_group_name_ref.as_ref(),
+        selector: fp.parameter_group_name_selector.as_ref(),
+    }];
+    let client = flow.ctx.shared.client.clone();
+    let results = async {
+        Ok::<_, kube::Error>(vec![
+            resolve::<SubnetGroup, _>(&client, &flow.obj, &subnet).await?,
+            resolve::<SecurityGroup, _>(&client, &flow.obj, &groups).await?,
+            resolve::<ParameterGroup, _>(&client, &flow.obj, &params).await?,
+        ])
+    }
+    .await;
+    apply_resolution(flow, results.map(merge)).await
+}

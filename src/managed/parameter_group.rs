@@ -1,0 +1,730 @@
+//! DB parameter groups (`ParameterGroup`): the RDS operations behind a small trait
+//! ([`ParameterGroupApi`]), implemented with aws-sdk-rds on [`SdkRds`] and guarded by
+//! [`Guarded`]. Observation is one paginated DescribeDBParameterGroups per (ProviderConfig,
+//! region) per poll; the parameters a group sets are read (DescribeDBParameters, source `user`)
+//! only when the object's spec changed since they were last applied.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+
+use super::client::SdkRds;
+use super::guard::{Guarded, net_error};
+use super::listing::{ListPage, Listed, Page};
+use super::model::AwsError;
+use super::subnet_group::{rds_err, rds_tags_of};
+
+/// Page size of DescribeDBParameterGroups (the RDS maximum).
+pub const PAGE_SIZE: i32 = 100;
+/// Most parameters one ModifyDBParameterGroup call takes (the RDS limit).
+pub const MAX_PARAMETERS_PER_CALL: usize = 20;
+
+/// A DB parameter group as RDS reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbParameterGroup {
+    pub name: String,
+    pub arn: Option<String>,
+    pub family: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Listed for DbParameterGroup {
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// One parameter to set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DbParameter {
+    pub name: String,
+    pub value: String,
+    /// `immediate` or `pending-reboot`.
+    pub apply_method: String,
+}
+
+/// CreateDBParameterGroup input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParameterGroupRequest {
+    pub name: String,
+    pub family: String,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The RDS operations on DB parameter groups paved uses.
+pub trait ParameterGroupApi: Send + Sync {
+    /// One page of DescribeDBParameterGroups over the account and region.
+    fn list_parameter_groups(&self, marker: Option<String>) -> ListPage<'_, DbParameterGroup>;
+    fn create_parameter_group<'a>(
+        &'a self,
+        req: &'a ParameterGroupRequest,
+    ) -> BoxFuture<'a, Result<DbParameterGroup, AwsError>>;
+    /// The parameters set on the group (source `user`), all pages.
+    fn user_parameters<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DbParameter>, AwsError>>;
+    /// Set up to [`MAX_PARAMETERS_PER_CALL`] parameters.
+    fn modify_parameters<'a>(
+        &'a self,
+        name: &'a str,
+        params: &'a [DbParameter],
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Reset parameters to the family's defaults.
+    fn reset_parameters<'a>(
+        &'a self,
+        name: &'a str,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    fn delete_parameter_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+}
+
+fn from_sdk(g: &aws_sdk_rds::types::DbParameterGroup) -> DbParameterGroup {
+    let s = |v: Option<&str>| v.map(str::to_string);
+    DbParameterGroup {
+        name: g.db_parameter_group_name().unwrap_or_default().to_string(),
+        arn: s(g.db_parameter_group_arn()),
+        family: s(g.db_parameter_group_family()),
+        description: s(g.description()),
+    }
+}
+
+fn apply_method(m: &str) -> aws_sdk_rds::types::ApplyMethod {
+    if m == "pending-reboot" {
+        aws_sdk_rds::types::ApplyMethod::PendingReboot
+    } else {
+        aws_sdk_rds::types::ApplyMethod::Immediate
+    }
+}
+
+impl ParameterGroupApi for SdkRds {
+    fn list_parameter_groups(&self, marker: Option<String>) -> ListPage<'_, DbParameterGroup> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .describe_db_parameter_groups()
+                .max_records(PAGE_SIZE)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| rds_err("DescribeDBParameterGroups", e))?;
+            Ok(Page {
+                items: out.db_parameter_groups().iter().map(from_sdk).collect(),
+                next: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
+            })
+        })
+    }
+
+    fn create_parameter_group<'a>(
+        &'a self,
+        r: &'a ParameterGroupRequest,
+    ) -> BoxFuture<'a, Result<DbParameterGroup, AwsError>> {
+        const OP: &str = "CreateDBParameterGroup";
+        Box::pin(async move {
+            let out = self
+                .client
+                .create_db_parameter_group()
+                .db_parameter_group_name(&r.name)
+                .db_parameter_group_family(&r.family)
+                .description(&r.description)
+                .set_tags(Some(rds_tags_of(&r.tags)))
+                .send()
+                .await
+                .map_err(|e| rds_err(OP, e))?;
+            out.db_parameter_group().map(from_sdk).ok_or_else(|| {
+                net_error(
+                    OP,
+                    "ResponseError",
+                    "the response did not contain a DBParameterGroup",
+                    None,
+                )
+            })
+        })
+    }
+
+    fn user_parameters<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DbParameter>, AwsError>> {
+        Box::pin(async move {
+            let mut all = Vec::new();
+            let mut marker: Option<String> = None;
+            loop {
+                let out = self
+                    .client
+                    .describe_db_parameters()
+                    .db_parameter_group_name(name)
+                    .source("user")
+                    .max_records(100)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| rds_err("DescribeDBParameters", e))?;
+                for p in out.parameters() {
+                    if let Some(n) = p.parameter_name() {
+                        all.push(DbParameter {
+                            name: n.to_string(),
+                            value: p.parameter_value().unwrap_or_default().to_string(),
+                            apply_method: p
+                                .apply_method()
+                                .map(|m| m.as_str().to_string())
+                                .unwrap_or_default(),
+                        });
+                    }
+                }
+                match out.marker().filter(|m| !m.is_empty()) {
+                    Some(m) if Some(m) != marker.as_deref() => marker = Some(m.to_string()),
+                    _ => break,
+                }
+            }
+            Ok(all)
+        })
+    }
+
+    fn modify_parameters<'a>(
+        &'a self,
+        name: &'a str,
+        params: &'a [DbParameter],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let params = params
+                .iter()
+                .map(|p| {
+                    aws_sdk_rds::types::Parameter::builder()
+                        .parameter_name(&p.name)
+                        .parameter_value(&p.value)
+                        .apply_method(apply_method(&p.apply_method))
+                        .build()
+                })
+                .collect();
+            self.client
+                .modify_db_parameter_group()
+                .db_parameter_group_name(name)
+                .set_parameters(Some(params))
+                .send()
+                .await
+                .map_err(|e| rds_err("ModifyDBParameterGroup", e))?;
+            Ok(())
+        })
+    }
+
+    fn reset_parameters<'a>(
+        &'a self,
+        name: &'a str,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let params = names
+                .iter()
+                .map(|n| {
+                    aws_sdk_rds::types::Parameter::builder()
+                        .parameter_name(n)
+                        .apply_method(aws_sdk_rds::types::ApplyMethod::PendingReboot)
+                        .build()
+                })
+                .collect();
+            self.client
+                .reset_db_parameter_group()
+                .db_parameter_group_name(name)
+                .set_parameters(Some(params))
+                .send()
+                .await
+                .map_err(|e| rds_err("ResetDBParameterGroup", e))?;
+            Ok(())
+        })
+    }
+
+    fn delete_parameter_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .delete_db_parameter_group()
+                .db_parameter_group_name(name)
+                .send()
+                .await
+                .map_err(|e| rds_err("DeleteDBParameterGroup", e))?;
+            Ok(())
+        })
+    }
+}
+
+impl<A: ParameterGroupApi> ParameterGroupApi for Guarded<A> {
+    fn list_parameter_groups(&self, marker: Option<String>) -> ListPage<'_, DbParameterGroup> {
+        Box::pin(self.guard.call("DescribeDBParameterGroups", move || {
+            self.inner.list_parameter_groups(marker.clone())
+        }))
+    }
+    fn create_parameter_group<'a>(
+        &'a self,
+        req: &'a ParameterGroupRequest,
+    ) -> BoxFuture<'a, Result<DbParameterGroup, AwsError>> {
+        Box::pin(self.guard.call("CreateDBParameterGroup", move || {
+            self.inner.create_parameter_group(req)
+        }))
+    }
+    fn user_parameters<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DbParameter>, AwsError>> {
+        Box::pin(self.guard.call("DescribeDBParameters", move || {
+            self.inner.user_parameters(name)
+        }))
+    }
+    fn modify_parameters<'a>(
+        &'a self,
+        name: &'a str,
+        params: &'a [DbParameter],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.guard.call("ModifyDBParameterGroup", move || {
+            self.inner.modify_parameters(name, params)
+        }))
+    }
+    fn reset_parameters<'a>(
+        &'a self,
+        name: &'a str,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.guard.call("ResetDBParameterGroup", move || {
+            self.inner.reset_parameters(name, names)
+        }))
+    }
+    fn delete_parameter_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.guard.call("DeleteDBParameterGroup", move || {
+            self.inner.delete_parameter_group(name)
+        }))
+    }
+}
+
+/// The parameter changes that bring `observed` (source `user`) to `desired` (pure): what to
+/// set, in batches of [`MAX_PARAMETERS_PER_CALL`], and what to reset. Names compare
+/// case-insensitively, as RDS does; an apply method alone is not drift.
+pub fn parameter_changes(
+    desired: &[DbParameter],
+    observed: &[DbParameter],
+) -> (Vec<Vec<DbParameter>>, Vec<String>) {
+    let obs: BTreeMap<String, &DbParameter> = observed
+        .iter()
+        .map(|p| (p.name.to_ascii_lowercase(), p))
+        .collect();
+    let want: BTreeMap<String, &DbParameter> = desired
+        .iter()
+        .map(|p| (p.name.to_ascii_lowercase(), p))
+        .collect();
+    let set: Vec<DbParameter> = want
+        .iter()
+        .filter(|(k, p)| obs.get(*k).is_none_or(|o| o.value != p.value))
+        .map(|(_, p)| (*p).clone())
+        .collect();
+    let reset: Vec<String> = obs
+        .iter()
+        .filter(|(k, _)| !want.contains_key(*k))
+        .map(|(_, p)| p.name.clone())
+        .collect();
+    let batches = set
+        .chunks(MAX_PARAMETERS_PER_CALL)
+        .map(<[DbParameter]>::to_vec)
+        .collect();
+    (batches, reset)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, value: &str) -> DbParameter {
+        DbParameter {
+            name: name.into(),
+            value: value.into(),
+            apply_method: "immediate".into(),
+        }
+    }
+
+    #[test]
+    fn parameter_drift() {
+        // (desired, observed, set names, reset names)
+        type Case = (
+            Vec<DbParameter>,
+            Vec<DbParameter>,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (vec![p("a", "1")], vec![], vec!["a"], vec![]),
+            (vec![p("a", "1")], vec![p("a", "1")], vec![], vec![]),
+            (vec![p("a", "2")], vec![p("a", "1")], vec!["a"], vec![]),
+            (vec![], vec![p("a", "1")], vec![], vec!["a"]),
+            (vec![p("Log_X", "1")], vec![p("log_x", "1")], vec![], vec![]),
+        ];
+        for (i, (d, o, set, reset)) in cases.into_iter().enumerate() {
+            let (batches, r) = parameter_changes(&d, &o);
+            let names: Vec<String> = batches.concat().into_iter().map(|p| p.name).collect();
+            assert_eq!(names, set, "case {i}");
+            assert_eq!(r, reset, "case {i}");
+        }
+        let many: Vec<DbParameter> = (0..45).map(|i| p(&format!("p{i:02}"), "1")).collect();
+        let (batches, _) = parameter_changes(&many, &[]);
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![20, 20, 5]);
+    }
+}
+
+/// The description of a group whose spec sets none.
+pub const DEFAULT_DESCRIPTION: &str = "Managed by paved";
+
+/// The CreateDBParameterGroup request for `name` and the parameters to set (pure). `Err`: the
+/// spec lacks what AWS needs, in words for the Synced condition.
+pub fn request(
+    name: &str,
+    fp: &crate::api::parameter_group::ParameterGroupParameters,
+    tags: BTreeMap<String, String>,
+) -> Result<(ParameterGroupRequest, Vec<DbParameter>), String> {
+    let Some(family) = fp.family.clone().filter(|f| !f.is_empty()) else {
+        return Err("spec.forProvider.family is required, for example postgres16".into());
+    };
+    let params = fp
+        .parameter
+        .iter()
+        .flatten()
+        .map(|p| DbParameter {
+            name: p.name.clone(),
+            value: p.value.clone(),
+            apply_method: p
+                .apply_method
+                .clone()
+                .unwrap_or_else(|| "immediate".to_string()),
+        })
+        .collect();
+    Ok((
+        ParameterGroupRequest {
+            name: name.to_string(),
+            family,
+            description: fp
+                .description
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DESCRIPTION.to_string()),
+            tags,
+        },
+        params,
+    ))
+}
+
+/// The forProvider fields that differ from AWS and cannot be changed (pure).
+pub fn immutable_drift(want: &ParameterGroupRequest, have: &DbParameterGroup) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(f) = &have.family
+        && !f.eq_ignore_ascii_case(&want.family)
+    {
+        v.push(format!("family (is {f:?}, spec says {:?})", want.family));
+    }
+    if let Some(d) = &have.description
+        && *d != want.description
+    {
+        v.push(format!(
+            "description (is {d:?}, spec says {:?})",
+            want.description
+        ));
+    }
+    v
+}
+
+/// status.atProvider of an observed group.
+pub fn at_provider(g: &DbParameterGroup) -> crate::api::parameter_group::ParameterGroupObservation {
+    crate::api::parameter_group::ParameterGroupObservation {
+        id: Some(g.name.clone()),
+        arn: g.arn.clone(),
+        family: g.family.clone(),
+        description: g.description.clone(),
+        tags_all: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod plan_tests {
+    use super::*;
+    use crate::api::parameter_group::{Parameter, ParameterGroupParameters};
+
+    #[test]
+    fn request_and_immutable_fields() {
+        let mut fp = ParameterGroupParameters {
+            region: "eu-west-1".into(),
+            ..Default::default()
+        };
+        assert!(
+            request("pg", &fp, BTreeMap::new())
+                .unwrap_err()
+                .contains("family is required")
+        );
+        fp.family = Some("postgres16".into());
+        fp.parameter = Some(vec![Parameter {
+            name: "log_connections".into(),
+            value: "1".into(),
+            apply_method: None,
+        }]);
+        let (req, params) = request("pg", &fp, BTreeMap::new()).unwrap_or_default();
+        assert_eq!(req.description, DEFAULT_DESCRIPTION);
+        assert_eq!(params[0].apply_method, "immediate");
+        let have = DbParameterGroup {
+            name: "pg".into(),
+            family: Some("postgres15".into()),
+            description: Some(DEFAULT_DESCRIPTION.into()),
+            ..Default::default()
+        };
+        let d = immutable_drift(&req, &have);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].starts_with("family"), "{d:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the kind on the lifecycle
+
+mod kind {
+    use kube::ResourceExt;
+    use kube::runtime::controller::Action;
+
+    use super::{
+        DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes,
+        request,
+    };
+    use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
+    use crate::api::managed::Policies;
+    use crate::api::parameter_group::{ParameterGroup, ParameterGroupStatus};
+    use crate::kube::backoff::spread;
+    use crate::managed::aws::Aws;
+    use crate::managed::error::Error;
+    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::lifecycle::Flow;
+    use crate::managed::model::{AwsError, ErrorClass};
+    use crate::managed::network::{
+        Net, check_group_name, know_rds_tags, managed_kind, net_for, owned_by, owner_words,
+        rds_tags, still_in_use, tags_of,
+    };
+    use crate::managed::object::ManagedObject;
+    use crate::managed::outcome::{Blocked, Step};
+
+    managed_kind!(ParameterGroup, ParameterGroupStatus);
+
+    impl Kind for ParameterGroup {
+        type Status = ParameterGroupStatus;
+        const NOUN: &'static str = "DB parameter group";
+        const METRIC: &'static str = "parameter_group";
+        fn status(&self) -> Option<&ParameterGroupStatus> {
+            self.status.as_ref()
+        }
+        fn region(&self) -> &str {
+            &self.spec.for_provider.region
+        }
+        fn derive_identifier(&self) -> String {
+            crate::api::instance::derive_identifier(
+                &self.namespace().unwrap_or_default(),
+                &self.name_any(),
+            )
+        }
+        fn check_identifier(id: &str) -> Result<(), &'static str> {
+            check_group_name(id)
+        }
+    }
+
+    /// A group with the tags that prove whose it is.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Observed {
+        pub group: DbParameterGroup,
+        pub tags: std::collections::BTreeMap<String, String>,
+    }
+
+    async fn observe(
+        flow: &Flow<'_, ParameterGroup>,
+        net: &Net,
+        id: &str,
+    ) -> Result<Option<Observed>, AwsError> {
+        let poll = flow.poll();
+        let g = net
+            .parameter_groups
+            .observe(id, poll, |m| net.clients.rds.list_parameter_groups(m))
+            .await?;
+        let Some(group) = g else { return Ok(None) };
+        let tags = match &group.arn {
+            Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
+            None => Default::default(),
+        };
+        Ok(Some(Observed { group, tags }))
+    }
+
+    /// Set the parameters the spec lists and reset those it no longer lists.
+    async fn sync_parameters(
+        flow: &Flow<'_, ParameterGroup>,
+        net: &Net,
+        id: &str,
+    ) -> Result<(), AwsError> {
+        let Ok((_, want)) = request(id, &flow.obj.spec.for_provider, Default::default()) else {
+            return Ok(());
+        };
+        let have = net.clients.rds.user_parameters(id).await?;
+        let (batches, reset) = parameter_changes(&want, &have);
+        for b in &batches {
+            net.clients.rds.modify_parameters(id, b).await?;
+        }
+        if !reset.is_empty() {
+            net.clients.rds.reset_parameters(id, &reset).await?;
+        }
+        Ok(())
+    }
+
+    impl ExternalClient for ParameterGroup {
+        type External = Observed;
+        type State = Option<Net>;
+        type Updated = Observed;
+
+        async fn observe_or_create(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+        ) -> Result<Step<Observed>, Error> {
+            let net = match net_for(flow).await? {
+                Step::Go(n) => n,
+                Step::Finish(a) => return Ok(Step::Finish(a)),
+                Step::Return(a) => return Ok(Step::Return(a)),
+            };
+            let found = match observe(flow, &net, id).await {
+                Ok(f) => f,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            if let Some(o) = found {
+                flow.state = Some(net);
+                return Ok(Step::Go(o));
+            }
+            if !policies.create {
+                let b = Blocked::new(
+                    "ExternalResourceMissing",
+                    format!(
+                        "DB parameter group {id} does not exist, and managementPolicies exclude Create"
+                    ),
+                );
+                let poll = flow.poll();
+                return Ok(flow.block(b, Action::requeue(poll)));
+            }
+            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+            let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
+                Ok((r, _)) => r,
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
+            };
+            let group = match net.clients.rds.create_parameter_group(&req).await {
+                Ok(g) => g,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
+            net.parameter_groups.record(id, Some(group.clone()));
+            if let Err(e) = sync_parameters(flow, &net, id).await {
+                return Ok(flow.aws_failure(e));
+            }
+            flow.state = Some(net);
+            Ok(Step::Go(Observed { group, tags }))
+        }
+
+        fn ownership(&self, o: &Observed) -> crate::managed::decide::Ownership {
+            crate::managed::kind::ownership_from_tags(self, &o.tags)
+        }
+
+        async fn update(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+            o: Observed,
+        ) -> Result<Step<Observed>, Error> {
+            let Some(net) = flow.state.take() else {
+                return Ok(Step::Go(o));
+            };
+            let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
+                Ok((r, _)) => r,
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
+            };
+            let refused = immutable_drift(&req, &o.group);
+            if !refused.is_empty() {
+                flow.status.at_provider = Some(at_provider(&o.group));
+                let b = Blocked::new(
+                    "ImmutableField",
+                    format!(
+                        "cannot change {} of an existing DB parameter group (replace the object instead)",
+                        refused.join(", ")
+                    ),
+                );
+                return Ok(flow.block(b, Action::await_change()));
+            }
+            // The parameters are read only when the spec changed since the last success (a
+            // resync of an unchanged group makes no DescribeDBParameters call).
+            let synced_gen = get_condition(flow.obj.conditions(), SYNCED)
+                .filter(|c| c.status == ConditionStatus::True)
+                .and_then(|c| c.observed_generation);
+            if policies.update
+                && synced_gen != flow.generation
+                && let Err(e) = sync_parameters(flow, &net, id).await
+            {
+                return Ok(flow.aws_failure(e));
+            }
+            Ok(Step::Go(o))
+        }
+
+        async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
+            flow.status.at_provider = Some(at_provider(&o.group));
+            flow.set(READY, ConditionStatus::True, "Available", "");
+            flow.succeeded();
+            flow.synced(true, "ReconcileSuccess", "");
+            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+        }
+
+        async fn delete(
+            flow: &mut Flow<'_, Self>,
+            _policies: &Result<Policies, String>,
+            _aws: &Aws,
+            id: &str,
+        ) -> Deletion {
+            let net = match net_for(flow).await {
+                Ok(Step::Go(n)) => n,
+                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
+                Err(e) => {
+                    tracing::warn!(key = %flow.key, error = %e, "deleting");
+                    return Deletion::Finish(Action::requeue(flow.poll()));
+                }
+            };
+            let o = match observe(flow, &net, id).await {
+                Ok(o) => o,
+                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+            };
+            let Some(o) = o else {
+                return Deletion::Release(format!("DB parameter group {id} is gone"));
+            };
+            if !owned_by(&flow.obj, &o.tags) {
+                return Deletion::Release(format!(
+                    "DB parameter group {id} is not this object's ({}): left alone",
+                    owner_words(&flow.obj, &o.tags)
+                ));
+            }
+            match net.clients.rds.delete_parameter_group(id).await {
+                Ok(()) => {
+                    net.parameter_groups.record(id, None);
+                    Deletion::Release(format!("deleted DB parameter group {id}"))
+                }
+                Err(e) if e.class == ErrorClass::NotFound => {
+                    net.parameter_groups.record(id, None);
+                    Deletion::Release(format!("DB parameter group {id} is gone"))
+                }
+                Err(e) if crate::managed::guard::is_dependency_violation(&e) => {
+                    Deletion::Finish(still_in_use(flow, id, &e))
+                }
+                Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
+            }
+        }
+
+        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! DB subnet groups (`SubnetGroup`): the RDS operations behind a small trait
+//! ([`SubnetGroupApi`]), implemented with aws-sdk-rds on [`SdkRds`] and guarded by
+//! [`Guarded`]. Observation is one paginated DescribeDBSubnetGroups per (ProviderConfig,
+//! region) per poll ([`super::listing::Listing`]).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use futures::future::BoxFuture;
+
+use super::client::SdkRds;
+use super::guard::{Guarded, net_error};
+use super::listing::{ListPage, Listed, Page};
+use super::model::{AwsError, ErrorClass};
+
+/// Page size of DescribeDBSubnetGroups (the RDS maximum).
+pub const PAGE_SIZE: i32 = 100;
+
+/// A DB subnet group as RDS reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbSubnetGroup {
+    pub name: String,
+    pub arn: Option<String>,
+    pub description: Option<String>,
+    pub vpc_id: Option<String>,
+    pub status: Option<String>,
+    pub subnet_ids: Vec<String>,
+}
+
+impl Listed for DbSubnetGroup {
+    fn key(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// CreateDBSubnetGroup / ModifyDBSubnetGroup input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubnetGroupRequest {
+    pub name: String,
+    pub description: String,
+    pub subnet_ids: Vec<String>,
+    /// Tags (create only; ownership tags included).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The RDS operations on DB subnet groups paved uses.
+pub trait SubnetGroupApi: Send + Sync {
+    /// One page of DescribeDBSubnetGroups over the account and region.
+    fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup>;
+    fn create_subnet_group<'a>(
+        &'a self,
+        req: &'a SubnetGroupRequest,
+    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>>;
+    /// Replace the description and the subnets.
+    fn modify_subnet_group<'a>(
+        &'a self,
+        req: &'a SubnetGroupRequest,
+    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>>;
+    fn delete_subnet_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// The tags of an RDS resource (DescribeDBSubnetGroups does not return them): proves
+    /// ownership before a change or a delete.
+    fn rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>>;
+}
+
+/// An aws-sdk-rds error as an [`AwsError`], with the network kinds' classification.
+pub(crate) fn rds_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let detail = DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::ServiceError(ctx) => net_error(
+            operation,
+            ctx.err().code().unwrap_or("Unknown"),
+            ctx.err().message().unwrap_or(&detail),
+            Some(ctx.raw().status().as_u16()),
+        ),
+        SdkError::TimeoutError(_) => net_error(operation, "Timeout", detail, None),
+        SdkError::DispatchFailure(_) => net_error(operation, "DispatchFailure", detail, None),
+        SdkError::ResponseError(ctx) => net_error(
+            operation,
+            "ResponseError",
+            detail,
+            Some(ctx.raw().status().as_u16()),
+        ),
+        _ => AwsError {
+            operation,
+            class: ErrorClass::Terminal,
+            code: "ConstructionFailure".into(),
+            message: detail,
+            http_status: None,
+        },
+    }
+}
+
+pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn from_sdk(g: &aws_sdk_rds::types::DbSubnetGroup) -> DbSubnetGroup {
+    let s = |v: Option<&str>| v.map(str::to_string);
+    let mut subnet_ids: Vec<String> = g
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier().map(str::to_string))
+        .collect();
+    subnet_ids.sort();
+    DbSubnetGroup {
+        name: g.db_subnet_group_name().unwrap_or_default().to_string(),
+        arn: s(g.db_subnet_group_arn()),
+        description: s(g.db_subnet_group_description()),
+        vpc_id: s(g.vpc_id()),
+        status: s(g.subnet_group_status()),
+        subnet_ids,
+    }
+}
+
+fn missing(operation: &'static str) -> AwsError {
+    net_error(
+        operation,
+        "ResponseError",
+        "the response did not contain a DBSubnetGroup",
+        None,
+    )
+}
+
+impl SubnetGroupApi for SdkRds {
+    fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .describe_db_subnet_groups()
+                .max_records(PAGE_SIZE)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| rds_err("DescribeDBSubnetGroups", e))?;
+            Ok(Page {
+                items: out.db_subnet_groups().iter().map(from_sdk).collect(),
+                next: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
+            })
+        })
+    }
+
+    fn create_subnet_group<'a>(
+        &'a self,
+        r: &'a SubnetGroupRequest,
+    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
+        const OP: &str = "CreateDBSubnetGroup";
+        Box::pin(async move {
+            let out = self
+                .client
+                .create_db_subnet_group()
+                .db_subnet_group_name(&r.name)
+                .db_subnet_group_description(&r.description)
+                .set_subnet_ids(Some(r.subnet_ids.clone()))
+                .set_tags(Some(rds_tags_of(&r.tags)))
+                .send()
+                .await
+                .map_err(|e| rds_err(OP, e))?;
+            out.db_subnet_group()
+                .map(from_sdk)
+                .ok_or_else(|| missing(OP))
+        })
+    }
+
+    fn modify_subnet_group<'a>(
+        &'a self,
+        r: &'a SubnetGroupRequest,
+    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
+        const OP: &str = "ModifyDBSubnetGroup";
+        Box::pin(async move {
+            let out = self
+                .client
+                .modify_db_subnet_group()
+                .db_subnet_group_name(&r.name)
+                .db_subnet_group_description(&r.description)
+                .set_subnet_ids(Some(r.subnet_ids.clone()))
+                .send()
+                .await
+                .map_err(|e| rds_err(OP, e))?;
+            out.db_subnet_group()
+                .map(from_sdk)
+                .ok_or_else(|| missing(OP))
+        })
+    }
+
+    fn delete_subnet_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .delete_db_subnet_group()
+                .db_subnet_group_name(name)
+                .send()
+                .await
+                .map_err(|e| rds_err("DeleteDBSubnetGroup", e))?;
+            Ok(())
+        })
+    }
+
+    fn rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .list_tags_for_resource()
+                .resource_name(arn)
+                .send()
+                .await
+                .map_err(|e| rds_err("ListTagsForResource", e))?;
+            Ok(out
+                .tag_list()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect())
+        })
+    }
+}
+
+impl<A: SubnetGroupApi> SubnetGroupApi for Guarded<A> {
+    fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup> {
+        Box::pin(self.guard.call("DescribeDBSubnetGroups", move || {
+            self.inner.list_subnet_groups(marker.clone())
+        }))
+    }
+    fn create_subnet_group<'a>(
+        &'a self,
+        req: &'a SubnetGroupRequest,
+    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
+        Box::pin(self.guard.call("CreateDBSubnetGroup", move || {
+            self.inner.create_subnet_group(req)
+        }))
+    }
+    fn modify_subnet_group<'a>(
+        &'a self,
+        req: &'a SubnetGroupRequest,
+    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
+        Box::pin(self.guard.call("ModifyDBSubnetGroup", move || {
+            self.inner.modify_subnet_group(req)
+        }))
+    }
+    fn delete_subnet_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.guard.call("DeleteDBSubnetGroup", move || {
+            self.inner.delete_subnet_group(name)
+        }))
+    }
+    fn rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>> {
+        Box::pin(
+            self.guard
+                .call("ListTagsForResource", move || self.inner.rds_tags(arn)),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pure: the request, the drift, status.atProvider
+
+/// The description of a group whose spec sets none.
+pub const DEFAULT_DESCRIPTION: &str = "Managed by paved";
+
+/// The CreateDBSubnetGroup / ModifyDBSubnetGroup request for `name` (pure). `Err`: the spec
+/// lacks what AWS needs, in words for the Synced condition.
+pub fn request(
+    name: &str,
+    fp: &crate::api::subnet_group::SubnetGroupParameters,
+    tags: BTreeMap<String, String>,
+) -> Result<SubnetGroupRequest, String> {
+    let mut subnet_ids = fp.subnet_ids.clone().unwrap_or_default();
+    subnet_ids.sort();
+    subnet_ids.dedup();
+    if subnet_ids.is_empty() {
+        return Err("spec.forProvider.subnetIds is required: the VPC subnet IDs (in at least two availability zones)".into());
+    }
+    Ok(SubnetGroupRequest {
+        name: name.to_string(),
+        description: fp
+            .description
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DESCRIPTION.to_string()),
+        subnet_ids,
+        tags,
+    })
+}
+
+/// The forProvider fields whose value AWS does not have (pure): both can be changed with
+/// ModifyDBSubnetGroup.
+pub fn drift(want: &SubnetGroupRequest, have: &DbSubnetGroup) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if have.description.as_deref() != Some(want.description.as_str()) {
+        v.push("description");
+    }
+    if have.subnet_ids != want.subnet_ids {
+        v.push("subnetIds");
+    }
+    v
+}
+
+/// status.atProvider of an observed group.
+pub fn at_provider(g: &DbSubnetGroup) -> crate::api::subnet_group::SubnetGroupObservation {
+    crate::api::subnet_group::SubnetGroupObservation {
+        id: Some(g.name.clone()),
+        arn: g.arn.clone(),
+        description: g.description.clone(),
+        vpc_id: g.vpc_id.clone(),
+        subnet_ids: Some(g.subnet_ids.clone()),
+        tags_all: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::api::subnet_group::SubnetGroupParameters;
+
+    #[test]
+    fn request_and_drift() {
+        let fp = |ids: Option<Vec<&str>>, d: Option<&str>| SubnetGroupParameters {
+            region: "eu-west-1".into(),
+            subnet_ids: ids.map(|v| v.into_iter().map(str::to_string).collect()),
+            description: d.map(str::to_string),
+            ..Default::default()
+        };
+        let e = request("g", &fp(None, None), BTreeMap::new()).unwrap_err();
+        assert!(e.contains("subnetIds is required"), "{e}");
+        let r = request(
+            "g",
+            &fp(Some(vec!["subnet-b", "subnet-a", "subnet-b"]), None),
+            BTreeMap::new(),
+        );
+        let r = r.unwrap_or_default();
+        assert_eq!(r.subnet_ids, vec!["subnet-a", "subnet-b"]);
+        assert_eq!(r.description, DEFAULT_DESCRIPTION);
+        let mut have = DbSubnetGroup {
+            name: "g".into(),
+            description: Some(DEFAULT_DESCRIPTION.into()),
+            subnet_ids: vec!["subnet-a".into(), "subnet-b".into()],
+            ..Default::default()
+        };
+        assert!(drift(&r, &have).is_empty());
+        have.subnet_ids.pop();
+        have.description = Some("old".into());
+        assert_eq!(drift(&r, &have), vec!["description", "subnetIds"]);
+        assert_eq!(at_provider(&have).id.as_deref(), Some("g"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the kind on the lifecycle
+
+mod kind {
+    use kube::ResourceExt;
+    use kube::runtime::controller::Action;
+
+    use super::{SubnetGroupApi, at_provider, drift, request};
+    use crate::api::common::{ConditionStatus, READY};
+    use crate::api::managed::Policies;
+    use crate::api::subnet_group::{SubnetGroup, SubnetGroupStatus};
+    use crate::kube::backoff::spread;
+    use crate::managed::aws::Aws;
+    use crate::managed::error::Error;
+    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::lifecycle::Flow;
+    use crate::managed::model::ErrorClass;
+    use crate::managed::network::{
+        Net, check_group_name, know_rds_tags, managed_kind, net_for, owned_by, owner_words,
+        rds_tags, still_in_use, tags_of,
+    };
+    use crate::managed::outcome::{Blocked, Step};
+
+    managed_kind!(SubnetGroup, SubnetGroupStatus);
+
+    impl Kind for SubnetGroup {
+        type Status = SubnetGroupStatus;
+        const NOUN: &'static str = "DB subnet group";
+        const METRIC: &'static str = "subnet_group";
+        fn status(&self) -> Option<&SubnetGroupStatus> {
+            self.status.as_ref()
+        }
+        fn region(&self) -> &str {
+            &self.spec.for_provider.region
+        }
+        fn derive_identifier(&self) -> String {
+            crate::api::instance::derive_identifier(
+                &self.namespace().unwrap_or_default(),
+                &self.name_any(),
+            )
+        }
+        fn check_identifier(id: &str) -> Result<(), &'static str> {
+            if id.eq_ignore_ascii_case("default") {
+                return Err("\"default\" is reserved by RDS");
+            }
+            check_group_name(id)
+        }
+    }
+
+    /// A group with the tags that prove whose it is.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Observed {
+        pub group: super::DbSubnetGroup,
+        pub tags: std::collections::BTreeMap<String, String>,
+        /// Drift left alone this reconcile (Update is not allowed).
+        pub observe_only: Option<String>,
+    }
+
+    fn observed_subnets_unserved(obj: &SubnetGroup) -> Option<Blocked> {
+        let fp = &obj.spec.for_provider;
+        let unresolved = fp.subnet_ids.as_ref().is_none_or(Vec::is_empty)
+            && (fp.subnet_id_refs.as_ref().is_some_and(|r| !r.is_empty())
+                || fp.subnet_id_selector.is_some());
+        unresolved.then(|| {
+            Blocked::new(
+                "UnsupportedReference",
+                "subnetIdRefs/subnetIdSelector name ec2 Subnet objects, which paved does not serve: list the subnet IDs in spec.forProvider.subnetIds",
+            )
+        })
+    }
+
+    async fn observe(
+        flow: &mut Flow<'_, SubnetGroup>,
+        net: &Net,
+        id: &str,
+    ) -> Result<Option<Observed>, crate::managed::model::AwsError> {
+        let poll = flow.poll();
+        let g = net
+            .subnet_groups
+            .observe(id, poll, |m| net.clients.rds.list_subnet_groups(m))
+            .await?;
+        let Some(group) = g else { return Ok(None) };
+        let tags = match &group.arn {
+            Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
+            None => Default::default(),
+        };
+        Ok(Some(Observed {
+            group,
+            tags,
+            observe_only: None,
+        }))
+    }
+
+    impl ExternalClient for SubnetGroup {
+        type External = Observed;
+        type State = Option<Net>;
+        type Updated = Observed;
+
+        async fn observe_or_create(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+        ) -> Result<Step<Observed>, Error> {
+            let net = match net_for(flow).await? {
+                Step::Go(n) => n,
+                Step::Finish(a) => return Ok(Step::Finish(a)),
+                Step::Return(a) => return Ok(Step::Return(a)),
+            };
+            let found = match observe(flow, &net, id).await {
+                Ok(f) => f,
+                Err(e) => return Ok(flow.aws_failure(e)),
+            };
+            if let Some(o) = found {
+                flow.state = Some(net);
+                return Ok(Step::Go(o));
+            }
+            if !policies.create {
+                let b = Blocked::new(
+                    "ExternalResourceMissing",
+                    format!(
+                        "DB subnet group {id} does not exist, and managementPolicies exclude Create"
+                    ),
+                );
+                let poll = flow.poll();
+                return Ok(flow.block(b, Action::requeue(poll)));
+            }
+            if let Some(b) = observed_subnets_unserved(&flow.obj) {
+                return Ok(flow.block(b, Action::await_change()));
+            }
+            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+            let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
+                Ok(r) => r,
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
+            };
+            match net.clients.rds.create_subnet_group(&req).await {
+                Ok(group) => {
+                    know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
+                    net.subnet_groups.record(id, Some(group.clone()));
+                    flow.state = Some(net);
+                    Ok(Step::Go(Observed {
+                        group,
+                        tags,
+                        observe_only: None,
+                    }))
+                }
+                Err(e) => Ok(flow.aws_failure(e)),
+            }
+        }
+
+        fn ownership(&self, o: &Observed) -> crate::managed::decide::Ownership {
+            crate::managed::kind::ownership_from_tags(self, &o.tags)
+        }
+
+        async fn update(
+            flow: &mut Flow<'_, Self>,
+            policies: &Policies,
+            _aws: &Aws,
+            id: &str,
+            mut o: Observed,
+        ) -> Result<Step<Observed>, Error> {
+            let Some(net) = flow.state.take() else {
+                return Ok(Step::Go(o));
+            };
+            let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
+                Ok(r) => r,
+                Err(m) => {
+                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
+                }
+            };
+            let fields = drift(&req, &o.group);
+            if !fields.is_empty() {
+                if !policies.update {
+                    o.observe_only = Some(format!(
+                        "differs from the spec in {} (Update is not allowed)",
+                        fields.join(", ")
+                    ));
+                } else {
+                    match net.clients.rds.modify_subnet_group(&req).await {
+                        Ok(g) => {
+                            net.subnet_groups.record(id, Some(g.clone()));
+                            o.group = g;
+                        }
+                        Err(e) => return Ok(flow.aws_failure(e)),
+                    }
+                }
+            }
+            Ok(Step::Go(o))
+        }
+
+        async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
+            flow.status.at_provider = Some(at_provider(&o.group));
+            flow.set(READY, ConditionStatus::True, "Available", "");
+            flow.succeeded();
+            match o.observe_only {
+                Some(note) => flow.synced(true, "ObserveOnly", note),
+                None => flow.synced(true, "ReconcileSuccess", ""),
+            }
+            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+        }
+
+        async fn delete(
+            flow: &mut Flow<'_, Self>,
+            _policies: &Result<Policies, String>,
+            _aws: &Aws,
+            id: &str,
+        ) -> Deletion {
+            let net = match net_for(flow).await {
+                Ok(Step::Go(n)) => n,
+                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
+                Err(e) => {
+                    tracing::warn!(key = %flow.key, error = %e, "deleting");
+                    return Deletion::Finish(Action::requeue(flow.poll()));
+                }
+            };
+            let o = match observe(flow, &net, id).await {
+                Ok(o) => o,
+                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+            };
+            let Some(o) = o else {
+                return Deletion::Release(format!("DB subnet group {id} is gone"));
+            };
+            if !owned_by(&flow.obj, &o.tags) {
+                return Deletion::Release(format!(
+                    "DB subnet group {id} is not this object's ({}): left alone",
+                    owner_words(&flow.obj, &o.tags)
+                ));
+            }
+            match net.clients.rds.delete_subnet_group(id).await {
+                Ok(()) => {
+                    net.subnet_groups.record(id, None);
+                    Deletion::Release(format!("deleted DB subnet group {id}"))
+                }
+                Err(e) if e.class == ErrorClass::NotFound => {
+                    net.subnet_groups.record(id, None);
+                    Deletion::Release(format!("DB subnet group {id} is gone"))
+                }
+                Err(e) if crate::managed::guard::is_dependency_violation(&e) => {
+                    Deletion::Finish(still_in_use(flow, id, &e))
+                }
+                Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
+            }
+        }
+
+        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The network around the database, against the real API server and the emulator: the platform
+//! team's existing VPC and subnets are made with the emulator's EC2 API; paved composes a DB
+//! subnet group, a security group and its ingress rule, and an Instance wired to them by
+//! selectors and references, and deletes them in dependency order (the emulator's shim refuses,
+//! as AWS does, to delete a group still in use).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, PostParams};
+use paved::api::common::Condition;
+use paved::api::{Instance, PostgreSQLInstance, SecurityGroup, SecurityGroupRule, SubnetGroup};
+use serde_json::{Value, json};
+
+macro_rules! conditioned {
+    ($($k:ty),*) => {$(
+        impl Conditioned for $k {
+            fn conditions(&self) -> &[Condition] {
+                self.status.as_ref().map_or(&[], |s| s.conditions.as_slice())
+            }
+        }
+    )*};
+}
+conditioned!(SubnetGroup, SecurityGroup, SecurityGroupRule);
+
+/// The emulator's EC2 API, directly.
+async fn emulator_ec2(region: &str) -> aws_sdk_ec2::Client {
+    paved::init_crypto();
+    let creds = paved::rds::client::StaticCredentials {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        session_token: None,
+    };
+    paved::rds::ec2_client::sdk_client(
+        paved::rds::client::http_client(),
+        region,
+        Some(&e2e_env().moto_url),
+        Some(creds),
+    )
+    .await
+}
+
+/// The platform team's network: a VPC with a subnet in each of two zones.
+async fn existing_network(ec2: &aws_sdk_ec2::Client, region: &str) -> (String, Vec<String>) {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.20.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap()
+        .to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b"].iter().enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(format!("10.20.{}.0/24", i + 1))
+            .availability_zone(format!("{region}{az}"))
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().and_then(|s| s.subnet_id()).unwrap().to_string());
+    }
+    (vpc, subnets)
+}
+
+/// A Composition wiring the network: subnet group, security group, ingress rule (selecting its
+/// group by controller), and the Instance selecting both by controller.
+fn network_composition(name: &str, region: &str, pc: &str, vpc: &str, subnets: &[String]) -> Value {
+    json!({
+        "apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
+        "metadata": {"name": name},
+        "spec": {
+            "compositeTypeRef": {"apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance"},
+            "resources": [
+                {"name": "subnet-group", "base": {
+                    "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "description": "db subnets", "subnetIds": subnets}}}},
+                {"name": "security-group", "base": {
+                    "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroup",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "vpcId": vpc, "description": "postgres"}}}},
+                {"name": "postgres-ingress", "base": {
+                    "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroupRule",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "type": "ingress", "protocol": "tcp",
+                                             "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.20.0.0/16"],
+                                             "securityGroupIdSelector": {"matchControllerRef": true}}}}},
+                {"name": "rds-instance", "base": {
+                    "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "engine": "postgres", "engineVersion": "16.3",
+                                             "instanceClass": "db.t3.micro", "allocatedStorage": 20,
+                                             "skipFinalSnapshot": true,
+                                             "dbSubnetGroupNameSelector": {"matchControllerRef": true},
+                                             "vpcSecurityGroupIdSelector": {"matchControllerRef": true}}}},
+                 "patches": [{"fromFieldPath": "spec.parameters.storageGB", "toFieldPath": "spec.forProvider.allocatedStorage"}]}
+            ]
+        }
+    })
+}
+
+fn claim(ns: &str, name: &str, composition: &str) -> Value {
+    json!({
+        "apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"parameters": {"storageGB": 20, "version": "16", "environment": "dev"},
+                 "compositionRef": {"name": composition},
+                 "writeConnectionSecretToRef": {"name": format!("{name}-credentials")}}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_order() {
+    let region = "eu-west-3";
+    let env = RdsEnv::new("net", region, None).await;
+    let ec2 = emulator_ec2(region).await;
+    let (vpc, subnets) = existing_network(&ec2, region).await;
+    let comp = format!("net-{}", env.ns);
+    apply_json(
+        &env.client,
+        &network_composition(&comp, region, &env.pc, &vpc, &subnets),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let rds = RdsController::start(&env.client, &env.ns, fast()).await;
+    let claims_ctl = ClaimController::start(&env.client, &env.ns, Duration::from_secs(600)).await;
+    apply_claim(&env.client, &claim(&env.ns, "app", &comp)).await;
+
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(env.client.clone(), &env.ns);
+    let claim = wait_for(&claims, "app", 120, "Ready", |c| is_true_cond(c, "Ready")).await;
+    assert!(is_true_cond(&claim, "Ready"));
+
+    // The emulator shows the database in that subnet group, behind that group, with the rule.
+    let sgs: Api<SecurityGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let sngs: Api<SubnetGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let rules: Api<SecurityGroupRule> = Api::namespaced(env.client.clone(), &env.ns);
+    let sg = sgs.get("app-security-group").await.unwrap();
+    let sg_id = sg
+        .status
+        .as_ref()
+        .and_then(|s| s.at_provider.as_ref())
+        .and_then(|a| a.id.clone())
+        .unwrap();
+    let sng = sngs.get("app-subnet-group").await.unwrap();
+    let group_name = sng
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    let inst = env.instances.get("app-rds-instance").await.unwrap();
+    assert_eq!(
+        inst.spec.for_provider.db_subnet_group_name.as_deref(),
+        Some(group_name.as_str())
+    );
+    assert_eq!(
+        inst.spec
+            .for_provider
+            .vpc_security_group_ids
+            .clone()
+            .unwrap_or_default(),
+        vec![sg_id.clone()]
+    );
+    let id = inst
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    let db = paved::rds::client::from_sdk(&describe(&env.rds, &id).await.unwrap());
+    assert_eq!(
+        db.db_subnet_group_name.as_deref(),
+        Some(group_name.as_str())
+    );
+    assert_eq!(db.vpc_security_group_ids, vec![sg_id.clone()]);
+    let ingress = ec2.describe_security_group_rules().send().await.unwrap();
+    let ours: Vec<_> = ingress
+        .security_group_rules()
+        .iter()
+        .filter(|r| r.group_id() == Some(sg_id.as_str()) && r.is_egress() == Some(false))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(ours[0].cidr_ipv4(), Some("10.20.0.0/16"));
+    assert_eq!(ours[0].from_port(), Some(5432));
+    let rule = rules.get("app-postgres-ingress").await.unwrap();
+    assert!(is_true_cond(&rule, "Ready"));
+
+    // Deletion removes all four: the Instance first; the groups wait until nothing uses them.
+    claims
+        .delete("app", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_deleted(&claims, "app", 180).await;
+    for n in ["app-rds-instance"] {
+        wait_deleted(&env.instances, n, 60).await;
+    }
+    wait_deleted(&rules, "app-postgres-ingress", 60).await;
+    wait_deleted(&sgs, "app-security-group", 60).await;
+    wait_deleted(&sngs, "app-subnet-group", 60).await;
+    assert!(describe(&env.rds, &id).await.is_none());
+    let groups = ec2
+        .describe_security_groups()
+        .group_ids(&sg_id)
+        .send()
+        .await;
+    assert!(
+        groups
+            .as_ref()
+            .map_or(true, |g| g.security_groups().is_empty()),
+        "security group {sg_id} is gone: {groups:?}"
+    );
+    let left = env
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(&group_name)
+        .send()
+        .await;
+    assert!(left.is_err() || left.unwrap().db_subnet_groups().is_empty());
+    claims_ctl.stop().await;
+    rds.stop().await;
+    // Other suites expect only their own Compositions for PostgreSQLInstance.
+    Api::<paved::api::Composition>::all(env.client.clone())
+        .delete(&comp, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels_resolve() {
+    let region = "eu-north-1";
+    let env = RdsEnv::new("netref", region, None).await;
+    let ec2 = emulator_ec2(region).await;
+    let (vpc, subnets) = existing_network(&ec2, region).await;
+    let rds = RdsController::start(&env.client, &env.ns, fast()).await;
+    let sngs: Api<SubnetGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let sgs: Api<SecurityGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let pc = json!({"name": env.pc});
+
+    // A subnet that does not exist: AWS's message in Synced.
+    let broken: SubnetGroup = serde_json::from_value(json!({
+        "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+        "metadata": {"name": "broken"},
+        "spec": {"providerConfigRef": pc, "forProvider": {"region": region, "subnetIds": [subnets[0].clone(), "subnet-doesnotexist"]}}
+    }))
+    .unwrap();
+    sngs.create(&PostParams::default(), &broken).await.unwrap();
+    let b = wait_for(&sngs, "broken", 60, "Synced=False", |o| {
+        cond(o, "Synced").is_some_and(|c| c.message.contains("subnet-doesnotexist"))
+    })
+    .await;
+    let c = cond(&b, "Synced").unwrap();
+    assert_eq!(c.reason, "AWSError");
+    assert!(
+        c.message.contains("InvalidSubnetID.NotFound"),
+        "{}",
+        c.message
+    );
+
+    // An Instance naming a subnet group by Ref and security groups by labels waits for them,
+    // naming what it waits for, and creates nothing meanwhile.
+    let inst: Instance = serde_json::from_value(env.instance_json(
+        "wired",
+        json!({"spec": {"forProvider": {
+            "dbSubnetGroupNameRef": {"name": "net"},
+            "vpcSecurityGroupIdSelector": {"matchLabels": {"role": "db"}}
+        }}}),
+    ))
+    .unwrap();
+    env.instances
+        .create(&PostParams::default(), &inst)
+        .await
+        .unwrap();
+    let w = wait_for(&env.instances, "wired", 60, "waiting", |o| {
+        cond(o, "Synced").is_some_and(|c| c.reason == "ReferenceNotReady")
+    })
+    .await;
+    let msg = &cond(&w, "Synced").unwrap().message;
+    assert!(
+        msg.contains("SubnetGroup net (dbSubnetGroupNameRef)"),
+        "{msg}"
+    );
+    assert!(
+        list_ids(&env.rds).await.is_empty(),
+        "no database without its network"
+    );
+
+    let net: SubnetGroup = serde_json::from_value(json!({
+        "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+        "metadata": {"name": "net"},
+        "spec": {"providerConfigRef": pc, "forProvider": {"region": region, "subnetIds": subnets}}
+    }))
+    .unwrap();
+    sngs.create(&PostParams::default(), &net).await.unwrap();
+    let sg: SecurityGroup = serde_json::from_value(json!({
+        "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroup",
+        "metadata": {"name": "db-sg", "labels": {"role": "db"}},
+        "spec": {"providerConfigRef": pc, "forProvider": {"region": region, "vpcId": vpc}}
+    }))
+    .unwrap();
+    sgs.create(&PostParams::default(), &sg).await.unwrap();
+    let other: SecurityGroup = serde_json::from_value(json!({
+        "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroup",
+        "metadata": {"name": "web-sg", "labels": {"role": "web"}},
+        "spec": {"providerConfigRef": pc, "forProvider": {"region": region, "vpcId": vpc}}
+    }))
+    .unwrap();
+    sgs.create(&PostParams::default(), &other).await.unwrap();
+    let inst = env.wait_ready("wired", 120).await;
+    let sg = sgs.get("db-sg").await.unwrap();
+    let sg_id = sg
+        .status
+        .and_then(|s| s.at_provider)
+        .and_then(|a| a.id)
+        .unwrap();
+    let net = sngs.get("net").await.unwrap();
+    let net_name = net
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    let id = inst
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    let db = paved::rds::client::from_sdk(&describe(&env.rds, &id).await.unwrap());
+    assert_eq!(db.db_subnet_group_name.as_deref(), Some(net_name.as_str()));
+    assert_eq!(db.vpc_security_group_ids, vec![sg_id]);
+
+    // Deleting the subnet group while the database uses it: it waits, naming the dependency.
+    sngs.delete("net", &DeleteParams::default()).await.unwrap();
+    let d = wait_for(&sngs, "net", 60, "DependencyViolation", |o| {
+        cond(o, "Synced").is_some_and(|c| c.reason == "DependencyViolation")
+    })
+    .await;
+    assert!(
+        cond(&d, "Synced").unwrap().message.contains(&id),
+        "{:?}",
+        cond(&d, "Synced")
+    );
+    env.instances
+        .delete("wired", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_deleted(&env.instances, "wired", 60).await;
+    wait_deleted(&sngs, "net", 60).await;
+    for n in ["db-sg", "web-sg"] {
+        sgs.delete(n, &DeleteParams::default()).await.unwrap();
+        wait_deleted(&sgs, n, 60).await;
+    }
+    sngs.delete("broken", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_deleted(&sngs, "broken", 60).await;
+    rds.stop().await;
+}
