@@ -254,8 +254,9 @@ pub async fn run_with_secrets(
     let (mut tasks, mut synced) = serve_kind(&ctx, &builtin, &namespaces, shutdown.clone());
     synced.push(comp_synced);
     let mut served = if config.xrds {
-        let (served, xrd_synced) = crate::xrd::controller::start(client.clone(), shutdown.clone());
-        synced.push(xrd_synced);
+        // Not part of readiness: the built-in kind is served whatever happens to XRDs (a
+        // missing CRD or permission is logged and retried).
+        let (served, _xrd_synced) = crate::xrd::controller::start(client.clone(), shutdown.clone());
         Some(served)
     } else {
         None
