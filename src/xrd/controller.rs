@@ -116,7 +116,17 @@ async fn reconcile(xrd: Arc<CompositeResourceDefinition>, ctx: Arc<Ctx>) -> Resu
     let synth = synthesize(&xrd);
 
     if xrd.meta().deletion_timestamp.is_some() {
-        if let Ok(s) = &synth {
+        // Only the CRD paved made for this XRD is this XRD's to hold or delete.
+        let ours = match &synth {
+            Ok(s) => crds
+                .get_opt(&s.kind.crd_name())
+                .await
+                .map_err(|e| Error::Kube("reading the claim CRD".into(), e))?
+                .filter(|c| c.labels().get(XRD_LABEL) == Some(&name))
+                .is_some(),
+            Err(_) => false,
+        };
+        if ours && let Ok(s) = &synth {
             let claims = claims_of(&ctx.client, &s.kind, 6).await;
             if !claims.is_empty() {
                 let more = if claims.len() > 5 { ", ..." } else { "" };
@@ -138,16 +148,9 @@ async fn reconcile(xrd: Arc<CompositeResourceDefinition>, ctx: Arc<Ctx>) -> Resu
             ctx.served.send_modify(|m| {
                 m.remove(&s.kind.crd_name());
             });
-            if let Some(crd) = crds
-                .get_opt(&s.kind.crd_name())
+            crds.delete(&s.kind.crd_name(), &DeleteParams::default())
                 .await
-                .map_err(|e| Error::Kube("reading the claim CRD".into(), e))?
-                && crd.labels().get(XRD_LABEL) == Some(&name)
-            {
-                crds.delete(&s.kind.crd_name(), &DeleteParams::default())
-                    .await
-                    .map_err(|e| Error::Kube("deleting the claim CRD".into(), e))?;
-            }
+                .map_err(|e| Error::Kube("deleting the claim CRD".into(), e))?;
         }
         finalizer::set(&api, &name, xrd.meta(), FINALIZER, false)
             .await
