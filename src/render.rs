@@ -171,13 +171,19 @@ fn check_against_xrd(
     claim_path: &Path,
     claim: &mut Value,
 ) -> anyhow::Result<crate::xrd::ServedKind> {
-    let doc = single_document(&read(xrd_path, "CompositeResourceDefinition")?, xrd_path, "CompositeResourceDefinition")?;
+    let doc = single_document(
+        &read(xrd_path, "CompositeResourceDefinition")?,
+        xrd_path,
+        "CompositeResourceDefinition",
+    )?;
     let xrd: crate::api::CompositeResourceDefinition = serde_json::from_value(doc)
         .with_context(|| format!("{}: not a CompositeResourceDefinition", xrd_path.display()))?;
-    let synth = crate::xrd::synthesize(&xrd)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", xrd_path.display()))?;
+    let synth =
+        crate::xrd::synthesize(&xrd).map_err(|e| anyhow::anyhow!("{}: {e}", xrd_path.display()))?;
     let kind = synth.kind;
-    let api_version = str_at(claim, &["apiVersion"]).unwrap_or_default().to_string();
+    let api_version = str_at(claim, &["apiVersion"])
+        .unwrap_or_default()
+        .to_string();
     let claim_kind = str_at(claim, &["kind"]).unwrap_or_default().to_string();
     let version = api_version
         .strip_prefix(&format!("{}/", kind.group))

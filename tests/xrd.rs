@@ -485,3 +485,53 @@ fn x_v2(def: &Value) -> bool {
     def["spec"]["scope"] == "Namespaced"
         || (def["apiVersion"] == "apiextensions.crossplane.io/v2" && def["spec"]["scope"].is_null())
 }
+
+/// `paved render --xrd`: the claim is validated against its XRD offline, defaults applied as
+/// the API server would, every error in one run; Compositions may name the XR kind.
+#[test]
+fn render_validates_the_claim_against_the_xrd_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = "render.example.org";
+    let write = |name: &str, v: &Value| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, serde_yaml_ng::to_string(v).unwrap()).unwrap();
+        p
+    };
+    let xrd_file = write("xrd.yaml", &xrd(group, json!({})));
+    let comp_file = write("composition.yaml", &composition("c", group));
+    let claim = |spec: Value| {
+        json!({"apiVersion": format!("{group}/v1alpha1"), "kind": "SQL",
+            "metadata": {"name": "orders", "namespace": "shop"}, "spec": spec})
+    };
+    let args = |claim_file| paved::render::RenderArgs {
+        claim: claim_file,
+        composition: comp_file.clone(),
+        observed: None,
+        include_claim: false,
+        xrd: Some(xrd_file.clone()),
+        output: paved::render::OutputFormat::Yaml,
+    };
+    let bad = write(
+        "bad.yaml",
+        &claim(json!({"size": "huge", "storageGB": 5000, "extra": 1})),
+    );
+    let mut out = Vec::new();
+    let err = paved::render::run(&args(bad), &mut out)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(3 errors)"), "{err}");
+    for field in [
+        "spec.size: Unsupported value",
+        "spec.storageGB: Invalid value: 5000",
+        "spec.extra: Unknown field",
+    ] {
+        assert!(err.contains(field), "{field} in {err}");
+    }
+    // Defaults applied: storageGB 20 and size small reach the composed Instance.
+    let good = write("good.yaml", &claim(json!({})));
+    let mut out = Vec::new();
+    paved::render::run(&args(good), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("allocatedStorage: 20"), "{text}");
+    assert!(text.contains("instanceClass: db.t3.micro"), "{text}");
+}
