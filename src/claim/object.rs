@@ -207,6 +207,7 @@ mod tests {
             default_composition: None,
             enforced_composition: None,
             default_delete_policy: None,
+            crd_generation: None,
         }
     }
 

@@ -285,7 +285,10 @@ async fn reconcile(xrd: Arc<CompositeResourceDefinition>, ctx: Arc<Ctx>) -> Resu
         write_status(&api, &name, &old, &status).await?;
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
-    let kind = Arc::new(s.kind.clone());
+    let kind = Arc::new(ServedKind {
+        crd_generation: applied.metadata.generation,
+        ..s.kind.clone()
+    });
     ctx.served.send_if_modified(|m| {
         if m.get(&crd_name) == Some(&kind) {
             return false;

@@ -40,6 +40,10 @@ pub struct ServedKind {
     pub default_composition: Option<String>,
     pub enforced_composition: Option<String>,
     pub default_delete_policy: Option<CompositeDeletePolicy>,
+    /// The served CRD's generation: a schema change makes it another served kind, so that the
+    /// claim controller restarts its watch (a watch opened before the change may deliver
+    /// objects pruned by the old schema) and reconciles every claim of it again.
+    pub crd_generation: Option<i64>,
 }
 
 impl ServedKind {
@@ -59,6 +63,7 @@ impl ServedKind {
             default_composition: None,
             enforced_composition: None,
             default_delete_policy: None,
+            crd_generation: None,
         }
     }
 
@@ -284,6 +289,7 @@ pub fn synthesize(xrd: &CompositeResourceDefinition) -> Result<Synthesized, Synt
                 .as_ref()
                 .map(|r| r.name.clone()),
             default_delete_policy: spec.default_composite_delete_policy,
+            crd_generation: None,
         },
         crd,
     })
