@@ -5,6 +5,7 @@
 //! - [`kube`]: plumbing both controllers share (metadata, write overlay, backoff, synced
 //!   signals, finalizers, Events); [`events`] is [`kube::events`].
 //! - [`secrets`]: the one cache of paved's Secrets both controllers read.
+//! - [`xrd`]: CompositeResourceDefinitions, served as claim CRDs.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod render;
 pub mod run;
 pub mod schema;
 pub mod secrets;
+pub mod xrd;
 
 pub use crate::kube::events;
 /// The managed-resource controller under its first name (tests and scripts use `paved::rds`).

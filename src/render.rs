@@ -57,6 +57,12 @@ pub struct RenderArgs {
     #[arg(long)]
     pub include_claim: bool,
 
+    /// The CompositeResourceDefinition of the claim's kind: the claim is validated against its
+    /// schema offline, with its defaults applied as the API server would, and every schema
+    /// error is reported in one run. Compositions may then name the XR kind.
+    #[arg(long, value_name = "FILE")]
+    pub xrd: Option<PathBuf>,
+
     /// Output format: `yaml` (documents with comments) or `json` (one object: the composed
     /// objects, skipped resources, warnings and, with --observed, the claim's status; or the
     /// Composition's errors as a list with path, step and message).
@@ -189,6 +195,80 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         cur = cur.get(p)?;
     }
     cur.as_str()
+}
+
+/// Validate the claim against the schema of its kind in the XRD at `xrd_path` (defaults
+/// applied in place); every error at once.
+fn check_against_xrd(
+    xrd_path: &Path,
+    claim_path: &Path,
+    claim: &mut Value,
+) -> anyhow::Result<crate::xrd::ServedKind> {
+    let doc = single_document(
+        &read(xrd_path, "CompositeResourceDefinition")?,
+        xrd_path,
+        "CompositeResourceDefinition",
+    )?;
+    let xrd: crate::api::CompositeResourceDefinition = serde_json::from_value(doc)
+        .with_context(|| format!("{}: not a CompositeResourceDefinition", xrd_path.display()))?;
+    let synth =
+        crate::xrd::synthesize(&xrd).map_err(|e| anyhow::anyhow!("{}: {e}", xrd_path.display()))?;
+    let kind = synth.kind;
+    let api_version = str_at(claim, &["apiVersion"])
+        .unwrap_or_default()
+        .to_string();
+    let claim_kind = str_at(claim, &["kind"]).unwrap_or_default().to_string();
+    let version = api_version
+        .strip_prefix(&format!("{}/", kind.group))
+        .filter(|_| claim_kind == kind.kind);
+    let Some(version) = version else {
+        bail!(
+            "{}: the claim is {api_version} {claim_kind}, but {} defines {} {}",
+            claim_path.display(),
+            xrd_path.display(),
+            kind.api_version(),
+            kind.kind
+        );
+    };
+    let schema = synth
+        .crd
+        .spec
+        .versions
+        .iter()
+        .find(|v| v.name == version && v.served)
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .and_then(|s| serde_json::to_value(s).ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: version {version} of {} is not served by {}",
+                claim_path.display(),
+                kind.kind,
+                xrd_path.display()
+            )
+        })?;
+    // What the API server validates: the spec (metadata and type fields are its own).
+    let mut body = serde_json::json!({"spec": claim.get("spec").cloned().unwrap_or(Value::Null)});
+    if body["spec"].is_null() {
+        body = serde_json::json!({});
+    }
+    let spec_only = serde_json::json!({"type": "object", "required": ["spec"],
+        "properties": {"spec": schema["properties"]["spec"].clone()}});
+    let errors = crate::xrd::validate::validate(&spec_only, &mut body);
+    if !errors.is_empty() {
+        bail!(
+            "{}: the claim is not valid against {} ({} error{}):\n  {}",
+            claim_path.display(),
+            xrd_path.display(),
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            errors.join("\n  ")
+        );
+    }
+    if let Some(spec) = body.get("spec") {
+        claim["spec"] = spec.clone();
+    }
+    Ok(kind)
 }
 
 fn load_claim(path: &Path) -> anyhow::Result<Value> {
@@ -475,7 +555,7 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 }
 
 fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let claim = load_claim(&args.claim)?;
+    let mut claim = load_claim(&args.claim)?;
     let (composition, composition_errors) = load_composition(&args.composition)?;
     let composition_name = composition.metadata.name.clone().unwrap_or_default();
     let mut problems = claim_problems(&claim);
@@ -488,10 +568,19 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         return Err(invalid(problems).into());
     }
     let type_ref = &composition.spec.composite_type_ref;
+    let served = match &args.xrd {
+        Some(path) => Some(check_against_xrd(path, &args.claim, &mut claim)?),
+        None => None,
+    };
     let (claim_api, claim_kind) = (str_at(&claim, &["apiVersion"]), str_at(&claim, &["kind"]));
-    if claim_api != Some(type_ref.api_version.as_str())
-        || claim_kind != Some(type_ref.kind.as_str())
-    {
+    let composes = match &served {
+        Some(kind) => kind.composed_by(&type_ref.api_version, &type_ref.kind),
+        None => {
+            claim_api == Some(type_ref.api_version.as_str())
+                && claim_kind == Some(type_ref.kind.as_str())
+        }
+    };
+    if !composes {
         bail!(
             "composition {composition_name} composes {} {}, but the claim is {} {}",
             type_ref.api_version,

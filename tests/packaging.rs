@@ -570,6 +570,21 @@ fn expected_cluster_rules() -> Vec<Value> {
             &["update"],
         ),
         rule(&["apiextensions.crossplane.io"], &["compositions"], RO),
+        rule(
+            &["apiextensions.crossplane.io"],
+            &["compositeresourcedefinitions"],
+            &["get", "list", "watch", "patch"],
+        ),
+        rule(
+            &["apiextensions.crossplane.io"],
+            &["compositeresourcedefinitions/status"],
+            &["patch"],
+        ),
+        rule(
+            &["apiextensions.k8s.io"],
+            &["customresourcedefinitions"],
+            &["get", "create", "patch", "delete"],
+        ),
         rule(&["rds.aws.upbound.io"], &["instances"], RW),
         rule(&["rds.aws.upbound.io"], &["instances/status"], &["patch"]),
         rule(
@@ -885,6 +900,29 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
             ],
             &ns,
         ),
+        // XRDs (finalizer, status) and the claim CRDs paved synthesises from them
+        with(
+            &[
+                "watch",
+                "compositeresourcedefinitions.apiextensions.crossplane.io",
+            ],
+            &[],
+        ),
+        with(
+            &[
+                "patch",
+                "compositeresourcedefinitions.apiextensions.crossplane.io",
+            ],
+            &[],
+        ),
+        with(
+            &["create", "customresourcedefinitions.apiextensions.k8s.io"],
+            &[],
+        ),
+        with(
+            &["patch", "customresourcedefinitions.apiextensions.k8s.io"],
+            &[],
+        ),
         // secrets (see the doc comment) and events
         with(&["create", "secrets"], &ns),
         with(&["patch", "secrets"], &ns),
@@ -926,7 +964,14 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
         with(&["delete", "events.events.k8s.io"], &ns),
         with(&["list", "events.events.k8s.io"], &ns),
         with(
-            &["create", "customresourcedefinitions.apiextensions.k8s.io"],
+            &["update", "customresourcedefinitions.apiextensions.k8s.io"],
+            &[],
+        ),
+        with(
+            &[
+                "delete",
+                "compositeresourcedefinitions.apiextensions.crossplane.io",
+            ],
             &[],
         ),
         with(&["create", "clusterroles.rbac.authorization.k8s.io"], &[]),

@@ -101,7 +101,7 @@ pub struct CompositionSelector {
 }
 
 // What deleting a claim waits for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum CompositeDeletePolicy {
     /// The claim is removed at once; its composed resources are deleted after it.
     #[default]

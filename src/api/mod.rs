@@ -14,6 +14,7 @@ pub mod reference;
 pub mod security_group;
 pub mod security_group_rule;
 pub mod subnet_group;
+pub mod xrd;
 
 pub use claim::{PostgreSQLInstance, PostgreSQLInstanceSpec, PostgreSQLInstanceStatus};
 pub use common::{Condition, ConditionStatus};
@@ -26,6 +27,7 @@ pub use provider_config::{
 pub use security_group::SecurityGroup;
 pub use security_group_rule::SecurityGroupRule;
 pub use subnet_group::SubnetGroup;
+pub use xrd::CompositeResourceDefinition;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -158,7 +160,36 @@ pub fn all_crds_with(conversion: &Conversion) -> Vec<CustomResourceDefinition> {
         SecurityGroup::crd(),
         SecurityGroupRule::crd(),
         ParameterGroup::crd(),
+        xrd_crd(),
     ]
+}
+
+/// The CRD of CompositeResourceDefinition: served at v1 (stored) and v2, one schema, v2
+/// defaulting `spec.scope` to `Namespaced` as Crossplane v2 does.
+fn xrd_crd() -> CustomResourceDefinition {
+    let mut crd = CompositeResourceDefinition::crd();
+    if let Some(v1) = crd.spec.versions.first().cloned() {
+        let mut v2 = v1;
+        v2.name = "v2".into();
+        v2.storage = false;
+        if let Some(scope) = v2
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("spec"))
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("scope"))
+        {
+            scope.default = Some(
+                k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+                    serde_json::json!("Namespaced"),
+                ),
+            );
+        }
+        crd.spec.versions.push(v2);
+    }
+    crd
 }
 
 #[cfg(test)]

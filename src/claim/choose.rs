@@ -9,7 +9,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::api::{Composition, PostgreSQLInstance, PostgreSQLInstanceStatus};
+use crate::api::{Composition, PostgreSQLInstanceStatus};
+use crate::xrd::ServedKind;
+
+use super::object::Claim;
 
 /// apiVersion of the claim type a Composition must serve.
 pub const CLAIM_API_VERSION: &str = "database.example.com/v1alpha1";
@@ -39,8 +42,8 @@ impl Candidate {
         })
     }
 
-    fn serves_claim_type(&self) -> bool {
-        self.api_version == CLAIM_API_VERSION && self.kind == CLAIM_KIND
+    fn serves(&self, kind: &ServedKind) -> bool {
+        kind.composed_by(&self.api_version, &self.kind)
     }
 
     fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
@@ -57,6 +60,8 @@ pub struct ClaimChoice<'a> {
     pub selector: Option<&'a BTreeMap<String, String>>,
     /// `status.compositionRef.name`: what paved chose before.
     pub recorded: Option<&'a str>,
+    /// The claim's kind (`None`: the built-in PostgreSQLInstance).
+    pub kind: Option<&'a ServedKind>,
 }
 
 /// Why no Composition could be chosen. `Display` is the condition message.
@@ -64,28 +69,31 @@ pub struct ClaimChoice<'a> {
 pub enum SelectError {
     #[error(
         "spec.compositionRef names Composition {name:?}, which does not exist; {}; set spec.compositionRef.name to an existing Composition",
-        describe_candidates(candidates)
+        describe_candidates(ty, candidates)
     )]
     RefNotFound {
+        ty: String,
         name: String,
         candidates: Vec<String>,
     },
 
     #[error(
         "Composition {name:?} (status.compositionRef), which this claim was composed with, no longer exists; its composed resources are kept as they are. Restore that Composition, or set spec.compositionRef.name to choose another ({})",
-        describe_candidates(candidates)
+        describe_candidates(ty, candidates)
     )]
     RecordedGone {
+        ty: String,
         name: String,
         candidates: Vec<String>,
     },
 
     #[error(
-        "no Composition for {CLAIM_API_VERSION} {CLAIM_KIND} matches spec.compositionSelector.matchLabels {}; {}; fix the labels or set spec.compositionRef.name",
+        "no Composition for {ty} matches spec.compositionSelector.matchLabels {}; {}; fix the labels or set spec.compositionRef.name",
         describe_labels(labels),
-        describe_candidates(candidates)
+        describe_candidates(ty, candidates)
     )]
     NoneMatchSelector {
+        ty: String,
         labels: BTreeMap<String, String>,
         candidates: Vec<String>,
     },
@@ -102,21 +110,22 @@ pub enum SelectError {
     },
 
     #[error(
-        "no Composition for {CLAIM_API_VERSION} {CLAIM_KIND} exists; ask your platform team to install one (spec.compositeTypeRef {CLAIM_API_VERSION} {CLAIM_KIND}), or set spec.compositionRef.name"
+        "no Composition for {ty} exists; ask your platform team to install one (spec.compositeTypeRef {ty}), or set spec.compositionRef.name"
     )]
-    NoneForType,
+    NoneForType { ty: String },
 
     #[error(
-        "{} Compositions serve {CLAIM_API_VERSION} {CLAIM_KIND}: {}; set spec.compositionRef.name to one of them, or spec.compositionSelector.matchLabels",
+        "{} Compositions serve {ty}: {}; set spec.compositionRef.name to one of them, or spec.compositionSelector.matchLabels",
         matches.len(),
         quoted(matches)
     )]
-    SeveralForType { matches: Vec<String> },
+    SeveralForType { ty: String, matches: Vec<String> },
 
     #[error(
-        "Composition {name:?} is for {api_version} {kind}, not {CLAIM_API_VERSION} {CLAIM_KIND}; point spec.compositionRef at a Composition whose compositeTypeRef is {CLAIM_API_VERSION} {CLAIM_KIND}"
+        "Composition {name:?} is for {api_version} {kind}, not {ty}; point spec.compositionRef at a Composition whose compositeTypeRef is {ty}"
     )]
     WrongType {
+        ty: String,
         name: String,
         api_version: String,
         kind: String,
@@ -127,9 +136,9 @@ impl SelectError {
     /// A bounded CamelCase category, for events and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::RefNotFound { .. } | Self::NoneMatchSelector { .. } | Self::NoneForType => {
-                "CompositionNotFound"
-            }
+            Self::RefNotFound { .. }
+            | Self::NoneMatchSelector { .. }
+            | Self::NoneForType { .. } => "CompositionNotFound",
             Self::RecordedGone { .. } => "CompositionDeleted",
             Self::SeveralMatchSelector { .. } | Self::SeveralForType { .. } => {
                 "CompositionAmbiguous"
@@ -147,14 +156,11 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
-fn describe_candidates(names: &[String]) -> String {
+fn describe_candidates(ty: &str, names: &[String]) -> String {
     if names.is_empty() {
-        format!("there is no Composition for {CLAIM_API_VERSION} {CLAIM_KIND} at all")
+        format!("there is no Composition for {ty} at all")
     } else {
-        format!(
-            "Compositions for {CLAIM_API_VERSION} {CLAIM_KIND}: {}",
-            quoted(names)
-        )
+        format!("Compositions for {ty}: {}", quoted(names))
     }
 }
 
@@ -173,7 +179,16 @@ pub fn select<'c>(
     choice: &ClaimChoice<'_>,
     all: &'c [Candidate],
 ) -> Result<&'c Candidate, SelectError> {
-    let mut for_type: Vec<&Candidate> = all.iter().filter(|c| c.serves_claim_type()).collect();
+    let builtin;
+    let kind = match choice.kind {
+        Some(k) => k,
+        None => {
+            builtin = ServedKind::builtin();
+            &builtin
+        }
+    };
+    let ty = kind.type_ref();
+    let mut for_type: Vec<&Candidate> = all.iter().filter(|c| c.serves(kind)).collect();
     for_type.sort_by(|a, b| a.name.cmp(&b.name));
     let names = |cs: &[&Candidate]| cs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
 
@@ -181,6 +196,7 @@ pub fn select<'c>(
         all.iter()
             .find(|c| c.name == name)
             .ok_or_else(|| SelectError::RefNotFound {
+                ty: ty.clone(),
                 name: name.to_string(),
                 candidates: names(&for_type),
             })?
@@ -195,6 +211,7 @@ pub fn select<'c>(
         }
     }) {
         recorded.map_err(|r| SelectError::RecordedGone {
+            ty: ty.clone(),
             name: r.to_string(),
             candidates: names(&for_type),
         })?
@@ -208,6 +225,7 @@ pub fn select<'c>(
             [one] => *one,
             [] => {
                 return Err(SelectError::NoneMatchSelector {
+                    ty,
                     labels: sel.clone(),
                     candidates: for_type.iter().map(|c| describe_candidate(c)).collect(),
                 });
@@ -222,17 +240,19 @@ pub fn select<'c>(
     } else {
         match for_type.as_slice() {
             [one] => *one,
-            [] => return Err(SelectError::NoneForType),
+            [] => return Err(SelectError::NoneForType { ty }),
             several => {
                 return Err(SelectError::SeveralForType {
+                    ty,
                     matches: names(several),
                 });
             }
         }
     };
 
-    if !chosen.serves_claim_type() {
+    if !chosen.serves(kind) {
         return Err(SelectError::WrongType {
+            ty,
             name: chosen.name.clone(),
             api_version: chosen.api_version.clone(),
             kind: chosen.kind.clone(),
@@ -242,8 +262,8 @@ pub fn select<'c>(
 }
 
 /// What the claim says about its Composition: its spec, and `status` as paved last wrote it.
-pub fn claim_choice<'a>(
-    claim: &'a PostgreSQLInstance,
+pub(crate) fn claim_choice<'a>(
+    claim: &'a Claim,
     status: &'a PostgreSQLInstanceStatus,
 ) -> ClaimChoice<'a> {
     ClaimChoice {
@@ -254,6 +274,7 @@ pub fn claim_choice<'a>(
             .as_ref()
             .map(|s| &s.match_labels),
         recorded: status.composition_ref.as_ref().map(|r| r.name.as_str()),
+        kind: Some(&claim.kind),
     }
 }
 
@@ -271,6 +292,7 @@ pub fn choose(
         .find(|c| c.metadata.name.as_deref() == Some(chosen.name.as_str()))
         .cloned()
         .ok_or_else(|| SelectError::RefNotFound {
+            ty: String::new(),
             name: chosen.name.clone(),
             candidates: vec![],
         })
@@ -483,11 +505,16 @@ mod tests {
             ))
         };
         let all = vec![comp("a"), comp("b")];
-        let claim: PostgreSQLInstance = serde_json::from_value(serde_json::json!({
-            "apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND,
-            "metadata": {"name": "db", "namespace": "ns"},
-            "spec": {"parameters": {"storageGB": 20, "version": "16"}}}))
-        .unwrap_or_else(|e| panic!("claim: {e}"));
+        let claim = Claim::new(
+            Arc::new(
+                serde_json::from_value(serde_json::json!({
+                "apiVersion": CLAIM_API_VERSION, "kind": CLAIM_KIND,
+                "metadata": {"name": "db", "namespace": "ns"},
+                "spec": {"parameters": {"storageGB": 20, "version": "16"}}}))
+                .unwrap_or_else(|e| panic!("claim: {e}")),
+            ),
+            Arc::new(ServedKind::builtin()),
+        );
         let status: PostgreSQLInstanceStatus =
             serde_json::from_value(serde_json::json!({"compositionRef": {"name": "b"}}))
                 .unwrap_or_else(|e| panic!("status: {e}"));
@@ -500,6 +527,7 @@ mod tests {
         assert_eq!(
             choose(&claim_choice(&claim, &fresh), &all).map(|_| ()),
             Err(SelectError::SeveralForType {
+                ty: "database.example.com/v1alpha1 PostgreSQLInstance".into(),
                 matches: vec!["a".into(), "b".into()]
             })
         );

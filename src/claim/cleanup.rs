@@ -15,13 +15,14 @@ use super::error::{Error, KubeContext};
 use super::finalizer;
 use super::kinds::Kinds;
 use super::live::object_key_parts;
+use super::object::Claim;
 use super::observe::listed;
 use super::plan::controlled_by;
 use super::prune::{DeleteOutcome, delete_composed};
 use super::status;
+use crate::api::Composition;
 use crate::api::claim::{CompositeDeletePolicy, PostgreSQLInstanceStatus};
 use crate::api::common::ObjectReference;
-use crate::api::{Composition, PostgreSQLInstance};
 use crate::compose::composed_name;
 
 /// What to delete: what the status lists, and what the Composition lists (in case a status
@@ -50,7 +51,7 @@ pub(crate) fn targets(
 
 pub(crate) async fn cleanup(
     ctx: &Context,
-    claim: &PostgreSQLInstance,
+    claim: &Claim,
     ns: &str,
     old: &PostgreSQLInstanceStatus,
 ) -> Result<Action, Error> {
@@ -90,12 +91,7 @@ pub(crate) async fn cleanup(
 }
 
 /// Delete the claim's connection Secret, if the claim controls it.
-async fn delete_secret(
-    ctx: &Context,
-    claim: &PostgreSQLInstance,
-    ns: &str,
-    uid: &str,
-) -> Result<(), Error> {
+async fn delete_secret(ctx: &Context, claim: &Claim, ns: &str, uid: &str) -> Result<(), Error> {
     let Some(target) = &claim.spec.write_connection_secret_to_ref else {
         return Ok(());
     };

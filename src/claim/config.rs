@@ -11,6 +11,9 @@ pub struct ClaimConfig {
     pub resync: Duration,
     /// How many claims are reconciled at the same time.
     pub concurrency: u16,
+    /// Serve the claim kinds CompositeResourceDefinitions define (the XRD controller runs
+    /// with the claim controller), besides the built-in PostgreSQLInstance.
+    pub xrds: bool,
 }
 
 impl Default for ClaimConfig {
@@ -19,6 +22,7 @@ impl Default for ClaimConfig {
             namespaces: Vec::new(),
             resync: Duration::from_secs(600),
             concurrency: 16,
+            xrds: true,
         }
     }
 }

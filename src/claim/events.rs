@@ -7,8 +7,8 @@ use kube::Resource;
 use kube::runtime::events::EventType;
 
 use super::context::Context;
+use super::object::Claim;
 use super::status::Facts;
-use crate::api::PostgreSQLInstance;
 use crate::api::claim::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
 
@@ -136,14 +136,8 @@ fn composed(
 
 impl Context {
     /// Publish one Event about the claim (notes bounded, failures logged, not returned).
-    pub async fn event(
-        &self,
-        claim: &PostgreSQLInstance,
-        type_: EventType,
-        reason: &str,
-        note: String,
-    ) {
-        let regarding = claim.object_ref(&());
+    pub async fn event(&self, claim: &Claim, type_: EventType, reason: &str, note: String) {
+        let regarding = claim.object_ref(&claim.api_resource());
         self.recorder
             .emit(&regarding, type_, reason, "Reconcile", note)
             .await;
@@ -151,7 +145,7 @@ impl Context {
 }
 
 /// Emit `notes` about the claim, in order.
-pub(crate) async fn emit(ctx: &Context, claim: &PostgreSQLInstance, notes: Vec<Note>) {
+pub(crate) async fn emit(ctx: &Context, claim: &Claim, notes: Vec<Note>) {
     for n in notes {
         ctx.event(claim, n.type_, n.reason, n.note).await;
     }

@@ -1,17 +1,21 @@
 //! The claim's finalizer, added before anything is composed and removed once cleanup is done,
 //! as guarded merge patches ([`crate::kube::finalizer`]).
 
-use kube::api::Api;
+use kube::api::{Api, DynamicObject};
 use kube::{Resource, ResourceExt};
 
 use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::FINALIZER;
-use crate::api::PostgreSQLInstance;
+use super::object::Claim;
 use crate::kube::finalizer::{self, Written};
 
-fn api(ctx: &Context, claim: &PostgreSQLInstance) -> Api<PostgreSQLInstance> {
-    Api::namespaced(ctx.client.clone(), &claim.namespace().unwrap_or_default())
+fn api(ctx: &Context, claim: &Claim) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        ctx.client.clone(),
+        &claim.namespace().unwrap_or_default(),
+        &claim.api_resource(),
+    )
 }
 
 /// What [`ensure`] found.
@@ -26,7 +30,7 @@ pub(crate) enum Ensured {
 }
 
 /// Add paved's finalizer to the claim unless it has it.
-pub(crate) async fn ensure(ctx: &Context, claim: &PostgreSQLInstance) -> Result<Ensured, Error> {
+pub(crate) async fn ensure(ctx: &Context, claim: &Claim) -> Result<Ensured, Error> {
     if has(claim) {
         return Ok(Ensured::Had);
     }
@@ -48,7 +52,7 @@ pub(crate) async fn ensure(ctx: &Context, claim: &PostgreSQLInstance) -> Result<
 }
 
 /// Remove paved's finalizer from the claim (a claim already gone is fine).
-pub(crate) async fn release(ctx: &Context, claim: &PostgreSQLInstance) -> Result<(), Error> {
+pub(crate) async fn release(ctx: &Context, claim: &Claim) -> Result<(), Error> {
     if !has(claim) {
         return Ok(());
     }
@@ -66,6 +70,6 @@ pub(crate) async fn release(ctx: &Context, claim: &PostgreSQLInstance) -> Result
 }
 
 /// Whether the claim carries paved's finalizer.
-pub(crate) fn has(claim: &PostgreSQLInstance) -> bool {
+pub(crate) fn has(claim: &Claim) -> bool {
     finalizer::has(claim.meta(), FINALIZER)
 }

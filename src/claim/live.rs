@@ -10,8 +10,9 @@ use kube::{Resource, ResourceExt};
 use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::FIELD_MANAGER;
+use super::object::Claim;
 use super::watches::CompactObject;
-use crate::api::{PostgreSQLInstance, PostgreSQLInstanceStatus};
+use crate::api::PostgreSQLInstanceStatus;
 use crate::kube::meta::slim;
 
 /// (apiVersion, kind, namespace, name) of a composed object.
@@ -24,7 +25,7 @@ pub(crate) fn dyn_api(ctx: &Context, ar: &ApiResource, ns: &str) -> Api<DynamicO
 impl Context {
     /// The claim's status as the API server has it: the cached claim's, unless the cache has
     /// not caught up with our last status write yet (then what we wrote).
-    pub fn live_status(&self, claim: &PostgreSQLInstance) -> PostgreSQLInstanceStatus {
+    pub fn live_status(&self, claim: &Claim) -> PostgreSQLInstanceStatus {
         let ours = claim.uid().and_then(|uid| {
             self.written
                 .ours(&uid, claim.meta().resource_version.as_deref())
@@ -39,7 +40,7 @@ impl Context {
     /// version `rv`.
     pub fn note_status_written(
         &self,
-        claim: &PostgreSQLInstance,
+        claim: &Claim,
         superseded: &[String],
         rv: Option<String>,
         status: &PostgreSQLInstanceStatus,
@@ -50,7 +51,7 @@ impl Context {
         }
     }
 
-    pub fn forget_claim(&self, claim: &PostgreSQLInstance) {
+    pub fn forget_claim(&self, claim: &Claim) {
         if let Some(uid) = claim.uid() {
             self.written.forget(&uid);
         }

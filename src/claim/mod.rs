@@ -34,6 +34,7 @@ mod kinds;
 mod live;
 mod metrics;
 mod names;
+pub(crate) mod object;
 mod observe;
 pub mod plan;
 mod prune;
@@ -51,6 +52,7 @@ use crate::kube::events::Recorder;
 use crate::kube::{synced, watch};
 use futures::{FutureExt, StreamExt};
 use kube::Api;
+use kube::api::DynamicObject;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::CancelableJoinHandle;
@@ -63,12 +65,13 @@ pub use error::Error;
 pub use metrics::ClaimMetrics;
 pub use names::{FIELD_MANAGER, FINALIZER};
 
-use crate::api::{Composition, PostgreSQLInstance};
+use crate::api::Composition;
+use crate::xrd::ServedKind;
 
 /// A claim change worth a reconcile: spec (generation), labels, annotations (Compositions may
 /// patch from them), finalizers, deletion. Status changes are not.
-fn claim_predicate(o: &PostgreSQLInstance) -> Option<u64> {
-    let deleting = |o: &PostgreSQLInstance| o.metadata.deletion_timestamp.as_ref().map(|_| 1u64);
+fn claim_predicate(o: &DynamicObject) -> Option<u64> {
+    let deleting = |o: &DynamicObject| o.metadata.deletion_timestamp.as_ref().map(|_| 1u64);
     predicates::generation
         .combine(predicates::labels)
         .combine(predicates::annotations)
@@ -89,36 +92,39 @@ pub async fn run(
     run_with_secrets(client, config, metrics, ready, shutdown, None).await
 }
 
-/// The claims of one namespace scope: their cache, the queue of their reconciles (their own
-/// changes and the triggers of [`watches`]) and the signal that the cache is filled.
+/// The claims of one kind in one namespace scope: their cache, the queue of their reconciles
+/// (their own changes and the triggers of [`watches`]) and the signal that the cache is filled.
 struct ClaimScope<Q> {
     scope: watches::Scope,
-    reader: reflector::Store<PostgreSQLInstance>,
+    reader: reflector::Store<DynamicObject>,
     queue: Q,
     synced: synced::SyncedRx,
 }
 
 fn claim_scope(
     client: &kube::Client,
+    kind: &Arc<ServedKind>,
     ns: &Option<String>,
     resync: std::time::Duration,
 ) -> ClaimScope<
-    impl futures::Stream<Item = Result<ObjectRef<PostgreSQLInstance>, Infallible>> + use<>,
+    impl futures::Stream<Item = Result<ObjectRef<DynamicObject>, Infallible>> + Send + use<>,
 > {
-    let api: Api<PostgreSQLInstance> = match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    let ar = kind.api_resource();
+    let api: Api<DynamicObject> = match ns {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
     };
-    let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<PostgreSQLInstance>>();
+    let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<DynamicObject>>();
     // Claims are cached slimmed (no managedFields: status writes compare against the desired
     // status only), with our own "initial list done" signal and the watch's health.
-    let (reader, synced, events) = synced::cached(api, watches::watch_config());
+    let (reader, synced, events) = synced::cached_with(api, watches::watch_config(), ar.clone());
     // Each claim once the store has it (see `kube::watch`: a relist's claims wait for its end).
+    let own_ar = ar.clone();
     let own = watch::settled_objects(events, false)
         .predicate_filter(claim_predicate, PredicateConfig::default())
-        .filter_map(|r| {
+        .filter_map(move |r| {
             std::future::ready(match r {
-                Ok(o) => Some(ObjectRef::from_obj(&o)),
+                Ok(o) => Some(ObjectRef::from_obj_with(&o, own_ar.clone())),
                 // Logged once per outage by the watch's health.
                 Err(e) => {
                     tracing::debug!(error = %e, "watch of claims failed; retrying");
@@ -128,16 +134,18 @@ fn claim_scope(
         });
     // The safety net: every cached claim once per resync interval, triggered or not.
     let all = reader.clone();
+    let resync_ar = kind.api_resource();
     let resyncs = watch::resync_ticks(resync).flat_map(move |()| {
         futures::stream::iter(
             all.state()
                 .iter()
-                .map(|c| ObjectRef::from_obj(&**c))
+                .map(|c| ObjectRef::from_obj_with(&**c, resync_ar.clone()))
                 .collect::<Vec<_>>(),
         )
     });
     ClaimScope {
         scope: watches::Scope {
+            kind: Arc::clone(kind),
             namespace: ns.clone(),
             claims: reader.clone(),
             trigger: tx,
@@ -166,6 +174,47 @@ fn signal_ready(
     });
 }
 
+/// Start serving one claim kind: a watch and a reconcile queue per namespace scope. Returns
+/// the appliers' tasks and the caches' synced signals.
+fn serve_kind(
+    ctx: &Arc<context::Context>,
+    kind: &Arc<ServedKind>,
+    namespaces: &[Option<String>],
+    shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
+) -> (Vec<tokio::task::JoinHandle<()>>, Vec<synced::SyncedRx>) {
+    let (mut tasks, mut synced) = (Vec::new(), Vec::new());
+    tracing::info!(kind = %kind.kind, api_version = %kind.api_version(), "serving claim kind");
+    for ns in namespaces {
+        let s = claim_scope(&ctx.client, kind, ns, ctx.config.resync);
+        ctx.watches.add_scope(s.scope);
+        synced.push(s.synced);
+        let cfg = kube::runtime::Config::default().concurrency(ctx.config.concurrency);
+        let k = Arc::clone(kind);
+        let reconcile = move |obj: Arc<DynamicObject>, ctx: Arc<context::Context>| {
+            let claim = object::Claim::new(obj, Arc::clone(&k));
+            CancelableJoinHandle::spawn(
+                reconcile::reconcile(claim, ctx),
+                &tokio::runtime::Handle::current(),
+            )
+        };
+        let queue = s.queue.take_until(shutdown.clone());
+        let run = applier(
+            reconcile,
+            reconcile::error_policy,
+            Arc::clone(ctx),
+            s.reader,
+            queue,
+            cfg,
+        )
+        .for_each(|res| {
+            log_result(res);
+            std::future::ready(())
+        });
+        tasks.push(tokio::spawn(run));
+    }
+    (tasks, synced)
+}
+
 /// [`run`], reading paved's Secrets from `secrets` (one feed per namespace scope, shared with
 /// the RDS controller by `paved run`) instead of a watch of its own.
 pub async fn run_with_secrets(
@@ -178,21 +227,12 @@ pub async fn run_with_secrets(
 ) -> anyhow::Result<()> {
     let shutdown = shutdown.boxed().shared();
     let namespaces = crate::secrets::scopes(&config.namespaces);
-    let (mut scopes, mut queues, mut synced) = (Vec::new(), Vec::new(), Vec::new());
-    for ns in &namespaces {
-        let s = claim_scope(&client, ns, config.resync);
-        scopes.push(s.scope);
-        queues.push((s.reader, s.queue));
-        synced.push(s.synced);
-    }
 
-    let watches = watches::Watches::new(client.clone(), scopes);
+    let watches = watches::Watches::new(client.clone(), namespaces.clone());
     let (compositions, comp_writer) = reflector::store::<Composition>();
     let (comp_synced_tx, comp_synced) = synced::channel();
     watches.start_compositions(comp_writer, comp_synced_tx);
     watches.start_secrets(crate::secrets::feeds_or_own(&client, &namespaces, secrets));
-    synced.push(comp_synced.clone());
-    signal_ready(synced, Arc::clone(&ready), shutdown.clone());
 
     let reporter = Reporter {
         controller: "paved-claim".into(),
@@ -205,33 +245,66 @@ pub async fn run_with_secrets(
         config.clone(),
         metrics,
         recorder,
-        (compositions, comp_synced),
+        (compositions, comp_synced.clone()),
         Arc::clone(&watches),
     ));
-    let runs = queues.into_iter().map(|(reader, queue)| {
-        let cfg = kube::runtime::Config::default().concurrency(config.concurrency);
-        let reconcile = |claim, ctx| {
-            CancelableJoinHandle::spawn(
-                reconcile::reconcile(claim, ctx),
-                &tokio::runtime::Handle::current(),
-            )
-        };
-        let queue = queue.take_until(shutdown.clone());
-        applier(
-            reconcile,
-            reconcile::error_policy,
-            Arc::clone(&ctx),
-            reader,
-            queue,
-            cfg,
-        )
-        .for_each(|res| {
-            log_result(res);
-            std::future::ready(())
-        })
-    });
+
+    // The built-in kind, always; the kinds of XRDs as the XRD controller serves them.
+    let builtin = Arc::new(ServedKind::builtin());
+    let (mut tasks, mut synced) = serve_kind(&ctx, &builtin, &namespaces, shutdown.clone());
+    synced.push(comp_synced);
+    let mut served = if config.xrds {
+        // Not part of readiness: the built-in kind is served whatever happens to XRDs (a
+        // missing CRD or permission is logged and retried).
+        let (served, _xrd_synced) = crate::xrd::controller::start(client.clone(), shutdown.clone());
+        Some(served)
+    } else {
+        None
+    };
+    signal_ready(synced, Arc::clone(&ready), shutdown.clone());
     tracing::info!(namespaces = ?config.namespaces, "claim controller started");
-    futures::future::join_all(runs).await;
+
+    let mut by_kind: std::collections::HashMap<Arc<ServedKind>, Vec<tokio::task::JoinHandle<()>>> =
+        std::collections::HashMap::new();
+    loop {
+        let changed = async {
+            match served.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => futures::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.clone() => break,
+            ok = changed => {
+                if !ok { break; }
+                let now: Vec<Arc<ServedKind>> = served
+                    .as_ref()
+                    .map(|rx| rx.borrow().values().cloned().collect())
+                    .unwrap_or_default();
+                by_kind.retain(|k, handles| {
+                    let keep = now.iter().any(|n| n == k);
+                    if !keep {
+                        tracing::info!(kind = %k.kind, api_version = %k.api_version(), "no longer serving claim kind");
+                        watches.remove_kind(k);
+                        for h in handles.iter() { h.abort(); }
+                    }
+                    keep
+                });
+                for k in now {
+                    if *k != *builtin && !by_kind.contains_key(&k) {
+                        let (t, _) = serve_kind(&ctx, &k, &namespaces, shutdown.clone());
+                        by_kind.insert(k, t);
+                    }
+                }
+            }
+        }
+    }
+    for t in by_kind.into_values().flatten() {
+        tasks.push(t);
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
     watches.stop();
     ready.store(false, Ordering::SeqCst);
     tracing::info!("claim controller stopped");

@@ -12,8 +12,8 @@ use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::kinds::Kinds;
 use super::live::dyn_api;
+use super::object::Claim;
 use super::plan::controlled_by;
-use crate::api::PostgreSQLInstance;
 use crate::api::common::ObjectReference;
 
 /// What a delete of a composed object came to.
@@ -149,7 +149,7 @@ pub(crate) async fn prune(
 /// (and other than Secrets its Composition composes, listed in `composed`).
 pub(crate) async fn prune_secrets(
     ctx: &Context,
-    claim: &PostgreSQLInstance,
+    claim: &Claim,
     ns: &str,
     uid: &str,
     composed: &[ObjectReference],

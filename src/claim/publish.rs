@@ -14,10 +14,11 @@ use serde_json::{Value, json};
 use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::FIELD_MANAGER;
+use super::object::Claim;
 use super::plan::controlled_by;
 use super::prune;
+use crate::api::PostgreSQLInstanceStatus;
 use crate::api::common::{ObjectReference, SYNCED, get_condition};
-use crate::api::{PostgreSQLInstance, PostgreSQLInstanceStatus};
 use crate::compose::SecretRef;
 use crate::kube::meta::{is_managed, managed_labels};
 
@@ -94,7 +95,7 @@ pub(crate) fn body(
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn connection_secret(
     ctx: &Context,
-    claim: &PostgreSQLInstance,
+    claim: &Claim,
     old: &PostgreSQLInstanceStatus,
     owner: &OwnerReference,
     composed: &[ObjectReference],

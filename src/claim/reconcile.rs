@@ -12,27 +12,28 @@ use tracing::instrument;
 use super::context::Context;
 use super::error::Error;
 use super::finalizer::Ensured;
+use super::object::Claim;
 use super::plan::{PlanInput, owner_reference};
 use super::status::Facts;
 use super::{
     apply, choose, cleanup, events, finalizer, observe, plan, prune, publish, render, status,
 };
+use crate::api::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, get_condition};
-use crate::api::{PostgreSQLInstance, PostgreSQLInstanceStatus};
-
-type Claim = PostgreSQLInstance;
+use kube::api::DynamicObject;
 
 /// The reconcile entry point. The claim's status is read here, once, and handed to the steps.
 #[instrument(skip_all, fields(claim = %format!("{}/{}", claim.namespace().unwrap_or_default(), claim.name_any())))]
-pub(crate) async fn reconcile(claim: Arc<Claim>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub(crate) async fn reconcile(claim: Claim, ctx: Arc<Context>) -> Result<Action, Error> {
+    let claim = &claim;
     let ns = claim
         .namespace()
         .ok_or(Error::InvalidClaim("metadata.namespace"))?;
-    let old = ctx.live_status(&claim);
+    let old = ctx.live_status(claim);
     let result = if claim.meta().deletion_timestamp.is_some() {
-        cleanup::cleanup(&ctx, &claim, &ns, &old).await
+        cleanup::cleanup(&ctx, claim, &ns, &old).await
     } else {
-        sync(&ctx, &claim, &ns, &old).await
+        sync(&ctx, claim, &ns, &old).await
     };
     ctx.metrics
         .reconciled(result.as_ref().err().map(Error::reason));
@@ -44,7 +45,7 @@ pub(crate) async fn reconcile(claim: Arc<Claim>, ctx: Arc<Context>) -> Result<Ac
 }
 
 /// What to do after a failed reconcile: retry with per-claim exponential backoff.
-pub(crate) fn error_policy(claim: Arc<Claim>, _err: &Error, ctx: Arc<Context>) -> Action {
+pub(crate) fn error_policy(claim: Arc<DynamicObject>, _err: &Error, ctx: Arc<Context>) -> Action {
     let ns = claim.namespace().unwrap_or_default();
     Action::requeue(ctx.next_backoff(&ns, &claim.name_any(), claim.meta().generation))
 }
@@ -92,7 +93,7 @@ async fn compose(
     let composition = choose::choose(&choose::claim_choice(claim, old), &compositions)?;
     let mut observed = observe::observe(ctx, ns, &claim_name, &composition).await?;
 
-    let claim_json = render::claim_json(claim)?;
+    let claim_json = render::claim_json(claim, &composition.name_any(), &old.resource_refs)?;
     let rendered = render::render(&claim_json, &composition, &observed.objects)?;
     let owner = owner_reference(&claim_json).ok_or(Error::InvalidClaim("metadata.uid"))?;
     let input = PlanInput {
@@ -135,7 +136,20 @@ async fn compose(
         status::summarize(&planned, &created, &observed.objects, ns);
     not_ready.extend(skipped);
     let ready = rendered.ready && not_ready.is_empty();
-    let details = &rendered.connection_details;
+    // connectionSecretKeys: the only keys the claim's Secret may hold, as in Crossplane.
+    let filtered;
+    let details = if claim.kind.connection_secret_keys.is_empty() {
+        &rendered.connection_details
+    } else {
+        let keys = &claim.kind.connection_secret_keys;
+        filtered = rendered
+            .connection_details
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        &filtered
+    };
     let mut warnings = rendered.warnings.clone();
     let (composition_secret, outside) =
         publish::composition_secret(rendered.connection_secret.as_ref(), ns);

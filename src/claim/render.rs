@@ -6,15 +6,23 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::error::Error;
+use super::object::Claim;
+use crate::api::Composition;
 use crate::api::common::ObjectReference;
-use crate::api::{Composition, PostgreSQLInstance};
 use crate::compose::{
     self, ObservedResource, Readiness, RenderInput, RenderOutput, SkippedResource,
 };
 
-/// The claim as the engine reads it (as the Compositions' patches see it).
-pub(crate) fn claim_json(claim: &PostgreSQLInstance) -> Result<Value, Error> {
-    serde_json::to_value(claim).map_err(|_| Error::InvalidClaim("JSON form"))
+/// The claim as the engine reads it (as the Compositions' patches see it: Crossplane's XR,
+/// see [`Claim::as_composite`]).
+pub(crate) fn claim_json(
+    claim: &Claim,
+    composition: &str,
+    resource_refs: &[ObjectReference],
+) -> Result<Value, Error> {
+    claim
+        .as_composite(Some(composition), resource_refs)
+        .map_err(|_| Error::InvalidClaim("JSON form"))
 }
 
 /// Render the Composition for the claim.

@@ -4,15 +4,15 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::{FIELD_MANAGER, OWN_STATUS_KEYS};
+use super::object::Claim;
 use super::plan::Planned;
-use crate::api::PostgreSQLInstance;
 use crate::api::claim::{ConnectionDetailsStatus, PostgreSQLInstanceStatus};
 use crate::api::common::{
     Condition, ConditionStatus, NameReference, ObjectReference, READY, SYNCED, get_condition,
@@ -206,7 +206,7 @@ pub(crate) fn deleting(
 /// until the cache shows something else, the claim's status is the one written here.
 pub(crate) async fn write(
     ctx: &Context,
-    claim: &PostgreSQLInstance,
+    claim: &Claim,
     superseded: &[String],
     old: &Status,
     new: &Status,
@@ -215,21 +215,22 @@ pub(crate) async fn write(
         return Ok(());
     }
     let body = json!({
-        "apiVersion": PostgreSQLInstance::api_version(&()),
-        "kind": PostgreSQLInstance::kind(&()),
+        "apiVersion": claim.kind.api_version(),
+        "kind": claim.kind.kind,
         "metadata": {"name": claim.name_any()},
         "status": new,
     });
     ctx.metrics.write("status");
     let ns = claim.namespace().unwrap_or_default();
-    let written = Api::<PostgreSQLInstance>::namespaced(ctx.client.clone(), &ns)
-        .patch_status(
-            &claim.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .ctx(|| "writing the claim's status".to_string())?;
+    let written =
+        Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ns, &claim.api_resource())
+            .patch_status(
+                &claim.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .ctx(|| "writing the claim's status".to_string())?;
     ctx.note_status_written(claim, superseded, written.resource_version(), new);
     Ok(())
 }
@@ -279,7 +280,7 @@ mod tests {
             Some((true, "ReconcileSuccess", "")),
             Some((true, "Available", "")),
         );
-        let error = Error::Select(SelectError::NoneForType);
+        let error = Error::Select(SelectError::NoneForType { ty: "t".into() });
         // (old, outcome, Synced, Ready)
         let cases: Vec<(
             Status,

@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
@@ -31,18 +31,18 @@ use tokio::task::JoinHandle;
 use super::plan::controlled_by;
 
 use super::names::FIELD_MANAGER;
-use crate::api::{Composition, PostgreSQLInstance};
+use crate::api::Composition;
 use crate::kube::meta::slim;
 use crate::kube::{synced, watch};
+use crate::xrd::ServedKind;
 
-type Claim = PostgreSQLInstance;
-
-/// One watch scope: a namespace (or all namespaces), the claims cached for it and the channel
-/// that feeds its reconcile queue.
+/// One watch scope: a claim kind in a namespace (or all namespaces), the claims cached for it
+/// and the channel that feeds its reconcile queue.
 pub(crate) struct Scope {
+    pub kind: Arc<ServedKind>,
     pub namespace: Option<String>,
-    pub claims: Store<Claim>,
-    pub trigger: UnboundedSender<ObjectRef<Claim>>,
+    pub claims: Store<DynamicObject>,
+    pub trigger: UnboundedSender<ObjectRef<DynamicObject>>,
 }
 
 /// A composed object as the caches hold it: its type, the few metadata fields the watches and
@@ -180,7 +180,11 @@ type KindKey = (String, String);
 /// Routing of external triggers to the claims they concern, and the dynamic watches.
 pub(crate) struct Watches {
     client: Client,
-    scopes: Vec<Scope>,
+    /// The namespace scopes (`None`: all namespaces); composed kinds are watched per scope.
+    namespaces: Vec<Option<String>>,
+    /// The claim scopes: one per served claim kind and namespace scope, added and removed as
+    /// kinds come and go.
+    scopes: RwLock<Vec<Scope>>,
     kinds: Mutex<HashMap<KindKey, Vec<Arc<KindCache>>>>,
     secrets: Mutex<Vec<Arc<crate::secrets::SecretScope>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -190,10 +194,11 @@ pub(crate) struct Watches {
 }
 
 impl Watches {
-    pub fn new(client: Client, scopes: Vec<Scope>) -> Arc<Self> {
+    pub fn new(client: Client, namespaces: Vec<Option<String>>) -> Arc<Self> {
         Arc::new(Self {
             client,
-            scopes,
+            namespaces,
+            scopes: RwLock::default(),
             kinds: Mutex::default(),
             secrets: Mutex::default(),
             tasks: Mutex::default(),
@@ -201,22 +206,63 @@ impl Watches {
         })
     }
 
-    pub fn claim_stores(&self) -> impl Iterator<Item = &Store<Claim>> {
-        self.scopes.iter().map(|s| &s.claims)
+    /// Serve a claim kind in one namespace scope.
+    pub fn add_scope(&self, scope: Scope) {
+        if let Ok(mut scopes) = self.scopes.write() {
+            scopes.push(scope);
+        }
     }
 
-    /// Queue a reconcile of the claim.
-    pub fn trigger(&self, namespace: &str, name: &str) {
-        let scope = self
-            .scopes
-            .iter()
-            .find(|s| s.namespace.as_deref() == Some(namespace))
-            .or_else(|| self.scopes.iter().find(|s| s.namespace.is_none()));
-        if let Some(scope) = scope {
-            let _ = scope
-                .trigger
-                .unbounded_send(ObjectRef::new(name).within(namespace));
+    /// Stop serving a claim kind (every namespace scope of it).
+    pub fn remove_kind(&self, kind: &ServedKind) {
+        if let Ok(mut scopes) = self.scopes.write() {
+            scopes.retain(|s| *s.kind != *kind);
         }
+    }
+
+    pub fn claim_stores(&self) -> Vec<Store<DynamicObject>> {
+        self.scopes
+            .read()
+            .map(|s| s.iter().map(|s| s.claims.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Queue a reconcile of the claim `namespace/name` of the kind (`apiVersion`, `kind`);
+    /// `None`: of whichever served kind has a claim of that name.
+    fn trigger_of(&self, kind: Option<(&str, &str)>, namespace: &str, name: &str) {
+        let Ok(scopes) = self.scopes.read() else {
+            return;
+        };
+        let of_kind =
+            |s: &&Scope| kind.is_none_or(|(av, k)| s.kind.api_version() == av && s.kind.kind == k);
+        let mut sent = std::collections::HashSet::new();
+        for s in scopes.iter().filter(of_kind) {
+            let here = s.namespace.as_deref() == Some(namespace);
+            let all = s.namespace.is_none()
+                && !scopes
+                    .iter()
+                    .any(|o| *o.kind == *s.kind && o.namespace.as_deref() == Some(namespace));
+            if (here || all) && sent.insert(s.kind.crd_name()) {
+                let key = ObjectRef::new_with(name, s.kind.api_resource()).within(namespace);
+                if kind.is_some() || s.claims.get(&key).is_some() {
+                    let _ = s.trigger.unbounded_send(key);
+                }
+            }
+        }
+    }
+
+    /// Queue a reconcile of the claim of that name in `namespace`, whatever its kind.
+    pub fn trigger(&self, namespace: &str, name: &str) {
+        self.trigger_of(None, namespace, name);
+    }
+
+    /// Queue a reconcile of the claim an owner reference names.
+    pub fn trigger_owner(&self, namespace: &str, owner: &ClaimOwner) {
+        self.trigger_of(
+            Some((&owner.api_version, &owner.kind)),
+            namespace,
+            &owner.name,
+        );
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -281,15 +327,15 @@ impl Watches {
         }
         tracing::info!(api_version = %ar.api_version, kind = %ar.kind, "watching composed kind");
         let mut caches = Vec::new();
-        for scope in &self.scopes {
-            let api: Api<DynamicObject> = match &scope.namespace {
+        for namespace in &self.namespaces {
+            let api: Api<DynamicObject> = match namespace {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
                 None => Api::all_with(self.client.clone(), ar),
             };
             let writer = Writer::new(ar.clone());
             let (tx, rx) = synced::channel();
             caches.push(Arc::new(KindCache {
-                namespace: scope.namespace.clone(),
+                namespace: namespace.clone(),
                 store: writer.as_reader(),
                 synced: rx,
             }));
@@ -308,8 +354,8 @@ impl Watches {
                     .for_each(|res| {
                         match res {
                             Ok(obj) => {
-                                if let (Some(ns), Some(claim)) = (obj.namespace(), controlling_claim(obj.meta())) {
-                                    me.trigger(&ns, &claim);
+                                if let (Some(ns), Some(owner)) = (obj.namespace(), controlling_claim(obj.meta())) {
+                                    me.trigger_owner(&ns, &owner);
                                 }
                             }
                             // Logged once per outage by the watch's health.
@@ -400,10 +446,11 @@ impl Watches {
                 let mut changes = feed.changes;
                 while let Some(obj) = changes.recv().await {
                     if let Some(ns) = obj.namespace() {
-                        let mut claims = me.secret_readers(&ns, &obj.name_any());
-                        claims.extend(controlling_claim(obj.meta()));
-                        for c in claims {
+                        for c in me.secret_readers(&ns, &obj.name_any()) {
                             me.trigger(&ns, &c);
+                        }
+                        if let Some(owner) = controlling_claim(obj.meta()) {
+                            me.trigger_owner(&ns, &owner);
                         }
                     }
                 }
@@ -437,7 +484,7 @@ impl Watches {
                                     if uses_or_awaits(&claim, &name)
                                         && let Some(ns) = claim.namespace()
                                     {
-                                        me.trigger(&ns, &claim.name_any());
+                                        let _ = store_trigger(&me, &claim, &ns);
                                     }
                                 }
                             }
@@ -456,23 +503,38 @@ impl Watches {
 
 /// Whether a Composition change may concern this claim: it names the Composition, was composed
 /// with it, or has not been composed with any yet (selection may now succeed or change).
-fn uses_or_awaits(claim: &Claim, composition: &str) -> bool {
-    let spec_ref = claim.spec.composition_ref.as_ref().map(|r| r.name.as_str());
-    let recorded = claim
-        .status
-        .as_ref()
-        .and_then(|s| s.composition_ref.as_ref())
-        .map(|r| r.name.as_str());
+fn uses_or_awaits(claim: &DynamicObject, composition: &str) -> bool {
+    let name = |p: &str| claim.data.pointer(p).and_then(serde_json::Value::as_str);
+    let spec_ref =
+        name("/spec/compositionRef/name").or(name("/spec/crossplane/compositionRef/name"));
+    let recorded = name("/status/compositionRef/name");
     spec_ref == Some(composition) || recorded == Some(composition) || recorded.is_none()
 }
 
-/// The name of the claim holding the controller owner reference of an object, if any.
-pub(crate) fn controlling_claim(meta: &kube::api::ObjectMeta) -> Option<String> {
+/// Wake a cached claim (its kind from its own type fields).
+fn store_trigger(me: &Watches, claim: &DynamicObject, ns: &str) -> Option<()> {
+    let t = claim.types.as_ref()?;
+    me.trigger_of(Some((&t.api_version, &t.kind)), ns, &claim.name_any());
+    Some(())
+}
+
+/// The claim holding the controller owner reference of an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimOwner {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// The claim holding the controller owner reference of an object, if any (of whatever kind:
+/// a kind paved does not serve wakes nothing).
+pub(crate) fn controlling_claim(meta: &kube::api::ObjectMeta) -> Option<ClaimOwner> {
     meta.owner_references.as_ref()?.iter().find_map(|o| {
-        (o.controller == Some(true)
-            && o.kind == Claim::kind(&())
-            && o.api_version == Claim::api_version(&()))
-        .then(|| o.name.clone())
+        (o.controller == Some(true)).then(|| ClaimOwner {
+            api_version: o.api_version.clone(),
+            kind: o.kind.clone(),
+            name: o.name.clone(),
+        })
     })
 }
 
@@ -604,7 +666,10 @@ mod tests {
             meta.uid.as_deref(),
             Some("0b9c3f0e-1111-2222-3333-444455556666")
         );
-        assert_eq!(controlling_claim(meta).as_deref(), Some("db"));
+        assert_eq!(
+            controlling_claim(meta).map(|o| o.name).as_deref(),
+            Some("db")
+        );
         assert!(controlled_by(meta, "9f0e0000-aaaa-bbbb-cccc-ddddeeeeffff"));
         // Nothing else: the rest is in the JSON text only.
         assert!(meta.managed_fields.is_none());

@@ -68,9 +68,27 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
-    let (store, writer) = reflector::store();
+    cached_with(api, config, K::DynamicType::default())
+}
+
+/// [`cached`] for a kind known at run time (`DynamicObject` with its `ApiResource`).
+pub fn cached_with<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    dyntype: K::DynamicType,
+) -> (
+    Store<K>,
+    SyncedRx,
+    impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    let name = K::plural(&dyntype).into_owned();
+    let writer = reflector::store::Writer::new(dyntype);
+    let store = writer.as_reader();
     let (tx, rx) = channel();
-    let name = K::plural(&K::DynamicType::default()).into_owned();
     let stream = watcher(api, config)
         .default_backoff()
         .inspect(move |e| super::watch::WatchHealth::global().observe(&name, e))
