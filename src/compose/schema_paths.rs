@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn unknown_kinds_are_not_checked() {
         let s = spec(
-            json!([{"name": "sg", "base": {"apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroup"},
+            json!([{"name": "obj", "base": {"apiVersion": "kubernetes.crossplane.io/v1alpha2", "kind": "Object"},
                 "patches": [{"fromFieldPath": "spec.parameters.environment", "toFieldPath": "spec.whatever.x"}]}]),
             json!([]),
         );
