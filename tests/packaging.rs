@@ -682,6 +682,22 @@ fn watch_namespaces_install_is_namespace_scoped() {
                 &["compositions"],
                 &["get", "list", "watch"]
             ),
+            // XRDs and the claim CRDs paved serves for them are cluster-scoped
+            rule(
+                &["apiextensions.crossplane.io"],
+                &["compositeresourcedefinitions"],
+                &["get", "list", "watch", "patch"]
+            ),
+            rule(
+                &["apiextensions.crossplane.io"],
+                &["compositeresourcedefinitions/status"],
+                &["patch"]
+            ),
+            rule(
+                &["apiextensions.k8s.io"],
+                &["customresourcedefinitions"],
+                &["get", "create", "patch", "delete"]
+            ),
             rule(
                 &["aws.upbound.io"],
                 &["providerconfigs"],
@@ -699,7 +715,10 @@ fn watch_namespaces_install_is_namespace_scoped() {
             let g = r["apiGroups"][0].as_str().unwrap();
             !matches!(
                 g,
-                "apiextensions.crossplane.io" | "aws.upbound.io" | "aws.m.upbound.io"
+                "apiextensions.crossplane.io"
+                    | "apiextensions.k8s.io"
+                    | "aws.upbound.io"
+                    | "aws.m.upbound.io"
             ) && r["resources"][0] != "namespaces"
         })
         .chain([rule(&["aws.m.upbound.io"], &["providerconfigs"], &["get"])])

@@ -257,7 +257,13 @@ async fn deleting_with_a_final_snapshot_keeps_a_dump_of_the_rows() {
     let snapshot = snaps
         .db_snapshots()
         .iter()
-        .find_map(|s| s.db_snapshot_identifier())
+        // the final snapshot, not an automated one (those are kept: deleteAutomatedBackups is
+        // false by default)
+        .filter(|s| s.snapshot_type() != Some("automated"))
+        .find_map(|s| {
+            s.db_snapshot_identifier()
+                .filter(|id| !id.starts_with("rds:"))
+        })
         .unwrap_or_else(|| panic!("no final snapshot of {}", p.identifier));
     let dir = postgres::snapshots_dir(&e2e_env().vars);
     let path = postgres::snapshot_dump(&dir, REGION, snapshot, "postgres");
