@@ -24,7 +24,7 @@ import time
 import yaml
 
 CORPUS, KUBECTL, PAVED, OUT, EXPECTED = sys.argv[1:6]
-TIMEOUT = int(os.environ.get("CORPUS_READY_TIMEOUT", "90"))
+TIMEOUT = int(os.environ.get("CORPUS_READY_TIMEOUT", "45"))
 
 
 def run(args, stdin=None, timeout=120):
