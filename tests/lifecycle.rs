@@ -55,13 +55,10 @@ async fn a_failed_instance_is_deleted_without_a_snapshot() {
     assert_eq!(d[0].final_snapshot_identifier, None);
     assert_eq!(d[0].delete_automated_backups, Some(false), "backups kept");
     assert!(account.instance(&id).is_none());
-    let events = events_of(&env.client, &env.ns, "broken").await;
-    assert!(
-        events
-            .iter()
-            .any(|(reason, note)| reason == "DeletingWithoutSnapshot" && note.contains("failed")),
-        "{events:?}"
-    );
+    event_appears(&env.client, &env.ns, "broken", |reason, note| {
+        reason == "DeletingWithoutSnapshot" && note.contains("failed")
+    })
+    .await;
     ctl.stop().await;
 }
 
@@ -92,6 +89,25 @@ async fn final_snapshots_of_two_deletions_never_collide() {
     );
     assert_eq!(deletes(&account).len(), 2);
     ctl.stop().await;
+}
+
+/// Wait (up to 10 s) until an Event of the object matches `wanted(reason, note)`: Events are
+/// recorded after the write they tell of. Panics with the Events seen when none does.
+async fn event_appears(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    wanted: impl Fn(&str, &str) -> bool,
+) {
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = events_of(client, ns, name).await;
+        if events.iter().any(|(r, n)| wanted(r, n)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no such Event of {ns}/{name} in 10 s: {events:?}");
 }
 
 /// The Events of an object: (reason, note).
@@ -140,13 +156,11 @@ async fn an_edited_or_removed_external_name_never_orphans_the_database() {
     )
     .await;
     assert_eq!(external_name(&restored), id);
-    let events = events_of(&env.client, &env.ns, "orders").await;
-    assert!(
-        events
-            .iter()
-            .any(|(r, n)| r == "ExternalNameRestored" && n.contains(&id)),
-        "{events:?}"
-    );
+    // The Event is recorded after the write that restores the annotation.
+    event_appears(&env.client, &env.ns, "orders", |reason, note| {
+        reason == "ExternalNameRestored" && note.contains(&id)
+    })
+    .await;
 
     env.instances
         .patch(

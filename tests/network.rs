@@ -289,7 +289,7 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
         "{msg}"
     );
     assert!(
-        list_ids(&env.rds).await.is_empty(),
+        env.own_ids().await.is_empty(),
         "no database without its network"
     );
 

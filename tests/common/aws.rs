@@ -59,9 +59,15 @@ pub async fn rds_identifiers(moto_url: &str, region: &str) -> Vec<String> {
 }
 
 /// Delete every instance left in the client's region by earlier runs (deletion protection off
-/// first, no final snapshot).
+/// first, no final snapshot). Only for a region no other test uses: see [`purge_where`].
 pub async fn purge_region(rds: &aws_sdk_rds::Client) {
-    for id in list_ids(rds).await {
+    purge_where(rds, |_| true).await
+}
+
+/// Delete the instances of the client's region whose identifier `select` picks: a test that
+/// shares its region purges only the leftovers of its own earlier runs.
+pub async fn purge_where(rds: &aws_sdk_rds::Client, select: impl Fn(&str) -> bool) {
+    for id in list_ids(rds).await.into_iter().filter(|id| select(id)) {
         let _ = rds
             .modify_db_instance()
             .db_instance_identifier(&id)

@@ -15,7 +15,7 @@ use paved::claim::{ClaimConfig, ClaimMetrics};
 use paved::rds::{RdsConfig, RdsMetrics};
 use serde_json::{Value, json};
 
-use super::aws::{create_direct, emulator_rds, purge_region};
+use super::aws::{create_direct, emulator_rds, list_ids, purge_where};
 use super::cluster::{
     FIELD_MANAGER, apply_json, client, install_crds, test_namespace, until, wait_deleted, wait_for,
 };
@@ -43,7 +43,7 @@ pub struct RdsEnv {
 
 impl RdsEnv {
     /// Namespace `<prefix>-<random>`, credentials Secret, ProviderConfig `pc-<namespace>`
-    /// pointing at `endpoint` (the emulator unless given), and an emptied `region`.
+    /// pointing at `endpoint` (the emulator unless given), and `region` rid of this test's leftovers.
     pub async fn new(prefix: &str, region: &str, endpoint: Option<&str>) -> RdsEnv {
         let client = client().await;
         install_crds(&client).await;
@@ -71,7 +71,10 @@ impl RdsEnv {
             .await
             .unwrap();
         let rds = emulator_rds(region).await;
-        purge_region(&rds).await;
+        // Only this test's leftovers (their namespaces were `<prefix>-<random>` too): another
+        // test may be using the same region right now.
+        let mine = format!("{prefix}-");
+        purge_where(&rds, |id| id.starts_with(&mine)).await;
         RdsEnv {
             instances: Api::namespaced(client.clone(), &ns),
             secrets,
@@ -81,6 +84,20 @@ impl RdsEnv {
             pc,
             rds,
         }
+    }
+
+    /// The identifiers of this namespace's RDS instances in the test's region (paved derives
+    /// `<namespace>-<name>-<hash>`); other tests may have instances in the same region.
+    pub async fn own_ids(&self) -> Vec<String> {
+        self.own_ids_in(&self.rds).await
+    }
+
+    /// [`RdsEnv::own_ids`] in the region of `rds`.
+    pub async fn own_ids_in(&self, rds: &aws_sdk_rds::Client) -> Vec<String> {
+        let mine = format!("{}-", self.ns);
+        let mut ids = list_ids(rds).await;
+        ids.retain(|id| id.starts_with(&mine));
+        ids
     }
 
     /// [`instance_json`] in this test's region with its ProviderConfig.
@@ -183,8 +200,10 @@ impl RdsEnv {
             .unwrap();
     }
 
-    /// Create an instance in this region behind paved's back.
+    /// Create an instance in this region behind paved's back (after deleting the one an earlier
+    /// run of the test may have left under that name).
     pub async fn create_direct(&self, id: &str, tags: &[(&str, &str)]) {
+        purge_where(&self.rds, |found| found == id).await;
         create_direct(&self.rds, id, tags).await;
     }
 }
