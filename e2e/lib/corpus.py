@@ -25,6 +25,9 @@ import yaml
 
 CORPUS, KUBECTL, PAVED, OUT, EXPECTED = sys.argv[1:6]
 TIMEOUT = int(os.environ.get("CORPUS_READY_TIMEOUT", "45"))
+SETTLED = int(os.environ.get("CORPUS_SETTLED", "10"))
+# CORPUS_ONLY=a,b runs just those entries (while working on them).
+ONLY = [n for n in os.environ.get("CORPUS_ONLY", "").split(",") if n]
 
 
 def run(args, stdin=None, timeout=120):
@@ -85,6 +88,32 @@ def conditions(kind, name, ns):
     return conds, ""
 
 
+def composed_problems(kind, name, ns):
+    """What each composed object that is not Ready says (kind/name: Type=Status Reason: message),
+    for the report's JSON: the claim quotes only the first."""
+    code, out = kubectl("get", kind, name, "-n", ns, "-o", "json")
+    if code != 0:
+        return []
+    try:
+        refs = (json.loads(out).get("status") or {}).get("resourceRefs") or []
+    except ValueError:
+        return []
+    problems = []
+    for ref in refs:
+        group = (ref.get("apiVersion") or "").split("/")[0]
+        res = f"{ref.get('kind', '').lower()}.{group}" if "/" in (ref.get("apiVersion") or "") else ref.get("kind", "").lower()
+        conds, err = conditions(res, ref.get("name", ""), ref.get("namespace") or ns)
+        if err:
+            problems.append(f"{ref.get('kind')}/{ref.get('name')}: {err}")
+            continue
+        for t in ("Synced", "Ready"):
+            c = conds.get(t) or {}
+            if c.get("status") != "True":
+                problems.append(f"{ref.get('kind')}/{ref.get('name')}: {t}={c.get('status', 'absent')} "
+                                f"{c.get('reason', '')}: {first_line(c.get('message', ''), 300)}")
+    return problems
+
+
 def mode_of(comp):
     spec = comp.get("spec") or {}
     if spec.get("mode") == "Pipeline":
@@ -120,8 +149,13 @@ def entry(name):
     claim_file = os.path.join(work, "claim.yaml")
     with open(claim_file, "w", encoding="utf-8") as f:
         yaml.safe_dump(claim, f)
-    code, out = run([PAVED, "render", "--claim", claim_file, "--composition",
-                     os.path.join(d, "composition.yaml")])
+    render = [PAVED, "render", "--claim", claim_file, "--composition",
+              os.path.join(d, "composition.yaml")]
+    if os.path.isfile(os.path.join(d, "definition.yaml")):
+        # The claim's kind is the XRD's: render validates the claim against it and composes the
+        # composite the claim stands for.
+        render += ["--xrd", os.path.join(d, "definition.yaml")]
+    code, out = run(render)
     row["render"] = "ok" if code == 0 else first_line(out)
 
     applied = []
@@ -155,13 +189,23 @@ def entry(name):
     if row["claim"] == "ok":
         deadline = time.time() + TIMEOUT
         conds = {}
+        # A claim that is Synced=False with the same conditions for SETTLED seconds is refused,
+        # not progressing: waiting out the timeout would only lengthen the run.
+        last, since = None, time.time()
         while time.time() < deadline:
             conds, err = conditions(resource, meta.get("name", ""), ns)
             if conds.get("Ready", {}).get("status") == "True":
                 row["ready"] = True
                 break
+            now = json.dumps(conds, sort_keys=True)
+            if now != last:
+                last, since = now, time.time()
+            elif (conds.get("Synced", {}).get("status") == "False"
+                  and time.time() - since >= SETTLED):
+                break
             time.sleep(2)
         if not row["ready"]:
+            row["composed"] = composed_problems(resource, meta.get("name", ""), ns)
             bad = [c for t, c in sorted(conds.items()) if c.get("status") != "True"]
             row["problem"] = "; ".join(
                 f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {first_line(c.get('message', ''), 160)}"
@@ -180,7 +224,7 @@ def entry(name):
 def main():
     names = sorted(
         n for n in os.listdir(CORPUS)
-        if os.path.isfile(os.path.join(CORPUS, n, "composition.yaml"))
+        if os.path.isfile(os.path.join(CORPUS, n, "composition.yaml")) and (not ONLY or n in ONLY)
     )
     rows = []
     for n in names:

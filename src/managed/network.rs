@@ -227,6 +227,88 @@ pub(crate) async fn apply_resolution<K: ExternalClient>(
     Ok(Step::Go(()))
 }
 
+/// The network clients for a deletion, or how the deletion ends for now (the ProviderConfig is
+/// missing or unusable: Synced=False, retried at the next poll).
+pub(crate) async fn net_for_deletion<K: ExternalClient>(
+    flow: &mut Flow<'_, K>,
+) -> Result<Net, super::kind::Deletion> {
+    use super::kind::Deletion;
+    match net_for(flow).await {
+        Ok(Step::Go(n)) => Ok(n),
+        Ok(Step::Finish(a) | Step::Return(a)) => Err(Deletion::Finish(a)),
+        Err(e) => {
+            tracing::warn!(key = %flow.key, error = %e, "deleting");
+            Err(Deletion::Finish(
+                kube::runtime::controller::Action::requeue(flow.poll()),
+            ))
+        }
+    }
+}
+
+/// What deleting a network kind's AWS object needs from the kind's file: find it, delete it,
+/// forget it in the listing. [`delete_owned`] does the rest, the same for every such kind.
+pub(crate) trait NetDeletion: ExternalClient {
+    /// The AWS object as found.
+    type Found: Send;
+    /// Its AWS identifier and tags.
+    fn id_and_tags(found: &Self::Found) -> (&str, &BTreeMap<String, String>);
+    /// Look it up by the identifier the object manages.
+    fn find(
+        flow: &Flow<'_, Self>,
+        net: &Net,
+        id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Self::Found>, super::model::AwsError>> + Send;
+    /// Delete it.
+    fn remove(
+        net: &Net,
+        aws_id: &str,
+    ) -> impl std::future::Future<Output = Result<(), super::model::AwsError>> + Send;
+    /// Forget it in the listing once deleted.
+    fn forget(net: &Net, aws_id: &str);
+}
+
+/// Delete the AWS object `id` of a network kind when its tags prove it is this object's; leave
+/// anyone else's alone. Gone already is deleted; still in use is Synced=False, retried.
+pub(crate) async fn delete_owned<K: NetDeletion>(
+    flow: &mut Flow<'_, K>,
+    id: &str,
+) -> super::kind::Deletion {
+    use super::kind::Deletion;
+    use super::model::ErrorClass;
+    let net = match net_for_deletion(flow).await {
+        Ok(n) => n,
+        Err(d) => return d,
+    };
+    let found = match K::find(flow, &net, id).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return Deletion::Release(format!("{} {id} is gone", K::NOUN)),
+        Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
+    };
+    let (aws_id, tags) = K::id_and_tags(&found);
+    let aws_id = aws_id.to_string();
+    if !owned_by(&flow.obj, tags) {
+        return Deletion::Release(format!(
+            "{} {aws_id} is not this object's ({}): left alone",
+            K::NOUN,
+            owner_words(&flow.obj, tags)
+        ));
+    }
+    match K::remove(&net, &aws_id).await {
+        Ok(()) => {
+            K::forget(&net, &aws_id);
+            Deletion::Release(format!("deleted {} {aws_id}", K::NOUN))
+        }
+        Err(e) if e.class == ErrorClass::NotFound => {
+            K::forget(&net, &aws_id);
+            Deletion::Release(format!("{} {aws_id} is gone", K::NOUN))
+        }
+        Err(e) if super::guard::is_dependency_violation(&e) => {
+            Deletion::Finish(still_in_use(flow, &aws_id, &e))
+        }
+        Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
+    }
+}
+
 /// A resource was refused deletion because something still uses it: Synced=False naming the
 /// dependency (AWS's message), retried at the next poll.
 pub(crate) fn still_in_use<K: ExternalClient>(

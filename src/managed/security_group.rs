@@ -403,9 +403,10 @@ mod kind {
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
     use crate::managed::lifecycle::Flow;
-    use crate::managed::model::{AwsError, ErrorClass};
+    use crate::managed::model::AwsError;
+    use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, check_group_name, managed_kind, net_for, owned_by, owner_words, still_in_use, tags_of,
+        Net, NetDeletion, check_group_name, delete_owned, managed_kind, net_for, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
 
@@ -459,6 +460,30 @@ mod kind {
                 "vpcIdRef/vpcIdSelector name ec2 VPC objects, which paved does not serve: set spec.forProvider.vpcId",
             )
         })
+    }
+
+    impl NetDeletion for SecurityGroup {
+        type Found = Ec2SecurityGroup;
+
+        fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
+            (&found.id, &found.tags)
+        }
+
+        async fn find(
+            flow: &Flow<'_, Self>,
+            net: &Net,
+            id: &str,
+        ) -> Result<Option<Self::Found>, NetAwsError> {
+            observe(flow, net, id).await
+        }
+
+        async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
+            net.clients.ec2.delete_security_group(aws_id).await
+        }
+
+        fn forget(net: &Net, aws_id: &str) {
+            net.security_groups.record(aws_id, None);
+        }
     }
 
     impl ExternalClient for SecurityGroup {
@@ -573,42 +598,7 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Deletion {
-            let net = match net_for(flow).await {
-                Ok(Step::Go(n)) => n,
-                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
-                Err(e) => {
-                    tracing::warn!(key = %flow.key, error = %e, "deleting");
-                    return Deletion::Finish(Action::requeue(flow.poll()));
-                }
-            };
-            let g = match observe(flow, &net, id).await {
-                Ok(g) => g,
-                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
-            };
-            let Some(g) = g else {
-                return Deletion::Release(format!("security group {id} is gone"));
-            };
-            if !owned_by(&flow.obj, &g.tags) {
-                return Deletion::Release(format!(
-                    "security group {} is not this object's ({}): left alone",
-                    g.id,
-                    owner_words(&flow.obj, &g.tags)
-                ));
-            }
-            match net.clients.ec2.delete_security_group(&g.id).await {
-                Ok(()) => {
-                    net.security_groups.record(&g.id, None);
-                    Deletion::Release(format!("deleted security group {}", g.id))
-                }
-                Err(e) if e.class == ErrorClass::NotFound => {
-                    net.security_groups.record(&g.id, None);
-                    Deletion::Release(format!("security group {} is gone", g.id))
-                }
-                Err(e) if crate::managed::guard::is_dependency_violation(&e) => {
-                    Deletion::Finish(still_in_use(flow, &g.id, &e))
-                }
-                Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
-            }
+            delete_owned(flow, id).await
         }
 
         async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {

@@ -529,7 +529,7 @@ mod kind {
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::{AwsError, ErrorClass};
     use crate::managed::network::{
-        Net, apply_resolution, managed_kind, net_for, owned_by, tags_of,
+        Net, apply_resolution, managed_kind, net_for, net_for_deletion, owned_by, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
     use crate::managed::resolve::{RefField, merge, resolve};
@@ -735,13 +735,9 @@ mod kind {
             _aws: &Aws,
             _id: &str,
         ) -> Deletion {
-            let net = match net_for(flow).await {
-                Ok(Step::Go(n)) => n,
-                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
-                Err(e) => {
-                    tracing::warn!(key = %flow.key, error = %e, "deleting");
-                    return Deletion::Finish(Action::requeue(flow.poll()));
-                }
+            let net = match net_for_deletion(flow).await {
+                Ok(n) => n,
+                Err(d) => return d,
             };
             let owned = match owned_rules(flow, &net).await {
                 Ok(r) => r,

@@ -377,10 +377,11 @@ mod kind {
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
     use crate::managed::lifecycle::Flow;
-    use crate::managed::model::ErrorClass;
+
+    use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, check_group_name, know_rds_tags, managed_kind, net_for, owned_by, owner_words,
-        rds_tags, still_in_use, tags_of,
+        Net, NetDeletion, check_group_name, delete_owned, know_rds_tags, managed_kind, net_for,
+        rds_tags, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
 
@@ -433,7 +434,7 @@ mod kind {
     }
 
     async fn observe(
-        flow: &mut Flow<'_, SubnetGroup>,
+        flow: &Flow<'_, SubnetGroup>,
         net: &Net,
         id: &str,
     ) -> Result<Option<Observed>, crate::managed::model::AwsError> {
@@ -452,6 +453,30 @@ mod kind {
             tags,
             observe_only: None,
         }))
+    }
+
+    impl NetDeletion for SubnetGroup {
+        type Found = Observed;
+
+        fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
+            (&found.group.name, &found.tags)
+        }
+
+        async fn find(
+            flow: &Flow<'_, Self>,
+            net: &Net,
+            id: &str,
+        ) -> Result<Option<Self::Found>, NetAwsError> {
+            observe(flow, net, id).await
+        }
+
+        async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
+            net.clients.rds.delete_subnet_group(aws_id).await
+        }
+
+        fn forget(net: &Net, aws_id: &str) {
+            net.subnet_groups.record(aws_id, None);
+        }
     }
 
     impl ExternalClient for SubnetGroup {
@@ -570,41 +595,7 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Deletion {
-            let net = match net_for(flow).await {
-                Ok(Step::Go(n)) => n,
-                Ok(Step::Finish(a) | Step::Return(a)) => return Deletion::Finish(a),
-                Err(e) => {
-                    tracing::warn!(key = %flow.key, error = %e, "deleting");
-                    return Deletion::Finish(Action::requeue(flow.poll()));
-                }
-            };
-            let o = match observe(flow, &net, id).await {
-                Ok(o) => o,
-                Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
-            };
-            let Some(o) = o else {
-                return Deletion::Release(format!("DB subnet group {id} is gone"));
-            };
-            if !owned_by(&flow.obj, &o.tags) {
-                return Deletion::Release(format!(
-                    "DB subnet group {id} is not this object's ({}): left alone",
-                    owner_words(&flow.obj, &o.tags)
-                ));
-            }
-            match net.clients.rds.delete_subnet_group(id).await {
-                Ok(()) => {
-                    net.subnet_groups.record(id, None);
-                    Deletion::Release(format!("deleted DB subnet group {id}"))
-                }
-                Err(e) if e.class == ErrorClass::NotFound => {
-                    net.subnet_groups.record(id, None);
-                    Deletion::Release(format!("DB subnet group {id} is gone"))
-                }
-                Err(e) if crate::managed::guard::is_dependency_violation(&e) => {
-                    Deletion::Finish(still_in_use(flow, id, &e))
-                }
-                Err(e) => Deletion::Finish(flow.aws_failed(e, false)),
-            }
+            delete_owned(flow, id).await
         }
 
         async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
