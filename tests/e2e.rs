@@ -124,6 +124,48 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
     );
     assert!(creds["password"].len() >= 32);
 
+    // `kubectl delete` of the composed Instance while its claim wants it: held, not done (it
+    // would delete the database and the claim would make an empty one under the same name).
+    instances
+        .delete("my-app-db-rds-instance", &DeleteParams::default())
+        .await
+        .unwrap();
+    let held = wait_for(
+        &instances,
+        "my-app-db-rds-instance",
+        60,
+        "Synced=False DeletionHeld",
+        |i: &Instance| {
+            i.conditions()
+                .iter()
+                .any(|c| c.type_ == "Synced" && c.reason == "DeletionHeld")
+        },
+    )
+    .await;
+    let why = held
+        .conditions()
+        .iter()
+        .find(|c| c.type_ == "Synced")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        why.contains(&format!("claim PostgreSQLInstance {ns}/my-app-db"))
+            && why.contains("paved.io/allow-deletion"),
+        "{why}"
+    );
+    assert!(held.metadata.deletion_timestamp.is_some());
+    let still = rds
+        .describe_db_instances()
+        .db_instance_identifier(&identifier)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        still.db_instances()[0].db_instance_status(),
+        Some("available"),
+        "the database was not touched"
+    );
+
     // Deleting the claim: the Instance goes, RDS takes a final snapshot (the seed does not say
     // skipFinalSnapshot) and the instance is deleted; nothing is left behind.
     claims

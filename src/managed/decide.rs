@@ -6,6 +6,7 @@ use crate::api::managed::{DeletionPolicy, FINALIZER, Policies};
 use crate::kube::finalizer;
 
 use super::object::ManagedObject;
+use super::outcome::Blocked;
 
 /// Where a reconcile starts, from the object alone (no external call yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,10 +211,73 @@ pub fn delete(policies: &Result<Policies, String>, f: DeleteFacts) -> Delete {
     }
 }
 
+/// The annotation that lets a composed object be deleted while its claim still wants it.
+pub const ALLOW_DELETION: &str = "paved.io/allow-deletion";
+
+/// The claim that composed an object, as its deletion sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Composer {
+    /// `<Kind> <namespace>/<name>`, for the message.
+    pub name: String,
+    /// The claim is being deleted itself.
+    pub deleting: bool,
+    /// The claim's status still lists the object among its composed resources.
+    pub lists_it: bool,
+}
+
+/// Whether deleting a composed object must wait: its claim exists, is not being deleted and
+/// still lists the object (the Composition still wants it), and nobody annotated the object
+/// to allow the deletion. Deleting it anyway would delete the database and let the claim
+/// create an empty one under the same name. A claim that is gone, being deleted, or no
+/// longer lists the object (it pruned it) lets the deletion go on.
+pub fn held_by_claim(composer: Option<&Composer>, allowed: bool, noun: &str) -> Option<Blocked> {
+    let c = composer?;
+    if allowed || c.deleting || !c.lists_it {
+        return None;
+    }
+    Some(Blocked::new(
+        "DeletionHeld",
+        format!(
+            "this {noun} is composed by claim {}, which still wants it: deleting it here would delete the database and the claim would create an empty one. Delete the claim, or annotate this object {ALLOW_DELETION}=true to delete it anyway",
+            c.name
+        ),
+    ))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_composed_object_is_held_only_while_its_claim_wants_it() {
+        let claim = |deleting, lists_it| Composer {
+            name: "PostgreSQLInstance team-a/orders".into(),
+            deleting,
+            lists_it,
+        };
+        // (composer, allowed, held)
+        let cases = [
+            (None, false, false),
+            (Some(claim(false, true)), false, true),
+            (Some(claim(false, true)), true, false),
+            (Some(claim(true, true)), false, false),
+            (Some(claim(false, false)), false, false),
+        ];
+        for (i, (c, allowed, held)) in cases.into_iter().enumerate() {
+            let b = held_by_claim(c.as_ref(), allowed, "RDS instance");
+            assert_eq!(b.is_some(), held, "case {i}");
+            if let Some(b) = b {
+                assert_eq!(b.reason, "DeletionHeld");
+                assert!(
+                    b.message.contains("claim PostgreSQLInstance team-a/orders"),
+                    "{}",
+                    b.message
+                );
+                assert!(b.message.contains(ALLOW_DELETION), "{}", b.message);
+            }
+        }
+    }
     use crate::api::instance::Instance;
     use crate::api::managed::{EXTERNAL_NAME, PAUSED};
     use serde_json::json;

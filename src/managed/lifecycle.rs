@@ -7,7 +7,7 @@
 //!
 //! A reconcile reads as: paused? deleting? then either
 //! `prepare → connect → observe (or create) → check ownership → update → publish → report`, or
-//! `release reasons → connect → observe → delete`.
+//! `release reasons → held by its claim? → connect → observe → delete`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -478,6 +478,7 @@ impl<K: ExternalClient> Flow<'_, K> {
 
     async fn cleanup(mut self, id: String) -> Result<Action, Error> {
         let policies = self.policies();
+        step!(self, self.held_by_claim().await?);
         step!(self, self.gate());
         step!(self, self.stays_in_place(&id));
         let aws = step!(self, self.connect(Some(&id)).await?);

@@ -46,6 +46,7 @@ pub mod error;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod guard;
+pub(crate) mod held;
 pub mod instance;
 pub mod kind;
 pub mod lifecycle;
