@@ -16,7 +16,9 @@
 //! Environment: `PAVED_E2E_DIR` (the control plane, `e2e/env.sh up`), `N`, `BENCH_AWS_RPS`
 //! (paved's --aws-requests-per-second, default 8 as shipped), `BENCH_POLL_SECS` (10),
 //! `BENCH_CONCURRENCY` (how many claims the harness applies in parallel, 50), `BENCH_PAVED_BIN`
-//! (run this instead of the paved just built, e.g. a wrapper that starts it under heaptrack).
+//! (run this instead of the paved just built, e.g. a wrapper that starts it under heaptrack),
+//! `BENCH_XRD_KINDS` (0: the built-in `PostgreSQLInstance`; k > 0: k claim kinds defined by
+//! CompositeResourceDefinitions, each with its own Composition, the N claims spread over them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -226,6 +228,8 @@ async fn run() {
     }
     .start();
     paved.wait_ready(Duration::from_secs(60)).await;
+    let xrd_kinds: usize = env_num("BENCH_XRD_KINDS", 0);
+    let kinds = claim_kinds(&client, &composition, xrd_kinds).await;
     let pid = paved.pid();
     let sampler = RssSampler::start(pid);
 
@@ -234,22 +238,24 @@ async fn run() {
     let aws_before = aws_calls(&paved.metrics().await);
     let proxy_before = proxy.total();
     let cpu_before = cpu_seconds(pid);
-    let tracker = ReadyTracker::start(&client, &ns);
+    let resources: Vec<_> = kinds.iter().map(|k| k.resource.clone()).collect();
+    let tracker = ReadyTracker::start_kinds(&client, &ns, &resources);
     let names: Vec<String> = (0..n).map(|i| format!("db-{i:05}")).collect();
     let t0 = Instant::now();
-    let applied: Vec<(String, Instant)> = futures::stream::iter(names.iter().map(|name| {
-        let obj = seed_claim(name, &ns, &composition);
-        let client = client.clone();
-        async move {
-            create_json(&client, &obj)
-                .await
-                .unwrap_or_else(|e| panic!("creating claim {name}: {e}"));
-            (name.clone(), Instant::now())
-        }
-    }))
-    .buffer_unordered(concurrency)
-    .collect()
-    .await;
+    let applied: Vec<(String, Instant)> =
+        futures::stream::iter(names.iter().enumerate().map(|(i, name)| {
+            let obj = kinds[i % kinds.len()].claim(name, &ns);
+            let client = client.clone();
+            async move {
+                create_json(&client, &obj)
+                    .await
+                    .unwrap_or_else(|e| panic!("creating claim {name}: {e}"));
+                (name.clone(), Instant::now())
+            }
+        }))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
     let apply_secs = t0.elapsed().as_secs_f64();
     eprintln!("[bench] {n} claims created in {apply_secs:.1} s; waiting for Ready");
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
@@ -288,8 +294,11 @@ async fn run() {
     let kube_scale = delta(&kube_after, &kube_before);
     // the harness created the N claims (POST postgresqlinstances); the rest is paved
     let mut kube_scale_paved = kube_scale.clone();
-    if let Some(v) = kube_scale_paved.get_mut("POST postgresqlinstances") {
-        *v -= n as f64;
+    for (i, k) in kinds.iter().enumerate() {
+        let created = (n + kinds.len() - 1 - i) / kinds.len();
+        if let Some(v) = kube_scale_paved.get_mut(&format!("POST {}", k.resource.plural)) {
+            *v -= created as f64;
+        }
     }
     kube_scale_paved.retain(|_, v| *v != 0.0);
     let kube_writes_scale = writes_of(&kube_scale_paved);
@@ -360,6 +369,7 @@ async fn run() {
         .unwrap_or_default();
     let report = json!({
         "claims": n,
+        "claim_kinds": kinds.iter().map(|k| k.resource.kind.clone()).collect::<Vec<_>>(),
         "seconds_to_all_ready": round(seconds_to_all_ready, 2),
         "p50_ready_ms": round(percentile(&latencies, 50.0), 0),
         "p99_ready_ms": round(percentile(&latencies, 99.0), 0),
@@ -425,7 +435,7 @@ fn markdown(r: &Value) -> String {
             "claims",
             fmt(&r["claims"]),
             "".to_string(),
-            "N claims applied at once".to_string(),
+            format!("N claims applied at once, of kinds {}", r["claim_kinds"]),
         ),
         (
             "seconds_to_all_ready",
@@ -550,5 +560,104 @@ async fn events_by_reason(client: &Client, ns: &str) -> BTreeMap<String, i64> {
         }
         Err(e) => eprintln!("[bench] listing events: {e}"),
     }
+    out
+}
+
+/// One kind of claim the bench applies: the built-in kind with the seed Composition, or a kind
+/// an XRD defines with a Composition of its own (the seed's resources for the XR kind).
+struct ClaimKind {
+    resource: kube::api::ApiResource,
+    composition: String,
+}
+
+impl ClaimKind {
+    fn claim(&self, name: &str, ns: &str) -> Value {
+        let mut c = seed_claim(name, ns, &self.composition);
+        c["apiVersion"] = json!(self.resource.api_version);
+        c["kind"] = json!(self.resource.kind);
+        c
+    }
+}
+
+/// The claim kinds of this run: `xrd_kinds` = 0 is the built-in kind; otherwise that many XRDs
+/// (group bench.paved.io, claim kinds BenchDb0..), applied now and waited on until served.
+async fn claim_kinds(client: &Client, seed_composition: &str, xrd_kinds: usize) -> Vec<ClaimKind> {
+    if xrd_kinds == 0 {
+        return vec![ClaimKind {
+            resource: kube::api::ApiResource::erase::<paved::api::PostgreSQLInstance>(&()),
+            composition: seed_composition.to_string(),
+        }];
+    }
+    let compositions: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "apiextensions.crossplane.io",
+            "v1",
+            "Composition",
+        )),
+    );
+    let seed = compositions.get(seed_composition).await.unwrap();
+    let mut out = Vec::new();
+    for i in 0..xrd_kinds {
+        let (kind, plural) = (format!("BenchDb{i}"), format!("benchdb{i}s"));
+        let xrd = json!({
+            "apiVersion": "apiextensions.crossplane.io/v1",
+            "kind": "CompositeResourceDefinition",
+            "metadata": {"name": format!("x{plural}.bench.paved.io")},
+            "spec": {
+                "group": "bench.paved.io",
+                "names": {"kind": format!("X{kind}"), "plural": format!("x{plural}")},
+                "claimNames": {"kind": kind, "plural": plural},
+                "versions": [{
+                    "name": "v1alpha1", "served": true, "referenceable": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                        "type": "object",
+                        "properties": {"parameters": {"type": "object", "properties": {
+                            "storageGB": {"type": "integer", "minimum": 20},
+                            "version": {"type": "string"},
+                            "environment": {"type": "string", "enum": ["staging", "production"]}
+                        }}}
+                    }}}}
+                }]
+            }
+        });
+        apply(client, &xrd).await.expect("XRD");
+        let mut composition = seed.data.clone();
+        let name = format!("{seed_composition}-x{i}");
+        composition["spec"]["compositeTypeRef"] =
+            json!({"apiVersion": "bench.paved.io/v1alpha1", "kind": format!("X{kind}")});
+        let obj = json!({
+            "apiVersion": "apiextensions.crossplane.io/v1",
+            "kind": "Composition",
+            "metadata": {"name": name},
+            "spec": composition["spec"],
+        });
+        apply(client, &obj).await.expect("Composition");
+        out.push(ClaimKind {
+            resource: kube::api::ApiResource::from_gvk_with_plural(
+                &kube::api::GroupVersionKind::gvk("bench.paved.io", "v1alpha1", &kind),
+                &plural,
+            ),
+            composition: name,
+        });
+    }
+    // paved turns each XRD into a claim CRD: wait until the API server serves them all.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for k in &out {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &k.resource);
+        while api
+            .list(&kube::api::ListParams::default().limit(1))
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{} never served",
+                k.resource.kind
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    eprintln!("[bench] {} XRD-defined claim kinds served", out.len());
     out
 }

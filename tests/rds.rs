@@ -51,6 +51,10 @@ async fn create_secret_storage_increase_and_quiet_resync() {
     let pw = env.secret_data("orders-master-password").await["password"].clone();
     assert!(pw.len() >= 32);
     assert_eq!(conn["password"], pw);
+    assert_eq!(
+        conn["attribute.password"], pw,
+        "the Upbound provider's key too"
+    );
     assert_eq!(conn["username"], "postgres");
     assert_eq!(conn["dbname"], "app");
     assert_eq!(

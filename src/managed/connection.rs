@@ -16,7 +16,11 @@ use super::model::DbInstance;
 use super::naming;
 use super::outcome::{Blocked, Outcome};
 
-/// The connection details of an available instance: username, password (when known),
+/// The key under which the Upbound provider also publishes the master password.
+pub const ATTRIBUTE_PASSWORD: &str = "attribute.password";
+
+/// The connection details of an available instance: username, password (when known, also as
+/// `attribute.password`),
 /// address/host, port, endpoint, dbname (when set) and uri. `None` while RDS has no endpoint.
 pub fn connection_data(
     inst: &DbInstance,
@@ -39,6 +43,9 @@ pub fn connection_data(
     data.insert("username".into(), username.clone());
     if let Some(p) = password {
         data.insert("password".into(), p.to_string());
+        // The Upbound provider publishes the password under this key too; Compositions read it
+        // (`fromConnectionSecretKey: attribute.password`).
+        data.insert(ATTRIBUTE_PASSWORD.into(), p.to_string());
     }
     data.insert("address".into(), address.clone());
     data.insert("host".into(), address.clone());
@@ -174,7 +181,7 @@ mod tests {
                 None,
                 Some("pw"),
                 Some((
-                    "address,endpoint,host,password,port,uri,username",
+                    "address,attribute.password,endpoint,host,password,port,uri,username",
                     "postgres",
                 )),
             ),
@@ -191,7 +198,7 @@ mod tests {
                 None,
                 Some("pw"),
                 Some((
-                    "address,dbname,endpoint,host,password,port,uri,username",
+                    "address,attribute.password,dbname,endpoint,host,password,port,uri,username",
                     "spec-user",
                 )),
             ),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
 use paved::api::PostgreSQLInstance;
 use serde_json::Value;
@@ -22,17 +22,29 @@ pub struct ReadyTracker {
 
 impl ReadyTracker {
     pub fn start(client: &Client, namespace: &str) -> ReadyTracker {
-        let api: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), namespace);
+        Self::start_kinds(
+            client,
+            namespace,
+            &[ApiResource::erase::<PostgreSQLInstance>(&())],
+        )
+    }
+
+    /// Watch the claims of every kind in `kinds` (names must be unique across them).
+    pub fn start_kinds(client: &Client, namespace: &str, kinds: &[ApiResource]) -> ReadyTracker {
         let ready = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
         let latest = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
         let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let streams = kinds.iter().map(|ar| {
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, ar);
+            watcher(api, watcher::Config::default())
+                .default_backoff()
+                .applied_objects()
+                .boxed()
+        });
+        let mut all = futures::stream::select_all(streams);
         let (r, l, c) = (ready.clone(), latest.clone(), changed.clone());
         let task = tokio::spawn(async move {
-            let stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .applied_objects();
-            futures::pin_mut!(stream);
-            while let Some(item) = stream.next().await {
+            while let Some(item) = all.next().await {
                 let Ok(claim) = item else { continue };
                 let now = Instant::now();
                 let v = serde_json::to_value(&claim).unwrap_or(Value::Null);
