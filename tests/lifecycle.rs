@@ -187,3 +187,121 @@ async fn an_edited_or_removed_external_name_never_orphans_the_database() {
     assert_eq!(d[0].identifier, id);
     ctl.stop().await;
 }
+
+/// An Instance a claim composed with `deletionPolicy: Orphan` is deleted and the claim composes
+/// it again: the new object re-adopts the database its predecessor left running (no second
+/// CreateDBInstance, the tags rewritten to it, a Normal Event) and owns the kept master-password
+/// Secret again. The same name composed by *another* claim is refused.
+#[tokio::test]
+async fn the_same_claim_readopts_what_an_orphaned_predecessor_left_running() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::ResourceExt;
+    use kube::api::{Api, DeleteParams, PostParams};
+    let env = RdsEnv::new("life-readopt", "eu-west-2", None).await;
+    let account = Arc::new(MemoryRds::default());
+    let ctl = RdsController::start(&env.client, &env.ns, with(&account)).await;
+    // Two claims (no claim controller runs here: they only own the Instances).
+    let claims: Api<paved::api::PostgreSQLInstance> = Api::namespaced(env.client.clone(), &env.ns);
+    let mut uids = Vec::new();
+    for name in ["team-db", "other-db"] {
+        let c: paved::api::PostgreSQLInstance = serde_json::from_value(json!({
+            "apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance",
+            "metadata": {"name": name},
+            "spec": {"parameters": {"storageGB": 20, "version": "14", "environment": "staging"}}
+        }))
+        .unwrap();
+        uids.push(
+            claims
+                .create(&PostParams::default(), &c)
+                .await
+                .unwrap()
+                .uid()
+                .unwrap(),
+        );
+    }
+    let composed = |claim: &str, uid: &str| {
+        json!({
+            "metadata": {
+                "labels": {"crossplane.io/claim-name": claim, "crossplane.io/claim-namespace": env.ns},
+                "annotations": {"crossplane.io/composition-resource-name": "rds-instance"},
+                "ownerReferences": [{
+                    "apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance",
+                    "name": claim, "uid": uid, "controller": true, "blockOwnerDeletion": true
+                }]
+            },
+            "spec": {"deletionPolicy": "Orphan"}
+        })
+    };
+    let orphan_it = || async {
+        env.instances
+            .delete("orders", &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_deleted(&env.instances, "orders", 60).await;
+    };
+
+    env.create("orders", composed("team-db", &uids[0])).await;
+    let first = env.wait_ready("orders", 60).await;
+    let id = external_name(&first);
+    let tags = account.instance(&id).unwrap().tags;
+    assert_eq!(
+        tags["paved.io/composed-by"],
+        format!("{}/rds-instance", uids[0])
+    );
+    orphan_it().await;
+    assert!(account.instance(&id).is_some(), "orphaned, left running");
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let kept = secrets.get("orders-master-password").await.unwrap();
+    assert!(kept.owner_references().is_empty(), "kept without its owner");
+
+    // The same claim composes it again.
+    env.create("orders", composed("team-db", &uids[0])).await;
+    let second = env.wait_ready("orders", 60).await;
+    assert_eq!(external_name(&second), id);
+    let creates = account
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r, Request::Create(_)))
+        .count();
+    assert_eq!(creates, 1, "no second database");
+    let new_uid = second.uid().unwrap();
+    until(30, "the tags rewritten to the new object", || {
+        account
+            .instance(&id)
+            .unwrap()
+            .tags
+            .get("paved.io/owner-uid")
+            == Some(&new_uid)
+    })
+    .await;
+    event_appears(&env.client, &env.ns, "orders", |reason, note| {
+        reason == "ReadoptedExternalResource" && note.contains(&id)
+    })
+    .await;
+    let owned = secrets.get("orders-master-password").await.unwrap();
+    assert_eq!(
+        owned
+            .owner_references()
+            .iter()
+            .map(|o| o.uid.clone())
+            .collect::<Vec<_>>(),
+        vec![new_uid],
+        "the kept Secret is this Instance's again"
+    );
+
+    // Another claim composing an Instance of that name: not its database.
+    orphan_it().await;
+    env.create("orders", composed("other-db", &uids[1])).await;
+    env.wait_synced_false("orders", "ExternalResourceNotOwned", 60)
+        .await;
+    assert_eq!(
+        account
+            .instance(&id)
+            .unwrap()
+            .tags
+            .get("paved.io/composed-by"),
+        Some(&format!("{}/rds-instance", uids[0])),
+        "untouched"
+    );
+    ctl.stop().await;
+}

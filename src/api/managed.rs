@@ -25,6 +25,9 @@ pub const PAUSED: &str = "crossplane.io/paused";
 pub const OWNER_TAG: &str = "paved.io/owner";
 /// Tag on every external resource paved creates: UID of the object.
 pub const OWNER_UID_TAG: &str = "paved.io/owner-uid";
+/// Tag on the external resources of composed objects: `<claim UID>/<composition resource name>`,
+/// so that the same claim re-adopts what an orphaned predecessor of the object left running.
+pub const COMPOSED_BY_TAG: &str = "paved.io/composed-by";
 
 // What happens to the external resource when the object is deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -59,6 +59,16 @@ pub fn connection_data(
     Some(data)
 }
 
+/// Whether a Secret paved wrote was the connection Secret of an earlier Instance of this name
+/// (every owner is an Instance of this name with another UID: deleted, since names are unique,
+/// and the garbage collector has not removed the Secret yet). This Instance takes it over.
+fn left_by_predecessor(s: &k8s_openapi::api::core::v1::Secret, name: &str) -> bool {
+    let owners = s.owner_references();
+    crate::kube::meta::is_managed(&s.metadata)
+        && !owners.is_empty()
+        && owners.iter().all(|o| o.kind == "Instance" && o.name == name)
+}
+
 fn refused(message: String) -> Result<Outcome<()>, Error> {
     Ok(Outcome::Blocked(Blocked::new(
         "ConnectionSecretError",
@@ -105,7 +115,9 @@ impl Flow<'_, Instance> {
 
         let uid = self.obj.uid().unwrap_or_default();
         if let Some(s) = self.get_secret(&r.name).await? {
-            if !crate::kube::meta::owned_by_uid(&s.metadata, &uid) {
+            if !crate::kube::meta::owned_by_uid(&s.metadata, &uid)
+                && !left_by_predecessor(&s, &self.obj.name_any())
+            {
                 return refused(format!(
                     "Secret {} exists and is not owned by this Instance; paved will not overwrite it",
                     r.name

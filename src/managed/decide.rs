@@ -98,6 +98,9 @@ pub enum Ownership {
     /// Tagged as another object's. `earlier`: that object had this one's namespace and name
     /// (an earlier object, deleted and recreated), with this UID.
     Others { earlier: Option<String> },
+    /// Tagged as an earlier object's with this namespace and name (UID `uid`) that the same
+    /// claim composed for the same resource: an orphaned predecessor, re-adopted.
+    Predecessor { uid: String },
 }
 
 /// What the apply path does once the external resource is observed.
@@ -124,7 +127,7 @@ pub fn found(policies: &Policies, observed: Option<&Ownership>, adoption_allowed
     match observed {
         None if policies.create => Found::Create,
         None => Found::Missing,
-        Some(Ownership::Ours) => Found::Manage,
+        Some(Ownership::Ours | Ownership::Predecessor { .. }) => Found::Manage,
         Some(Ownership::Others { .. }) => Found::NotOwned,
         Some(Ownership::Untagged) if policies.create => Found::NotOwned,
         Some(Ownership::Untagged) if !policies.update && !policies.delete => Found::Manage,
@@ -407,6 +410,9 @@ mod tests {
         let earlier = Ownership::Others {
             earlier: Some("uid-0".into()),
         };
+        let predecessor = Ownership::Predecessor {
+            uid: "uid-0".into(),
+        };
         // (policies, observed (None = missing), adoption allowed, expected)
         let cases = [
             (ALL, None, false, Found::Create),
@@ -419,6 +425,8 @@ mod tests {
             (OBSERVE, Some(&others), true, Found::NotOwned),
             (TAKEOVER, Some(&others), true, Found::NotOwned),
             (TAKEOVER, Some(&earlier), true, Found::NotOwned),
+            // an orphaned predecessor composed by the same claim for the same resource
+            (ALL, Some(&predecessor), false, Found::Manage),
             // untagged: observed; changed only where the platform team allows adoption
             (ALL, Some(&untagged), true, Found::NotOwned),
             (OBSERVE, Some(&untagged), false, Found::Manage),

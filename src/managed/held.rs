@@ -11,12 +11,9 @@ use kube::{Resource, ResourceExt};
 
 use super::decide::{self, ALLOW_DELETION, Composer};
 use super::error::{Error, kube_err};
-use super::kind::ExternalClient;
+use super::kind::{ExternalClient, composer_ref};
 use super::lifecycle::Flow;
 use super::outcome::Step;
-
-/// The label Compositions' objects carry naming the claim that composed them.
-const CLAIM_NAME_LABEL: &str = "crossplane.io/claim-name";
 
 /// How soon a held deletion looks again: the claim pruning the object, or being deleted,
 /// lets it go on.
@@ -44,14 +41,7 @@ impl<K: ExternalClient> Flow<'_, K> {
     /// The claim that composed this object, if it still exists: the controller owner reference
     /// that the claim-name label confirms, of the same UID.
     async fn composer(&self) -> Result<Option<Composer>, Error> {
-        let claim_name = self.obj.labels().get(CLAIM_NAME_LABEL).cloned();
-        let Some(owner) = self
-            .obj
-            .owner_references()
-            .iter()
-            .find(|o| o.controller == Some(true) && Some(&o.name) == claim_name.as_ref())
-            .cloned()
-        else {
+        let Some(owner) = composer_ref(&self.obj).cloned() else {
             return Ok(None);
         };
         let (group, version) = match owner.api_version.split_once('/') {

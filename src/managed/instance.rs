@@ -29,9 +29,14 @@ use super::model::{
 use super::naming;
 use super::outcome::{Blocked, Outcome, Step};
 
-/// Whether the RDS instance carries this object's ownership tags.
+/// Whether the RDS instance carries this object's ownership tags (or its orphaned
+/// predecessor's, composed by the same claim for the same resource, until the update step
+/// rewrites them).
 pub fn owned_by(obj: &Instance, inst: &DbInstance) -> bool {
-    ownership_from_tags(obj, &inst.tags) == Ownership::Ours
+    matches!(
+        ownership_from_tags(obj, &inst.tags),
+        Ownership::Ours | Ownership::Predecessor { .. }
+    )
 }
 
 fn desired_tags(obj: &Instance) -> BTreeMap<String, String> {

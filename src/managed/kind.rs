@@ -17,7 +17,14 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use crate::api::common::ProviderConfigKind;
-use crate::api::managed::{EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Placement, Policies};
+use crate::api::managed::{
+    COMPOSED_BY_TAG, EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Placement, Policies,
+};
+use crate::compose::{
+    ANNOTATION_RESOURCE_NAME as COMPOSITION_RESOURCE_NAME, LABEL_CLAIM_NAME as CLAIM_NAME_LABEL,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
 
 use super::aws::Aws;
 use super::decide::Ownership;
@@ -189,20 +196,50 @@ pub(crate) fn ownership_from_tags<K: Kind>(obj: &K, tags: &BTreeMap<String, Stri
     match tags.get(OWNER_UID_TAG) {
         Some(u) if !uid.is_empty() && *u == uid => Ownership::Ours,
         None if !tags.contains_key(OWNER_TAG) => Ownership::Untagged,
-        other => Ownership::Others {
-            earlier: (tags.get(OWNER_TAG) == Some(&key_of(obj)))
-                .then(|| other.cloned().unwrap_or_default()),
-        },
+        other => {
+            let earlier = (tags.get(OWNER_TAG) == Some(&key_of(obj)))
+                .then(|| other.cloned().unwrap_or_default());
+            match (earlier, composed_by(obj)) {
+                (Some(uid), Some(mine)) if tags.get(COMPOSED_BY_TAG) == Some(&mine) => {
+                    Ownership::Predecessor { uid }
+                }
+                (earlier, _) => Ownership::Others { earlier },
+            }
+        }
     }
+}
+
+/// The claim that composed `obj`, as `<claim UID>/<composition resource name>`: its controller
+/// owner reference, confirmed by the claim-name label, and its composition-resource-name
+/// annotation. `None` for an object nobody composed.
+pub(crate) fn composed_by<K: Kind>(obj: &K) -> Option<String> {
+    let owner = composer_ref(obj)?;
+    let resource = obj.annotations().get(COMPOSITION_RESOURCE_NAME)?;
+    Some(format!("{}/{resource}", owner.uid))
+}
+
+/// The controller owner reference of the claim that composed `obj` (the claim-name label names
+/// it too).
+pub(crate) fn composer_ref<R: Resource>(obj: &R) -> Option<&OwnerReference> {
+    let claim = obj.meta().labels.as_ref()?.get(CLAIM_NAME_LABEL)?;
+    obj.meta()
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.controller == Some(true) && o.name == *claim)
 }
 
 /// The ownership tags paved puts on the external resources of `obj`.
 pub(crate) fn owner_tags<K: Kind>(obj: &K) -> BTreeMap<String, String> {
-    [
+    let mut t: BTreeMap<String, String> = [
         (OWNER_TAG.to_string(), key_of(obj)),
         (OWNER_UID_TAG.to_string(), obj.uid().unwrap_or_default()),
     ]
-    .into()
+    .into();
+    if let Some(c) = composed_by(obj) {
+        t.insert(COMPOSED_BY_TAG.to_string(), c);
+    }
+    t
 }
 
 /// A change of placement (pure): the recorded one differs from the spec's. The Synced message

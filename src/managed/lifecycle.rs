@@ -367,7 +367,25 @@ impl<K: ExternalClient> Flow<'_, K> {
             self,
             K::observe_or_create(&mut self, &policies, &aws, &id).await?
         );
+        let predecessor = match self.obj.ownership(&external) {
+            Ownership::Predecessor { uid } => Some(uid),
+            _ => None,
+        };
         step!(self, self.ensure_owned(&policies, &id, &external));
+        if let Some(uid) = predecessor {
+            // Its tags are rewritten to this object by the update step (they are part of the
+            // desired state).
+            self.event(
+                EventType::Normal,
+                "ReadoptedExternalResource",
+                "Adopt",
+                format!(
+                    "{} {id} was left running by an earlier object of this name (UID {uid}) that the same claim composed for the same resource: this object manages it now",
+                    K::NOUN
+                ),
+            )
+            .await;
+        }
         if self.status.placement().is_none() {
             self.status.set_placement(self.obj.placement());
         }

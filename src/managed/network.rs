@@ -161,10 +161,13 @@ pub(crate) fn tags_of<R: Resource>(
     t
 }
 
-/// Whether tags prove the external resource is this object's.
-pub(crate) fn owned_by<R: Resource>(obj: &R, tags: &BTreeMap<String, String>) -> bool {
-    let uid = obj.uid().unwrap_or_default();
-    !uid.is_empty() && tags.get(OWNER_UID_TAG) == Some(&uid)
+/// Whether tags prove the external resource is this object's (or its orphaned predecessor's,
+/// composed by the same claim for the same resource: network tags are written at creation only).
+pub(crate) fn owned_by<K: super::kind::Kind>(obj: &K, tags: &BTreeMap<String, String>) -> bool {
+    matches!(
+        super::kind::ownership_from_tags(obj, tags),
+        super::decide::Ownership::Ours | super::decide::Ownership::Predecessor { .. }
+    )
 }
 
 /// Whose the external resource is, in words (never naming another object).

@@ -123,6 +123,9 @@ impl Flow<'_, Instance> {
         };
         let existing = self.get_secret(&name).await?;
         if let Some(p) = secret_value(existing.as_ref(), &key) {
+            if let Some(s) = existing.as_ref().filter(|_| !user_ref) {
+                self.own_kept_secret(s).await?;
+            }
             return Ok(Outcome::Ok(p));
         }
         let may_generate = generate && (!user_ref || fp.auto_generate_password == Some(true));
@@ -145,6 +148,35 @@ impl Flow<'_, Instance> {
         }
         self.persist_new_password(&name, &key, existing.is_some())
             .await
+    }
+
+    /// A generated master-password Secret that an orphaned predecessor of this Instance kept
+    /// (paved's, with no owner left): this Instance owns it from now on, so that deleting it
+    /// deletes the Secret with it, as for a Secret it generated itself.
+    async fn own_kept_secret(&self, s: &Secret) -> Result<(), Error> {
+        if !crate::kube::meta::is_managed(&s.metadata) || !s.owner_references().is_empty() {
+            return Ok(());
+        }
+        let Some(owner) = self.owner_ref() else {
+            return Ok(());
+        };
+        self.count_write("password_secret");
+        let patch = serde_json::json!({"metadata": {
+            "ownerReferences": [owner],
+            "resourceVersion": s.metadata.resource_version,
+        }});
+        self.secrets()
+            .patch(
+                &s.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(kube_err(
+                "owning the kept master password Secret",
+                &self.obj,
+            ))?;
+        Ok(())
     }
 
     /// Generate a password and persist it in Secret `name` (key `key`): into the existing one,
