@@ -257,7 +257,10 @@ fn observe_time_to_ready(
 ) {
     let was = get_condition(&old.conditions, READY);
     let is = get_condition(&new.conditions, READY);
-    let first = was.is_none_or(|w| w.status != ConditionStatus::True && w.reason == "Creating");
+    let first = was.is_none_or(|w| {
+        w.status != ConditionStatus::True
+            && matches!(w.reason.as_str(), "Creating" | "Waiting" | "Blocked")
+    });
     if first
         && is.is_some_and(|r| r.status == ConditionStatus::True)
         && let Some(created) = &claim.meta().creation_timestamp
