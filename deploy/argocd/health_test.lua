@@ -90,6 +90,11 @@ for _, t in ipairs(targets) do
     o({cond("Ready", "Unknown", "Pending", "waiting for the first observation")}),
     "Progressing", "waiting for the first observation")
 
+  -- Paused: Suspended, whatever Ready says.
+  check(p .. "paused", script,
+    o({cond("Synced", "False", "ReconcilePaused", "crossplane.io/paused is \"true\""), cond("Ready", "True", "Available", "")}),
+    "Suspended", "crossplane.io/paused is \"true\"")
+
   -- Exhaustively: Healthy exactly when Ready is True and Synced is not False; Degraded exactly
   -- when Synced is False.
   local statuses = {"absent", "True", "False", "Unknown"}
@@ -106,6 +111,49 @@ for _, t in ipairs(targets) do
       end
       check(p .. "Ready " .. r .. ", Synced " .. s, script, o(conditions), want, nil)
     end
+  end
+end
+
+-- The claim: what its composed resources' state makes of it.
+do
+  local script = dir .. "/health/database.example.com_PostgreSQLInstance.lua"
+  local function o(conditions) return object("database.example.com/v1alpha1", "PostgreSQLInstance", conditions) end
+  local blocked = "rds-instance (Instance my-team/my-app-db-rds-instance): AWSError: CreateDBInstance failed: InvalidParameterValue: Invalid storage size"
+  check("claim: a composed resource is blocked", script,
+    o({cond("Synced", "False", "ComposedResourceError", blocked), cond("Ready", "False", "Blocked", blocked)}),
+    "Degraded", blocked)
+  check("claim: a ready database whose change is refused", script,
+    o({cond("Synced", "False", "ComposedResourceError", "rds-instance (Instance my-team/x): ImmutableField: m"), cond("Ready", "True", "Available", "")}),
+    "Degraded", "rds-instance (Instance my-team/x): ImmutableField: m")
+  check("claim: Ready Blocked alone", script,
+    o({cond("Synced", "True", "ReconcileSuccess", ""), cond("Ready", "False", "Blocked", "b")}),
+    "Degraded", "b")
+  check("claim: waiting for a reference", script,
+    o({cond("Synced", "False", "Waiting", "rds-instance (Instance my-team/x): ReferenceNotReady: waiting for SubnetGroup net"),
+       cond("Ready", "False", "Waiting", "w")}),
+    "Progressing", "rds-instance (Instance my-team/x): ReferenceNotReady: waiting for SubnetGroup net")
+  check("claim: Ready Waiting", script,
+    o({cond("Synced", "True", "ReconcileSuccess", ""), cond("Ready", "False", "Waiting", "w")}),
+    "Progressing", "w")
+  check("claim: creating", script,
+    o({cond("Synced", "True", "ReconcileSuccess", ""), cond("Ready", "False", "Creating", "rds-instance: Creating: RDS status is creating")}),
+    "Progressing", "rds-instance: Creating: RDS status is creating")
+  check("claim: its connection Secret cannot be written", script,
+    o({cond("Synced", "False", "ReconcileError", "Secret my-team/c exists and is not owned by this claim"), cond("Ready", "True", "Available", "")}),
+    "Degraded", "Secret my-team/c exists and is not owned by this claim")
+end
+
+-- The Instance: reasons that only wait are Progressing, the others Degraded.
+do
+  local script = dir .. "/health/rds.aws.upbound.io_Instance.lua"
+  local function o(conditions) return object("rds.aws.upbound.io/v1beta1", "Instance", conditions) end
+  for _, r in ipairs({"ReferenceNotReady", "PasswordUnavailable", "WaitingForRDS", "DependencyViolation", "AWSUnavailable"}) do
+    check("Instance: Synced False " .. r .. " waits", script,
+      o({cond("Synced", "False", r, "waits"), cond("Ready", "False", "Unavailable", "u")}), "Progressing", "waits")
+  end
+  for _, r in ipairs({"ImmutableField", "AWSError", "ProviderConfigNotAllowed", "AdoptionNotAllowed", "InvalidSpec"}) do
+    check("Instance: Synced False " .. r .. " is blocked", script,
+      o({cond("Synced", "False", r, "blocked"), cond("Ready", "True", "Available", "")}), "Degraded", "blocked")
   end
 end
 

@@ -28,6 +28,7 @@ use super::common::{Condition, NameReference, ObjectReference, preserve_unknown_
     printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
     printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
     printcolumn = r#"{"name":"CONNECTION-SECRET","type":"string","jsonPath":".spec.writeConnectionSecretToRef.name"}"#,
+    printcolumn = r#"{"name":"PROBLEM","type":"string","jsonPath":".status.problem","description":"The first problem between this claim and Ready, in short; kubectl describe shows the conditions in full."}"#,
     printcolumn = r#"{"name":"COMPOSITION","type":"string","jsonPath":".status.compositionRef.name","priority":1}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -115,10 +116,20 @@ pub enum CompositeDeletePolicy {
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = preserve_unknown_fields)]
 pub struct PostgreSQLInstanceStatus {
-    /// Synced: whether paved could render and apply the Composition. Ready: whether every
-    /// composed resource is ready. The message names the resource that is not.
+    /// Synced: whether paved could render and apply the Composition, and whether every
+    /// composed resource is in sync (reason ComposedResourceError when one is blocked until a
+    /// person changes something, Waiting when one waits for a reference, a Secret or AWS,
+    /// ReconcilePaused when crossplane.io/paused is "true" on the claim). Ready: whether every
+    /// composed resource is ready (reasons Available, Creating, Waiting, Blocked, Unavailable,
+    /// Deleting). Messages name the composed resource and quote its own reason and message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+
+    /// The first problem between this claim and Ready, in short, for example
+    /// `Blocked: rds-instance: ImmutableField` (what, which composed resource, its reason).
+    /// Absent when nothing is wrong (Ready, or still creating). The conditions say it in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 
     /// The Composition paved chose for this claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,8 +7,9 @@ use kube::Resource;
 use kube::runtime::events::EventType;
 
 use super::context::Context;
+use super::error::Error;
 use super::object::Claim;
-use super::status::Facts;
+use super::status::{Facts, Report};
 use crate::api::claim::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
 
@@ -39,29 +40,49 @@ fn warning(reason: &'static str, note: String) -> Note {
     }
 }
 
-/// The Events of a reconcile that took the status from `old` to `new`. `facts` is what
-/// composing did (none when it failed, then `error_reason` is the failure's category); `secret`
-/// is the name of the claim's connection Secret.
+/// The Events of a reconcile that took the status from `old` to `new`. `report` is what
+/// composing found and did (its facts as far as it got, the failed step's error); `secret` is
+/// the name of the claim's connection Secret.
+///
+/// Synced turning False warns once per message, with the failed step's category
+/// (CompositionNotFound, KindNotServed, ...) or `ComposedResourceError` (a composed resource is
+/// blocked: its own controller warns about it too). A composed resource that only waits makes no
+/// Event (its controller's say what it waits for); a pause makes a Normal one.
 pub(crate) fn transitions(
     old: &PostgreSQLInstanceStatus,
     new: &PostgreSQLInstanceStatus,
-    facts: Option<&Facts>,
-    error_reason: Option<&'static str>,
+    report: &Report,
     secret: Option<&str>,
 ) -> Vec<Note> {
     let ready_old = get_condition(&old.conditions, READY);
     let was_ready = ready_old.is_some_and(|r| r.status == ConditionStatus::True);
     let ready_new = get_condition(&new.conditions, READY);
     let becomes_ready = !was_ready && ready_new.is_some_and(|r| r.status == ConditionStatus::True);
+    let facts = report.facts.as_ref();
     let mut out = facts.map_or_else(Vec::new, |f| composed(old, f, becomes_ready, secret));
     let synced_old = get_condition(&old.conditions, SYNCED);
     if let Some(s) = get_condition(&new.conditions, SYNCED) {
         let changed = synced_old.is_none_or(|o| o.status != s.status || o.message != s.message);
+        let quiet_before = synced_old.is_some_and(|o| o.reason == "Waiting");
         if changed && s.status == ConditionStatus::False {
-            // The error's bounded category (CompositionNotFound, KindNotServed, ...).
-            let reason = error_reason.unwrap_or("ReconcileError");
-            out.push(warning(reason, s.message.clone()));
-        } else if changed && synced_old.is_some_and(|o| o.status == ConditionStatus::False) {
+            match s.reason.as_str() {
+                "Waiting" => {}
+                "ReconcilePaused" => out.push(normal("ReconcilePaused", s.message.clone())),
+                "ComposedResourceError" => {
+                    out.push(warning("ComposedResourceError", s.message.clone()))
+                }
+                _ => {
+                    let reason = report
+                        .error
+                        .as_ref()
+                        .map_or("ReconcileError", Error::reason);
+                    out.push(warning(reason, s.message.clone()));
+                }
+            }
+        } else if changed
+            && !quiet_before
+            && synced_old.is_some_and(|o| o.status == ConditionStatus::False)
+        {
             out.push(normal("ReconcileSuccess", "Synced again".into()));
         }
     }
@@ -189,9 +210,27 @@ mod tests {
         Vec<(&'static str, &'static str)>,
     );
 
+    /// A failed step whose category is `reason` (only KindNotServed is used).
+    fn error(reason: &str) -> Error {
+        assert_eq!(reason, "KindNotServed");
+        Error::KindNotServed {
+            resource: "r".into(),
+            api_version: "v1".into(),
+            kind: "K".into(),
+        }
+    }
+
+    fn report(facts: Option<Facts>, err: Option<&str>) -> Report {
+        Report {
+            facts,
+            error: err.map(error),
+            ..Default::default()
+        }
+    }
+
     fn check(cases: Vec<Case>) {
         for (i, (old, new, f, err, want)) in cases.into_iter().enumerate() {
-            let got = transitions(&old, &new, f.as_ref(), err, Some("db-conn"));
+            let got = transitions(&old, &new, &report(f, err), Some("db-conn"));
             assert_eq!(reasons(&got), want, "case {i}");
         }
     }
@@ -297,6 +336,60 @@ mod tests {
     }
 
     #[test]
+    fn composed_problems_and_pauses_make_their_own_events() {
+        let ready = published(status(synced(), Some((true, "Available", ""))));
+        let blocked = published(status(
+            Some((false, "ComposedResourceError", "a: ImmutableField: m")),
+            Some((true, "Available", "")),
+        ));
+        let waiting = status(
+            Some((false, "Waiting", "a: ReferenceNotReady: m")),
+            Some((false, "Waiting", "a: ReferenceNotReady: m")),
+        );
+        let creating = status(synced(), Some((false, "Creating", "a: Creating")));
+        let paused = published(status(
+            Some((false, "ReconcilePaused", "paused")),
+            Some((true, "Available", "")),
+        ));
+        let none = || Some(facts(&[], &[], None));
+        check(vec![
+            (
+                ready.clone(),
+                blocked.clone(),
+                none(),
+                None,
+                vec![("Warning", "ComposedResourceError")],
+            ),
+            (blocked.clone(), blocked.clone(), none(), None, vec![]),
+            (
+                blocked,
+                ready.clone(),
+                none(),
+                None,
+                vec![("Normal", "ReconcileSuccess")],
+            ),
+            // Waiting is told by the composed resource's own controller; its end is no news.
+            (creating.clone(), waiting.clone(), none(), None, vec![]),
+            (waiting, creating, none(), None, vec![]),
+            (
+                ready.clone(),
+                paused.clone(),
+                None,
+                None,
+                vec![("Normal", "ReconcilePaused")],
+            ),
+            (paused.clone(), paused.clone(), None, None, vec![]),
+            (
+                paused,
+                ready,
+                none(),
+                None,
+                vec![("Normal", "ReconcileSuccess")],
+            ),
+        ]);
+    }
+
+    #[test]
     fn notes_name_the_composition_and_the_secret() {
         let fresh = PostgreSQLInstanceStatus::default();
         let creating = status(None, Some((false, "Creating", "")));
@@ -335,7 +428,7 @@ mod tests {
             ),
         ];
         for (i, (old, new, f, secret, note)) in cases.into_iter().enumerate() {
-            let got = transitions(old, new, Some(f), None, secret);
+            let got = transitions(old, new, &report(Some(f.clone()), None), secret);
             assert_eq!(got.first().map(|n| n.note.as_str()), Some(note), "case {i}");
         }
     }
@@ -345,7 +438,7 @@ mod tests {
         let mut f = facts(&["rds-instance"], &[], None);
         f.warnings = (0..8).map(|i| format!("warning {i}")).collect();
         let st = PostgreSQLInstanceStatus::default();
-        let notes = transitions(&st, &st, Some(&f), None, None);
+        let notes = transitions(&st, &st, &report(Some(f.clone()), None), None);
         let warnings: Vec<&Note> = notes
             .iter()
             .filter(|n| n.reason == "CompositionWarning")
@@ -356,7 +449,7 @@ mod tests {
         // A resync that applies nothing repeats none.
         let mut quiet = facts(&[], &[], None);
         quiet.warnings = f.warnings.clone();
-        let notes = transitions(&st, &st, Some(&quiet), None, None);
+        let notes = transitions(&st, &st, &report(Some(quiet), None), None);
         assert!(
             notes.iter().all(|n| n.reason != "CompositionWarning"),
             "{notes:?}"

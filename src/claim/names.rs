@@ -8,8 +8,9 @@ pub const FINALIZER: &str = "paved.dev/claim";
 
 /// Status keys the controller itself manages; everything else in the engine's claim status comes
 /// from patches to the claim (ToCompositeFieldPath, CombineToComposite).
-pub const OWN_STATUS_KEYS: [&str; 4] = [
+pub const OWN_STATUS_KEYS: [&str; 5] = [
     "conditions",
+    "problem",
     "compositionRef",
     "resourceRefs",
     "connectionDetails",

@@ -496,6 +496,8 @@ fn printer_columns(own: &[Value]) -> Value {
         json!({"name": "SYNCED", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Synced')].status"}),
         json!({"name": "READY", "type": "string", "jsonPath": ".status.conditions[?(@.type=='Ready')].status"}),
         json!({"name": "CONNECTION-SECRET", "type": "string", "jsonPath": ".spec.writeConnectionSecretToRef.name"}),
+        json!({"name": "PROBLEM", "type": "string", "jsonPath": ".status.problem",
+               "description": "The first problem between this claim and Ready, in short; kubectl describe shows the conditions in full."}),
     ];
     cols.extend(own.iter().cloned());
     cols.push(json!({"name": "COMPOSITION", "type": "string", "jsonPath": ".status.compositionRef.name", "priority": 1}));
@@ -593,6 +595,7 @@ mod tests {
                 "SYNCED",
                 "READY",
                 "CONNECTION-SECRET",
+                "PROBLEM",
                 "SIZE",
                 "COMPOSITION",
                 "AGE"
@@ -625,6 +628,7 @@ mod tests {
         for key in [
             "address",
             "conditions",
+            "problem",
             "compositionRef",
             "resourceRefs",
             "connectionDetails",

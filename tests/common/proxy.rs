@@ -45,6 +45,8 @@ pub enum Outcome {
     ServerError,
     /// The emulator could not be reached (answered 502).
     UpstreamFailed,
+    /// Answered by the proxy with the AWS error set by [`FaultProxy::set_refusal`] (HTTP 400).
+    Refused,
 }
 
 /// One call the proxy saw.
@@ -175,6 +177,9 @@ where
 /// RDS statuses to report instead of the emulator's, by DB instance identifier.
 type StatusRewrites = Mutex<BTreeMap<String, String>>;
 
+/// AWS errors (code, message) to answer instead of forwarding, by action.
+type Refusals = Mutex<BTreeMap<String, (String, String)>>;
+
 struct State {
     upstream: String,
     faults: Mutex<Faults>,
@@ -182,6 +187,7 @@ struct State {
     stall: Switch,
     latency: Mutex<Duration>,
     statuses: StatusRewrites,
+    refusals: Refusals,
     calls: Mutex<Vec<Call>>,
     recorded: Notify,
     seq: AtomicU64,
@@ -212,6 +218,7 @@ impl FaultProxy {
             stall: Switch::default(),
             latency: Mutex::new(Duration::ZERO),
             statuses: Mutex::new(BTreeMap::new()),
+            refusals: Mutex::new(BTreeMap::new()),
             calls: Mutex::new(Vec::new()),
             recorded: Notify::new(),
             seq: AtomicU64::new(0),
@@ -255,6 +262,17 @@ impl FaultProxy {
         match status {
             Some(s) => m.insert(identifier.to_string(), s.to_string()),
             None => m.remove(identifier),
+        };
+    }
+
+    /// From now on, answer every call of `action` (for example `CreateDBInstance`) with the AWS
+    /// error `code` and `message` (HTTP 400, as AWS refuses a request), without forwarding it;
+    /// `None` forwards them again.
+    pub fn set_refusal(&self, action: &str, refusal: Option<(&str, &str)>) {
+        let mut m = self.state.refusals.lock().unwrap();
+        match refusal {
+            Some((code, message)) => m.insert(action.to_string(), (code.into(), message.into())),
+            None => m.remove(action),
         };
     }
 
@@ -319,6 +337,7 @@ impl FaultProxy {
                 Outcome::Throttled => "throttled".into(),
                 Outcome::ServerError => "injected-500".into(),
                 Outcome::UpstreamFailed => "upstream-failed".into(),
+                Outcome::Refused => "refused".into(),
             };
             *by.entry(c.action.clone())
                 .or_default()
@@ -515,7 +534,13 @@ async fn serve_conn(mut sock: TcpStream, state: Arc<State>) {
         let id = state.seq.fetch_add(1, Ordering::SeqCst);
         let faults = *state.faults.lock().unwrap();
         let roll: f64 = rand::random();
-        let (mut response, outcome) = if roll < faults.throttle {
+        let refusal = state.refusals.lock().unwrap().get(&action).cloned();
+        let (mut response, outcome) = if let Some((code, message)) = refusal {
+            (
+                error_response(400, &code, "Sender", &message, id),
+                Outcome::Refused,
+            )
+        } else if roll < faults.throttle {
             (
                 error_response(400, "Throttling", "Sender", "Rate exceeded", id),
                 Outcome::Throttled,

@@ -1,6 +1,10 @@
 -- ArgoCD health check for rds.aws.upbound.io/Instance (an RDS instance managed by paved). Lua 5.1.
--- Degraded when Synced is False (paved cannot reconcile it with AWS: the message says why), Healthy
--- only when Ready is True and Synced is not False, Progressing otherwise.
+-- Suspended when the Instance is paused (Synced False, reason ReconcilePaused). Progressing while
+-- it only waits (Synced False for a referenced object, its master password Secret, RDS or an AWS
+-- retry: ReferenceNotReady, PasswordUnavailable, WaitingForRDS, DependencyViolation,
+-- AWSUnavailable). Degraded when Synced is otherwise False (paved cannot reconcile it with AWS
+-- until a person changes something: the message says why). Healthy only when Ready is True and
+-- Synced is not False, Progressing otherwise.
 local hs = {}
 local ready, synced
 if obj.status ~= nil and obj.status.conditions ~= nil then
@@ -12,6 +16,13 @@ if obj.status ~= nil and obj.status.conditions ~= nil then
     end
   end
 end
+local waiting = {
+  ReferenceNotReady = true,
+  PasswordUnavailable = true,
+  WaitingForRDS = true,
+  DependencyViolation = true,
+  AWSUnavailable = true,
+}
 local function text(c, default)
   if c.message ~= nil and c.message ~= "" then
     return c.message
@@ -21,7 +32,13 @@ local function text(c, default)
   end
   return default
 end
-if synced ~= nil and synced.status == "False" then
+if synced ~= nil and synced.status == "False" and synced.reason == "ReconcilePaused" then
+  hs.status = "Suspended"
+  hs.message = text(synced, "Paused")
+elseif synced ~= nil and synced.status == "False" and synced.reason ~= nil and waiting[synced.reason] then
+  hs.status = "Progressing"
+  hs.message = text(synced, "Waiting")
+elseif synced ~= nil and synced.status == "False" then
   hs.status = "Degraded"
   hs.message = text(synced, "Synced is False")
 elseif ready ~= nil and ready.status == "True" then
