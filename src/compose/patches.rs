@@ -81,6 +81,7 @@ const RESERVED_STATUS: &[&str] = &[
     "compositionRef",
     "resourceRefs",
     "connectionDetails",
+    "problem",
 ];
 
 fn starts_with_fields(segments: &[Segment], fields: &[&str]) -> bool {
