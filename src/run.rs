@@ -111,6 +111,11 @@ pub struct RunArgs {
     #[arg(long, env = "PAVED_AWS_RATE", default_value_t = 8.0)]
     pub aws_requests_per_second: f64,
 
+    /// How long one AWS call waits for an answer before it fails; the object then says
+    /// `AWSUnavailable: ... no answer from <endpoint> within <this>` and paved logs a warning.
+    #[arg(long, env = "PAVED_AWS_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub aws_timeout: Duration,
+
     /// Let an Instance that names no ProviderConfig, while none named `default` exists, use
     /// paved's own AWS credential chain (the pod's identity: IRSA, EKS Pod Identity, instance
     /// profile, environment). Off by default: such an Instance is refused with Synced=False, so
@@ -482,6 +487,7 @@ fn start_controllers(
             poll_interval: args.poll_interval,
             resync: args.resync_interval,
             aws_requests_per_second: args.aws_requests_per_second,
+            aws_timeout: args.aws_timeout,
             allow_pod_identity: args.allow_pod_identity,
             ..Default::default()
         };
