@@ -492,6 +492,11 @@ fn start_controllers(
             resync: args.resync_interval,
             ..Default::default()
         };
+        // Every Composition validated when applied, before a claim uses it.
+        controllers.spawn(crate::composition_feedback::controller::run(
+            client.clone(),
+            shutdown(shutdown_rx.clone()),
+        ));
         let stop = shutdown(shutdown_rx.clone());
         controllers.spawn(crate::claim::run_with_secrets(
             client.clone(),

@@ -572,6 +572,11 @@ fn expected_cluster_rules() -> Vec<Value> {
         rule(&["apiextensions.crossplane.io"], &["compositions"], RO),
         rule(
             &["apiextensions.crossplane.io"],
+            &["compositions/status"],
+            &["patch"],
+        ),
+        rule(
+            &["apiextensions.crossplane.io"],
             &["compositeresourcedefinitions"],
             &["get", "list", "watch", "patch"],
         ),
