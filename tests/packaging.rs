@@ -687,6 +687,11 @@ fn watch_namespaces_install_is_namespace_scoped() {
                 &["compositions"],
                 &["get", "list", "watch"]
             ),
+            rule(
+                &["apiextensions.crossplane.io"],
+                &["compositions/status"],
+                &["patch"]
+            ),
             // XRDs and the claim CRDs paved serves for them are cluster-scoped
             rule(
                 &["apiextensions.crossplane.io"],
