@@ -4,6 +4,7 @@
 //! - [`crdgen`]: renders every CRD as YAML (`paved crds`).
 //! - [`kube`]: plumbing both controllers share (metadata, write overlay, backoff, synced
 //!   signals, finalizers, Events); [`events`] is [`kube::events`].
+//! - [`composition_feedback`]: every Composition validated when applied (its `Valid` condition).
 //! - [`secrets`]: the one cache of paved's Secrets both controllers read.
 //! - [`xrd`]: CompositeResourceDefinitions, served as claim CRDs.
 #![forbid(unsafe_code)]
@@ -11,6 +12,7 @@
 pub mod api;
 pub mod claim;
 pub mod compose;
+pub mod composition_feedback;
 pub mod conversion;
 pub mod crdgen;
 pub mod kube;

@@ -111,6 +111,11 @@ pub struct RunArgs {
     #[arg(long, env = "PAVED_AWS_RATE", default_value_t = 8.0)]
     pub aws_requests_per_second: f64,
 
+    /// How long one AWS call waits for an answer before it fails; the object then says
+    /// `AWSUnavailable: ... no answer from <endpoint> within <this>` and paved logs a warning.
+    #[arg(long, env = "PAVED_AWS_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub aws_timeout: Duration,
+
     /// Let an Instance that names no ProviderConfig, while none named `default` exists, use
     /// paved's own AWS credential chain (the pod's identity: IRSA, EKS Pod Identity, instance
     /// profile, environment). Off by default: such an Instance is refused with Synced=False, so
@@ -154,13 +159,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The namespaces paved watches, as the start-up log says them.
+pub fn watched_namespaces(namespaces: &[String]) -> String {
+    if namespaces.is_empty() {
+        "all namespaces".into()
+    } else {
+        format!("namespaces {}", namespaces.join(", "))
+    }
+}
+
 /// Initialise tracing (JSON or text) with an EnvFilter.
 pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?;
+    // Colour codes only for a person at a terminal: a log file, `kubectl logs` or a collector
+    // gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let res = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -228,6 +246,9 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
+    // The address actually bound: with port 0 asked for, the port the system chose.
+    let bound = listener.local_addr().unwrap_or(addr);
+    info!(asked = %addr, listening = %bound, "listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;
@@ -267,6 +288,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     info!(version = env!("CARGO_PKG_VERSION"), namespaces = ?args.namespaces, controllers = ?args.controllers, "paved starting");
+    info!(
+        watching = %watched_namespaces(&args.namespaces),
+        "paved watches {}; a claim or Instance elsewhere gets no status and no Event from paved",
+        watched_namespaces(&args.namespaces)
+    );
 
     // Metric names carry their own `paved_` prefix (the controllers register theirs).
     let mut registry = Registry::default();
@@ -466,6 +492,11 @@ fn start_controllers(
             resync: args.resync_interval,
             ..Default::default()
         };
+        // Every Composition validated when applied, before a claim uses it.
+        controllers.spawn(crate::composition_feedback::controller::run(
+            client.clone(),
+            shutdown(shutdown_rx.clone()),
+        ));
         let stop = shutdown(shutdown_rx.clone());
         controllers.spawn(crate::claim::run_with_secrets(
             client.clone(),
@@ -482,6 +513,7 @@ fn start_controllers(
             poll_interval: args.poll_interval,
             resync: args.resync_interval,
             aws_requests_per_second: args.aws_requests_per_second,
+            aws_timeout: args.aws_timeout,
             allow_pod_identity: args.allow_pod_identity,
             ..Default::default()
         };

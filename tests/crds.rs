@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
+use serde_json::json;
 
 /// `crds/` must be exactly what `paved crds` generates from the Rust types.
 #[test]
@@ -138,6 +139,11 @@ async fn invalid_claims_are_rejected_naming_the_field() {
             Box::new(|c| c["spec"]["parameters"]["environment"] = "Staging_1".into()),
             vec!["spec.parameters.environment"],
         ),
+        (
+            "connection Secret name not a DNS subdomain",
+            Box::new(|c| c["spec"]["writeConnectionSecretToRef"] = json!({"name": "Num_DB"})),
+            vec!["spec.writeConnectionSecretToRef.name", "Num_DB"],
+        ),
     ];
     for (i, (what, mutate, expected)) in cases.into_iter().enumerate() {
         let mut claim = base.clone();
@@ -156,7 +162,7 @@ async fn invalid_claims_are_rejected_naming_the_field() {
             panic!("{what}: unexpected error {err:?}")
         };
         assert_eq!(status.code, 422, "{what}: {status:?}");
-        for needle in expected {
+        for needle in &expected {
             assert!(
                 status.message.contains(needle),
                 "{what}: message {:?} does not mention {needle:?}",
@@ -172,11 +178,64 @@ async fn invalid_claims_are_rejected_naming_the_field() {
             panic!("{what}: unexpected error {err:?}")
         };
         assert!(
-            status.message.contains("spec.parameters"),
+            status.message.contains(expected[0]),
             "{what}: {}",
             status.message
         );
     }
+}
+
+/// An Instance whose connection Secret name Kubernetes would refuse, or whose storage RDS
+/// refuses whatever the engine and storage type, is refused when applied: nothing reaches AWS.
+#[tokio::test]
+async fn invalid_instances_are_rejected_naming_the_field() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = test_namespace(&client, "invalid-instance").await;
+    let base = json!({
+        "apiVersion": "rds.aws.upbound.io/v1beta1",
+        "kind": "Instance",
+        "metadata": {"name": "db", "namespace": ns},
+        "spec": {"forProvider": {"region": "eu-west-1", "engine": "postgres", "instanceClass": "db.t3.micro", "allocatedStorage": 20}},
+    });
+    type Mutate = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Mutate, Vec<&str>)> = vec![
+        (
+            "connection Secret name with capitals and an underscore",
+            Box::new(|i| i["spec"]["writeConnectionSecretToRef"] = json!({"name": "Num_DB"})),
+            vec!["spec.writeConnectionSecretToRef.name", "Num_DB"],
+        ),
+        (
+            "below the magnetic minimum",
+            Box::new(|i| i["spec"]["forProvider"]["allocatedStorage"] = 4.into()),
+            vec!["spec.forProvider.allocatedStorage", "5"],
+        ),
+    ];
+    for (i, (what, mutate, expected)) in cases.into_iter().enumerate() {
+        let mut obj = base.clone();
+        obj["metadata"]["name"] = format!("bad-{i}").into();
+        mutate(&mut obj);
+        let err = apply_json(&client, &obj, Some(&ns), false)
+            .await
+            .map(|_| ())
+            .expect_err(&format!("{what}: accepted, expected a rejection"));
+        let kube::Error::Api(status) = err else {
+            panic!("{what}: unexpected error {err:?}")
+        };
+        assert_eq!(status.code, 422, "{what}: {status:?}");
+        for needle in &expected {
+            assert!(
+                status.message.contains(needle),
+                "{what}: message {:?} does not mention {needle:?}",
+                status.message
+            );
+        }
+    }
+    // The same with a valid name and gp3 at 20 GiB is accepted.
+    let mut ok = base.clone();
+    ok["spec"]["forProvider"]["storageType"] = "gp3".into();
+    ok["spec"]["writeConnectionSecretToRef"] = json!({"name": "num-db.conn"});
+    apply_json(&client, &ok, Some(&ns), false).await.unwrap();
 }
 
 /// `kubectl explain` prints the doc comments of the Rust types.

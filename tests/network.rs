@@ -40,6 +40,7 @@ async fn emulator_ec2(region: &str) -> aws_sdk_ec2::Client {
         region,
         Some(&e2e_env().moto_url),
         Some(creds),
+        paved::rds::client::DEFAULT_AWS_TIMEOUT,
     )
     .await
 }

@@ -572,6 +572,11 @@ fn expected_cluster_rules() -> Vec<Value> {
         rule(&["apiextensions.crossplane.io"], &["compositions"], RO),
         rule(
             &["apiextensions.crossplane.io"],
+            &["compositions/status"],
+            &["patch"],
+        ),
+        rule(
+            &["apiextensions.crossplane.io"],
             &["compositeresourcedefinitions"],
             &["get", "list", "watch", "patch"],
         ),
@@ -681,6 +686,11 @@ fn watch_namespaces_install_is_namespace_scoped() {
                 &["apiextensions.crossplane.io"],
                 &["compositions"],
                 &["get", "list", "watch"]
+            ),
+            rule(
+                &["apiextensions.crossplane.io"],
+                &["compositions/status"],
+                &["patch"]
             ),
             // XRDs and the claim CRDs paved serves for them are cluster-scoped
             rule(

@@ -108,8 +108,13 @@ pub fn get_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a
 /// A reference to a Secret in the same namespace as the object that holds the reference.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LocalSecretReference {
-    /// Name of the Secret.
-    #[schemars(length(min = 1, max = 253))]
+    /// Name of the Secret: a DNS subdomain (lowercase letters, digits, `-` and `.`, starting and
+    /// ending with a letter or digit), as Kubernetes requires of a Secret's name. Checked when
+    /// the object is applied, before anything is created.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
     /// Accepted for compatibility with Crossplane YAML. paved never writes Secrets outside the
     /// object's own namespace: when set, it must equal that namespace.
@@ -135,8 +140,12 @@ pub struct SecretKeySelector {
 /// A reference to another object by name.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NameReference {
-    /// Name of the referenced object.
-    #[schemars(length(min = 1, max = 253))]
+    /// Name of the referenced object: a DNS subdomain (lowercase letters, digits, `-` and `.`,
+    /// starting and ending with a letter or digit), as Kubernetes requires of object names.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
 }
 

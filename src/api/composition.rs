@@ -18,6 +18,17 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{any_value, free_form_object};
 
+/// What paved found when it validated the Composition (paved's own addition: Crossplane's
+/// Composition has no status).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompositionStatus {
+    /// `Valid`: True when paved can render this Composition; False with the problems (the
+    /// resource, patch and field concerned) as soon as it is applied, before any claim uses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<super::common::Condition>,
+}
+
 /// How a claim is turned into composed resources (Crossplane v1 patch-and-transform). A
 /// Composition lists resource templates (`resources[].base`) and the patches that copy values
 /// between the claim and each composed resource, either directly (mode Resources) or in the
@@ -34,10 +45,12 @@ use super::common::{any_value, free_form_object};
     shortname = "comp",
     category = "crossplane",
     category = "paved",
+    status = "CompositionStatus",
     doc = "A Composition (Crossplane v1, patch-and-transform, in mode Resources or in function-patch-and-transform steps of mode Pipeline): the resources a claim of type spec.compositeTypeRef becomes, and how values flow between the claim and them.",
     printcolumn = r#"{"name":"XR-KIND","type":"string","jsonPath":".spec.compositeTypeRef.kind"}"#,
     printcolumn = r#"{"name":"XR-APIVERSION","type":"string","jsonPath":".spec.compositeTypeRef.apiVersion"}"#,
     printcolumn = r#"{"name":"MODE","type":"string","jsonPath":".spec.mode","priority":1}"#,
+    printcolumn = r#"{"name":"VALID","type":"string","jsonPath":".status.conditions[?(@.type=='Valid')].status"}"#,
     printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

@@ -101,7 +101,11 @@ pub struct InstanceParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_version: Option<String>,
 
-    /// Storage in GiB. Can be raised, never lowered.
+    /// Storage in GiB. Can be raised, never lowered. RDS's minimum depends on the engine and the
+    /// storage type (20 for gp2 and gp3, 100 for io1 with PostgreSQL, 5 for magnetic
+    /// `standard`); the one that holds for every engine and type, 5, is checked when the object
+    /// is applied. The others are AWS's to refuse, shown in Synced. The claim's storageGB
+    /// (always gp2/gp3) is checked against 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 5, max = 65536))]
     pub allocated_storage: Option<i64>,

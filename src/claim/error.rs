@@ -65,7 +65,7 @@ pub enum Error {
     #[error("the claim has no {0}")]
     InvalidClaim(&'static str),
 
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", crate::kube::error::error_text(source))]
     Kube {
         context: String,
         #[source]

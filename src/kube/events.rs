@@ -47,6 +47,44 @@ pub fn bounded_note(note: &str) -> &str {
     &note[..cut]
 }
 
+/// What a condition message says for the moment only, and an Event must not freeze: read ten
+/// minutes later, "(retrying in 5s)" is false. Each is the start of a parenthesized remark.
+const TRANSIENT_REMARKS: [&str; 3] = ["(retrying in ", "(retry in ", "(next attempt in "];
+
+/// `note` without its transient remarks (see [`TRANSIENT_REMARKS`]): a retry countdown belongs
+/// in the condition and the log, which are current, not in an Event, which stays.
+pub fn timeless_note(note: &str) -> String {
+    let mut out = String::with_capacity(note.len());
+    let mut rest = note;
+    while let Some((i, _)) = TRANSIENT_REMARKS
+        .iter()
+        .filter_map(|r| rest.find(r).map(|i| (i, r)))
+        .min_by_key(|(i, _)| *i)
+    {
+        out.push_str(rest[..i].trim_end());
+        // skip to the matching close parenthesis (remarks may nest one level: "(retrying in 5s,
+        // or at once when the spec changes)")
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (j, c) in rest[i..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        end = i + j + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Called once per Event a recorder publishes (a controller's write counter).
 pub type OnPublish = Box<dyn Fn() + Send + Sync>;
 
@@ -129,7 +167,7 @@ impl Recorder {
         let ev = Event {
             type_,
             reason: reason.into(),
-            note: Some(note.into()),
+            note: Some(timeless_note(&note.into())),
             action: action.into(),
             secondary: None,
         };
@@ -336,6 +374,31 @@ mod tests {
             namespace: "ns".into(),
             count: 1,
             last,
+        }
+    }
+
+    #[test]
+    fn notes_drop_their_retry_countdown() {
+        let cases = [
+            (
+                "CreateDBInstance failed: InvalidParameterValue: Invalid storage size (retrying in 300s, or at once when the spec changes)",
+                "CreateDBInstance failed: InvalidParameterValue: Invalid storage size",
+            ),
+            (
+                "DescribeDBInstances failed: Timeout: no answer from http://127.0.0.1:9 within 30 s (retrying in 5s). Check the endpoint",
+                "DescribeDBInstances failed: Timeout: no answer from http://127.0.0.1:9 within 30 s. Check the endpoint",
+            ),
+            (
+                "waiting for (something) to happen",
+                "waiting for (something) to happen",
+            ),
+            ("cut (retrying in 5s", "cut"),
+            ("", ""),
+        ];
+        for (i, (note, want)) in cases.iter().enumerate() {
+            let got = timeless_note(note);
+            assert_eq!(&got, want, "case {i}");
+            assert!(!got.contains("retrying in"), "case {i}");
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`backoff`]: per-object exponential backoff with jitter, and poll jitter.
 //! - [`synced`]: cache-synced signalling that wakes every waiter.
 //! - [`finalizer`]: finalizer add/remove as guarded merge patches.
+//! - [`error`]: API errors in plain words (never kube's Debug dump of a `Status`).
 //! - [`events`]: the Event recorder (series, bounded notes).
 //! - [`status`]: comparing statuses without their transition times.
 //! - [`watch`]: trigger streams that never lose a wake-up across a relist, resync ticks, and
@@ -14,6 +15,7 @@
 //! differs. Each file is a leaf; none imports another's parent.
 
 pub mod backoff;
+pub mod error;
 pub mod events;
 pub mod finalizer;
 pub mod meta;

@@ -26,7 +26,7 @@ use crate::api::provider_config::{
     NamespacedProviderConfig, ProviderConfig, ProviderCredentials,
 };
 
-use super::client::{self, Guarded, RdsApi, SdkRds, StaticCredentials, TokenBucket};
+use super::client::{self, Guarded, RdsApi, StaticCredentials, TokenBucket};
 use super::controller::Ctx;
 use super::error::{Error, kube_err};
 use super::kind::ExternalClient;
@@ -484,6 +484,7 @@ impl<K: ExternalClient> Ctx<K> {
             region,
             endpoint.as_deref(),
             credentials,
+            self.shared.config.aws_timeout,
         )
         .await;
         let bucket = self
@@ -492,7 +493,7 @@ impl<K: ExternalClient> Ctx<K> {
             .get(bucket_key, self.shared.config.aws_requests_per_second);
         let inner: Arc<dyn RdsApi> = match &self.shared.config.rds_api {
             Some(api) => api.clone(),
-            None => Arc::new(SdkRds { client: sdk }),
+            None => Arc::new(sdk),
         };
         Arc::new(Guarded {
             inner,

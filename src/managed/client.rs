@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::Tag;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::future::BoxFuture;
 
 use super::metrics::RdsMetrics;
@@ -110,6 +109,9 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
         .build_https()
 }
 
+/// How long paved waits for AWS to answer one call when `--aws-timeout` is not given.
+pub const DEFAULT_AWS_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Build an aws-sdk-rds client for one region. `endpoint`: an explicit endpoint URL (otherwise
 /// `AWS_ENDPOINT_URL` or AWS's). `credentials`: static keys (otherwise the standard chain). The
 /// SDK's own retries are off: [`Guarded`] retries, so that every attempt goes through the token
@@ -119,26 +121,37 @@ pub async fn sdk_client(
     region: &str,
     endpoint: Option<&str>,
     credentials: Option<StaticCredentials>,
-) -> aws_sdk_rds::Client {
-    aws_sdk_rds::Client::new(&sdk_config(http, region, endpoint, credentials).await)
+    timeout: Duration,
+) -> SdkRds {
+    SdkRds::new(&sdk_config(http, region, endpoint, credentials, timeout).await)
 }
 
 /// The AWS SDK configuration of [`sdk_client`], shared by the RDS and EC2 clients
-/// ([`super::ec2_client::sdk_client`]) of one ProviderConfig and region.
+/// ([`super::ec2_client::sdk_client`]) of one ProviderConfig and region. `timeout` bounds every
+/// call (the SDK's operation and attempt timeouts: its own retries are off, so one call is one
+/// attempt); a call without an answer by then fails with `Timeout`, which the object's
+/// condition shows as "no answer from <endpoint> within <timeout>".
 pub async fn sdk_config(
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
     region: &str,
     endpoint: Option<&str>,
     credentials: Option<StaticCredentials>,
+    timeout: Duration,
 ) -> aws_config::SdkConfig {
+    let timeout = if timeout.is_zero() {
+        DEFAULT_AWS_TIMEOUT
+    } else {
+        timeout
+    };
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .http_client(http)
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(30))
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .operation_attempt_timeout(timeout)
+                .operation_timeout(timeout)
                 .build(),
         );
     if let Some(url) = endpoint {
@@ -156,37 +169,174 @@ pub async fn sdk_config(
     loader.load().await
 }
 
+/// Where an SDK client sends its calls, as messages name it, and how long it waits for an
+/// answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The endpoint URL a ProviderConfig (or `AWS_ENDPOINT_URL`) names, or `the AWS RDS API in
+    /// <region>`.
+    pub endpoint: String,
+    /// The operation timeout, when known.
+    pub timeout: Option<Duration>,
+}
+
+impl Place {
+    /// The place of clients built from `config`, for `service` (`RDS`, `EC2`).
+    pub fn of(config: &aws_config::SdkConfig, service: &str) -> Self {
+        let endpoint = match config.endpoint_url() {
+            Some(url) => url.to_string(),
+            None => match config.region() {
+                Some(r) => format!("the AWS {service} API in {r}"),
+                None => format!("the AWS {service} API"),
+            },
+        };
+        let timeout = config.timeout_config().and_then(|t| t.operation_timeout());
+        Self { endpoint, timeout }
+    }
+
+    /// A place for clients whose endpoint paved does not know (the network kinds' errors).
+    pub fn unknown() -> Self {
+        Self {
+            endpoint: "the AWS API".into(),
+            timeout: None,
+        }
+    }
+
+    /// `within 30 s`, or `within the AWS timeout (--aws-timeout)` when it is not known.
+    fn within(&self) -> String {
+        match self.timeout {
+            Some(t) => format!("within {}", spoken(t)),
+            None => "within the AWS timeout (--aws-timeout)".into(),
+        }
+    }
+}
+
+/// A duration as a person says it: `30 s`, `500 ms`, `2 min`.
+pub fn spoken(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{} min", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 /// [`RdsApi`] over aws-sdk-rds.
 #[derive(Clone, Debug)]
 pub struct SdkRds {
     pub client: aws_sdk_rds::Client,
+    /// Named by error messages.
+    pub place: Place,
 }
 
-fn sdk_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
+impl SdkRds {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_rds::Client::new(config),
+            place: Place::of(config, "RDS"),
+        }
+    }
+}
+
+/// What an SDK error says, in plain words: AWS's error code, its message (once), and the HTTP
+/// status. Never the SDK's Debug or context dump (`ServiceError { raw: Response { ... SdkBody
+/// ...`): a transport failure says what paved could not do and where, a timeout says how long
+/// paved waited for whom.
+pub(crate) fn sdk_parts<E>(
+    e: &SdkError<E, HttpResponse>,
+    place: &Place,
+) -> (String, String, Option<u16>)
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let detail = DisplayErrorContext(&e).to_string();
+    let endpoint = &place.endpoint;
+    match e {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code().unwrap_or("Unknown").to_string();
+            let message = match ctx.err().message().map(str::trim) {
+                Some(m) if !m.is_empty() => without_code(m, &code).to_string(),
+                _ => format!("{endpoint} answered HTTP {status} without an error message"),
+            };
+            (code, message, Some(status))
+        }
+        SdkError::TimeoutError(_) => (
+            "Timeout".into(),
+            format!("no answer from {endpoint} {}", place.within()),
+            None,
+        ),
+        SdkError::DispatchFailure(d) => {
+            let why = if d.is_timeout() {
+                "the connection timed out".to_string()
+            } else {
+                root_cause(e)
+            };
+            (
+                "DispatchFailure".into(),
+                format!("cannot reach {endpoint}: {why}"),
+                None,
+            )
+        }
+        SdkError::ResponseError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            (
+                "ResponseError".into(),
+                format!("{endpoint} answered HTTP {status} with a response paved cannot read"),
+                Some(status),
+            )
+        }
+        _ => (
+            "ConstructionFailure".into(),
+            format!("cannot build the request: {}", root_cause(e)),
+            None,
+        ),
+    }
+}
+
+/// The innermost cause of an error, which names what actually went wrong ("Connection refused
+/// (os error 111)"); a cause that reads like a Debug dump is replaced by a plain phrase.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let text = cur.to_string();
+    if text.contains('{') || text.contains("Some(") || text.trim().is_empty() {
+        "the connection failed".into()
+    } else {
+        text
+    }
+}
+
+/// An AWS message that repeats its code in front (`InvalidParameterValue: Invalid ...`) without
+/// it, so that the code is said once.
+fn without_code<'m>(message: &'m str, code: &str) -> &'m str {
+    message
+        .strip_prefix(code)
+        .map(|m| m.trim_start_matches([':', ' ', '-']))
+        .filter(|m| !m.is_empty())
+        .unwrap_or(message)
+}
+
+fn sdk_err<E>(operation: &'static str, place: &Place, e: SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (code, message, status) = sdk_parts(&e, place);
     match &e {
-        SdkError::ServiceError(ctx) => AwsError::new(
-            operation,
-            ctx.err().code().unwrap_or("Unknown"),
-            ctx.err().message().unwrap_or(&detail),
-            Some(ctx.raw().status().as_u16()),
-        ),
-        SdkError::TimeoutError(_) => AwsError::new(operation, "Timeout", detail, None),
-        SdkError::DispatchFailure(_) => AwsError::new(operation, "DispatchFailure", detail, None),
-        SdkError::ResponseError(ctx) => AwsError::new(
-            operation,
-            "ResponseError",
-            detail,
-            Some(ctx.raw().status().as_u16()),
-        ),
+        SdkError::ServiceError(_)
+        | SdkError::TimeoutError(_)
+        | SdkError::DispatchFailure(_)
+        | SdkError::ResponseError(_) => AwsError::new(operation, code, message, status),
         _ => AwsError {
             operation,
             class: ErrorClass::Terminal,
-            code: "ConstructionFailure".into(),
-            message: detail,
+            code,
+            message,
             http_status: None,
         },
     }
@@ -306,7 +456,7 @@ impl RdsApi for SdkRds {
                 .set_marker(marker.map(str::to_string))
                 .send()
                 .await
-                .map_err(|e| sdk_err("DescribeDBInstances", e))?;
+                .map_err(|e| sdk_err("DescribeDBInstances", &self.place, e))?;
             Ok(DescribePage {
                 instances: out.db_instances().iter().map(from_sdk).collect(),
                 marker: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
@@ -331,7 +481,7 @@ impl RdsApi for SdkRds {
                     .iter()
                     .find(|i| i.db_instance_identifier() == Some(identifier))
                     .map(from_sdk)),
-                Err(e) => Err(sdk_err("DescribeDBInstances", e)),
+                Err(e) => Err(sdk_err("DescribeDBInstances", &self.place, e)),
             }
         })
     }
@@ -380,7 +530,7 @@ impl RdsApi for SdkRds {
                 .set_tags(Some(tags_of(&r.tags)))
                 .send()
                 .await
-                .map_err(|e| sdk_err(OP, e))?;
+                .map_err(|e| sdk_err(OP, &self.place, e))?;
             out.db_instance().map(from_sdk).ok_or_else(|| missing(OP))
         })
     }
@@ -421,7 +571,7 @@ impl RdsApi for SdkRds {
                 .set_master_user_password(r.master_user_password.as_ref().map(|p| p.0.clone()))
                 .send()
                 .await
-                .map_err(|e| sdk_err(OP, e))?;
+                .map_err(|e| sdk_err(OP, &self.place, e))?;
             out.db_instance().map(from_sdk).ok_or_else(|| missing(OP))
         })
     }
@@ -438,7 +588,7 @@ impl RdsApi for SdkRds {
                 .set_delete_automated_backups(r.delete_automated_backups)
                 .send()
                 .await
-                .map_err(|e| sdk_err(OP, e))?;
+                .map_err(|e| sdk_err(OP, &self.place, e))?;
             out.db_instance().map(from_sdk).ok_or_else(|| missing(OP))
         })
     }
@@ -455,7 +605,7 @@ impl RdsApi for SdkRds {
                 .set_tags(Some(tags_of(tags)))
                 .send()
                 .await
-                .map_err(|e| sdk_err("AddTagsToResource", e))?;
+                .map_err(|e| sdk_err("AddTagsToResource", &self.place, e))?;
             Ok(())
         })
     }
@@ -472,7 +622,7 @@ impl RdsApi for SdkRds {
                 .set_tag_keys(Some(keys.to_vec()))
                 .send()
                 .await
-                .map_err(|e| sdk_err("RemoveTagsFromResource", e))?;
+                .map_err(|e| sdk_err("RemoveTagsFromResource", &self.place, e))?;
             Ok(())
         })
     }
@@ -593,6 +743,13 @@ impl Guarded {
                 Err(e) => self.metrics.record_call(operation, e.outcome()),
             }
             match res {
+                // A call that got no answer is not tried again within this reconcile: each
+                // try waits the whole timeout, and the object must say so now, not after four
+                // of them. Its backoff retries it.
+                Err(e) if e.code == "Timeout" => {
+                    tracing::warn!(operation, message = %e.message, "AWS did not answer");
+                    return Err(e);
+                }
                 Err(e) if e.class == ErrorClass::Transient && attempt < self.retry.max_attempts => {
                     if e.outcome() == "throttled" {
                         self.bucket.penalize().await;
@@ -751,6 +908,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_without_an_answer_is_not_tried_again() {
+        let (g, m) = guarded(10, "Timeout", 0);
+        let e = g.describe_page(None).await.err();
+        assert_eq!(e.map(|e| e.code), Some("Timeout".to_string()));
+        assert_eq!(m.calls("DescribeDBInstances"), 1);
+    }
+
+    #[tokio::test]
     async fn not_found_is_none() {
         let (g, m) = guarded(0, "", 200);
         assert_eq!(g.describe("x").await, Ok(None));
@@ -770,6 +935,149 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    #[allow(clippy::unwrap_used)]
+    mod plain_words {
+        use super::super::*;
+        use aws_sdk_rds::operation::create_db_instance::CreateDBInstanceError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        use aws_smithy_runtime_api::http::StatusCode;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+
+        type E = SdkError<CreateDBInstanceError, HttpResponse>;
+
+        fn raw(status: u16, body: &str) -> HttpResponse {
+            HttpResponse::new(
+                StatusCode::try_from(status).unwrap(),
+                SdkBody::from(body.to_string()),
+            )
+        }
+
+        fn service(code: Option<&str>, message: Option<&str>, status: u16) -> E {
+            let mut meta = ErrorMetadata::builder();
+            if let Some(c) = code {
+                meta = meta.code(c);
+            }
+            if let Some(m) = message {
+                meta = meta.message(m);
+            }
+            SdkError::service_error(
+                CreateDBInstanceError::generic(meta.build()),
+                raw(
+                    status,
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>Invalid storage size</Message></Error><RequestId>5f6e</RequestId></ErrorResponse>",
+                ),
+            )
+        }
+
+        fn place() -> Place {
+            Place {
+                endpoint: "http://127.0.0.1:4566".into(),
+                timeout: Some(Duration::from_secs(30)),
+            }
+        }
+
+        #[test]
+        fn sdk_errors_read_as_code_and_message_once() {
+            let refused = std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "Connection refused (os error 111)",
+            );
+            let cases: Vec<(E, &str, &str, &str)> = vec![
+                (
+                    service(
+                        Some("InvalidParameterValue"),
+                        Some("Invalid storage size"),
+                        400,
+                    ),
+                    "InvalidParameterValue",
+                    "Invalid storage size",
+                    "InvalidParameterValue: Invalid storage size",
+                ),
+                (
+                    service(
+                        Some("InvalidParameterCombination"),
+                        Some("InvalidParameterCombination: Cannot find version 99 for postgres"),
+                        400,
+                    ),
+                    "InvalidParameterCombination",
+                    "Cannot find version 99 for postgres",
+                    "InvalidParameterCombination: Cannot find version 99 for postgres",
+                ),
+                (
+                    service(Some("InternalFailure"), None, 500),
+                    "InternalFailure",
+                    "http://127.0.0.1:4566 answered HTTP 500 without an error message",
+                    "InternalFailure: http://127.0.0.1:4566 answered HTTP 500 without an error message",
+                ),
+                (
+                    SdkError::timeout_error(
+                        "operation timeout (all attempts including retries) occurred after 30s",
+                    ),
+                    "Timeout",
+                    "no answer from http://127.0.0.1:4566 within 30 s",
+                    "Timeout: no answer from http://127.0.0.1:4566 within 30 s",
+                ),
+                (
+                    SdkError::dispatch_failure(ConnectorError::io(Box::new(refused))),
+                    "DispatchFailure",
+                    "cannot reach http://127.0.0.1:4566: Connection refused (os error 111)",
+                    "DispatchFailure: cannot reach http://127.0.0.1:4566: Connection refused (os error 111)",
+                ),
+                (
+                    SdkError::response_error("invalid XML", raw(502, "<html>Bad gateway</html>")),
+                    "ResponseError",
+                    "http://127.0.0.1:4566 answered HTTP 502 with a response paved cannot read",
+                    "ResponseError: http://127.0.0.1:4566 answered HTTP 502 with a response paved cannot read",
+                ),
+            ];
+            for (i, (e, code, message, shown)) in cases.into_iter().enumerate() {
+                let before = format!("{e:?}");
+                let err = sdk_err("CreateDBInstance", &place(), e);
+                assert_eq!(err.code, code, "case {i}");
+                assert_eq!(err.message, message, "case {i}");
+                let text = err.to_string();
+                assert_eq!(text, format!("CreateDBInstance: {shown}"), "case {i}");
+                for bad in ["{", "Some(", "SdkBody", "ServiceError", "raw:"] {
+                    assert!(!text.contains(bad), "case {i}: {text}");
+                }
+                assert_eq!(text.matches(code).count(), 1, "case {i}: {text}");
+                // the dump this replaces
+                assert!(before.contains('{'), "case {i}: {before}");
+            }
+        }
+
+        #[test]
+        fn a_timeout_names_the_endpoint_or_the_region() {
+            let e: E = SdkError::timeout_error("timed out");
+            let unknown = sdk_err("DescribeDBInstances", &Place::unknown(), e);
+            assert_eq!(
+                unknown.message,
+                "no answer from the AWS API within the AWS timeout (--aws-timeout)"
+            );
+            assert_eq!(unknown.class, ErrorClass::Transient);
+            let config = aws_config::SdkConfig::builder()
+                .region(aws_config::Region::new("eu-west-1"))
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(Duration::from_millis(2500))
+                        .build(),
+                )
+                .build();
+            assert_eq!(
+                Place::of(&config, "RDS"),
+                Place {
+                    endpoint: "the AWS RDS API in eu-west-1".into(),
+                    timeout: Some(Duration::from_millis(2500)),
+                }
+            );
+            assert_eq!(spoken(Duration::from_millis(2500)), "2.5 s");
+            assert_eq!(spoken(Duration::from_secs(30)), "30 s");
+            assert_eq!(spoken(Duration::from_secs(120)), "2 min");
+            assert_eq!(spoken(Duration::from_millis(300)), "300 ms");
+        }
     }
 
     #[test]

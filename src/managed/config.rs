@@ -24,6 +24,9 @@ pub struct RdsConfig {
     /// AWS: see [`BucketKey`]), endpoint and region, shared by every ProviderConfig that resolves
     /// to the same one. Default 8 requests/s, under the RDS API's limit of about 12.
     pub aws_requests_per_second: f64,
+    /// How long one AWS call waits for an answer (`--aws-timeout`, default 30 s). A call without
+    /// one fails: the object says `AWSUnavailable: ... no answer from <endpoint> within 30 s`.
+    pub aws_timeout: Duration,
     /// Retries of throttling and 5xx answers within one call.
     pub retry: RetryPolicy,
     /// Longest wait before retrying after a non-transient AWS error (invalid parameters, quota,
@@ -54,6 +57,7 @@ impl std::fmt::Debug for RdsConfig {
                 &self.transitional_poll_interval,
             )
             .field("aws_requests_per_second", &self.aws_requests_per_second)
+            .field("aws_timeout", &self.aws_timeout)
             .field("retry", &self.retry)
             .field("error_backoff_max", &self.error_backoff_max)
             .field("concurrency", &self.concurrency)
@@ -72,6 +76,7 @@ impl Default for RdsConfig {
             transitional_poll_interval: Duration::from_secs(20),
             resync: Duration::from_secs(600),
             aws_requests_per_second: 8.0,
+            aws_timeout: super::client::DEFAULT_AWS_TIMEOUT,
             retry: RetryPolicy::default(),
             error_backoff_max: Duration::from_secs(300),
             concurrency: 32,

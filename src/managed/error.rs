@@ -6,7 +6,7 @@ use kube::{Resource, ResourceExt};
 /// Errors that end a reconcile (AWS errors do not: they become conditions).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{action} for {object}: {source}")]
+    #[error("{action} for {object}: {}", crate::kube::error::error_text(source))]
     Kube {
         action: &'static str,
         /// The kind and `namespace/name` of the object.

@@ -103,6 +103,7 @@ pub(crate) async fn net_for<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Result
                 &s.region,
                 s.endpoint.as_deref(),
                 s.credentials.clone(),
+                shared.config.aws_timeout,
             )
             .await;
             let guard = Guard {
@@ -112,9 +113,7 @@ pub(crate) async fn net_for<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Result
             };
             let clients = Arc::new(NetClients {
                 rds: Guarded {
-                    inner: SdkRds {
-                        client: aws_sdk_rds::Client::new(&config),
-                    },
+                    inner: SdkRds::new(&config),
                     guard: guard.clone(),
                 },
                 ec2: Guarded {

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use futures::future::BoxFuture;
 
 use super::client::SdkRds;
@@ -72,27 +71,17 @@ pub(crate) fn rds_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) 
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let detail = DisplayErrorContext(&e).to_string();
+    let (code, message, status) = super::client::sdk_parts(&e, &super::client::Place::unknown());
     match &e {
-        SdkError::ServiceError(ctx) => net_error(
-            operation,
-            ctx.err().code().unwrap_or("Unknown"),
-            ctx.err().message().unwrap_or(&detail),
-            Some(ctx.raw().status().as_u16()),
-        ),
-        SdkError::TimeoutError(_) => net_error(operation, "Timeout", detail, None),
-        SdkError::DispatchFailure(_) => net_error(operation, "DispatchFailure", detail, None),
-        SdkError::ResponseError(ctx) => net_error(
-            operation,
-            "ResponseError",
-            detail,
-            Some(ctx.raw().status().as_u16()),
-        ),
+        SdkError::ServiceError(_)
+        | SdkError::TimeoutError(_)
+        | SdkError::DispatchFailure(_)
+        | SdkError::ResponseError(_) => net_error(operation, &code, message, status),
         _ => AwsError {
             operation,
             class: ErrorClass::Terminal,
-            code: "ConstructionFailure".into(),
-            message: detail,
+            code,
+            message,
             http_status: None,
         },
     }

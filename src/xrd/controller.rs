@@ -48,7 +48,7 @@ struct Ctx {
 /// Why a reconcile of an XRD failed (it is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}: {1}")]
+    #[error("{}: {}", .0, crate::kube::error::error_text(.1))]
     Kube(String, #[source] kube::Error),
 }
 

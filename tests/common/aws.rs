@@ -21,7 +21,15 @@ pub async fn emulator_rds_at(endpoint: &str, region: &str) -> aws_sdk_rds::Clien
         secret_access_key: "testing".into(),
         session_token: None,
     };
-    sdk_client(http_client(), region, Some(endpoint), Some(creds)).await
+    sdk_client(
+        http_client(),
+        region,
+        Some(endpoint),
+        Some(creds),
+        paved::rds::client::DEFAULT_AWS_TIMEOUT,
+    )
+    .await
+    .client
 }
 
 /// Identifiers of every instance in the client's region (all pages).

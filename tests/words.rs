@@ -1,0 +1,217 @@
+//! Plain words: what paved tells a user when something goes wrong, against the real API server
+//! and the emulator (through the fault proxy where the emulator cannot misbehave by itself).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use paved::rds::RdsConfig;
+use serde_json::json;
+
+/// A hung AWS endpoint is never silent: with `--aws-timeout 3s`, a new Instance whose endpoint
+/// accepts calls and never answers says, within a few seconds, Synced=False AWSUnavailable
+/// naming the endpoint and the timeout, and its Warning Event says it without a countdown.
+#[tokio::test]
+async fn a_hung_endpoint_is_named_within_the_timeout() {
+    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
+    let env = RdsEnv::new("words-hang", "ap-east-1", Some(&proxy.url())).await;
+    let ctl = RdsController::start(
+        &env.client,
+        &env.ns,
+        RdsConfig {
+            aws_timeout: Duration::from_secs(3),
+            ..fast()
+        },
+    )
+    .await;
+    proxy.set_stall(true);
+    let started = Instant::now();
+    env.create("hung", json!({})).await;
+    let i = env.wait_synced_false("hung", "AWSUnavailable", 20).await;
+    let waited = started.elapsed();
+    let c = cond(&i, "Synced").unwrap();
+    let want = format!("no answer from {} within 3 s", proxy.url());
+    assert!(c.message.contains(&want), "{}", c.message);
+    for bad in ["{", "Some(", "SdkBody", "TimeoutError"] {
+        assert!(!c.message.contains(bad), "{}", c.message);
+    }
+    // one timeout, not four retries of it (nor the 30 s default)
+    assert!(waited < Duration::from_secs(12), "took {waited:?}");
+
+    let events = wait_event(&env.client, &env.ns, "hung", "AWSUnavailable", 20).await;
+    assert!(events.contains(&want), "{events}");
+    assert!(!events.contains("retrying in"), "{events}");
+    proxy.set_stall(false);
+    ctl.stop().await;
+}
+
+/// Wait until an Event about `name` with `reason` exists; its notes, one per line.
+async fn wait_event(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+    secs: u64,
+) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let evs = events_about(client, ns, name).await;
+        let notes: Vec<String> = evs
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .map(|e| e.note.clone().unwrap_or_default())
+            .collect();
+        if !notes.is_empty() {
+            return notes.join("\n");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Event {reason} about {ns}/{name} within {secs} s; Events: {:?}",
+            evs.iter()
+                .map(|e| (e.reason.clone(), e.note.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Compositions get feedback when applied, before any claim uses them: an invalid one gets
+/// Valid=False naming the resource and field, and a Warning Event; fixed, it gets Valid=True;
+/// an unchanged Composition is not written again.
+#[tokio::test]
+async fn an_invalid_composition_is_told_so_when_applied() {
+    let client = client().await;
+    install_crds(&client).await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let feedback = tokio::spawn(paved::composition_feedback::controller::run(
+        client.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let name = format!("words-{}", random_suffix(6));
+    // A claim type of its own, so that no claim test ever chooses this Composition.
+    let type_ref = json!({"apiVersion": "words.example.com/v1", "kind": "WordsDatabase"});
+    let instance = |resource: &str, to: &str| {
+        json!({
+            "name": resource,
+            "base": {
+                "apiVersion": "rds.aws.upbound.io/v1beta1",
+                "kind": "Instance",
+                "spec": {"forProvider": {"region": "eu-west-1", "engine": "postgres"}},
+            },
+            "patches": [{"fromFieldPath": "spec.parameters.storageGB", "toFieldPath": to}],
+        })
+    };
+    let cases: Vec<(&str, serde_json::Value, Vec<&str>)> = vec![
+        (
+            "duplicate resource names",
+            json!({"compositeTypeRef": type_ref, "resources": [
+                instance("db", "spec.forProvider.allocatedStorage"),
+                instance("db", "spec.forProvider.allocatedStorage"),
+            ]}),
+            vec!["duplicate resource name", "\"db\""],
+        ),
+        (
+            "a patch to a path the Instance's schema lacks",
+            json!({"compositeTypeRef": type_ref, "resources": [
+                instance("db", "spec.forProvder.allocatedStorage"),
+            ]}),
+            vec!["spec.forProvder.allocatedStorage"],
+        ),
+        (
+            "an unknown key in a function input",
+            json!({"compositeTypeRef": type_ref, "mode": "Pipeline", "pipeline": [{
+                "step": "patch-and-transform",
+                "functionRef": {"name": "function-patch-and-transform"},
+                "input": {
+                    "apiVersion": "pt.fn.crossplane.io/v1beta1",
+                    "kind": "Resources",
+                    "resources": [instance("db", "spec.forProvider.allocatedStorage")],
+                    "patchSet": [],
+                },
+            }]}),
+            vec!["patchSet"],
+        ),
+    ];
+    for (what, spec, needles) in cases {
+        let c = json!({
+            "apiVersion": "apiextensions.crossplane.io/v1",
+            "kind": "Composition",
+            "metadata": {"name": name},
+            "spec": spec,
+        });
+        apply_json(&client, &c, None, false).await.unwrap();
+        let got = wait_valid(&client, &name, "False", 30, what).await;
+        let message = got["message"].as_str().unwrap_or_default().to_string();
+        for n in &needles {
+            assert!(message.contains(n), "{what}: {message}");
+        }
+        assert!(
+            !message.contains("Some(") && !message.contains("{"),
+            "{what}: {message}"
+        );
+        let events = wait_event(
+            &client,
+            "default",
+            &name,
+            got["reason"].as_str().unwrap(),
+            30,
+        )
+        .await;
+        assert!(
+            needles.iter().all(|n| events.contains(n)),
+            "{what}: {events}"
+        );
+    }
+
+    // Fixed: Valid=True.
+    let fixed = json!({
+        "apiVersion": "apiextensions.crossplane.io/v1",
+        "kind": "Composition",
+        "metadata": {"name": name},
+        "spec": {"compositeTypeRef": type_ref, "resources": [instance("db", "spec.forProvider.allocatedStorage")]},
+    });
+    apply_json(&client, &fixed, None, false).await.unwrap();
+    wait_valid(&client, &name, "True", 30, "fixed").await;
+
+    // Nothing changed: nothing written (the resourceVersion stays).
+    let api: kube::Api<paved::api::Composition> = kube::Api::all(client.clone());
+    let rv = api.get(&name).await.unwrap().metadata.resource_version;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(api.get(&name).await.unwrap().metadata.resource_version, rv);
+
+    api.delete(&name, &Default::default()).await.unwrap();
+    let _ = stop_tx.send(());
+    let _ = feedback.await;
+}
+
+/// Wait until the Composition's Valid condition has this status (and the current generation).
+async fn wait_valid(
+    client: &kube::Client,
+    name: &str,
+    status: &str,
+    secs: u64,
+    what: &str,
+) -> serde_json::Value {
+    let api: kube::Api<paved::api::Composition> = kube::Api::all(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let c = serde_json::to_value(api.get(name).await.unwrap()).unwrap();
+        if let Some(v) = condition(&c, "Valid")
+            && v["status"] == status
+            && v["observedGeneration"] == c["metadata"]["generation"]
+        {
+            return v.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: Valid={status} not within {secs} s: {}",
+            conditions_text(&c)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
