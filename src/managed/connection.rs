@@ -66,7 +66,9 @@ fn left_by_predecessor(s: &k8s_openapi::api::core::v1::Secret, name: &str) -> bo
     let owners = s.owner_references();
     crate::kube::meta::is_managed(&s.metadata)
         && !owners.is_empty()
-        && owners.iter().all(|o| o.kind == "Instance" && o.name == name)
+        && owners
+            .iter()
+            .all(|o| o.kind == "Instance" && o.name == name)
 }
 
 fn refused(message: String) -> Result<Outcome<()>, Error> {
