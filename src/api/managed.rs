@@ -25,6 +25,10 @@ pub const PAUSED: &str = "crossplane.io/paused";
 pub const OWNER_TAG: &str = "paved.io/owner";
 /// Tag on every external resource paved creates: UID of the object.
 pub const OWNER_UID_TAG: &str = "paved.io/owner-uid";
+/// Label a Composition's objects carry naming the claim that composed them.
+pub const CLAIM_NAME_LABEL: &str = "crossplane.io/claim-name";
+/// Annotation naming the Composition resource a composed object was rendered from.
+pub const COMPOSITION_RESOURCE_NAME: &str = "crossplane.io/composition-resource-name";
 /// Tag on the external resources of composed objects: `<claim UID>/<composition resource name>`,
 /// so that the same claim re-adopts what an orphaned predecessor of the object left running.
 pub const COMPOSED_BY_TAG: &str = "paved.io/composed-by";

@@ -96,11 +96,11 @@ use error::StepError;
 use patches::Direction;
 
 /// Label naming the claim a composed object belongs to.
-pub const LABEL_CLAIM_NAME: &str = "crossplane.io/claim-name";
+pub const LABEL_CLAIM_NAME: &str = crate::api::managed::CLAIM_NAME_LABEL;
 /// Label naming the namespace of that claim.
 pub const LABEL_CLAIM_NAMESPACE: &str = "crossplane.io/claim-namespace";
 /// Annotation naming the Composition resource a composed object was rendered from.
-pub const ANNOTATION_RESOURCE_NAME: &str = "crossplane.io/composition-resource-name";
+pub const ANNOTATION_RESOURCE_NAME: &str = crate::api::managed::COMPOSITION_RESOURCE_NAME;
 
 /// What to render.
 #[derive(Clone, Copy, Debug)]

@@ -18,10 +18,8 @@ use kube::ResourceExt;
 
 use crate::api::common::ProviderConfigKind;
 use crate::api::managed::{
-    COMPOSED_BY_TAG, EXTERNAL_NAME, OWNER_TAG, OWNER_UID_TAG, Placement, Policies,
-};
-use crate::compose::{
-    ANNOTATION_RESOURCE_NAME as COMPOSITION_RESOURCE_NAME, LABEL_CLAIM_NAME as CLAIM_NAME_LABEL,
+    CLAIM_NAME_LABEL, COMPOSED_BY_TAG, COMPOSITION_RESOURCE_NAME, EXTERNAL_NAME, OWNER_TAG,
+    OWNER_UID_TAG, Placement, Policies,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
