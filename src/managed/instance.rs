@@ -33,10 +33,7 @@ use super::outcome::{Blocked, Outcome, Step};
 /// predecessor's, composed by the same claim for the same resource, until the update step
 /// rewrites them).
 pub fn owned_by(obj: &Instance, inst: &DbInstance) -> bool {
-    matches!(
-        ownership_from_tags(obj, &inst.tags),
-        Ownership::Ours | Ownership::Predecessor { .. }
-    )
+    super::kind::owned_by(obj, &inst.tags)
 }
 
 fn desired_tags(obj: &Instance) -> BTreeMap<String, String> {

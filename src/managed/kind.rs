@@ -207,6 +207,15 @@ pub(crate) fn ownership_from_tags<K: Kind>(obj: &K, tags: &BTreeMap<String, Stri
     }
 }
 
+/// Whether tags prove the external resource is this object's, or its orphaned predecessor's
+/// (composed by the same claim for the same resource), which it manages as its own.
+pub(crate) fn owned_by<K: Kind>(obj: &K, tags: &BTreeMap<String, String>) -> bool {
+    matches!(
+        ownership_from_tags(obj, tags),
+        Ownership::Ours | Ownership::Predecessor { .. }
+    )
+}
+
 /// The claim that composed `obj`, as `<claim UID>/<composition resource name>`: its controller
 /// owner reference, confirmed by the claim-name label, and its composition-resource-name
 /// annotation. `None` for an object nobody composed.

@@ -149,25 +149,18 @@ pub(crate) async fn net_for<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Result
     }))
 }
 
-/// The ownership tags of an object, with its forProvider tags.
-pub(crate) fn tags_of<R: Resource>(
-    obj: &R,
+/// The ownership tags of an object ([`super::kind::owner_tags`], the same for every kind), with
+/// its forProvider tags.
+pub(crate) fn tags_of<K: super::kind::Kind>(
+    obj: &K,
     spec_tags: Option<&BTreeMap<String, String>>,
 ) -> BTreeMap<String, String> {
     let mut t = spec_tags.cloned().unwrap_or_default();
-    t.insert(OWNER_TAG.to_string(), key_of(obj));
-    t.insert(OWNER_UID_TAG.to_string(), obj.uid().unwrap_or_default());
+    t.extend(super::kind::owner_tags(obj));
     t
 }
 
-/// Whether tags prove the external resource is this object's (or its orphaned predecessor's,
-/// composed by the same claim for the same resource: network tags are written at creation only).
-pub(crate) fn owned_by<K: super::kind::Kind>(obj: &K, tags: &BTreeMap<String, String>) -> bool {
-    matches!(
-        super::kind::ownership_from_tags(obj, tags),
-        super::decide::Ownership::Ours | super::decide::Ownership::Predecessor { .. }
-    )
-}
+pub(crate) use super::kind::owned_by;
 
 /// Whose the external resource is, in words (never naming another object).
 pub(crate) fn owner_words<R: Resource>(obj: &R, tags: &BTreeMap<String, String>) -> String {
