@@ -271,6 +271,25 @@ fn check_against_xrd(
     Ok(kind)
 }
 
+/// The uid a claim read from a file (not from a cluster) is rendered with, when the Composition
+/// reads `metadata.uid`: a name such as `<uid>-input` then renders as it would in the cluster,
+/// and the output says which value stood in.
+pub const STAND_IN_UID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Whether any patch of the Composition reads the claim's `metadata.uid`.
+fn reads_claim_uid(composition: &Composition) -> bool {
+    serde_json::to_string(&composition.spec).is_ok_and(|text| text.contains("\"metadata.uid\""))
+}
+
+/// Give the claim the stand-in uid; whether it was given.
+fn insert_stand_in_uid(claim: &mut Value) -> bool {
+    let Some(meta) = claim.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    meta.insert("uid".into(), Value::String(STAND_IN_UID.into()));
+    true
+}
+
 fn load_claim(path: &Path) -> anyhow::Result<Value> {
     let mut claim = single_document(&read(path, "claim")?, path, "claim")?;
     let Some(obj) = claim.as_object_mut() else {
@@ -556,6 +575,8 @@ pub fn run(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 
 fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut claim = load_claim(&args.claim)?;
+    // Owner references need the claim's real uid; patches from `metadata.uid` get a stand-in.
+    let owner = plan::owner_reference(&claim);
     let (composition, composition_errors) = load_composition(&args.composition)?;
     let composition_name = composition.metadata.name.clone().unwrap_or_default();
     let mut problems = claim_problems(&claim);
@@ -627,6 +648,10 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         .iter()
         .map(Problem::composition),
     );
+    let mut stand_in_uid = false;
+    if owner.is_none() && reads_claim_uid(&composition) {
+        stand_in_uid = insert_stand_in_uid(&mut claim);
+    }
     let empty = BTreeMap::new();
     let mut input = RenderInput {
         claim: &claim,
@@ -651,7 +676,15 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         None => first,
     };
-    let owner = plan::owner_reference(&claim);
+    let mut warnings = output.warnings.clone();
+    if stand_in_uid {
+        warnings.insert(
+            0,
+            format!(
+                "the claim has no metadata.uid, and the Composition reads it: patches from metadata.uid used the stand-in {STAND_IN_UID}; in the cluster they read the claim's own uid"
+            ),
+        );
+    }
     let plan_input = PlanInput {
         namespace: str_at(&claim, &["metadata", "namespace"]).unwrap_or("default"),
         owner: owner.as_ref(),
@@ -675,7 +708,7 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let mut doc = serde_json::json!({
             "resources": planned.iter().map(|p| p.desired.clone()).collect::<Vec<_>>(),
             "skipped": skipped,
-            "warnings": output.warnings,
+            "warnings": warnings,
             "ready": output.ready,
             "connectionDetails": output.connection_details.keys().collect::<Vec<_>>(),
         });
@@ -699,7 +732,7 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             s.message
         )?;
     }
-    for w in &output.warnings {
+    for w in &warnings {
         writeln!(out, "# warning: {w}")?;
     }
     for p in &planned {

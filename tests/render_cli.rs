@@ -298,6 +298,53 @@ fn claim_without_namespace_renders_in_default() {
     assert!(stdout(&o).contains("allocatedStorage: 30"));
 }
 
+#[test]
+fn a_patch_from_metadata_uid_renders_with_a_stand_in_named_in_a_warning() {
+    // A Composition that patches from the claim's uid (corpus Compositions name the password
+    // Secret `<uid>-input`, a required field) rendered for a claim read from a file: the claim
+    // has no uid, so without a stand-in the patch would be skipped.
+    let dir = tempfile::tempdir().unwrap();
+    let comp = dir.path().join("uid.yaml");
+    std::fs::write(
+        &comp,
+        seed_composition_with(
+            "    patches:\n",
+            "    patches:\n        - fromFieldPath: metadata.uid\n          toFieldPath: spec.forProvider.tags.claim-uid\n          transforms:\n            - type: string\n              string: {fmt: \"%s-input\"}\n",
+        ),
+    )
+    .unwrap();
+    let seed = root().join("examples/seed/claim.yaml");
+    let o = render(&seed, &comp, &[]);
+    assert_success(&o);
+    let out = stdout(&o);
+    assert!(
+        out.contains("claim-uid: 00000000-0000-0000-0000-000000000000-input"),
+        "{out}"
+    );
+    assert!(
+        out.contains("# warning: the claim has no metadata.uid, and the Composition reads it"),
+        "{out}"
+    );
+    // No owner reference is invented from the stand-in.
+    assert!(!out.contains("ownerReferences:\n"), "{out}");
+    // A claim with its own uid renders with it, and no warning.
+    let with_uid = dir.path().join("claim.yaml");
+    std::fs::write(
+        &with_uid,
+        std::fs::read_to_string(&seed)
+            .unwrap()
+            .replace("metadata:\n", "metadata:\n  uid: 6f1c3d0a-1111-4222-8333-444455556666\n"),
+    )
+    .unwrap();
+    let o = render(&with_uid, &comp, &[]);
+    assert_success(&o);
+    assert!(stdout(&o).contains("claim-uid: 6f1c3d0a-1111-4222-8333-444455556666-input"));
+    assert!(!stdout(&o).contains("# warning: the claim has no metadata.uid"));
+    // The seed Composition does not read the uid: no stand-in, no warning.
+    let o = render(&seed, &root().join("examples/seed/composition.yaml"), &[]);
+    assert!(!stdout(&o).contains("00000000-0000"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Schemas: the claim against its kind's CRD, patches' field paths, composed objects against the
 // schema paved serves for their kind. What the cluster would refuse fails in CI.
