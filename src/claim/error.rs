@@ -65,6 +65,9 @@ pub enum Error {
     #[error("the claim has no {0}")]
     InvalidClaim(&'static str),
 
+    #[error("the cached claim could not be read back ({0}); it is read again at its next change")]
+    CachedClaimUnreadable(serde_json::Error),
+
     #[error("{context}: {}", crate::kube::error::error_text(source))]
     Kube {
         context: String,
@@ -86,6 +89,7 @@ impl Error {
             Self::NotControlled { .. } => "ComposedResourceConflict",
             Self::SecretNotOwned { .. } => "ConnectionSecretConflict",
             Self::InvalidClaim(_) => "InvalidClaim",
+            Self::CachedClaimUnreadable(_) => "CachedClaimUnreadable",
             Self::Kube { source, .. } => match source {
                 kube::Error::Api(s) if s.code == 409 => "ApiConflict",
                 kube::Error::Api(s) if s.code == 403 => "ApiForbidden",

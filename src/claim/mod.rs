@@ -51,12 +51,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::kube::events::Recorder;
 use crate::kube::{synced, watch};
 use futures::{FutureExt, StreamExt};
-use kube::Api;
 use kube::api::DynamicObject;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::CancelableJoinHandle;
 use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predicates};
+use kube::{Api, ResourceExt};
+use watches::CompactObject;
 
 pub use crate::kube::meta::{MANAGED_BY as MANAGED_BY_VALUE, MANAGED_BY_LABEL};
 pub use choose::{CLAIM_API_VERSION, CLAIM_KIND};
@@ -70,8 +71,13 @@ use crate::xrd::ServedKind;
 
 /// A claim change worth a reconcile: spec (generation), labels, annotations (Compositions may
 /// patch from them), finalizers, deletion. Status changes are not.
-fn claim_predicate(o: &DynamicObject) -> Option<u64> {
-    let deleting = |o: &DynamicObject| o.metadata.deletion_timestamp.as_ref().map(|_| 1u64);
+fn claim_predicate(o: &CompactObject) -> Option<u64> {
+    let deleting = |o: &CompactObject| {
+        kube::Resource::meta(o)
+            .deletion_timestamp
+            .as_ref()
+            .map(|_| 1u64)
+    };
     predicates::generation
         .combine(predicates::labels)
         .combine(predicates::annotations)
@@ -96,7 +102,7 @@ pub async fn run(
 /// (their own changes and the triggers of [`watches`]) and the signal that the cache is filled.
 struct ClaimScope<Q> {
     scope: watches::Scope,
-    reader: reflector::Store<DynamicObject>,
+    reader: reflector::Store<CompactObject>,
     queue: Q,
     synced: synced::SyncedRx,
 }
@@ -107,17 +113,23 @@ fn claim_scope(
     ns: &Option<String>,
     resync: std::time::Duration,
 ) -> ClaimScope<
-    impl futures::Stream<Item = Result<ObjectRef<DynamicObject>, Infallible>> + Send + use<>,
+    impl futures::Stream<Item = Result<ObjectRef<CompactObject>, Infallible>> + Send + use<>,
 > {
     let ar = kind.api_resource();
     let api: Api<DynamicObject> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
-    let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<DynamicObject>>();
+    let (tx, rx) = futures::channel::mpsc::unbounded::<ObjectRef<CompactObject>>();
     // Claims are cached slimmed (no managedFields: status writes compare against the desired
-    // status only), with our own "initial list done" signal and the watch's health.
-    let (reader, synced, events) = synced::cached_with(api, watches::watch_config(), ar.clone());
+    // status only) and compact (the body as text, rebuilt when a reconcile reads it), with our
+    // own "initial list done" signal and the watch's health.
+    let (reader, synced, events) = synced::cached_as(
+        api,
+        watches::watch_config(),
+        ar.clone(),
+        CompactObject::with_metadata,
+    );
     // Each claim once the store has it (see `kube::watch`: a relist's claims wait for its end).
     let own_ar = ar.clone();
     let own = watch::settled_objects(events, false)
@@ -190,10 +202,16 @@ fn serve_kind(
         synced.push(s.synced);
         let cfg = kube::runtime::Config::default().concurrency(ctx.config.concurrency);
         let k = Arc::clone(kind);
-        let reconcile = move |obj: Arc<DynamicObject>, ctx: Arc<context::Context>| {
-            let claim = object::Claim::new(obj, Arc::clone(&k));
+        let reconcile = move |cached: Arc<CompactObject>, ctx: Arc<context::Context>| {
+            let kind = Arc::clone(&k);
             CancelableJoinHandle::spawn(
-                reconcile::reconcile(claim, ctx),
+                async move {
+                    let obj = cached.to_dynamic().map_err(|e| {
+                        tracing::warn!(claim = %cached.name_any(), error = %e, "cached claim unreadable");
+                        Error::CachedClaimUnreadable(e)
+                    })?;
+                    reconcile::reconcile(object::Claim::new(Arc::new(obj), kind), ctx).await
+                },
                 &tokio::runtime::Handle::current(),
             )
         };

@@ -16,6 +16,7 @@ use super::object::Claim;
 use super::observe::Observed;
 use super::plan::{PlanInput, owner_reference};
 use super::status::{Facts, Problem, Report};
+use super::watches::CompactObject;
 use super::{
     apply, choose, cleanup, events, finalizer, observe, plan, prune, publish, render, status,
 };
@@ -23,7 +24,6 @@ use crate::api::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, get_condition};
 use crate::api::managed::is_paused;
 use crate::compose::Readiness;
-use kube::api::DynamicObject;
 use std::collections::BTreeMap;
 
 /// The reconcile entry point. The claim's status is read here, once, and handed to the steps.
@@ -59,7 +59,7 @@ pub(crate) async fn reconcile(claim: Claim, ctx: Arc<Context>) -> Result<Action,
 }
 
 /// What to do after a failed reconcile: retry with per-claim exponential backoff.
-pub(crate) fn error_policy(claim: Arc<DynamicObject>, _err: &Error, ctx: Arc<Context>) -> Action {
+pub(crate) fn error_policy(claim: Arc<CompactObject>, _err: &Error, ctx: Arc<Context>) -> Action {
     let ns = claim.namespace().unwrap_or_default();
     Action::requeue(ctx.next_backoff(&ns, &claim.name_any(), claim.meta().generation))
 }

@@ -8,7 +8,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use kube::Resource;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -85,6 +85,26 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
+    cached_as(api, config, dyntype, |k| k)
+}
+
+/// [`cached_with`], the store keeping each (slimmed) object in the form `into` gives it: a
+/// compact one, for caches that hold many objects read only now and then.
+pub fn cached_as<K, C>(
+    api: Api<K>,
+    config: watcher::Config,
+    dyntype: K::DynamicType,
+    into: impl Fn(K) -> C + Send + 'static,
+) -> (
+    Store<C>,
+    SyncedRx,
+    impl Stream<Item = Result<watcher::Event<C>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+    C: Resource<DynamicType = K::DynamicType> + Clone + Send + Sync + 'static,
+{
     let name = K::plural(&dyntype).into_owned();
     let writer = reflector::store::Writer::new(dyntype);
     let store = writer.as_reader();
@@ -93,6 +113,7 @@ where
         .default_backoff()
         .inspect(move |e| super::watch::WatchHealth::global().observe(&name, e))
         .modify(|o: &mut K| super::meta::slim(o.meta_mut(), None))
+        .map_ok(move |e| super::watch::map_event(e, &into))
         .reflect(writer)
         .inspect(move |e| mark(&tx, e));
     (store, rx, stream)

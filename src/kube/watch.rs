@@ -33,6 +33,18 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// A watch event with its objects in another form (for a store that keeps them compact).
+pub fn map_event<K, C>(e: watcher::Event<K>, f: impl Fn(K) -> C) -> watcher::Event<C> {
+    use watcher::Event;
+    match e {
+        Event::Apply(o) => Event::Apply(f(o)),
+        Event::Delete(o) => Event::Delete(f(o)),
+        Event::Init => Event::Init,
+        Event::InitApply(o) => Event::InitApply(f(o)),
+        Event::InitDone => Event::InitDone,
+    }
+}
+
 /// The objects of a watch event stream (after `.reflect(writer)` or `reflector(..)`), each passed
 /// on only once the reflector's store holds it: objects of a relist wait for its `InitDone`.
 /// With `deletes`, deleted objects are passed on too (kube-runtime's `touched_objects`);
