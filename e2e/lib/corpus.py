@@ -9,6 +9,19 @@ optionally environment-config.yaml) this
 It writes target/corpus/report.md and report.json and prints the table. The corpus is read in
 place and never copied into the project; the claim documents it splits out go to target/corpus.
 
+Between 1 and 2 it provides what the corpus README says an operator must (each listed in the
+row's `inputs`), as a platform team adopting the Composition would:
+  - the network: the example claims name their authors' subnets and VPCs (`subnet-…`, `vpc-…`),
+    which do not exist here. A VPC and as many subnets (one per zone) are created in the
+    emulator, in the region the composed network objects use, and the claim's IDs are replaced
+    by theirs.
+  - the namespace: where the composed objects name Secrets in one fixed namespace other than the
+    claim's (`crossplane-system`, `upbound-system`, the claim's `spec.namespace`), the claim is
+    applied in that namespace, since paved reads and writes Secrets only in the claim's own
+    namespace (tenancy).
+  - the master password: a password Secret a composed object names, that the example does not
+    create and paved is not asked to generate, is created with a random password.
+
 Exit status: 1 when an entry listed in the expectations file (e2e/corpus-expected.txt: lines
 `render <entry>` or `ready <entry>`) no longer renders or reaches Ready, else 0. The list holds
 what paved achieved when it was last raised, so the corpus guards against regressions while it
@@ -17,6 +30,8 @@ also reports, honestly, how far the field is from working.
 
 import json
 import os
+import re
+import secrets as random_secrets
 import subprocess
 import sys
 import time
@@ -114,6 +129,160 @@ def composed_problems(kind, name, ns):
     return problems
 
 
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+NETWORK_KINDS = ("SubnetGroup", "SecurityGroup", "SecurityGroupRule")
+
+
+def strings_in(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+
+
+def replaced(value, mapping):
+    if isinstance(value, str):
+        return mapping.get(value, value)
+    if isinstance(value, dict):
+        return {k: replaced(v, mapping) for k, v in value.items()}
+    if isinstance(value, list):
+        return [replaced(v, mapping) for v in value]
+    return value
+
+
+def ec2(region):
+    import boto3  # in paved's venv beside moto; only entries that need a network load it
+
+    return boto3.client("ec2", region_name=region,
+                        endpoint_url=os.environ["PAVED_MOTO_DIRECT_URL"])
+
+
+def provide_network(claim, resources):
+    """Create a VPC and subnets for the claim's subnet-/vpc- IDs; the claim with them, and what
+    was done (or None when the claim names no network)."""
+    ids = list(dict.fromkeys(strings_in(claim.get("spec") or {})))
+    subnets = [i for i in ids if SUBNET_ID.match(i)]
+    vpcs = [i for i in ids if VPC_ID.match(i)]
+    if not subnets and not vpcs:
+        return claim, None
+    regions = [((r.get("spec") or {}).get("forProvider") or {}).get("region")
+               for r in resources if r.get("kind") in NETWORK_KINDS]
+    regions = [r for r in regions if r] or [((r.get("spec") or {}).get("forProvider") or {}).get("region")
+                                            for r in resources]
+    region = next((r for r in regions if r), "us-east-1")
+    client = ec2(region)
+    vpc = client.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in client.describe_availability_zones()["AvailabilityZones"]]
+    mapping = {v: vpc for v in vpcs}
+    for n, old in enumerate(subnets):
+        made = client.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{n}.0/24",
+                                    AvailabilityZone=zones[n % len(zones)])
+        mapping[old] = made["Subnet"]["SubnetId"]
+    return replaced(claim, mapping), (
+        f"network: VPC {vpc} and {len(subnets)} subnets in {region} for the claim's "
+        f"{', '.join(vpcs + subnets)}")
+
+
+def secret_refs(resources):
+    """(namespace, name, key, generated) of every Secret the composed objects name."""
+    refs = []
+    for r in resources:
+        spec = r.get("spec") or {}
+        fp = spec.get("forProvider") or {}
+        for field in ("passwordSecretRef", "masterPasswordSecretRef", "masterUserPasswordSecretRef"):
+            ref = fp.get(field)
+            if isinstance(ref, dict):
+                refs.append((ref.get("namespace"), ref.get("name"), ref.get("key") or "password",
+                             bool(fp.get("autoGeneratePassword"))))
+        ref = spec.get("writeConnectionSecretToRef")
+        if isinstance(ref, dict):
+            refs.append((ref.get("namespace"), ref.get("name"), None, True))
+    return refs
+
+
+def placement(claim_ns, resources):
+    """The one namespace other than the claim's that the composed objects' Secrets live in."""
+    others = {ns for ns, _, _, _ in secret_refs(resources) if ns and ns != claim_ns}
+    return others.pop() if len(others) == 1 else None
+
+
+def provide_passwords(ns, resources, given):
+    """Create each password Secret the composed objects read that nobody else provides."""
+    made = []
+    for sns, name, key, generated in secret_refs(resources):
+        # A name made from the claim's uid (render's stand-in) exists only in the cluster.
+        if (generated or not name or key is None or (sns or ns, name) in given
+                or "00000000-0000-0000-0000-000000000000" in name):
+            continue
+        ensure_namespace(sns or ns)
+        manifest = yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": sns or ns},
+            "stringData": {key: random_secrets.token_urlsafe(18)},
+        })
+        if kubectl("apply", "-f", "-", stdin=manifest)[0] == 0:
+            made.append({"apiVersion": "v1", "kind": "Secret",
+                         "metadata": {"name": name, "namespace": sns or ns}})
+    return made
+
+
+def rendered(claim_file, comp_file, xrd_file):
+    """The composed objects `paved render --output json` gives (empty when it refuses)."""
+    args = [PAVED, "render", "--claim", claim_file, "--composition", comp_file, "--output", "json"]
+    if xrd_file:
+        args += ["--xrd", xrd_file]
+    code, out = run(args)
+    if code != 0:
+        return []
+    try:
+        return json.loads(out).get("resources") or []
+    except ValueError:
+        return []
+
+
+def in_aws(kind, name, ns):
+    """What the emulator shows for each composed Instance of a Ready claim: its identifier,
+    status, subnet group and security groups (the proof that the network was wired)."""
+    code, out = kubectl("get", kind, name, "-n", ns, "-o", "json")
+    if code != 0:
+        return []
+    try:
+        refs = (json.loads(out).get("status") or {}).get("resourceRefs") or []
+    except ValueError:
+        return []
+    import boto3
+
+    shown = []
+    for ref in refs:
+        if ref.get("kind") != "Instance":
+            continue
+        group = (ref.get("apiVersion") or "").split("/")[0]
+        code, out = kubectl("get", f"instance.{group}", ref.get("name", ""), "-n",
+                            ref.get("namespace") or ns, "-o", "json")
+        if code != 0:
+            continue
+        obj = json.loads(out)
+        ident = (obj["metadata"].get("annotations") or {}).get("crossplane.io/external-name")
+        region = ((obj.get("spec") or {}).get("forProvider") or {}).get("region")
+        try:
+            rds = boto3.client("rds", region_name=region,
+                               endpoint_url=os.environ["PAVED_MOTO_DIRECT_URL"])
+            db = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+        except Exception as e:  # noqa: BLE001 - reported, not raised
+            shown.append(f"{ident}: not found in the emulator ({e})")
+            continue
+        sgs = [g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups") or []]
+        shown.append(f"{ident} ({region}): {db.get('DBInstanceStatus')}, subnet group "
+                     f"{(db.get('DBSubnetGroup') or {}).get('DBSubnetGroupName', 'default')}, "
+                     f"security groups {sgs or 'default'}")
+    return shown
+
+
 def mode_of(comp):
     spec = comp.get("spec") or {}
     if spec.get("mode") == "Pipeline":
@@ -149,14 +318,33 @@ def entry(name):
     claim_file = os.path.join(work, "claim.yaml")
     with open(claim_file, "w", encoding="utf-8") as f:
         yaml.safe_dump(claim, f)
-    render = [PAVED, "render", "--claim", claim_file, "--composition",
-              os.path.join(d, "composition.yaml")]
-    if os.path.isfile(os.path.join(d, "definition.yaml")):
+    comp_file = os.path.join(d, "composition.yaml")
+    xrd_file = os.path.join(d, "definition.yaml")
+    xrd_file = xrd_file if os.path.isfile(xrd_file) else None
+    render = [PAVED, "render", "--claim", claim_file, "--composition", comp_file]
+    if xrd_file:
         # The claim's kind is the XRD's: render validates the claim against it and composes the
         # composite the claim stands for.
-        render += ["--xrd", os.path.join(d, "definition.yaml")]
+        render += ["--xrd", xrd_file]
     code, out = run(render)
     row["render"] = "ok" if code == 0 else first_line(out)
+
+    # What an operator provides (see the module's doc), from what the claim composes.
+    row["inputs"] = []
+    resources = rendered(claim_file, comp_file, xrd_file) if claim else []
+    claim, network = provide_network(claim, resources)
+    if network:
+        row["inputs"].append(network)
+    moved = placement(ns, resources)
+    if moved:
+        row["inputs"].append(f"namespace: {moved}, where the composed objects' Secrets are "
+                             f"(the example's claim is in {ns})")
+        ns = moved
+        claim["metadata"]["namespace"] = ns
+        for s in secrets:
+            s.setdefault("metadata", {}).setdefault("namespace", ns)
+    with open(claim_file, "w", encoding="utf-8") as f:
+        yaml.safe_dump(claim, f)
 
     applied = []
     err = apply_docs(docs(os.path.join(d, "definition.yaml")))
@@ -170,6 +358,12 @@ def entry(name):
         apply_docs(docs(env_file))
         applied.append(env_file)
     apply_docs(secrets)
+    given = {((s.get("metadata") or {}).get("namespace") or ns, (s.get("metadata") or {}).get("name"))
+             for s in secrets}
+    for s in provide_passwords(ns, resources, given):
+        m = s["metadata"]
+        row["inputs"].append(f"Secret {m['namespace']}/{m['name']} with a random password")
+        secrets.append(s)
 
     if claim:
         # A just-created CRD takes a moment to be served.
@@ -196,6 +390,7 @@ def entry(name):
             conds, err = conditions(resource, meta.get("name", ""), ns)
             if conds.get("Ready", {}).get("status") == "True":
                 row["ready"] = True
+                row["aws"] = in_aws(resource, meta.get("name", ""), ns)
                 break
             now = json.dumps(conds, sort_keys=True)
             if now != last:
@@ -240,13 +435,18 @@ def main():
     lines = [
         f"# Corpus run: {ready} of {len(rows)} entries Ready, {rendered} of {len(rows)} render",
         "",
-        "| entry | mode | render | XRD | Composition | claim | Ready | first problem |",
-        "|---|---|---|---|---|---|---|---|",
+        "| entry | mode | render | XRD | Composition | claim | operator inputs | Ready | first problem |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [r["entry"], r["mode"], r["render"], r["definition"], r["composition"],
-                 r["claim"], "yes" if r["ready"] else "no", r["problem"]]
+                 r["claim"], "; ".join(r.get("inputs") or []) or "none",
+                 "yes" if r["ready"] else "no", r["problem"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    shown = [(r["entry"], a) for r in rows if r["ready"] for a in r.get("aws") or []]
+    if shown:
+        lines += ["", "What the emulator holds for the Ready entries' Instances:", ""]
+        lines += [f"- {e}: {a}" for e, a in shown]
     with open(os.path.join(OUT, "report.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(OUT, "report.json"), "w", encoding="utf-8") as f:
@@ -264,14 +464,17 @@ def main():
     regressions = []
     for what, n in expected:
         r = by_name.get(n)
+        if r is None and ONLY and n not in ONLY:
+            continue  # not run this time
         if r is None:
             regressions.append(f"{what} {n}: entry not in the corpus")
         elif what == "render" and r["render"] != "ok":
             regressions.append(f"render {n}: {r['render']}")
         elif what == "ready" and not r["ready"]:
             regressions.append(f"ready {n}: {r['problem']}")
+    checked = [e for e in expected if not ONLY or e[1] in ONLY]
     print(f"\ncorpus: {ready} of {len(rows)} Ready, {rendered} of {len(rows)} render; "
-          f"{len(expected) - len(regressions)} of {len(expected)} expectations hold")
+          f"{len(checked) - len(regressions)} of {len(checked)} expectations hold")
     for r in regressions:
         print(f"REGRESSION: {r}")
     sys.exit(1 if regressions else 0)
