@@ -828,6 +828,57 @@ async fn any_served_kind_is_composed_and_unlisted_objects_are_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_paved_did_not_compose_is_never_taken_over() {
+    // The caches of composed kinds hold only objects with the claim-name label (so composing a
+    // ConfigMap or Secret does not cache the cluster's). A ConfigMap someone else made, with
+    // the name the claim's resource would get, is not in the cache: paved must still see it
+    // (a GET on the cache miss) and refuse to overwrite it.
+    let (client, ns) = setup("claim-foreign").await;
+    let comp_name = format!("pg-{ns}");
+    let mut comp = test_composition(&comp_name);
+    comp["spec"]["resources"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "name": "settings",
+            "base": {"apiVersion": "v1", "kind": "ConfigMap", "data": {"pool": "10"}},
+        }));
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let theirs: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "my-app-db-settings", "namespace": ns},
+        "data": {"owner": "another team", "pool": "99"},
+    }))
+    .unwrap();
+    cms.create(&PostParams::default(), &theirs).await.unwrap();
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let mut claim = seed_claim_yaml(&ns);
+    claim["spec"]["compositionRef"] = json!({"name": comp_name});
+    apply_claim(&client, &claim).await;
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let refused = wait_for(&claims, "my-app-db", 30, "refused", |c| {
+        cond(c, "Synced").is_some_and(|s| {
+            s.status == ConditionStatus::False && s.message.contains("not controlled by this claim")
+        })
+    })
+    .await;
+    let msg = &cond(&refused, "Synced").unwrap().message;
+    assert!(msg.contains("my-app-db-settings"), "{msg}");
+    // Theirs is untouched: same data, no owner reference, no claim label.
+    let after = cms.get("my-app-db-settings").await.unwrap();
+    assert_eq!(after.data, theirs.data);
+    assert!(after.metadata.owner_references.is_none());
+    assert!(
+        after
+            .metadata
+            .labels
+            .is_none_or(|l| !l.contains_key("crossplane.io/claim-name"))
+    );
+    ctl.stop().await;
+    delete_composition(&client, &comp_name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renaming_the_connection_secret_moves_it() {
     let (client, ns) = setup("claim-rename").await;
     only_seed_composition(&client).await;

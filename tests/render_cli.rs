@@ -331,9 +331,10 @@ fn a_patch_from_metadata_uid_renders_with_a_stand_in_named_in_a_warning() {
     let with_uid = dir.path().join("claim.yaml");
     std::fs::write(
         &with_uid,
-        std::fs::read_to_string(&seed)
-            .unwrap()
-            .replace("metadata:\n", "metadata:\n  uid: 6f1c3d0a-1111-4222-8333-444455556666\n"),
+        std::fs::read_to_string(&seed).unwrap().replace(
+            "metadata:\n",
+            "metadata:\n  uid: 6f1c3d0a-1111-4222-8333-444455556666\n",
+        ),
     )
     .unwrap();
     let o = render(&with_uid, &comp, &[]);

@@ -58,9 +58,11 @@ impl Context {
     }
 
     /// A composed object as the API server has it, from the watch cache of its kind; our own
-    /// last apply's response when the cache has not caught up with it yet. A GET only when the
-    /// cache cannot answer or misses an object paved just wrote (or, which should never happen,
-    /// the compact form does not rebuild).
+    /// last apply's response when the cache has not caught up with it yet. A GET when the
+    /// cache cannot answer or misses the object (or, which should never happen, the compact
+    /// form does not rebuild): the caches hold only objects with the claim-name label, so an
+    /// object of that name that paved did not compose is seen only by a GET, and planning then
+    /// refuses to take it over. Idle, every composed object is in the cache: no GET.
     pub async fn live_object(
         &self,
         ar: &ApiResource,
@@ -74,8 +76,8 @@ impl Context {
                     .ours(&key, cached.meta().resource_version.as_deref())
                     .unwrap_or(cached),
             ),
-            Some(None) if self.recent_objects.peek(&key).is_none() => return Ok(None),
-            // Not (yet) in the cache although paved wrote it, or no cache: ask the API server.
+            // Not in the cache (not composed by paved, or not yet seen), or no cache: ask the
+            // API server.
             _ => None,
         };
         if let Some(found) = found {

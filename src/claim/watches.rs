@@ -354,7 +354,10 @@ impl Watches {
             }));
             let me = Arc::clone(self);
             let kind = ar.kind.clone();
-            let stream = watcher(api, watch_config())
+            // Only what paved composed (the engine always sets the claim-name label): a
+            // Composition composing `v1 Secret` or `ConfigMap` must not cache the cluster's.
+            let config = watch_config().labels(crate::api::managed::CLAIM_NAME_LABEL);
+            let stream = watcher(api, config)
                 .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(FIELD_MANAGER)))
                 .map_ok(compact_event);
             let health_name = format!("composed {kind}");
