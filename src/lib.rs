@@ -5,6 +5,7 @@
 //! - [`kube`]: plumbing both controllers share (metadata, write overlay, backoff, synced
 //!   signals, finalizers, Events); [`events`] is [`kube::events`].
 //! - [`composition_feedback`]: every Composition validated when applied (its `Valid` condition).
+//! - [`revisions`]: a CompositionRevision for every distinct spec of each Composition.
 //! - [`secrets`]: the one cache of paved's Secrets both controllers read.
 //! - [`xrd`]: CompositeResourceDefinitions, served as claim CRDs.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod kube;
 pub mod leader;
 pub mod managed;
 pub mod render;
+pub mod revisions;
 pub mod run;
 pub mod schema;
 pub mod secrets;

@@ -497,6 +497,11 @@ fn start_controllers(
             client.clone(),
             shutdown(shutdown_rx.clone()),
         ));
+        // A CompositionRevision for every distinct spec, for claims that pin one.
+        controllers.spawn(crate::revisions::controller::run(
+            client.clone(),
+            shutdown(shutdown_rx.clone()),
+        ));
         let stop = shutdown(shutdown_rx.clone());
         controllers.spawn(crate::claim::run_with_secrets(
             client.clone(),

@@ -878,6 +878,179 @@ async fn an_object_paved_did_not_compose_is_never_taken_over() {
     delete_composition(&client, &comp_name).await;
 }
 
+/// The instanceClass of a composed Instance, once it has one.
+async fn instance_class(instances: &Api<Instance>, name: &str) -> Option<String> {
+    let i = instances.get_opt(name).await.unwrap()?;
+    serde_json::to_value(&i.spec).unwrap()["forProvider"]["instanceClass"]
+        .as_str()
+        .map(str::to_string)
+}
+
+async fn wait_class(instances: &Api<Instance>, name: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = instance_class(instances, name).await;
+        if got.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: instanceClass {got:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The revisions of a Composition: (name, revision number), oldest number first.
+async fn revisions_of(client: &kube::Client, comp: &str) -> Vec<(String, i64)> {
+    let api: Api<paved::api::CompositionRevision> = Api::all(client.clone());
+    let lp =
+        kube::api::ListParams::default().labels(&format!("crossplane.io/composition-name={comp}"));
+    let mut out: Vec<(String, i64)> = api
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|r| (r.name_any(), r.spec.revision))
+        .collect();
+    out.sort_by_key(|r| r.1);
+    out
+}
+
+async fn wait_revisions(client: &kube::Client, comp: &str, n: usize) -> Vec<(String, i64)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = revisions_of(client, comp).await;
+        if got.len() == n {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{comp}: revisions {got:?}, want {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_claim_keeps_its_revision_until_it_is_moved() {
+    // A platform team changes a Composition. The claim under compositionUpdatePolicy Manual
+    // stays on the revision it was pinned to; the Automatic one follows at once; moving the
+    // Manual claim's compositionRevisionRef rolls the change out to it.
+    let (client, ns) = setup("claim-revisions").await;
+    let comp_name = format!("pg-{ns}");
+    let mut comp = test_composition(&comp_name);
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let revisions = tokio::spawn(paved::revisions::controller::run(client.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
+    let first = wait_revisions(&client, &comp_name, 1).await;
+    assert_eq!(first[0].1, 1);
+    assert!(
+        first[0].0.starts_with(&format!("{comp_name}-")),
+        "{first:?}"
+    );
+
+    let mut manual = seed_claim_yaml(&ns);
+    manual["spec"]["compositionRef"] = json!({"name": comp_name});
+    manual["spec"]["compositionUpdatePolicy"] = json!("Manual");
+    apply_claim(&client, &manual).await;
+    let mut auto = seed_claim_yaml(&ns);
+    auto["metadata"]["name"] = json!("auto-db");
+    auto["spec"]["writeConnectionSecretToRef"]["name"] = json!("auto-db-credentials");
+    auto["spec"]["compositionRef"] = json!({"name": comp_name});
+    apply_claim(&client, &auto).await;
+    let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
+    wait_class(&instances, "my-app-db-rds-instance", "db.t3.micro").await;
+    wait_class(&instances, "auto-db-rds-instance", "db.t3.micro").await;
+    // The Manual claim was pinned to the newest revision: its spec names it.
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
+    let pinned = claims.get("my-app-db").await.unwrap();
+    assert_eq!(
+        pinned
+            .spec
+            .composition_revision_ref
+            .as_ref()
+            .map(|r| r.name.as_str()),
+        Some(first[0].0.as_str())
+    );
+    assert!(
+        claims
+            .get("auto-db")
+            .await
+            .unwrap()
+            .spec
+            .composition_revision_ref
+            .is_none()
+    );
+
+    // The change: a bigger class. Revision 2; the Automatic claim follows, the Manual does not.
+    comp["spec"]["resources"][0]["base"]["spec"]["forProvider"]["instanceClass"] =
+        json!("db.t3.small");
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let two = wait_revisions(&client, &comp_name, 2).await;
+    assert_eq!(two[1].1, 2);
+    wait_class(&instances, "auto-db-rds-instance", "db.t3.small").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        instance_class(&instances, "my-app-db-rds-instance")
+            .await
+            .as_deref(),
+        Some("db.t3.micro"),
+        "the Manual claim must stay on its revision"
+    );
+
+    // Moved by a person: the change reaches it.
+    manual["spec"]["compositionRevisionRef"] = json!({"name": two[1].0});
+    apply_claim(&client, &manual).await;
+    wait_class(&instances, "my-app-db-rds-instance", "db.t3.small").await;
+
+    // Undone: the first revision becomes the newest again (raised to 3), no third object.
+    comp["spec"]["resources"][0]["base"]["spec"]["forProvider"]["instanceClass"] =
+        json!("db.t3.micro");
+    apply_json(&client, &comp, None, false).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = revisions_of(&client, &comp_name).await;
+        if got.iter().any(|(n, r)| *n == first[0].0 && *r == 3) {
+            assert_eq!(got.len(), 2, "{got:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{got:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A reference to a revision that does not exist is refused with the name.
+    manual["spec"]["compositionRevisionRef"] = json!({"name": "no-such-revision"});
+    apply_claim(&client, &manual).await;
+    let refused = wait_for(&claims, "my-app-db", 30, "refused", |c| {
+        cond(c, "Synced").is_some_and(|s| {
+            s.status == ConditionStatus::False && s.message.contains("CompositionRevision")
+        })
+    })
+    .await;
+    assert!(
+        cond(&refused, "Synced")
+            .unwrap()
+            .message
+            .contains("\"no-such-revision\"")
+    );
+    // ... and its Instance is left as it was.
+    assert_eq!(
+        instance_class(&instances, "my-app-db-rds-instance")
+            .await
+            .as_deref(),
+        Some("db.t3.small")
+    );
+    ctl.stop().await;
+    let _ = stop_tx.send(());
+    let _ = revisions.await;
+    delete_composition(&client, &comp_name).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renaming_the_connection_secret_moves_it() {
     let (client, ns) = setup("claim-rename").await;

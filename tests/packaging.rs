@@ -577,6 +577,11 @@ fn expected_cluster_rules() -> Vec<Value> {
         ),
         rule(
             &["apiextensions.crossplane.io"],
+            &["compositionrevisions"],
+            &["get", "list", "watch", "create", "patch"],
+        ),
+        rule(
+            &["apiextensions.crossplane.io"],
             &["compositeresourcedefinitions"],
             &["get", "list", "watch", "patch"],
         ),
@@ -691,6 +696,11 @@ fn watch_namespaces_install_is_namespace_scoped() {
                 &["apiextensions.crossplane.io"],
                 &["compositions/status"],
                 &["patch"]
+            ),
+            rule(
+                &["apiextensions.crossplane.io"],
+                &["compositionrevisions"],
+                &["get", "list", "watch", "create", "patch"]
             ),
             // XRDs and the claim CRDs paved serves for them are cluster-scoped
             rule(

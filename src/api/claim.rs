@@ -53,6 +53,21 @@ pub struct PostgreSQLInstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub composition_selector: Option<CompositionSelector>,
 
+    /// Which revision of the chosen Composition composes this claim. Automatic (the default):
+    /// the Composition as it is now, so every change to it reaches this claim. Manual: the
+    /// CompositionRevision named in compositionRevisionRef, until you change that field; when
+    /// it is empty, paved sets it once to the newest revision. Use Manual to roll a Composition
+    /// change out claim by claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composition_update_policy: Option<CompositionUpdatePolicy>,
+
+    /// The CompositionRevision of the chosen Composition that composes this claim under
+    /// compositionUpdatePolicy Manual (`kubectl get compositionrevisions -l
+    /// crossplane.io/composition-name=<composition>` lists them, newest with the highest
+    /// REVISION). Ignored under Automatic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composition_revision_ref: Option<NameReference>,
+
     /// What deleting this claim waits for. paved deletes the composed resources and the
     /// connection Secret in both cases. Background (the default): the claim goes away at once
     /// while its composed resources finish deleting. Foreground: the claim stays (Ready=False,
@@ -99,6 +114,16 @@ pub struct Parameters {
 pub struct CompositionSelector {
     /// Labels the Composition must carry, all of them.
     pub match_labels: BTreeMap<String, String>,
+}
+
+/// Whether a claim follows its Composition's changes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum CompositionUpdatePolicy {
+    /// The claim is composed with the Composition as it is now.
+    #[default]
+    Automatic,
+    /// The claim is composed with the CompositionRevision its compositionRevisionRef names.
+    Manual,
 }
 
 // What deleting a claim waits for.

@@ -5,6 +5,7 @@
 pub mod claim;
 pub mod common;
 pub mod composition;
+pub mod composition_revision;
 pub mod instance;
 pub mod instance_m;
 pub mod managed;
@@ -19,6 +20,7 @@ pub mod xrd;
 pub use claim::{PostgreSQLInstance, PostgreSQLInstanceSpec, PostgreSQLInstanceStatus};
 pub use common::{Condition, ConditionStatus};
 pub use composition::{Composition, CompositionSpec};
+pub use composition_revision::{CompositionRevision, CompositionRevisionSpec};
 pub use instance::{Instance, InstanceSpec, InstanceStatus};
 pub use parameter_group::ParameterGroup;
 pub use provider_config::{
@@ -151,6 +153,7 @@ pub fn all_crds_with(conversion: &Conversion) -> Vec<CustomResourceDefinition> {
     vec![
         PostgreSQLInstance::crd(),
         Composition::crd(),
+        CompositionRevision::crd(),
         with_conversion(instance::versioned_crd(), conversion),
         instance_m::Instance::crd(),
         ProviderConfig::crd(),

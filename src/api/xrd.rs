@@ -76,8 +76,8 @@ pub struct CompositeResourceDefinitionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforced_composition_ref: Option<NameReference>,
 
-    /// `Automatic` or `Manual`: the update policy of a claim that sets none. Recorded; paved
-    /// always composes with the Composition as it is now.
+    /// `Automatic` or `Manual`: the compositionUpdatePolicy of a claim that sets none
+    /// (Automatic when this is unset too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["Automatic", "Manual"]))]
     pub default_composition_update_policy: Option<String>,

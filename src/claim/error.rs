@@ -65,6 +65,28 @@ pub enum Error {
     #[error("the claim has no {0}")]
     InvalidClaim(&'static str),
 
+    #[error(
+        "spec.compositionRevisionRef names CompositionRevision {revision:?}, which does not exist; `kubectl get compositionrevisions -l crossplane.io/composition-name={composition}` lists the revisions of Composition {composition}"
+    )]
+    RevisionNotFound {
+        revision: String,
+        composition: String,
+    },
+
+    #[error(
+        "spec.compositionRevisionRef names CompositionRevision {revision:?}, a revision of Composition {of}, but this claim is composed by Composition {composition}; name one of its revisions"
+    )]
+    RevisionOfAnotherComposition {
+        revision: String,
+        of: String,
+        composition: String,
+    },
+
+    #[error(
+        "compositionUpdatePolicy is Manual and Composition {composition} has no CompositionRevision yet; paved writes one for each change of a Composition, and this claim is pinned to the first as soon as it exists"
+    )]
+    NoRevisionYet { composition: String },
+
     #[error("the cached claim could not be read back ({0}); it is read again at its next change")]
     CachedClaimUnreadable(serde_json::Error),
 
@@ -90,6 +112,9 @@ impl Error {
             Self::SecretNotOwned { .. } => "ConnectionSecretConflict",
             Self::InvalidClaim(_) => "InvalidClaim",
             Self::CachedClaimUnreadable(_) => "CachedClaimUnreadable",
+            Self::RevisionNotFound { .. } => "CompositionRevisionNotFound",
+            Self::RevisionOfAnotherComposition { .. } => "CompositionRevisionMismatch",
+            Self::NoRevisionYet { .. } => "WaitingForCompositionRevision",
             Self::Kube { source, .. } => match source {
                 kube::Error::Api(s) if s.code == 409 => "ApiConflict",
                 kube::Error::Api(s) if s.code == 403 => "ApiForbidden",
@@ -101,7 +126,7 @@ impl Error {
 
     /// Errors worth retrying soon (API hiccups); the others wait for a change by the user.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Kube { .. })
+        matches!(self, Self::Kube { .. } | Self::NoRevisionYet { .. })
     }
 }
 

@@ -26,14 +26,15 @@ pub struct ErrorLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WriteLabels {
     /// `apply` (composed object), `delete` (composed object), `status`, `secret`,
-    /// `secret_delete`, `finalizer` or `event`.
+    /// `secret_delete`, `finalizer`, `event` or `revision_ref` (a Manual claim pinned to the
+    /// newest CompositionRevision).
     pub operation: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReadLabels {
     /// `object` (a composed object) or `secret`: GETs a reconcile sent because its watch
-    /// caches could not answer.
+    /// caches could not answer; `revision`: the CompositionRevision a Manual claim reads.
     pub kind: &'static str,
 }
 

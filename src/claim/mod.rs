@@ -41,6 +41,7 @@ mod prune;
 mod publish;
 mod reconcile;
 mod render;
+mod revision;
 mod status;
 mod watches;
 

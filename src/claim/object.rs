@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::api::PostgreSQLInstanceStatus;
-use crate::api::claim::{CompositeDeletePolicy, CompositionSelector};
+use crate::api::claim::{CompositeDeletePolicy, CompositionSelector, CompositionUpdatePolicy};
 use crate::api::common::NameReference;
 use crate::xrd::ServedKind;
 
@@ -23,6 +23,8 @@ use crate::xrd::ServedKind;
 pub(crate) struct ManagedSpec {
     pub composition_ref: Option<NameReference>,
     pub composition_selector: Option<CompositionSelector>,
+    pub composition_update_policy: Option<CompositionUpdatePolicy>,
+    pub composition_revision_ref: Option<NameReference>,
     pub composite_delete_policy: Option<CompositeDeletePolicy>,
     pub write_connection_secret_to_ref: Option<NameReference>,
 }
@@ -52,6 +54,8 @@ impl ManagedSpec {
         let mut out = Self {
             composition_ref: field(choice.and_then(|c| c.get("compositionRef"))),
             composition_selector: field(choice.and_then(|c| c.get("compositionSelector"))),
+            composition_update_policy: field(choice.and_then(|c| c.get("compositionUpdatePolicy"))),
+            composition_revision_ref: field(choice.and_then(|c| c.get("compositionRevisionRef"))),
             composite_delete_policy: field(spec.and_then(|s| s.get("compositeDeletePolicy"))),
             write_connection_secret_to_ref: field(
                 spec.and_then(|s| s.get("writeConnectionSecretToRef")),
@@ -71,6 +75,9 @@ impl ManagedSpec {
         }
         if out.composite_delete_policy.is_none() {
             out.composite_delete_policy = kind.default_delete_policy;
+        }
+        if out.composition_update_policy.is_none() {
+            out.composition_update_policy = kind.default_update_policy;
         }
         out
     }
@@ -207,6 +214,7 @@ mod tests {
             default_composition: None,
             enforced_composition: None,
             default_delete_policy: None,
+            default_update_policy: None,
             crd_generation: None,
         }
     }

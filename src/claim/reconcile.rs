@@ -18,7 +18,8 @@ use super::plan::{PlanInput, owner_reference};
 use super::status::{Facts, Problem, Report};
 use super::watches::CompactObject;
 use super::{
-    apply, choose, cleanup, events, finalizer, observe, plan, prune, publish, render, status,
+    apply, choose, cleanup, events, finalizer, observe, plan, prune, publish, render, revision,
+    status,
 };
 use crate::api::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, get_condition};
@@ -149,6 +150,7 @@ async fn compose(
     let claim_name = claim.name_any();
     let compositions = ctx.compositions().await;
     let composition = choose::choose(&choose::claim_choice(claim, old), &compositions)?;
+    let composition = revision::with_revision(ctx, claim, ns, composition).await?;
     let mut observed = observe::observe(ctx, ns, &claim_name, &composition).await?;
 
     let claim_json = render::claim_json(claim, &composition.name_any(), &old.resource_refs)?;

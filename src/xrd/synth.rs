@@ -11,7 +11,7 @@ use kube::api::ApiResource;
 use serde_json::{Map, Value, json};
 
 use crate::api::PostgreSQLInstance;
-use crate::api::claim::CompositeDeletePolicy;
+use crate::api::claim::{CompositeDeletePolicy, CompositionUpdatePolicy};
 use crate::api::xrd::{CompositeResourceDefinition, XrdNames, XrdScope};
 
 /// The label on a CRD paved made for an XRD: the XRD's name.
@@ -40,6 +40,8 @@ pub struct ServedKind {
     pub default_composition: Option<String>,
     pub enforced_composition: Option<String>,
     pub default_delete_policy: Option<CompositeDeletePolicy>,
+    /// `defaultCompositionUpdatePolicy`: the policy of a claim that sets none.
+    pub default_update_policy: Option<CompositionUpdatePolicy>,
     /// The served CRD's generation: a schema change makes it another served kind, so that the
     /// claim controller restarts its watch (a watch opened before the change may deliver
     /// objects pruned by the old schema) and reconciles every claim of it again.
@@ -63,6 +65,7 @@ impl ServedKind {
             default_composition: None,
             enforced_composition: None,
             default_delete_policy: None,
+            default_update_policy: None,
             crd_generation: None,
         }
     }
@@ -289,6 +292,11 @@ pub fn synthesize(xrd: &CompositeResourceDefinition) -> Result<Synthesized, Synt
                 .as_ref()
                 .map(|r| r.name.clone()),
             default_delete_policy: spec.default_composite_delete_policy,
+            default_update_policy: match spec.default_composition_update_policy.as_deref() {
+                Some("Manual") => Some(CompositionUpdatePolicy::Manual),
+                Some("Automatic") => Some(CompositionUpdatePolicy::Automatic),
+                _ => None,
+            },
             crd_generation: None,
         },
         crd,
@@ -357,16 +365,6 @@ fn builtin_properties(field: &str) -> Map<String, Value> {
 fn managed_spec_properties() -> Map<String, Value> {
     let mut props = builtin_properties("spec");
     props.remove("parameters");
-    props.insert(
-        "compositionUpdatePolicy".into(),
-        json!({"type": "string", "enum": ["Automatic", "Manual"],
-               "description": "Automatic or Manual. Recorded; paved always composes with the Composition as it is now."}),
-    );
-    props.insert(
-        "compositionRevisionRef".into(),
-        json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
-               "description": "Recorded for Crossplane compatibility; paved composes with the Composition itself."}),
-    );
     props
 }
 
