@@ -103,17 +103,22 @@ def conditions(kind, name, ns):
     return conds, ""
 
 
-def composed_problems(kind, name, ns):
-    """What each composed object that is not Ready says (kind/name: Type=Status Reason: message),
-    for the report's JSON: the claim quotes only the first."""
+def resource_refs(kind, name, ns):
+    """The claim's status.resourceRefs ([] when it cannot be read)."""
     code, out = kubectl("get", kind, name, "-n", ns, "-o", "json")
     if code != 0:
         return []
     try:
-        refs = (json.loads(out).get("status") or {}).get("resourceRefs") or []
+        return (json.loads(out).get("status") or {}).get("resourceRefs") or []
     except ValueError:
         return []
+
+
+def composed_problems(kind, name, ns):
+    """What each composed object that is not Ready says (kind/name: Type=Status Reason: message),
+    for the report's JSON: the claim quotes only the first."""
     problems = []
+    refs = resource_refs(kind, name, ns)
     for ref in refs:
         group = (ref.get("apiVersion") or "").split("/")[0]
         res = f"{ref.get('kind', '').lower()}.{group}" if "/" in (ref.get("apiVersion") or "") else ref.get("kind", "").lower()
@@ -248,17 +253,10 @@ def rendered(claim_file, comp_file, xrd_file):
 def in_aws(kind, name, ns):
     """What the emulator shows for each composed Instance of a Ready claim: its identifier,
     status, subnet group and security groups (the proof that the network was wired)."""
-    code, out = kubectl("get", kind, name, "-n", ns, "-o", "json")
-    if code != 0:
-        return []
-    try:
-        refs = (json.loads(out).get("status") or {}).get("resourceRefs") or []
-    except ValueError:
-        return []
     import boto3
 
     shown = []
-    for ref in refs:
+    for ref in resource_refs(kind, name, ns):
         if ref.get("kind") != "Instance":
             continue
         group = (ref.get("apiVersion") or "").split("/")[0]
