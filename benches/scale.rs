@@ -18,7 +18,10 @@
 //! `BENCH_CONCURRENCY` (how many claims the harness applies in parallel, 50), `BENCH_PAVED_BIN`
 //! (run this instead of the paved just built, e.g. a wrapper that starts it under heaptrack),
 //! `BENCH_XRD_KINDS` (0: the built-in `PostgreSQLInstance`; k > 0: k claim kinds defined by
-//! CompositeResourceDefinitions, each with its own Composition, the N claims spread over them).
+//! CompositeResourceDefinitions, each with its own Composition, the N claims spread over them),
+//! `BENCH_NETWORK` (1: the built-in kind with a Composition that also composes a DB subnet
+//! group, a security group and an ingress rule, wired by `matchControllerRef` selectors, in a
+//! VPC the harness creates in the emulator first).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -203,8 +206,8 @@ async fn run() {
     let SeedBehindProxy {
         proxy,
         composition,
-        cleanup,
-        ..
+        mut cleanup,
+        provider_config,
     } = SeedBehindProxy::new(&client, &env, &format!("bench-{suffix}"), REGION).await;
 
     // BENCH_PAVED_BIN: another executable (e.g. a wrapper that runs paved under a profiler).
@@ -229,6 +232,24 @@ async fn run() {
     .start();
     paved.wait_ready(Duration::from_secs(60)).await;
     let xrd_kinds: usize = env_num("BENCH_XRD_KINDS", 0);
+    let network: usize = env_num("BENCH_NETWORK", 0);
+    let composition = if network > 0 {
+        // The platform team's VPC (made directly in the emulator, not counted), and the
+        // Composition wiring each claim's network inside it, through paved's ProviderConfig.
+        let ec2 = emulator_ec2(REGION).await;
+        let (vpc, subnets) = existing_network(&ec2, REGION).await;
+        let name = format!("{composition}-net");
+        apply(
+            &client,
+            &network_composition(&name, REGION, &provider_config, &vpc, &subnets),
+        )
+        .await
+        .expect("network Composition");
+        cleanup.composition(&name);
+        name
+    } else {
+        composition
+    };
     let kinds = claim_kinds(&client, &composition, xrd_kinds).await;
     let pid = paved.pid();
     let sampler = RssSampler::start(pid);
@@ -360,6 +381,11 @@ async fn run() {
         idle_aws_total / idle_polls as f64
     };
     let ratio = seconds_to_all_ready / baseline_seconds;
+    let composition_words = if network > 0 {
+        "network (SubnetGroup, SecurityGroup, SecurityGroupRule, Instance)"
+    } else {
+        "seed (Instance)"
+    };
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(project_root())
@@ -367,7 +393,7 @@ async fn run() {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let report = json!({
+    let mut report = json!({
         "claims": n,
         "claim_kinds": kinds.iter().map(|k| k.resource.kind.clone()).collect::<Vec<_>>(),
         "seconds_to_all_ready": round(seconds_to_all_ready, 2),
@@ -409,6 +435,7 @@ async fn run() {
             "criterion_estimates_ns": estimates,
         }
     });
+    report["composition"] = json!(composition_words);
     std::fs::write(
         out_dir.join("report.json"),
         serde_json::to_string_pretty(&report).unwrap(),
@@ -435,7 +462,10 @@ fn markdown(r: &Value) -> String {
             "claims",
             fmt(&r["claims"]),
             "".to_string(),
-            format!("N claims applied at once, of kinds {}", r["claim_kinds"]),
+            format!(
+                "N claims applied at once, of kinds {}, Composition {}",
+                r["claim_kinds"], r["composition"]
+            ),
         ),
         (
             "seconds_to_all_ready",

@@ -141,3 +141,93 @@ pub async fn ids_tagged_with(region: &str, needle: &str) -> Vec<String> {
     }
     ids
 }
+
+/// The emulator's EC2 API in `region`, directly (the platform team's side of the network).
+pub async fn emulator_ec2(region: &str) -> aws_sdk_ec2::Client {
+    paved::init_crypto();
+    let creds = StaticCredentials {
+        access_key_id: "testing".into(),
+        secret_access_key: "testing".into(),
+        session_token: None,
+    };
+    paved::rds::ec2_client::sdk_client(
+        http_client(),
+        region,
+        Some(&super::e2e_env().moto_url),
+        Some(creds),
+        paved::rds::client::DEFAULT_AWS_TIMEOUT,
+    )
+    .await
+}
+
+/// The platform team's existing network: a VPC with a subnet in each of two zones; (VPC id,
+/// subnet ids).
+pub async fn existing_network(ec2: &aws_sdk_ec2::Client, region: &str) -> (String, Vec<String>) {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.20.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap()
+        .to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in ["a", "b"].iter().enumerate() {
+        let s = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(format!("10.20.{}.0/24", i + 1))
+            .availability_zone(format!("{region}{az}"))
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().and_then(|s| s.subnet_id()).unwrap().to_string());
+    }
+    (vpc, subnets)
+}
+
+/// A Composition for the built-in claim that wires the network: a subnet group, a security
+/// group, an ingress rule (selecting its group by controller), and the Instance selecting both
+/// by controller, all through ProviderConfig `pc`.
+pub fn network_composition(
+    name: &str,
+    region: &str,
+    pc: &str,
+    vpc: &str,
+    subnets: &[String],
+) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
+        "metadata": {"name": name},
+        "spec": {
+            "compositeTypeRef": {"apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance"},
+            "resources": [
+                {"name": "subnet-group", "base": {
+                    "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "description": "db subnets", "subnetIds": subnets}}}},
+                {"name": "security-group", "base": {
+                    "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroup",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "vpcId": vpc, "description": "postgres"}}}},
+                {"name": "postgres-ingress", "base": {
+                    "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroupRule",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "type": "ingress", "protocol": "tcp",
+                                             "fromPort": 5432, "toPort": 5432, "cidrBlocks": ["10.20.0.0/16"],
+                                             "securityGroupIdSelector": {"matchControllerRef": true}}}}},
+                {"name": "rds-instance", "base": {
+                    "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
+                    "spec": {"providerConfigRef": {"name": pc},
+                             "forProvider": {"region": region, "engine": "postgres", "engineVersion": "16.3",
+                                             "instanceClass": "db.t3.micro", "allocatedStorage": 20,
+                                             "skipFinalSnapshot": true,
+                                             "dbSubnetGroupNameSelector": {"matchControllerRef": true},
+                                             "vpcSecurityGroupIdSelector": {"matchControllerRef": true}}}},
+                 "patches": [{"fromFieldPath": "spec.parameters.storageGB", "toFieldPath": "spec.forProvider.allocatedStorage"}]}
+            ]
+        }
+    })
+}
