@@ -39,7 +39,7 @@ import time
 import yaml
 
 CORPUS, KUBECTL, PAVED, OUT, EXPECTED = sys.argv[1:6]
-TIMEOUT = int(os.environ.get("CORPUS_READY_TIMEOUT", "45"))
+TIMEOUT = int(os.environ.get("CORPUS_READY_TIMEOUT", "120"))
 SETTLED = int(os.environ.get("CORPUS_SETTLED", "10"))
 # CORPUS_ONLY=a,b runs just those entries (while working on them).
 ONLY = [n for n in os.environ.get("CORPUS_ONLY", "").split(",") if n]
