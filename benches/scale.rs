@@ -21,7 +21,8 @@
 //! CompositeResourceDefinitions, each with its own Composition, the N claims spread over them),
 //! `BENCH_NETWORK` (1: the built-in kind with a Composition that also composes a DB subnet
 //! group, a security group and an ingress rule, wired by `matchControllerRef` selectors, in a
-//! VPC the harness creates in the emulator first).
+//! VPC the harness creates in the emulator first), `BENCH_PIPELINE` (1: the seed Composition's
+//! resources as one function-patch-and-transform step of a `mode: Pipeline` Composition).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -233,7 +234,15 @@ async fn run() {
     paved.wait_ready(Duration::from_secs(60)).await;
     let xrd_kinds: usize = env_num("BENCH_XRD_KINDS", 0);
     let network: usize = env_num("BENCH_NETWORK", 0);
-    let composition = if network > 0 {
+    let pipeline: usize = env_num("BENCH_PIPELINE", 0);
+    let composition = if pipeline > 0 {
+        let name = format!("{composition}-pipe");
+        apply(&client, &as_pipeline(&client, &composition, &name).await)
+            .await
+            .expect("Pipeline Composition");
+        cleanup.composition(&name);
+        name
+    } else if network > 0 {
         // The platform team's VPC (made directly in the emulator, not counted), and the
         // Composition wiring each claim's network inside it, through paved's ProviderConfig.
         let ec2 = emulator_ec2(REGION).await;
@@ -381,7 +390,9 @@ async fn run() {
         idle_aws_total / idle_polls as f64
     };
     let ratio = seconds_to_all_ready / baseline_seconds;
-    let composition_words = if network > 0 {
+    let composition_words = if pipeline > 0 {
+        "seed (Instance) in mode Pipeline, one function-patch-and-transform step"
+    } else if network > 0 {
         "network (SubnetGroup, SecurityGroup, SecurityGroupRule, Instance)"
     } else {
         "seed (Instance)"
@@ -591,6 +602,34 @@ async fn events_by_reason(client: &Client, ns: &str) -> BTreeMap<String, i64> {
         Err(e) => eprintln!("[bench] listing events: {e}"),
     }
     out
+}
+
+/// The Composition `seed` as it stands in the cluster, rewritten as a `mode: Pipeline`
+/// Composition `name` whose one step runs function-patch-and-transform with its resources.
+async fn as_pipeline(client: &Client, seed: &str, name: &str) -> Value {
+    let compositions: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "apiextensions.crossplane.io",
+            "v1",
+            "Composition",
+        )),
+    );
+    let seed = compositions.get(seed).await.unwrap();
+    json!({
+        "apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
+        "metadata": {"name": name},
+        "spec": {
+            "compositeTypeRef": seed.data["spec"]["compositeTypeRef"],
+            "mode": "Pipeline",
+            "pipeline": [{
+                "step": "patch-and-transform",
+                "functionRef": {"name": "function-patch-and-transform"},
+                "input": {"apiVersion": "pt.fn.crossplane.io/v1beta1", "kind": "Resources",
+                          "resources": seed.data["spec"]["resources"]},
+            }],
+        },
+    })
 }
 
 /// One kind of claim the bench applies: the built-in kind with the seed Composition, or a kind
