@@ -11,7 +11,10 @@ use kube::runtime::events::EventType;
 
 use crate::api::common::Condition;
 use crate::api::common::{ConditionStatus, READY};
-use crate::api::instance::{Instance, InstanceObservation, InstanceStatus};
+use crate::api::instance::{
+    IDENTIFIER_FIELD, Instance, InstanceObservation, InstanceStatus, WantedIdentifier,
+    wanted_identifier,
+};
 use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Placement, Policies};
 use crate::kube::backoff::spread;
 
@@ -162,6 +165,12 @@ impl Kind for Instance {
         } else {
             Err("1-63 letters, digits or hyphens, starting with a letter, no '--', no trailing '-'")
         }
+    }
+    fn wanted_identifier(&self) -> Option<(&'static str, WantedIdentifier)> {
+        Some((
+            IDENTIFIER_FIELD,
+            wanted_identifier(self.spec.for_provider.identifier.as_deref()),
+        ))
     }
 }
 
