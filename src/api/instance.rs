@@ -111,10 +111,12 @@ pub struct InstanceParameters {
     pub engine_version: Option<String>,
 
     /// Storage in GiB. Can be raised, never lowered. RDS's minimum depends on the engine and the
-    /// storage type (20 for gp2 and gp3, 100 for io1 with PostgreSQL, 5 for magnetic
-    /// `standard`); the one that holds for every engine and type, 5, is checked when the object
-    /// is applied. The others are AWS's to refuse, shown in Synced. The claim's storageGB
-    /// (always gp2/gp3) is checked against 20.
+    /// storage type (for PostgreSQL: 20 for gp2 and gp3, 100 for io1 and io2, 5 for magnetic
+    /// `standard`; an unset storageType is io1 with iops, gp2/gp3 without); the one that holds
+    /// for every engine and type, 5, is checked when the object is applied. For a new
+    /// PostgreSQL instance paved checks the minimum of its storage type before creating
+    /// anything (Synced=False InvalidSpec); other engines' are AWS's to refuse, shown in
+    /// Synced. The claim's storageGB (always gp2/gp3) is checked against 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 5, max = 65536))]
     pub allocated_storage: Option<i64>,
