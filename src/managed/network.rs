@@ -117,9 +117,7 @@ pub(crate) async fn net_for<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Result
                     guard: guard.clone(),
                 },
                 ec2: Guarded {
-                    inner: SdkEc2 {
-                        client: aws_sdk_ec2::Client::new(&config),
-                    },
+                    inner: SdkEc2::new(&config),
                     guard,
                 },
             });

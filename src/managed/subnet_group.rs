@@ -5,14 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures::future::BoxFuture;
 
-use super::client::SdkRds;
+use super::client::{SdkRds, net_sdk_err};
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
-use super::model::{AwsError, ErrorClass};
+use super::model::AwsError;
 
 /// Page size of DescribeDBSubnetGroups (the RDS maximum).
 pub const PAGE_SIZE: i32 = 100;
@@ -66,27 +64,6 @@ pub trait SubnetGroupApi: Send + Sync {
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>>;
 }
 
-/// An aws-sdk-rds error as an [`AwsError`], with the network kinds' classification.
-pub(crate) fn rds_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let (code, message, status) = super::client::sdk_parts(&e, &super::client::Place::unknown());
-    match &e {
-        SdkError::ServiceError(_)
-        | SdkError::TimeoutError(_)
-        | SdkError::DispatchFailure(_)
-        | SdkError::ResponseError(_) => net_error(operation, &code, message, status),
-        _ => AwsError {
-            operation,
-            class: ErrorClass::Terminal,
-            code,
-            message,
-            http_status: None,
-        },
-    }
-}
-
 pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
     tags.iter()
         .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
@@ -130,7 +107,7 @@ impl SubnetGroupApi for SdkRds {
                 .set_marker(marker)
                 .send()
                 .await
-                .map_err(|e| rds_err("DescribeDBSubnetGroups", e))?;
+                .map_err(|e| net_sdk_err("DescribeDBSubnetGroups", &self.place, e))?;
             Ok(Page {
                 items: out.db_subnet_groups().iter().map(from_sdk).collect(),
                 next: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
@@ -153,7 +130,7 @@ impl SubnetGroupApi for SdkRds {
                 .set_tags(Some(rds_tags_of(&r.tags)))
                 .send()
                 .await
-                .map_err(|e| rds_err(OP, e))?;
+                .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             out.db_subnet_group()
                 .map(from_sdk)
                 .ok_or_else(|| missing(OP))
@@ -174,7 +151,7 @@ impl SubnetGroupApi for SdkRds {
                 .set_subnet_ids(Some(r.subnet_ids.clone()))
                 .send()
                 .await
-                .map_err(|e| rds_err(OP, e))?;
+                .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             out.db_subnet_group()
                 .map(from_sdk)
                 .ok_or_else(|| missing(OP))
@@ -188,7 +165,7 @@ impl SubnetGroupApi for SdkRds {
                 .db_subnet_group_name(name)
                 .send()
                 .await
-                .map_err(|e| rds_err("DeleteDBSubnetGroup", e))?;
+                .map_err(|e| net_sdk_err("DeleteDBSubnetGroup", &self.place, e))?;
             Ok(())
         })
     }
@@ -204,7 +181,7 @@ impl SubnetGroupApi for SdkRds {
                 .resource_name(arn)
                 .send()
                 .await
-                .map_err(|e| rds_err("ListTagsForResource", e))?;
+                .map_err(|e| net_sdk_err("ListTagsForResource", &self.place, e))?;
             Ok(out
                 .tag_list()
                 .iter()
