@@ -500,8 +500,8 @@ mod kind {
     use crate::managed::model::AwsError;
     use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, NetDeletion, check_group_name, delete_owned, know_rds_tags, managed_kind, net_for,
-        rds_tags, tags_of,
+        Net, NetDeletion, check_group_name, delete_owned, fix_rds_tags, know_rds_tags,
+        managed_kind, net_for, rds_tags, tags_of,
     };
     use crate::managed::object::ManagedObject;
     use crate::managed::outcome::{Blocked, Step};
@@ -661,7 +661,7 @@ mod kind {
             policies: &Policies,
             _aws: &Aws,
             id: &str,
-            o: Observed,
+            mut o: Observed,
         ) -> Result<Step<Observed>, Error> {
             let Some(net) = flow.state.take() else {
                 return Ok(Step::Go(o));
@@ -694,6 +694,21 @@ mod kind {
                 && let Err(e) = sync_parameters(flow, &net, id).await
             {
                 return Ok(flow.aws_failure(e));
+            }
+            if policies.update {
+                let want = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+                let arn = o.group.arn.clone();
+                if let Err(e) = fix_rds_tags(
+                    &net,
+                    &flow.ctx.shared.net,
+                    arn.as_deref(),
+                    &mut o.tags,
+                    &want,
+                )
+                .await
+                {
+                    return Ok(flow.aws_failure(e));
+                }
             }
             Ok(Step::Go(o))
         }

@@ -62,6 +62,13 @@ pub trait SubnetGroupApi: Send + Sync {
         &'a self,
         arn: &'a str,
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>>;
+    /// Add (or overwrite) tags of an RDS resource (a re-adopted group gets this object's
+    /// ownership tags).
+    fn add_rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
 pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
@@ -194,6 +201,23 @@ impl SubnetGroupApi for SdkRds {
                 .collect())
         })
     }
+
+    fn add_rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(rds_tags_of(tags)))
+                .send()
+                .await
+                .map_err(|e| net_sdk_err("AddTagsToResource", &self.place, e))?;
+            Ok(())
+        })
+    }
 }
 
 impl<A: SubnetGroupApi> SubnetGroupApi for Guarded<A> {
@@ -231,6 +255,15 @@ impl<A: SubnetGroupApi> SubnetGroupApi for Guarded<A> {
             self.guard
                 .call("ListTagsForResource", move || self.inner.rds_tags(arn)),
         )
+    }
+    fn add_rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.guard.call("AddTagsToResource", move || {
+            self.inner.add_rds_tags(arn, tags)
+        }))
     }
 }
 
@@ -346,8 +379,8 @@ mod kind {
 
     use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, NetDeletion, check_group_name, delete_owned, know_rds_tags, managed_kind, net_for,
-        rds_tags, tags_of,
+        Net, NetDeletion, check_group_name, delete_owned, fix_rds_tags, know_rds_tags,
+        managed_kind, net_for, rds_tags, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
 
@@ -539,6 +572,21 @@ mod kind {
                         }
                         Err(e) => return Ok(flow.aws_failure(e)),
                     }
+                }
+            }
+            if policies.update {
+                let want = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+                let arn = o.group.arn.clone();
+                if let Err(e) = fix_rds_tags(
+                    &net,
+                    &flow.ctx.shared.net,
+                    arn.as_deref(),
+                    &mut o.tags,
+                    &want,
+                )
+                .await
+                {
+                    return Ok(flow.aws_failure(e));
                 }
             }
             Ok(Step::Go(o))
