@@ -378,6 +378,9 @@ async fn the_same_claim_readopts_the_groups_its_orphaned_objects_left() {
     let ec2 = emulator_ec2(region).await;
     let (vpc, subnets) = existing_network(&ec2, region).await;
     let comp = format!("netadopt-{}", env.ns);
+    // Deleted even when the test fails: other suites expect only their own Compositions.
+    let mut cleanup = ClusterCleanup::new(&e2e_env());
+    cleanup.composition(&comp);
     let composition = json!({
         "apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
         "metadata": {"name": comp},
@@ -617,8 +620,5 @@ async fn the_same_claim_readopts_the_groups_its_orphaned_objects_left() {
         .send()
         .await
         .unwrap();
-    Api::<paved::api::Composition>::all(env.client.clone())
-        .delete(&comp, &DeleteParams::default())
-        .await
-        .unwrap();
+    drop(cleanup);
 }

@@ -184,7 +184,7 @@ pub(crate) fn check_identifier<K: Kind>(
     match previous {
         Some(prev) if may_create && prev != id => Err(renamed::<K>(
             &format!("annotation {EXTERNAL_NAME} changed from {prev:?} to {id:?}"),
-            prev,
+            &format!("set it back to {prev:?}"),
         )),
         _ => Ok(id),
     }
@@ -221,18 +221,19 @@ pub(crate) fn check_wanted<K: Kind>(
                 "{field} is {id:?}, but this object manages {} {prev:?}",
                 K::NOUN
             ),
-            prev,
+            &format!("set {field} to {prev:?}, or remove it"),
         )),
         _ => Ok(Some(id)),
     }
 }
 
-/// `ImmutableField`: the identifier of an existing resource cannot change (`what` changed).
-fn renamed<K: Kind>(what: &str, prev: &str) -> Blocked {
+/// `ImmutableField`: the identifier of an existing resource cannot change (`what` changed;
+/// `fix`: what to do).
+fn renamed<K: Kind>(what: &str, fix: &str) -> Blocked {
     Blocked::new(
         "ImmutableField",
         format!(
-            "identifier: {what}; paved does not rename an existing {} (set it back to {prev:?})",
+            "identifier: {what}; paved does not rename an existing {} ({fix})",
             K::NOUN
         ),
     )

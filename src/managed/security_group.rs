@@ -322,10 +322,7 @@ pub fn missing_tags(
     want: &BTreeMap<String, String>,
     have: &Ec2SecurityGroup,
 ) -> BTreeMap<String, String> {
-    want.iter()
-        .filter(|(k, v)| have.tags.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    super::network::tags_to_add(&have.tags, want)
 }
 
 /// status.atProvider of an observed group.
