@@ -507,3 +507,28 @@ async fn storage_below_the_minimum_of_its_type_is_refused_on_the_claim_before_an
     assert_eq!(w.proxy.creates().len(), 1);
     w.stop().await;
 }
+
+/// A Composition that names the RDS identifier (`forProvider.identifier`): the claim's Instance
+/// gets exactly that external-name from its first apply, and the emulator shows exactly that
+/// DBInstanceIdentifier, created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_composed_identifier_is_the_rds_identifier() {
+    let w = World::new("truth-ident", "ap-southeast-7").await;
+    let mut c = seed_composition(&w.composition, &w.env.region, &w.env.pc);
+    c["metadata"]["labels"] = json!({"paved-test": "truth"});
+    for r in c["spec"]["resources"].as_array_mut().unwrap() {
+        if r["base"]["kind"] == "Instance" {
+            r["base"]["spec"]["forProvider"]["identifier"] = json!("truth-ident-orders");
+        }
+    }
+    apply(&w.env.client, &c).await.expect("Composition");
+    w.apply_claim(20).await;
+    w.wait_claim_ready().await;
+    let inst = w.env.instances.get(INSTANCE).await.unwrap();
+    assert_eq!(external_name(&inst), "truth-ident-orders");
+    assert!(describe(&w.env.rds, "truth-ident-orders").await.is_some());
+    let creates = w.proxy.creates();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].identifier, "truth-ident-orders");
+    w.stop().await;
+}
