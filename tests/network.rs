@@ -364,3 +364,261 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
     wait_deleted(&sngs, "broken", 60).await;
     rds.stop().await;
 }
+
+/// Re-adoption of the network kinds against the emulator: a claim composes a SubnetGroup and a
+/// SecurityGroup with `deletionPolicy: Orphan`. Deleting both objects leaves the groups in AWS;
+/// the claim composes them again, and the new objects re-adopt the very groups their orphaned
+/// predecessors left (same group name, same `sg-` id, no duplicate in the emulator, no second
+/// create, the ownership tags rewritten to the new objects), each with a
+/// ReadoptedExternalResource Event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_claim_readopts_the_groups_its_orphaned_objects_left() {
+    let region = "ap-northeast-3";
+    let env = RdsEnv::new("netadopt", region, None).await;
+    let ec2 = emulator_ec2(region).await;
+    let (vpc, subnets) = existing_network(&ec2, region).await;
+    let comp = format!("netadopt-{}", env.ns);
+    // Deleted even when the test fails: other suites expect only their own Compositions.
+    let mut cleanup = ClusterCleanup::new(&e2e_env());
+    cleanup.composition(&comp);
+    let composition = json!({
+        "apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
+        "metadata": {"name": comp},
+        "spec": {
+            "compositeTypeRef": {"apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance"},
+            "resources": [
+                {"name": "subnet-group", "base": {
+                    "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+                    "spec": {"providerConfigRef": {"name": env.pc}, "deletionPolicy": "Orphan",
+                             "forProvider": {"region": region, "description": "db subnets", "subnetIds": subnets}}}},
+                {"name": "security-group", "base": {
+                    "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroup",
+                    "spec": {"providerConfigRef": {"name": env.pc}, "deletionPolicy": "Orphan",
+                             "forProvider": {"region": region, "vpcId": vpc, "description": "postgres"}}}}
+            ]
+        }
+    });
+    apply_json(&env.client, &composition, None, false)
+        .await
+        .unwrap();
+    let rds = RdsController::start(&env.client, &env.ns, fast()).await;
+    let claims_ctl = ClaimController::start(&env.client, &env.ns, Duration::from_secs(600)).await;
+    apply_claim(&env.client, &claim(&env.ns, "keep", &comp)).await;
+
+    let sgs: Api<SecurityGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let sngs: Api<SubnetGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let (sg_name, sng_name) = ("keep-security-group", "keep-subnet-group");
+    let sg = wait_for(&sgs, sg_name, 90, "Ready", |o| is_true_cond(o, "Ready")).await;
+    let sng = wait_for(&sngs, sng_name, 90, "Ready", |o| is_true_cond(o, "Ready")).await;
+    let sg_id = sg
+        .status
+        .as_ref()
+        .and_then(|s| s.at_provider.as_ref())
+        .and_then(|a| a.id.clone())
+        .unwrap();
+    let group_name = sng
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    let (old_sg_uid, old_sng_uid) = (sg.uid().unwrap(), sng.uid().unwrap());
+    let sg_tags = |id: String| {
+        let ec2 = ec2.clone();
+        async move {
+            let out = ec2
+                .describe_security_groups()
+                .group_ids(id)
+                .send()
+                .await
+                .unwrap();
+            let g = out.security_groups().first().cloned().unwrap();
+            g.tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect::<std::collections::BTreeMap<_, _>>()
+        }
+    };
+    let sng_tags = || async {
+        let arn = env
+            .rds
+            .describe_db_subnet_groups()
+            .db_subnet_group_name(&group_name)
+            .send()
+            .await
+            .unwrap()
+            .db_subnet_groups()
+            .first()
+            .and_then(|g| g.db_subnet_group_arn().map(str::to_string))
+            .unwrap();
+        let out = env
+            .rds
+            .list_tags_for_resource()
+            .resource_name(arn)
+            .send()
+            .await
+            .unwrap();
+        out.tag_list()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let claim_uid = Api::<PostgreSQLInstance>::namespaced(env.client.clone(), &env.ns)
+        .get("keep")
+        .await
+        .unwrap()
+        .uid()
+        .unwrap();
+    assert_eq!(
+        sg_tags(sg_id.clone()).await["paved.io/composed-by"],
+        format!("{claim_uid}/security-group")
+    );
+    assert_eq!(
+        sng_tags().await["paved.io/composed-by"],
+        format!("{claim_uid}/subnet-group")
+    );
+    let groups_in_vpc = || async {
+        let out = ec2
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("vpc-id")
+                    .values(&vpc)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = out
+            .security_groups()
+            .iter()
+            .filter(|g| g.group_name() != Some("default"))
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(groups_in_vpc().await, vec![sg_id.clone()]);
+
+    // Orphan both; the claim composes them again.
+    sgs.delete(sg_name, &DeleteParams::default()).await.unwrap();
+    sngs.delete(sng_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    let sg2 = wait_for(&sgs, sg_name, 90, "recomposed and Ready", |o| {
+        o.uid().as_deref() != Some(old_sg_uid.as_str()) && is_true_cond(o, "Ready")
+    })
+    .await;
+    let sng2 = wait_for(&sngs, sng_name, 90, "recomposed and Ready", |o| {
+        o.uid().as_deref() != Some(old_sng_uid.as_str()) && is_true_cond(o, "Ready")
+    })
+    .await;
+    assert_eq!(
+        sg2.status
+            .as_ref()
+            .and_then(|s| s.at_provider.as_ref())
+            .and_then(|a| a.id.clone())
+            .as_deref(),
+        Some(sg_id.as_str()),
+        "the same security group"
+    );
+    assert_eq!(
+        sng2.annotations()
+            .get("crossplane.io/external-name")
+            .map(String::as_str),
+        Some(group_name.as_str())
+    );
+    assert_eq!(
+        groups_in_vpc().await,
+        vec![sg_id.clone()],
+        "no second group"
+    );
+    assert_eq!(rds.calls("CreateSecurityGroup"), 1);
+    assert_eq!(rds.calls("CreateDBSubnetGroup"), 1);
+    let (new_sg_uid, new_sng_uid) = (sg2.uid().unwrap(), sng2.uid().unwrap());
+    for _ in 0..120 {
+        let sg_owner = sg_tags(sg_id.clone())
+            .await
+            .get("paved.io/owner-uid")
+            .cloned();
+        let sng_owner = sng_tags().await.get("paved.io/owner-uid").cloned();
+        if sg_owner.as_deref() == Some(new_sg_uid.as_str())
+            && sng_owner.as_deref() == Some(new_sng_uid.as_str())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        sg_tags(sg_id.clone()).await.get("paved.io/owner-uid"),
+        Some(&new_sg_uid),
+        "the security group's tags rewritten to the new object"
+    );
+    assert_eq!(
+        sng_tags().await.get("paved.io/owner-uid"),
+        Some(&new_sng_uid),
+        "the subnet group's tags rewritten to the new object"
+    );
+    // The Event names the external-name (a security group's is its group name, not its ID).
+    let sg_external = sg2
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    for (name, id) in [(sg_name, sg_external), (sng_name, group_name.clone())] {
+        let mut found = false;
+        for _ in 0..80 {
+            found = events_about(&env.client, &env.ns, name)
+                .await
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("ReadoptedExternalResource")
+                        && e.note.as_deref().is_some_and(|n| n.contains(&id))
+                });
+            if found {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(
+            found,
+            "a ReadoptedExternalResource Event about {name} naming {id}: {:?}",
+            events_about(&env.client, &env.ns, name)
+                .await
+                .iter()
+                .map(|e| (e.reason.clone(), e.note.clone()))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    // Clean up: the claim goes (its objects orphan the groups), then the groups in AWS.
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(env.client.clone(), &env.ns);
+    claims
+        .delete("keep", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_deleted(&claims, "keep", 120).await;
+    claims_ctl.stop().await;
+    rds.stop().await;
+    ec2.delete_security_group()
+        .group_id(&sg_id)
+        .send()
+        .await
+        .unwrap();
+    env.rds
+        .delete_db_subnet_group()
+        .db_subnet_group_name(&group_name)
+        .send()
+        .await
+        .unwrap();
+    drop(cleanup);
+}

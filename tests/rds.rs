@@ -1157,3 +1157,169 @@ async fn crash_after_password_modify_is_safe() {
     env.wait_ready("crashy", 10).await;
     ctl.stop().await;
 }
+
+/// spec.forProvider.identifier: the RDS instance gets exactly that identifier (it becomes the
+/// external-name). One that collides with an instance paved did not create for this object —
+/// untagged, or tagged as another object's — is refused without naming any owner and without
+/// any AWS change; the victims keep their tags and storage, and no second instance appears. An
+/// invalid one is refused naming the field before anything is written or sent, and changing it
+/// after creation is refused as an immutable field.
+#[tokio::test]
+async fn an_explicit_identifier_is_used_and_never_takes_over_another_instance() {
+    let env = RdsEnv::new("rds-ident", "ap-southeast-4", None).await;
+    env.create_direct("rds-ident-untagged", &[("owner", "dba-team")])
+        .await;
+    env.create_direct(
+        "rds-ident-theirs",
+        &[
+            ("paved.io/owner", "other-ns/other"),
+            ("paved.io/owner-uid", "5678-other-uid"),
+        ],
+    )
+    .await;
+    let before: Vec<_> = [
+        describe(&env.rds, "rds-ident-untagged").await.unwrap(),
+        describe(&env.rds, "rds-ident-theirs").await.unwrap(),
+    ]
+    .into();
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    let with_identifier =
+        |id: &str| json!({"spec": {"forProvider": {"identifier": id, "allocatedStorage": 50}}});
+
+    // (a) exactly that identifier, Ready
+    env.create("chosen", with_identifier("rds-ident-chosen"))
+        .await;
+    let i = env.wait_ready("chosen", 60).await;
+    assert_eq!(external_name(&i), "rds-ident-chosen");
+    let db = describe(&env.rds, "rds-ident-chosen").await.unwrap();
+    assert!(
+        db.tag_list()
+            .iter()
+            .any(|t| t.key() == Some("paved.io/owner-uid") && t.value() == i.uid().as_deref())
+    );
+    assert_eq!(ctl.calls("CreateDBInstance"), 1);
+
+    // (b) collisions: refused, nothing changed, no owner named
+    env.create("collide-untagged", with_identifier("rds-ident-untagged"))
+        .await;
+    env.create("collide-theirs", with_identifier("rds-ident-theirs"))
+        .await;
+    for name in ["collide-untagged", "collide-theirs"] {
+        let c = env
+            .wait_synced_false(name, "ExternalResourceNotOwned", 60)
+            .await;
+        let msg = &cond(&c, "Synced").unwrap().message;
+        assert!(msg.contains("spec.forProvider.identifier"), "{msg}");
+        for private in ["dba-team", "other-ns", "5678-other-uid"] {
+            assert!(!msg.contains(private), "{msg}");
+        }
+        assert!(c.status.as_ref().unwrap().at_provider.is_none(), "{name}");
+    }
+    assert_eq!(ctl.mutating_calls(), 1, "only the first create");
+    let mut ids = list_ids(&env.rds).await;
+    ids.retain(|id| id.starts_with("rds-ident-"));
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["rds-ident-chosen", "rds-ident-theirs", "rds-ident-untagged"],
+        "no second instance"
+    );
+
+    // (c) invalid: named, nothing written or sent
+    env.create("bad", with_identifier("Orders--Main-")).await;
+    let b = env.wait_synced_false("bad", "InvalidSpec", 60).await;
+    let msg = &cond(&b, "Synced").unwrap().message;
+    assert!(
+        msg.contains("spec.forProvider.identifier") && msg.contains("Orders--Main-"),
+        "{msg}"
+    );
+    assert!(
+        !b.annotations().contains_key("crossplane.io/external-name"),
+        "no external-name from an invalid identifier"
+    );
+
+    // changing it after creation: immutable
+    env.patch_spec(
+        "chosen",
+        json!({"forProvider": {"identifier": "rds-ident-renamed"}}),
+    )
+    .await;
+    let r = env.wait_synced_false("chosen", "ImmutableField", 60).await;
+    let msg = &cond(&r, "Synced").unwrap().message;
+    assert!(
+        msg.contains("spec.forProvider.identifier") && msg.contains("rds-ident-chosen"),
+        "{msg}"
+    );
+    assert!(describe(&env.rds, "rds-ident-renamed").await.is_none());
+    assert_eq!(ctl.mutating_calls(), 1);
+
+    // deleting the refused objects leaves the victims as they were
+    for name in ["collide-untagged", "collide-theirs", "bad"] {
+        env.delete_and_wait(name, 30).await;
+    }
+    assert_eq!(ctl.mutating_calls(), 1);
+    for b in before {
+        let id = b.db_instance_identifier().unwrap();
+        let after = describe(&env.rds, id).await.unwrap();
+        assert_eq!(after.allocated_storage(), b.allocated_storage(), "{id}");
+        assert_eq!(after.tag_list(), b.tag_list(), "{id}");
+    }
+    env.patch_spec(
+        "chosen",
+        json!({"forProvider": {"identifier": "rds-ident-chosen"}}),
+    )
+    .await;
+    env.wait_ready("chosen", 60).await;
+    env.delete_and_wait("chosen", 60).await;
+    assert!(describe(&env.rds, "rds-ident-chosen").await.is_none());
+    ctl.stop().await;
+}
+
+/// A new PostgreSQL instance with storage below the minimum of its storage type (gp2 or an
+/// unset type: 20 GiB; io1: 100 GiB) is refused before any AWS call, naming the field, the
+/// minimum and the type; nothing is created in the emulator.
+#[tokio::test]
+async fn storage_below_the_minimum_of_its_type_is_refused_before_create() {
+    let env = RdsEnv::new("rds-minstore", "eu-south-2", None).await;
+    let ctl = RdsController::start(&env.client, &env.ns, fast()).await;
+    env.create(
+        "small",
+        json!({"spec": {"forProvider": {"allocatedStorage": 19}}}),
+    )
+    .await;
+    env.create(
+        "small-io1",
+        json!({"spec": {"forProvider": {"allocatedStorage": 50, "storageType": "io1", "iops": 1000}}}),
+    )
+    .await;
+    for (name, parts) in [
+        ("small", ["is 19 GiB", "minimum of 20 GiB", "gp2/gp3"]),
+        ("small-io1", ["is 50 GiB", "minimum of 100 GiB", "on io1"]),
+    ] {
+        let i = env.wait_synced_false(name, "InvalidSpec", 60).await;
+        let msg = &cond(&i, "Synced").unwrap().message;
+        assert!(msg.contains("spec.forProvider.allocatedStorage"), "{msg}");
+        for p in parts {
+            assert!(msg.contains(p), "{name}: {msg}");
+        }
+    }
+    // Below the CRD's bound that holds for every engine and type: the API server refuses.
+    let tiny = env.instance_json(
+        "tiny",
+        json!({"spec": {"forProvider": {"allocatedStorage": 4}}}),
+    );
+    let err = create_json(&env.client, &{
+        let mut t = tiny;
+        t["metadata"]["namespace"] = json!(env.ns);
+        t
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("allocatedStorage"), "{err}");
+    assert_eq!(ctl.mutating_calls(), 0);
+    assert!(env.own_ids().await.is_empty());
+    for name in ["small", "small-io1"] {
+        env.delete_and_wait(name, 30).await;
+    }
+    ctl.stop().await;
+}

@@ -456,3 +456,79 @@ fn claims_show_the_problem_column_as_generated() {
     let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
     assert_eq!(status["properties"]["problem"]["type"], "string");
 }
+
+/// Storage below RDS's minimum for the storage type a Composition chose (io1, minimum 100 GiB,
+/// which a claim's storageGB of 50 does not reach): refused before any AWS call. The Instance
+/// says InvalidSpec naming spec.forProvider.allocatedStorage, the minimum and the type; the
+/// claim says so naming the Instance; the emulator has no instance and saw no create.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_below_the_minimum_of_its_type_is_refused_on_the_claim_before_any_aws_call() {
+    let w = World::new("truth-storage", "ca-west-1").await;
+    let mut c = seed_composition(&w.composition, &w.env.region, &w.env.pc);
+    c["metadata"]["labels"] = json!({"paved-test": "truth"});
+    for r in c["spec"]["resources"].as_array_mut().unwrap() {
+        if r["base"]["kind"] == "Instance" {
+            r["base"]["spec"]["forProvider"]["storageType"] = json!("io1");
+            r["base"]["spec"]["forProvider"]["iops"] = json!(1000);
+        }
+    }
+    apply(&w.env.client, &c).await.expect("Composition");
+    w.apply_claim(50).await;
+    let inst = w.env.wait_synced_false(INSTANCE, "InvalidSpec", 60).await;
+    let (_, inst_msg) = said(&inst, "Synced");
+    for part in [
+        "spec.forProvider.allocatedStorage is 50 GiB",
+        "minimum of 100 GiB",
+        "on io1",
+    ] {
+        assert!(inst_msg.contains(part), "{inst_msg}");
+    }
+    let words = w.instance_words();
+    let claim = w
+        .wait_claim(30, "Synced=False ComposedResourceError", |c| {
+            is(c, "Synced", "False", "ComposedResourceError")
+        })
+        .await;
+    let (_, msg) = said(&claim, "Synced");
+    assert_eq!(msg, format!("{words}: InvalidSpec: {inst_msg}"));
+    assert_eq!(
+        problem(&claim).as_deref(),
+        Some("Blocked: rds-instance: InvalidSpec")
+    );
+    assert!(w.proxy.creates().is_empty(), "no CreateDBInstance");
+    assert!(
+        w.env.own_ids().await.is_empty(),
+        "no instance in the emulator"
+    );
+
+    // Raised to the minimum: created, Ready.
+    w.apply_claim(100).await;
+    w.wait_claim_ready().await;
+    assert_eq!(w.proxy.creates().len(), 1);
+    w.stop().await;
+}
+
+/// A Composition that names the RDS identifier (`forProvider.identifier`): the claim's Instance
+/// gets exactly that external-name from its first apply, and the emulator shows exactly that
+/// DBInstanceIdentifier, created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_composed_identifier_is_the_rds_identifier() {
+    let w = World::new("truth-ident", "ap-southeast-7").await;
+    let mut c = seed_composition(&w.composition, &w.env.region, &w.env.pc);
+    c["metadata"]["labels"] = json!({"paved-test": "truth"});
+    for r in c["spec"]["resources"].as_array_mut().unwrap() {
+        if r["base"]["kind"] == "Instance" {
+            r["base"]["spec"]["forProvider"]["identifier"] = json!("truth-ident-orders");
+        }
+    }
+    apply(&w.env.client, &c).await.expect("Composition");
+    w.apply_claim(20).await;
+    w.wait_claim_ready().await;
+    let inst = w.env.instances.get(INSTANCE).await.unwrap();
+    assert_eq!(external_name(&inst), "truth-ident-orders");
+    assert!(describe(&w.env.rds, "truth-ident-orders").await.is_some());
+    let creates = w.proxy.creates();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].identifier, "truth-ident-orders");
+    w.stop().await;
+}

@@ -48,6 +48,91 @@ async fn a_hung_endpoint_is_named_within_the_timeout() {
     ctl.stop().await;
 }
 
+impl Conditioned for paved::api::SubnetGroup {
+    fn conditions(&self) -> &[paved::api::common::Condition] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.conditions.as_slice())
+    }
+}
+
+impl Conditioned for paved::api::SecurityGroup {
+    fn conditions(&self) -> &[paved::api::common::Condition] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.conditions.as_slice())
+    }
+}
+
+/// The network kinds say the same as the Instance when AWS hangs: a SubnetGroup (aws-sdk-rds)
+/// and a SecurityGroup (aws-sdk-ec2) behind an endpoint that never answers are Synced=False
+/// AWSUnavailable naming that endpoint and the timeout (not "the AWS API"), within a few
+/// seconds, and the Warning Event says it too.
+#[tokio::test]
+async fn a_hung_endpoint_is_named_by_the_network_kinds_too() {
+    use kube::api::{Api, PostParams};
+    use paved::api::{SecurityGroup, SubnetGroup};
+    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
+    let env = RdsEnv::new("words-nethang", "ap-southeast-5", Some(&proxy.url())).await;
+    let ctl = RdsController::start(
+        &env.client,
+        &env.ns,
+        RdsConfig {
+            aws_timeout: Duration::from_secs(3),
+            ..fast()
+        },
+    )
+    .await;
+    proxy.set_stall(true);
+    let pc = json!({"name": env.pc});
+    let sngs: Api<SubnetGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let sgs: Api<SecurityGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let started = Instant::now();
+    let sng: SubnetGroup = serde_json::from_value(json!({
+        "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+        "metadata": {"name": "net"},
+        "spec": {"providerConfigRef": pc, "forProvider": {"region": env.region, "subnetIds": ["subnet-0a", "subnet-0b"]}}
+    }))
+    .unwrap();
+    sngs.create(&PostParams::default(), &sng).await.unwrap();
+    let sg: SecurityGroup = serde_json::from_value(json!({
+        "apiVersion": "ec2.aws.upbound.io/v1beta1", "kind": "SecurityGroup",
+        "metadata": {"name": "db"},
+        "spec": {"providerConfigRef": pc, "forProvider": {"region": env.region, "vpcId": "vpc-0a"}}
+    }))
+    .unwrap();
+    sgs.create(&PostParams::default(), &sg).await.unwrap();
+    let want = format!("no answer from {} within 3 s", proxy.url());
+    let hung = |c: Option<&paved::api::common::Condition>| {
+        c.is_some_and(|c| c.reason == "AWSUnavailable" && c.message.contains(&want))
+    };
+    let s = wait_for(&sngs, "net", 25, "Synced=False AWSUnavailable", |o| {
+        hung(cond(o, "Synced"))
+    })
+    .await;
+    let g = wait_for(&sgs, "db", 25, "Synced=False AWSUnavailable", |o| {
+        hung(cond(o, "Synced"))
+    })
+    .await;
+    let waited = started.elapsed();
+    for (what, c) in [
+        ("SubnetGroup", cond(&s, "Synced")),
+        ("SecurityGroup", cond(&g, "Synced")),
+    ] {
+        let m = &c.unwrap().message;
+        assert!(!m.contains("the AWS API"), "{what}: {m}");
+        for bad in ["{", "Some(", "SdkBody", "TimeoutError"] {
+            assert!(!m.contains(bad), "{what}: {m}");
+        }
+    }
+    // one 3 s timeout per object, not the 30 s default (with room for a loaded machine)
+    assert!(waited < Duration::from_secs(20), "took {waited:?}");
+    let events = wait_event(&env.client, &env.ns, "db", "AWSUnavailable", 20).await;
+    assert!(events.contains(&want), "{events}");
+    proxy.set_stall(false);
+    ctl.stop().await;
+}
+
 /// Wait until an Event about `name` with `reason` exists; its notes, one per line.
 async fn wait_event(
     client: &kube::Client,

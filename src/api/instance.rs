@@ -88,6 +88,15 @@ pub struct InstanceParameters {
     #[schemars(length(min = 1), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
     pub region: String,
 
+    /// The RDS DB instance identifier to create, instead of the one paved derives from the
+    /// namespace and name: 1-63 lowercase letters, digits or hyphens, starting with a letter,
+    /// without `--` and without a trailing hyphen. It becomes the crossplane.io/external-name
+    /// annotation when none is set. Cannot be changed after creation. If an RDS instance with
+    /// this identifier already exists and was not created for this object, paved refuses it
+    /// (ExternalResourceNotOwned) and touches nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+
     /// Instance class, for example `db.t3.micro`. Can be changed (ModifyDBInstance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_class: Option<String>,
@@ -102,10 +111,12 @@ pub struct InstanceParameters {
     pub engine_version: Option<String>,
 
     /// Storage in GiB. Can be raised, never lowered. RDS's minimum depends on the engine and the
-    /// storage type (20 for gp2 and gp3, 100 for io1 with PostgreSQL, 5 for magnetic
-    /// `standard`); the one that holds for every engine and type, 5, is checked when the object
-    /// is applied. The others are AWS's to refuse, shown in Synced. The claim's storageGB
-    /// (always gp2/gp3) is checked against 20.
+    /// storage type (for PostgreSQL: 20 for gp2 and gp3, 100 for io1 and io2, 5 for magnetic
+    /// `standard`; an unset storageType is io1 with iops, gp2/gp3 without); the one that holds
+    /// for every engine and type, 5, is checked when the object is applied. For a new
+    /// PostgreSQL instance paved checks the minimum of its storage type before creating
+    /// anything (Synced=False InvalidSpec); other engines' are AWS's to refuse, shown in
+    /// Synced. The claim's storageGB (always gp2/gp3) is checked against 20.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 5, max = 65536))]
     pub allocated_storage: Option<i64>,
@@ -604,6 +615,63 @@ pub fn versioned_crd()
 
 /// Longest RDS DB instance identifier.
 pub const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// Whether `s` is a valid RDS DB instance identifier: 1–63 letters, digits or hyphens, starting
+/// with a letter, without `--` and without a trailing hyphen.
+pub fn is_valid_identifier(s: &str) -> bool {
+    is_valid_rds_name(s, MAX_IDENTIFIER_LEN)
+}
+
+/// The RDS naming rule of instance and snapshot identifiers, up to `max` characters.
+pub fn is_valid_rds_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.contains("--")
+        && !s.ends_with('-')
+}
+
+/// Where `spec.forProvider.identifier` is, in messages.
+pub const IDENTIFIER_FIELD: &str = "spec.forProvider.identifier";
+
+/// What `spec.forProvider.identifier` says about the identifier of a new RDS instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WantedIdentifier {
+    /// Unset (or empty): paved derives one.
+    Unset,
+    /// A valid identifier: the external-name of a new instance.
+    Valid(String),
+    /// Not an RDS identifier (the rule it breaks): nothing is derived instead, the object is
+    /// refused naming the field.
+    Invalid(String, &'static str),
+}
+
+/// [`wanted_identifier`] of an Instance as JSON (a composed object before its first apply).
+pub fn wanted_identifier_of(desired: &serde_json::Value) -> WantedIdentifier {
+    wanted_identifier(
+        desired
+            .pointer("/spec/forProvider/identifier")
+            .and_then(serde_json::Value::as_str),
+    )
+}
+
+/// The rule an explicit identifier must follow: RDS's, in lowercase (RDS stores identifiers
+/// lowercased, so a capital letter would never match what it reports back).
+pub fn wanted_identifier(identifier: Option<&str>) -> WantedIdentifier {
+    match identifier {
+        None | Some("") => WantedIdentifier::Unset,
+        Some(id) if id.chars().any(|c| c.is_ascii_uppercase()) => WantedIdentifier::Invalid(
+            id.to_string(),
+            "RDS stores identifiers in lowercase: write it in lowercase",
+        ),
+        Some(id) if !is_valid_identifier(id) => WantedIdentifier::Invalid(
+            id.to_string(),
+            "1-63 letters, digits or hyphens, starting with a letter, no '--', no trailing '-'",
+        ),
+        Some(id) => WantedIdentifier::Valid(id.to_string()),
+    }
+}
 
 /// The identifier (external-name) paved gives the RDS instance of `namespace/name` when none is
 /// set: a readable prefix from namespace and name plus a short hash of both, so that different

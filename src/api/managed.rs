@@ -141,6 +141,9 @@ pub struct ManagedKind {
     /// The external-name derived for `(namespace, name)` when none is set and Create is
     /// allowed. The lifecycle and the claim controller both use this one.
     pub derive_external_name: fn(&str, &str) -> String,
+    /// The external-name the desired object names in a field of its own (the Instance's
+    /// spec.forProvider.identifier), which wins over a derived one.
+    pub wanted_external_name: fn(&Value) -> super::instance::WantedIdentifier,
 }
 
 /// Every managed kind. Adding one: its API types, one entry here, one external-client file and
@@ -149,6 +152,7 @@ pub const MANAGED_KINDS: &[ManagedKind] = &[ManagedKind {
     api_versions: &["rds.aws.upbound.io/v1beta1"],
     kind: "Instance",
     derive_external_name: super::instance::derive_identifier,
+    wanted_external_name: super::instance::wanted_identifier_of,
 }];
 
 /// The managed kind of `apiVersion`/`kind`, if it is one.
@@ -161,7 +165,8 @@ pub fn managed_kind(api_version: &str, kind: &str) -> Option<&'static ManagedKin
 /// Prepare the first apply of a composed object (`desired`, the object as JSON) the way the
 /// lifecycle would otherwise in a write of its own before its first external call: its
 /// [`FINALIZER`] and its [`EXTERNAL_NAME`]. An external-name the desired object sets, or the
-/// live object already carries, is kept; otherwise it is derived when Create is allowed. A
+/// live object already carries, is kept; otherwise the one the spec names (the Instance's
+/// spec.forProvider.identifier) is used, or one is derived when Create is allowed. A
 /// deleting object gets no new finalizer. Returns false (and changes nothing) when the object is
 /// not of a managed kind.
 pub fn born_managed(
@@ -176,6 +181,7 @@ pub fn born_managed(
         return false;
     };
     let create_allowed = Policies::of_json(desired).is_ok_and(|p| p.create);
+    let spec_wanted = (managed.wanted_external_name)(desired);
     let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) else {
         return true;
     };
@@ -185,10 +191,19 @@ pub fn born_managed(
         .and_then(Value::as_str)
         .is_some_and(|s| !s.is_empty());
     if !wanted {
-        let id = live
-            .and_then(external_name)
-            .map(str::to_string)
-            .or_else(|| create_allowed.then(|| (managed.derive_external_name)(namespace, name)));
+        use super::instance::WantedIdentifier;
+        // An identifier the spec names wins over a derived one; an invalid one leaves the
+        // external-name unset (the lifecycle refuses the object, naming the field).
+        let id = match live.and_then(external_name) {
+            Some(id) => Some(id.to_string()),
+            None => match spec_wanted {
+                WantedIdentifier::Valid(id) => Some(id),
+                WantedIdentifier::Invalid(..) => None,
+                WantedIdentifier::Unset => {
+                    create_allowed.then(|| (managed.derive_external_name)(namespace, name))
+                }
+            },
+        };
         let annotations = meta
             .entry("annotations")
             .or_insert_with(|| Value::Object(Default::default()));
@@ -307,6 +322,31 @@ mod tests {
                 .and_then(Value::as_array)
                 .is_some_and(|f| f.iter().any(|v| v == FINALIZER));
             assert_eq!(has_fin, fin, "case {i}");
+        }
+        // spec.forProvider.identifier: used when valid; when invalid, nothing is derived
+        // instead (the lifecycle refuses it, naming the field).
+        for (identifier, live_meta, name) in [
+            ("orders-main", None, Some("orders-main")),
+            ("orders-main", Some(live(Some("kept"), false)), Some("kept")),
+            ("Orders--Main-", None, None),
+            ("", None, Some(derived.as_str())),
+        ] {
+            let mut d = desired(json!({}), Value::Null);
+            d["spec"]["forProvider"] = json!({"identifier": identifier});
+            assert!(born_managed(
+                IV,
+                "Instance",
+                &mut d,
+                live_meta.as_ref(),
+                "ns",
+                "db"
+            ));
+            assert_eq!(
+                d.pointer("/metadata/annotations/crossplane.io~1external-name")
+                    .and_then(Value::as_str),
+                name,
+                "identifier {identifier:?}"
+            );
         }
         let mut other = desired(json!({}), Value::Null);
         let before = other.clone();

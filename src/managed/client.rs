@@ -194,14 +194,6 @@ impl Place {
         Self { endpoint, timeout }
     }
 
-    /// A place for clients whose endpoint paved does not know (the network kinds' errors).
-    pub fn unknown() -> Self {
-        Self {
-            endpoint: "the AWS API".into(),
-            timeout: None,
-        }
-    }
-
     /// `within 30 s`, or `within the AWS timeout (--aws-timeout)` when it is not known.
     fn within(&self) -> String {
         match self.timeout {
@@ -326,12 +318,45 @@ fn sdk_err<E>(operation: &'static str, place: &Place, e: SdkError<E, HttpRespons
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    classified(operation, place, e, |op, code, message, status| {
+        AwsError::new(op, code, message, status)
+    })
+}
+
+/// An SDK error of the network kinds' calls (aws-sdk-rds for DB subnet and parameter groups,
+/// aws-sdk-ec2 for security groups and rules) as an [`AwsError`], in the words of
+/// [`sdk_parts`] — naming the endpoint the client calls (`place`) — with the network kinds'
+/// classification ([`super::guard::net_error`]).
+pub(crate) fn net_sdk_err<E>(
+    operation: &'static str,
+    place: &Place,
+    e: SdkError<E, HttpResponse>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    classified(operation, place, e, |op, code, message, status| {
+        super::guard::net_error(op, &code, message, status)
+    })
+}
+
+/// An SDK error in the words of [`sdk_parts`], classified by `classify` when AWS (or the
+/// transport) answered; a request that could not be built is terminal.
+fn classified<E>(
+    operation: &'static str,
+    place: &Place,
+    e: SdkError<E, HttpResponse>,
+    classify: impl FnOnce(&'static str, String, String, Option<u16>) -> AwsError,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     let (code, message, status) = sdk_parts(&e, place);
     match &e {
         SdkError::ServiceError(_)
         | SdkError::TimeoutError(_)
         | SdkError::DispatchFailure(_)
-        | SdkError::ResponseError(_) => AwsError::new(operation, code, message, status),
+        | SdkError::ResponseError(_) => classify(operation, code, message, status),
         _ => AwsError {
             operation,
             class: ErrorClass::Terminal,
@@ -1052,12 +1077,24 @@ mod tests {
         #[test]
         fn a_timeout_names_the_endpoint_or_the_region() {
             let e: E = SdkError::timeout_error("timed out");
-            let unknown = sdk_err("DescribeDBInstances", &Place::unknown(), e);
+            let unknown = Place {
+                endpoint: "http://127.0.0.1:4566".into(),
+                timeout: None,
+            };
+            let err = sdk_err("DescribeDBInstances", &unknown, e);
             assert_eq!(
-                unknown.message,
-                "no answer from the AWS API within the AWS timeout (--aws-timeout)"
+                err.message,
+                "no answer from http://127.0.0.1:4566 within the AWS timeout (--aws-timeout)"
             );
-            assert_eq!(unknown.class, ErrorClass::Transient);
+            assert_eq!(err.class, ErrorClass::Transient);
+            // The network kinds' calls say the same, classified as theirs.
+            let e: E = SdkError::timeout_error("timed out");
+            let net = net_sdk_err("DescribeSecurityGroups", &place(), e);
+            assert_eq!(
+                net.to_string(),
+                "DescribeSecurityGroups: Timeout: no answer from http://127.0.0.1:4566 within 30 s"
+            );
+            assert_eq!(net.class, ErrorClass::Transient);
             let config = aws_config::SdkConfig::builder()
                 .region(aws_config::Region::new("eu-west-1"))
                 .timeout_config(

@@ -1,16 +1,11 @@
 //! The EC2 client of the network kinds: aws-sdk-ec2 built from the same resolved settings as
 //! the RDS client of a ProviderConfig and region ([`super::client::sdk_config`]), and its error
-//! conversion. The operations are in [`super::security_group`] and
+//! place in messages (errors go through [`super::client::net_sdk_err`]). The operations are in [`super::security_group`] and
 //! [`super::security_group_rule`].
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-
-use super::client::{StaticCredentials, sdk_config};
-use super::guard::net_error;
-use super::model::{AwsError, ErrorClass};
+use super::client::{Place, StaticCredentials, sdk_config};
 
 /// Page size of DescribeSecurityGroups and DescribeSecurityGroupRules (the EC2 maximum).
 pub const PAGE_SIZE: i32 = 1000;
@@ -19,6 +14,17 @@ pub const PAGE_SIZE: i32 = 1000;
 #[derive(Clone, Debug)]
 pub struct SdkEc2 {
     pub client: aws_sdk_ec2::Client,
+    /// Named by error messages (a timeout says whom paved waited for).
+    pub place: Place,
+}
+
+impl SdkEc2 {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_ec2::Client::new(config),
+            place: Place::of(config, "EC2"),
+        }
+    }
 }
 
 /// Build an aws-sdk-ec2 client for one region, with the endpoint and credentials the RDS
@@ -31,27 +37,6 @@ pub async fn sdk_client(
     timeout: std::time::Duration,
 ) -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&sdk_config(http, region, endpoint, credentials, timeout).await)
-}
-
-/// An aws-sdk-ec2 error as an [`AwsError`].
-pub(crate) fn ec2_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let (code, message, status) = super::client::sdk_parts(&e, &super::client::Place::unknown());
-    match &e {
-        SdkError::ServiceError(_)
-        | SdkError::TimeoutError(_)
-        | SdkError::DispatchFailure(_)
-        | SdkError::ResponseError(_) => net_error(operation, &code, message, status),
-        _ => AwsError {
-            operation,
-            class: ErrorClass::Terminal,
-            code,
-            message,
-            http_status: None,
-        },
-    }
 }
 
 pub(crate) fn tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_ec2::types::Tag> {

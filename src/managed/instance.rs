@@ -11,7 +11,10 @@ use kube::runtime::events::EventType;
 
 use crate::api::common::Condition;
 use crate::api::common::{ConditionStatus, READY};
-use crate::api::instance::{Instance, InstanceObservation, InstanceStatus};
+use crate::api::instance::{
+    IDENTIFIER_FIELD, Instance, InstanceObservation, InstanceStatus, WantedIdentifier,
+    wanted_identifier,
+};
 use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Placement, Policies};
 use crate::kube::backoff::spread;
 
@@ -163,6 +166,12 @@ impl Kind for Instance {
             Err("1-63 letters, digits or hyphens, starting with a letter, no '--', no trailing '-'")
         }
     }
+    fn wanted_identifier(&self) -> Option<(&'static str, WantedIdentifier)> {
+        Some((
+            IDENTIFIER_FIELD,
+            wanted_identifier(self.spec.for_provider.identifier.as_deref()),
+        ))
+    }
 }
 
 /// What this reconcile of an Instance keeps between its steps.
@@ -222,6 +231,49 @@ impl ExternalClient for Instance {
     async fn keep(flow: &Flow<'_, Self>) -> Result<(), Error> {
         flow.keep_password_secret().await
     }
+}
+
+/// Why the spec cannot create an instance as it is (pure), as the Synced message: a missing
+/// field, or storage below RDS's minimum.
+fn invalid_for_create(obj: &Instance) -> Option<String> {
+    missing_for_create(obj).or_else(|| storage_below_minimum(&obj.spec.for_provider))
+}
+
+/// The smallest allocatedStorage (GiB) RDS accepts for a new PostgreSQL instance on this
+/// storage type, with the type as the message names it. An unset storageType is what RDS then
+/// uses: io1 when iops is given, otherwise General Purpose SSD (gp2 or gp3, both 20).
+pub(crate) fn postgres_storage_minimum(
+    storage_type: Option<&str>,
+    iops: Option<i64>,
+) -> Option<(i64, String)> {
+    match storage_type {
+        Some(t @ ("gp2" | "gp3")) => Some((20, t.to_string())),
+        Some(t @ ("io1" | "io2")) => Some((100, t.to_string())),
+        Some("standard") => Some((5, "standard (magnetic)".into())),
+        Some(_) => None,
+        None if iops.is_some() => Some((
+            100,
+            "io1 (storageType unset with iops: RDS's default)".into(),
+        )),
+        None => Some((20, "gp2/gp3 (storageType unset: RDS's default)".into())),
+    }
+}
+
+/// Storage below what RDS accepts for a new PostgreSQL instance (the CRD's bound, 5 GiB, is the
+/// one that holds for every engine and type; this one depends on the storage type, which a CRD
+/// without cross-field rules cannot say). Other engines are AWS's to refuse.
+fn storage_below_minimum(fp: &crate::api::instance::InstanceParameters) -> Option<String> {
+    let engine = fp.engine.as_deref().unwrap_or("postgres");
+    if engine != "postgres" {
+        return None;
+    }
+    let size = fp.allocated_storage?;
+    let (min, storage) = postgres_storage_minimum(fp.storage_type.as_deref(), fp.iops)?;
+    (size < min).then(|| {
+        format!(
+            "spec.forProvider.allocatedStorage is {size} GiB, below the minimum of {min} GiB that RDS requires for postgres on {storage} storage: raise it to at least {min}, or choose another spec.forProvider.storageType; nothing was created"
+        )
+    })
 }
 
 /// What the spec lacks to create an instance, as the Synced message.
@@ -400,7 +452,7 @@ impl Flow<'_, Instance> {
 
     /// CreateDBInstance, with the master password persisted first.
     async fn create(&mut self, aws: &Aws, id: &str) -> Result<Step<DbInstance>, Error> {
-        if let Some(msg) = missing_for_create(&self.obj) {
+        if let Some(msg) = invalid_for_create(&self.obj) {
             self.synced(false, "InvalidSpec", msg);
             self.set(
                 READY,
@@ -984,6 +1036,73 @@ mod tests {
             assert_eq!(got.is_some(), missing.is_some(), "{got:?}");
             if let (Some(g), Some(m)) = (got, missing) {
                 assert!(g.contains(m), "{g}");
+            }
+        }
+    }
+
+    #[test]
+    fn postgres_storage_below_the_minimum_of_its_type_is_refused_before_create() {
+        // (forProvider, refused with a message containing these, or None)
+        let cases: [(serde_json::Value, Option<&[&str]>); 13] = [
+            (
+                json!({"allocatedStorage": 19}),
+                Some(&["19 GiB", "minimum of 20", "gp2/gp3"]),
+            ),
+            (json!({"allocatedStorage": 20}), None),
+            (
+                json!({"allocatedStorage": 19, "storageType": "gp2"}),
+                Some(&["20", "on gp2"]),
+            ),
+            (
+                json!({"allocatedStorage": 19, "storageType": "gp3"}),
+                Some(&["20", "on gp3"]),
+            ),
+            (json!({"allocatedStorage": 20, "storageType": "gp3"}), None),
+            (
+                json!({"allocatedStorage": 99, "storageType": "io1", "iops": 1000}),
+                Some(&["99 GiB", "minimum of 100", "on io1"]),
+            ),
+            (
+                json!({"allocatedStorage": 50, "storageType": "io2", "iops": 1000}),
+                Some(&["minimum of 100", "on io2"]),
+            ),
+            (
+                json!({"allocatedStorage": 100, "storageType": "io1", "iops": 1000}),
+                None,
+            ),
+            (
+                json!({"allocatedStorage": 50, "iops": 1000}),
+                Some(&["minimum of 100", "io1 (storageType unset"]),
+            ),
+            (
+                json!({"allocatedStorage": 5, "storageType": "standard"}),
+                None,
+            ),
+            (
+                json!({"allocatedStorage": 20, "engine": "postgres", "storageType": "io1"}),
+                Some(&["minimum of 100"]),
+            ),
+            (json!({"allocatedStorage": 10, "engine": "mysql"}), None),
+            (
+                json!({"allocatedStorage": 10, "storageType": "aurora"}),
+                None,
+            ),
+        ];
+        for (i, (mut fp, want)) in cases.into_iter().enumerate() {
+            fp["instanceClass"] = "db.t3.micro".into();
+            let got = invalid_for_create(&instance(fp));
+            match (got, want) {
+                (None, None) => {}
+                (Some(msg), Some(parts)) => {
+                    assert!(
+                        msg.starts_with("spec.forProvider.allocatedStorage"),
+                        "case {i}: {msg}"
+                    );
+                    for p in parts {
+                        assert!(msg.contains(p), "case {i}: {msg} lacks {p:?}");
+                    }
+                }
+                (got, want) => panic!("case {i}: {got:?}, expected {want:?}"),
             }
         }
     }

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use crate::api::common::ProviderConfigKind;
+use crate::api::instance::WantedIdentifier;
 use crate::api::managed::{
     CLAIM_NAME_LABEL, COMPOSED_BY_TAG, COMPOSITION_RESOURCE_NAME, EXTERNAL_NAME, OWNER_TAG,
     OWNER_UID_TAG, Placement, Policies,
@@ -81,6 +82,12 @@ pub(crate) trait Kind: ManagedObject + Serialize + DeserializeOwned + Debug {
     /// Whether `identifier` may name an external resource of this kind (`Err`: the rule it
     /// breaks, in words).
     fn check_identifier(identifier: &str) -> Result<(), &'static str>;
+    /// The identifier the spec names in a field of its own, with that field (the Instance's
+    /// spec.forProvider.identifier); it becomes the external-name of a new resource. `None`
+    /// for kinds without such a field.
+    fn wanted_identifier(&self) -> Option<(&'static str, WantedIdentifier)> {
+        None
+    }
 }
 
 /// The external client of a kind: its steps against AWS, driven by the lifecycle. Each returns
@@ -175,15 +182,61 @@ pub(crate) fn check_identifier<K: Kind>(
         }
     };
     match previous {
-        Some(prev) if may_create && prev != id => Err(Blocked::new(
-            "ImmutableField",
-            format!(
-                "identifier: annotation {EXTERNAL_NAME} changed from {prev:?} to {id:?}; paved does not rename an existing {} (set it back)",
-                K::NOUN
-            ),
+        Some(prev) if may_create && prev != id => Err(renamed::<K>(
+            &format!("annotation {EXTERNAL_NAME} changed from {prev:?} to {id:?}"),
+            &format!("set it back to {prev:?}"),
         )),
         _ => Ok(id),
     }
+}
+
+/// The identifier a spec field names (pure), checked before anything is written or sent: valid
+/// (`InvalidSpec` naming the field otherwise), and the one this object is bound to, if any —
+/// its external-name, else the resource it last observed (`bound`) — since paved does not
+/// rename an existing resource (`ImmutableField`, as for a changed external-name).
+/// `Ok(Some(id))`: the identifier to give a new resource.
+pub(crate) fn check_wanted<K: Kind>(
+    wanted: Option<(&str, WantedIdentifier)>,
+    bound: Option<&str>,
+) -> Result<Option<String>, Blocked> {
+    let Some((field, wanted)) = wanted else {
+        return Ok(None);
+    };
+    let id = match wanted {
+        WantedIdentifier::Unset => return Ok(None),
+        WantedIdentifier::Invalid(id, rule) => {
+            return Err(Blocked::new(
+                "InvalidSpec",
+                format!(
+                    "{field} {id:?} is not a valid {} identifier ({rule}); nothing was created",
+                    K::NOUN
+                ),
+            ));
+        }
+        WantedIdentifier::Valid(id) => id,
+    };
+    match bound {
+        Some(prev) if prev != id => Err(renamed::<K>(
+            &format!(
+                "{field} is {id:?}, but this object manages {} {prev:?}",
+                K::NOUN
+            ),
+            &format!("set {field} to {prev:?}, or remove it"),
+        )),
+        _ => Ok(Some(id)),
+    }
+}
+
+/// `ImmutableField`: the identifier of an existing resource cannot change (`what` changed;
+/// `fix`: what to do).
+fn renamed<K: Kind>(what: &str, fix: &str) -> Blocked {
+    Blocked::new(
+        "ImmutableField",
+        format!(
+            "identifier: {what}; paved does not rename an existing {} ({fix})",
+            K::NOUN
+        ),
+    )
 }
 
 /// Whose an external resource is, from its tags: this object's when they carry its UID; another
@@ -280,4 +333,68 @@ pub(crate) fn moved<K: Kind>(
             ),
         )
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::api::instance::{Instance, wanted_identifier};
+
+    #[test]
+    fn a_spec_identifier_is_valid_and_never_a_rename() {
+        let field = "spec.forProvider.identifier";
+        // (spec identifier, bound external-name/observed, expected: Ok(id) or Err(reason))
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Result<Option<&'a str>, &'a str>,
+        );
+        let cases: [Case; 9] = [
+            (None, None, Ok(None)),
+            (None, Some("derived-1234"), Ok(None)),
+            (Some(""), None, Ok(None)),
+            (Some("orders-main"), None, Ok(Some("orders-main"))),
+            (
+                Some("orders-main"),
+                Some("orders-main"),
+                Ok(Some("orders-main")),
+            ),
+            (
+                Some("orders-other"),
+                Some("orders-main"),
+                Err("ImmutableField"),
+            ),
+            (Some("Orders"), None, Err("InvalidSpec")),
+            (Some("1orders"), None, Err("InvalidSpec")),
+            (
+                Some("orders--main"),
+                Some("orders--main"),
+                Err("InvalidSpec"),
+            ),
+        ];
+        for (i, (spec, bound, want)) in cases.into_iter().enumerate() {
+            let got = check_wanted::<Instance>(Some((field, wanted_identifier(spec))), bound);
+            match (got, want) {
+                (Ok(id), Ok(w)) => assert_eq!(id.as_deref(), w, "case {i}"),
+                (Err(b), Err(reason)) => {
+                    assert_eq!(b.reason, reason, "case {i}");
+                    assert!(b.message.contains(field), "case {i}: {}", b.message);
+                }
+                (got, want) => panic!("case {i}: {got:?}, expected {want:?}"),
+            }
+        }
+        for bad in ["", "-a", "a-", "a--b", "a_b", &"a".repeat(64)] {
+            assert!(
+                !matches!(wanted_identifier(Some(bad)), WantedIdentifier::Valid(_)),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            wanted_identifier(Some(&"a".repeat(63))),
+            WantedIdentifier::Valid("a".repeat(63))
+        );
+        // a kind without such a field
+        assert_eq!(check_wanted::<Instance>(None, Some("x")).ok(), Some(None));
+    }
 }

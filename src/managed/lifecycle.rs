@@ -20,6 +20,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use crate::api::common::{Condition, ConditionStatus, READY, SYNCED, get_condition, set_condition};
+use crate::api::instance::WantedIdentifier;
 use crate::api::managed::{EXTERNAL_NAME, FINALIZER, PAUSED, Policies};
 use crate::kube::backoff::spread;
 use crate::kube::finalizer::{self, Written};
@@ -29,7 +30,7 @@ use super::config::{FIELD_MANAGER, error_curve};
 use super::controller::Ctx;
 use super::decide::{self, Found, Ownership, Start};
 use super::error::{Error, key_of, kube_err};
-use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier, moved};
+use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier, check_wanted, moved};
 use super::model::{AwsError, ErrorClass};
 use super::outcome::{Blocked, Outcome, Step, step};
 
@@ -257,9 +258,14 @@ impl<K: ExternalClient> Flow<'_, K> {
         }
     }
 
-    /// The finalizer and, when Create is allowed and none is set, the derived external-name, in
-    /// one metadata patch before any AWS call.
-    async fn ensure_metadata(&mut self, may_create: bool) -> Result<Step<Option<String>>, Error> {
+    /// The finalizer and, when none is set, the external-name (the identifier the spec names,
+    /// `wanted`, or, when Create is allowed, the derived one), in one metadata patch before any
+    /// AWS call.
+    async fn ensure_metadata(
+        &mut self,
+        may_create: bool,
+        wanted: Option<String>,
+    ) -> Result<Step<Option<String>>, Error> {
         let annotated = self.external_name();
         // A removed external-name is restored to the resource this object last observed, never
         // replaced by a new one (which would orphan it and make a second).
@@ -267,8 +273,11 @@ impl<K: ExternalClient> Flow<'_, K> {
             .is_none()
             .then(|| self.status.observed_identifier().map(str::to_string))
             .flatten();
-        let derived = (annotated.is_none() && restored.is_none() && may_create)
-            .then(|| self.obj.derive_identifier());
+        let derived = if annotated.is_none() && restored.is_none() {
+            wanted.or_else(|| may_create.then(|| self.obj.derive_identifier()))
+        } else {
+            None
+        };
         let set = restored.clone().or(derived);
         let annotations = set
             .iter()
@@ -337,7 +346,17 @@ impl<K: ExternalClient> Flow<'_, K> {
     async fn prepare(&mut self) -> Result<Step<(Policies, String)>, Error> {
         let policies = self.policies();
         let may_create = policies.as_ref().is_ok_and(|p| p.create);
-        let id = match self.ensure_metadata(may_create).await? {
+        // An identifier the spec names: valid and not a rename, or nothing is written.
+        let bound = self
+            .obj
+            .external_name()
+            .or(self.status.observed_identifier())
+            .map(str::to_string);
+        let wanted = match check_wanted::<K>(self.obj.wanted_identifier(), bound.as_deref()) {
+            Ok(w) => w,
+            Err(b) => return Ok(self.block(b, Action::await_change())),
+        };
+        let id = match self.ensure_metadata(may_create, wanted).await? {
             Step::Go(id) => id,
             Step::Finish(a) => return Ok(Step::Finish(a)),
             Step::Return(a) => return Ok(Step::Return(a)),
@@ -433,6 +452,12 @@ impl<K: ExternalClient> Flow<'_, K> {
         }
         let noun = K::NOUN;
         let pc = self.obj.provider_config_name().to_string();
+        // What names the identifier: the spec's own field, or the annotation.
+        let naming = self
+            .obj
+            .wanted_identifier()
+            .filter(|(_, w)| matches!(w, WantedIdentifier::Valid(_)))
+            .map_or(EXTERNAL_NAME, |(field, _)| field);
         let b = match (&found, &ownership) {
             (Found::AdoptionNotAllowed, _) => Blocked::new(
                 "AdoptionNotAllowed",
@@ -443,19 +468,19 @@ impl<K: ExternalClient> Flow<'_, K> {
             (_, Ownership::Untagged) => Blocked::new(
                 "ExternalResourceNotOwned",
                 format!(
-                    "{noun} {id} already exists and was not created by paved; paved will not touch it. To only observe it, set spec.managementPolicies: [Observe]. To manage it, your platform team can allow adoption on ProviderConfig {pc} (spec.allowAdoption: true); then set spec.managementPolicies without Create, e.g. [Observe, Update, Delete]"
+                    "{noun} {id} already exists and was not created by paved; paved will not touch it. To only observe it, set spec.managementPolicies: [Observe]. To manage it, your platform team can allow adoption on ProviderConfig {pc} (spec.allowAdoption: true); then set spec.managementPolicies without Create, e.g. [Observe, Update, Delete]. Or choose another {naming}"
                 ),
             ),
             (_, Ownership::Others { earlier: Some(uid) }) => Blocked::new(
                 "ExternalResourceNotOwned",
                 format!(
-                    "{noun} {id} already exists and was created for an earlier object with this namespace and name (UID {uid}), not this one; paved will not touch it. Delete or rename it in AWS, or choose another crossplane.io/external-name"
+                    "{noun} {id} already exists and was created for an earlier object with this namespace and name (UID {uid}), not this one; paved will not touch it. Delete or rename it in AWS, or choose another {naming}"
                 ),
             ),
             _ => Blocked::new(
                 "ExternalResourceNotOwned",
                 format!(
-                    "{noun} {id} already exists and belongs to another object; paved will not observe, change or delete it. Choose another crossplane.io/external-name"
+                    "{noun} {id} already exists and belongs to another object; paved will not observe, change or delete it. Choose another {naming}"
                 ),
             ),
         };

@@ -2,28 +2,13 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-pub use crate::api::instance::{MAX_IDENTIFIER_LEN, derive_identifier};
+pub use crate::api::instance::{MAX_IDENTIFIER_LEN, derive_identifier, is_valid_identifier};
 /// Length of generated master passwords (RDS PostgreSQL accepts 8 to 128).
 pub const PASSWORD_LEN: usize = 40;
 
-/// Whether `s` is a valid RDS DB instance identifier: 1–63 letters, digits or hyphens, starting
-/// with a letter, without `--` and without a trailing hyphen.
-pub fn is_valid_identifier(s: &str) -> bool {
-    is_valid_rds_name(s, MAX_IDENTIFIER_LEN)
-}
-
 /// Whether `s` is a valid DB snapshot identifier (same rules, up to 255 characters).
 pub fn is_valid_snapshot_identifier(s: &str) -> bool {
-    is_valid_rds_name(s, 255)
-}
-
-fn is_valid_rds_name(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !s.contains("--")
-        && !s.ends_with('-')
+    crate::api::instance::is_valid_rds_name(s, 255)
 }
 
 /// A final snapshot identifier for `identifier`, unique per deletion (UTC timestamp).

@@ -250,6 +250,20 @@ impl SubnetGroupApi for FakeNet {
         let t = self.lock().tags.get(arn).cloned().unwrap_or_default();
         Box::pin(async move { Ok(t) })
     }
+
+    fn add_rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        self.count("AddTagsToResource");
+        self.lock()
+            .tags
+            .entry(arn.to_string())
+            .or_default()
+            .extend(tags.clone());
+        Box::pin(async move { Ok(()) })
+    }
 }
 
 impl ParameterGroupApi for FakeNet {

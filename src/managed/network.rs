@@ -117,9 +117,7 @@ pub(crate) async fn net_for<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Result
                     guard: guard.clone(),
                 },
                 ec2: Guarded {
-                    inner: SdkEc2 {
-                        client: aws_sdk_ec2::Client::new(&config),
-                    },
+                    inner: SdkEc2::new(&config),
                     guard,
                 },
             });
@@ -348,6 +346,39 @@ pub(crate) async fn rds_tags(
     Ok(t)
 }
 
+/// The desired tags an external resource lacks or carries with another value (pure). Tags
+/// that others put on it are left alone.
+pub(crate) fn tags_to_add(
+    have: &BTreeMap<String, String>,
+    want: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    want.iter()
+        .filter(|(k, v)| have.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Bring an RDS group's tags (`have`, as observed) in line with `want` (its ownership and
+/// forProvider tags) with one AddTagsToResource when they differ: a group re-adopted from an
+/// orphaned predecessor gets this object's ownership tags. No call when nothing differs.
+pub(crate) async fn fix_rds_tags(
+    net: &Net,
+    shared: &NetShared,
+    arn: Option<&str>,
+    have: &mut BTreeMap<String, String>,
+    want: &BTreeMap<String, String>,
+) -> Result<(), super::model::AwsError> {
+    use super::subnet_group::SubnetGroupApi;
+    let add = tags_to_add(have, want);
+    let Some(arn) = arn.filter(|_| !add.is_empty()) else {
+        return Ok(());
+    };
+    net.clients.rds.add_rds_tags(arn, &add).await?;
+    have.extend(add);
+    know_rds_tags(shared, Some(arn), have);
+    Ok(())
+}
+
 /// Remember the tags paved just put on an RDS group.
 pub(crate) fn know_rds_tags(
     shared: &NetShared,
@@ -465,4 +496,49 @@ pub(crate) async fn resolve_instance_refs(
     }
     .await;
     apply_resolution(flow, results.map(merge)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_desired_tags_that_differ_are_added() {
+        let map = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let want = map(&[
+            ("paved.io/owner", "ns/net"),
+            ("paved.io/owner-uid", "new"),
+            ("team", "a"),
+        ]);
+        // (observed, what is added)
+        let cases = [
+            // a re-adopted predecessor's group: its UID is rewritten
+            (
+                map(&[
+                    ("paved.io/owner", "ns/net"),
+                    ("paved.io/owner-uid", "old"),
+                    ("team", "a"),
+                ]),
+                map(&[("paved.io/owner-uid", "new")]),
+            ),
+            // up to date, and others' tags left alone: nothing to send
+            (
+                map(&[
+                    ("paved.io/owner", "ns/net"),
+                    ("paved.io/owner-uid", "new"),
+                    ("team", "a"),
+                    ("cost-center", "42"),
+                ]),
+                BTreeMap::new(),
+            ),
+            (BTreeMap::new(), want.clone()),
+        ];
+        for (i, (have, add)) in cases.into_iter().enumerate() {
+            assert_eq!(tags_to_add(&have, &want), add, "case {i}");
+        }
+    }
 }

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use futures::future::BoxFuture;
 
 use super::client::SdkRds;
+use super::client::net_sdk_err;
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
-use super::subnet_group::{rds_err, rds_tags_of};
+use super::subnet_group::rds_tags_of;
 
 /// Page size of DescribeDBParameterGroups (the RDS maximum).
 pub const PAGE_SIZE: i32 = 100;
@@ -108,7 +109,7 @@ impl ParameterGroupApi for SdkRds {
                 .set_marker(marker)
                 .send()
                 .await
-                .map_err(|e| rds_err("DescribeDBParameterGroups", e))?;
+                .map_err(|e| net_sdk_err("DescribeDBParameterGroups", &self.place, e))?;
             Ok(Page {
                 items: out.db_parameter_groups().iter().map(from_sdk).collect(),
                 next: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
@@ -131,7 +132,7 @@ impl ParameterGroupApi for SdkRds {
                 .set_tags(Some(rds_tags_of(&r.tags)))
                 .send()
                 .await
-                .map_err(|e| rds_err(OP, e))?;
+                .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             out.db_parameter_group().map(from_sdk).ok_or_else(|| {
                 net_error(
                     OP,
@@ -160,7 +161,7 @@ impl ParameterGroupApi for SdkRds {
                     .set_marker(marker.clone())
                     .send()
                     .await
-                    .map_err(|e| rds_err("DescribeDBParameters", e))?;
+                    .map_err(|e| net_sdk_err("DescribeDBParameters", &self.place, e))?;
                 for p in out.parameters() {
                     if let Some(n) = p.parameter_name() {
                         all.push(DbParameter {
@@ -204,7 +205,7 @@ impl ParameterGroupApi for SdkRds {
                 .set_parameters(Some(params))
                 .send()
                 .await
-                .map_err(|e| rds_err("ModifyDBParameterGroup", e))?;
+                .map_err(|e| net_sdk_err("ModifyDBParameterGroup", &self.place, e))?;
             Ok(())
         })
     }
@@ -230,7 +231,7 @@ impl ParameterGroupApi for SdkRds {
                 .set_parameters(Some(params))
                 .send()
                 .await
-                .map_err(|e| rds_err("ResetDBParameterGroup", e))?;
+                .map_err(|e| net_sdk_err("ResetDBParameterGroup", &self.place, e))?;
             Ok(())
         })
     }
@@ -242,7 +243,7 @@ impl ParameterGroupApi for SdkRds {
                 .db_parameter_group_name(name)
                 .send()
                 .await
-                .map_err(|e| rds_err("DeleteDBParameterGroup", e))?;
+                .map_err(|e| net_sdk_err("DeleteDBParameterGroup", &self.place, e))?;
             Ok(())
         })
     }
@@ -499,8 +500,8 @@ mod kind {
     use crate::managed::model::AwsError;
     use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, NetDeletion, check_group_name, delete_owned, know_rds_tags, managed_kind, net_for,
-        rds_tags, tags_of,
+        Net, NetDeletion, check_group_name, delete_owned, fix_rds_tags, know_rds_tags,
+        managed_kind, net_for, rds_tags, tags_of,
     };
     use crate::managed::object::ManagedObject;
     use crate::managed::outcome::{Blocked, Step};
@@ -660,7 +661,7 @@ mod kind {
             policies: &Policies,
             _aws: &Aws,
             id: &str,
-            o: Observed,
+            mut o: Observed,
         ) -> Result<Step<Observed>, Error> {
             let Some(net) = flow.state.take() else {
                 return Ok(Step::Go(o));
@@ -693,6 +694,21 @@ mod kind {
                 && let Err(e) = sync_parameters(flow, &net, id).await
             {
                 return Ok(flow.aws_failure(e));
+            }
+            if policies.update {
+                let want = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+                let arn = o.group.arn.clone();
+                if let Err(e) = fix_rds_tags(
+                    &net,
+                    &flow.ctx.shared.net,
+                    arn.as_deref(),
+                    &mut o.tags,
+                    &want,
+                )
+                .await
+                {
+                    return Ok(flow.aws_failure(e));
+                }
             }
             Ok(Step::Go(o))
         }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::ec2_client::{PAGE_SIZE, SdkEc2, ec2_err, tag_spec, tags_from, tags_of};
+use super::client::net_sdk_err;
+use super::ec2_client::{PAGE_SIZE, SdkEc2, tag_spec, tags_from, tags_of};
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
@@ -85,7 +86,7 @@ impl SecurityGroupApi for SdkEc2 {
                 .set_next_token(marker)
                 .send()
                 .await
-                .map_err(|e| ec2_err("DescribeSecurityGroups", e))?;
+                .map_err(|e| net_sdk_err("DescribeSecurityGroups", &self.place, e))?;
             Ok(Page {
                 items: out.security_groups().iter().map(from_sdk).collect(),
                 next: out
@@ -114,7 +115,7 @@ impl SecurityGroupApi for SdkEc2 {
                 ))
                 .send()
                 .await
-                .map_err(|e| ec2_err(OP, e))?;
+                .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             let Some(id) = out.group_id() else {
                 return Err(net_error(
                     OP,
@@ -142,7 +143,7 @@ impl SecurityGroupApi for SdkEc2 {
                 .group_id(id)
                 .send()
                 .await
-                .map_err(|e| ec2_err("DeleteSecurityGroup", e))?;
+                .map_err(|e| net_sdk_err("DeleteSecurityGroup", &self.place, e))?;
             Ok(())
         })
     }
@@ -159,7 +160,7 @@ impl SecurityGroupApi for SdkEc2 {
                 .set_tags(Some(tags_of(tags)))
                 .send()
                 .await
-                .map_err(|e| ec2_err("CreateTags", e))?;
+                .map_err(|e| net_sdk_err("CreateTags", &self.place, e))?;
             Ok(())
         })
     }
@@ -180,7 +181,7 @@ impl SecurityGroupApi for SdkEc2 {
                 .set_tags(Some(tags))
                 .send()
                 .await
-                .map_err(|e| ec2_err("DeleteTags", e))?;
+                .map_err(|e| net_sdk_err("DeleteTags", &self.place, e))?;
             Ok(())
         })
     }
@@ -321,10 +322,7 @@ pub fn missing_tags(
     want: &BTreeMap<String, String>,
     have: &Ec2SecurityGroup,
 ) -> BTreeMap<String, String> {
-    want.iter()
-        .filter(|(k, v)| have.tags.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    super::network::tags_to_add(&have.tags, want)
 }
 
 /// status.atProvider of an observed group.

@@ -7,7 +7,8 @@
 
 use futures::future::BoxFuture;
 
-use super::ec2_client::{PAGE_SIZE, SdkEc2, ec2_err, tag_spec};
+use super::client::net_sdk_err;
+use super::ec2_client::{PAGE_SIZE, SdkEc2, tag_spec};
 use super::guard::Guarded;
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
@@ -188,7 +189,7 @@ impl SecurityGroupRuleApi for SdkEc2 {
                 .set_next_token(marker)
                 .send()
                 .await
-                .map_err(|e| ec2_err("DescribeSecurityGroupRules", e))?;
+                .map_err(|e| net_sdk_err("DescribeSecurityGroupRules", &self.place, e))?;
             Ok(Page {
                 items: out.security_group_rules().iter().map(from_sdk).collect(),
                 next: out
@@ -215,7 +216,7 @@ impl SecurityGroupRuleApi for SdkEc2 {
                     ))
                     .send()
                     .await
-                    .map_err(|e| ec2_err("AuthorizeSecurityGroupEgress", e))?
+                    .map_err(|e| net_sdk_err("AuthorizeSecurityGroupEgress", &self.place, e))?
                     .security_group_rules()
                     .iter()
                     .map(from_sdk)
@@ -231,7 +232,7 @@ impl SecurityGroupRuleApi for SdkEc2 {
                     ))
                     .send()
                     .await
-                    .map_err(|e| ec2_err("AuthorizeSecurityGroupIngress", e))?
+                    .map_err(|e| net_sdk_err("AuthorizeSecurityGroupIngress", &self.place, e))?
                     .security_group_rules()
                     .iter()
                     .map(from_sdk)
@@ -255,7 +256,7 @@ impl SecurityGroupRuleApi for SdkEc2 {
                     .set_security_group_rule_ids(Some(rule_ids.to_vec()))
                     .send()
                     .await
-                    .map_err(|e| ec2_err("RevokeSecurityGroupEgress", e))?;
+                    .map_err(|e| net_sdk_err("RevokeSecurityGroupEgress", &self.place, e))?;
             } else {
                 self.client
                     .revoke_security_group_ingress()
@@ -263,7 +264,7 @@ impl SecurityGroupRuleApi for SdkEc2 {
                     .set_security_group_rule_ids(Some(rule_ids.to_vec()))
                     .send()
                     .await
-                    .map_err(|e| ec2_err("RevokeSecurityGroupIngress", e))?;
+                    .map_err(|e| net_sdk_err("RevokeSecurityGroupIngress", &self.place, e))?;
             }
             Ok(())
         })

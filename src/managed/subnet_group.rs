@@ -5,14 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use futures::future::BoxFuture;
 
-use super::client::SdkRds;
+use super::client::{SdkRds, net_sdk_err};
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
-use super::model::{AwsError, ErrorClass};
+use super::model::AwsError;
 
 /// Page size of DescribeDBSubnetGroups (the RDS maximum).
 pub const PAGE_SIZE: i32 = 100;
@@ -64,27 +62,13 @@ pub trait SubnetGroupApi: Send + Sync {
         &'a self,
         arn: &'a str,
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>>;
-}
-
-/// An aws-sdk-rds error as an [`AwsError`], with the network kinds' classification.
-pub(crate) fn rds_err<E>(operation: &'static str, e: SdkError<E, HttpResponse>) -> AwsError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let (code, message, status) = super::client::sdk_parts(&e, &super::client::Place::unknown());
-    match &e {
-        SdkError::ServiceError(_)
-        | SdkError::TimeoutError(_)
-        | SdkError::DispatchFailure(_)
-        | SdkError::ResponseError(_) => net_error(operation, &code, message, status),
-        _ => AwsError {
-            operation,
-            class: ErrorClass::Terminal,
-            code,
-            message,
-            http_status: None,
-        },
-    }
+    /// Add (or overwrite) tags of an RDS resource (a re-adopted group gets this object's
+    /// ownership tags).
+    fn add_rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
 pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
@@ -130,7 +114,7 @@ impl SubnetGroupApi for SdkRds {
                 .set_marker(marker)
                 .send()
                 .await
-                .map_err(|e| rds_err("DescribeDBSubnetGroups", e))?;
+                .map_err(|e| net_sdk_err("DescribeDBSubnetGroups", &self.place, e))?;
             Ok(Page {
                 items: out.db_subnet_groups().iter().map(from_sdk).collect(),
                 next: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
@@ -153,7 +137,7 @@ impl SubnetGroupApi for SdkRds {
                 .set_tags(Some(rds_tags_of(&r.tags)))
                 .send()
                 .await
-                .map_err(|e| rds_err(OP, e))?;
+                .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             out.db_subnet_group()
                 .map(from_sdk)
                 .ok_or_else(|| missing(OP))
@@ -174,7 +158,7 @@ impl SubnetGroupApi for SdkRds {
                 .set_subnet_ids(Some(r.subnet_ids.clone()))
                 .send()
                 .await
-                .map_err(|e| rds_err(OP, e))?;
+                .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             out.db_subnet_group()
                 .map(from_sdk)
                 .ok_or_else(|| missing(OP))
@@ -188,7 +172,7 @@ impl SubnetGroupApi for SdkRds {
                 .db_subnet_group_name(name)
                 .send()
                 .await
-                .map_err(|e| rds_err("DeleteDBSubnetGroup", e))?;
+                .map_err(|e| net_sdk_err("DeleteDBSubnetGroup", &self.place, e))?;
             Ok(())
         })
     }
@@ -204,7 +188,7 @@ impl SubnetGroupApi for SdkRds {
                 .resource_name(arn)
                 .send()
                 .await
-                .map_err(|e| rds_err("ListTagsForResource", e))?;
+                .map_err(|e| net_sdk_err("ListTagsForResource", &self.place, e))?;
             Ok(out
                 .tag_list()
                 .iter()
@@ -215,6 +199,23 @@ impl SubnetGroupApi for SdkRds {
                     ))
                 })
                 .collect())
+        })
+    }
+
+    fn add_rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            self.client
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .set_tags(Some(rds_tags_of(tags)))
+                .send()
+                .await
+                .map_err(|e| net_sdk_err("AddTagsToResource", &self.place, e))?;
+            Ok(())
         })
     }
 }
@@ -254,6 +255,15 @@ impl<A: SubnetGroupApi> SubnetGroupApi for Guarded<A> {
             self.guard
                 .call("ListTagsForResource", move || self.inner.rds_tags(arn)),
         )
+    }
+    fn add_rds_tags<'a>(
+        &'a self,
+        arn: &'a str,
+        tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.guard.call("AddTagsToResource", move || {
+            self.inner.add_rds_tags(arn, tags)
+        }))
     }
 }
 
@@ -369,8 +379,8 @@ mod kind {
 
     use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, NetDeletion, check_group_name, delete_owned, know_rds_tags, managed_kind, net_for,
-        rds_tags, tags_of,
+        Net, NetDeletion, check_group_name, delete_owned, fix_rds_tags, know_rds_tags,
+        managed_kind, net_for, rds_tags, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
 
@@ -562,6 +572,21 @@ mod kind {
                         }
                         Err(e) => return Ok(flow.aws_failure(e)),
                     }
+                }
+            }
+            if policies.update {
+                let want = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+                let arn = o.group.arn.clone();
+                if let Err(e) = fix_rds_tags(
+                    &net,
+                    &flow.ctx.shared.net,
+                    arn.as_deref(),
+                    &mut o.tags,
+                    &want,
+                )
+                .await
+                {
+                    return Ok(flow.aws_failure(e));
                 }
             }
             Ok(Step::Go(o))
