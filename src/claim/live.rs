@@ -84,7 +84,7 @@ impl Context {
             match found.to_dynamic() {
                 Ok(obj) => return Ok(Some(obj)),
                 Err(e) => {
-                    tracing::warn!(kind = %ar.kind, %ns, %name, error = %e, "cached object does not rebuild; reading it from the API server");
+                    tracing::warn!(kind = %ar.kind, object = %format!("{ns}/{name}"), error = %e, "cached object does not rebuild; reading it from the API server");
                     self.recent_objects.forget(&key);
                 }
             }

@@ -208,7 +208,7 @@ fn serve_kind(
             CancelableJoinHandle::spawn(
                 async move {
                     let obj = cached.to_dynamic().map_err(|e| {
-                        tracing::warn!(claim = %cached.name_any(), error = %e, "cached claim unreadable");
+                        tracing::warn!(object = %format!("{}/{}", cached.namespace().unwrap_or_default(), cached.name_any()), error = %e, "cached claim unreadable");
                         Error::CachedClaimUnreadable(e)
                     })?;
                     reconcile::reconcile(object::Claim::new(Arc::new(obj), kind), ctx).await

@@ -98,7 +98,7 @@ pub(crate) async fn delete_composed(
     match verdict(live.as_ref().map(|l| l.meta()), uid) {
         Verdict::Leave => {
             if live.is_some() {
-                tracing::info!(kind = %r.kind, name = %r.name, "not controlled by this claim; leaving it alone");
+                tracing::info!(kind = %r.kind, object = %format!("{ns}/{}", r.name), "not controlled by this claim; leaving it alone");
             }
             return Ok(DeleteOutcome::Gone);
         }

@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 /// the caches. A paused claim being deleted keeps its finalizer and its composed resources
 /// until it is unpaused (Crossplane's claim reconciler likewise returns on the pause before its
 /// deletion branch); then the deletion proceeds as for any claim.
-#[instrument(skip_all, fields(claim = %format!("{}/{}", claim.namespace().unwrap_or_default(), claim.name_any())))]
+#[instrument(skip_all, fields(object = %format!("{}/{}", claim.namespace().unwrap_or_default(), claim.name_any())))]
 pub(crate) async fn reconcile(claim: Claim, ctx: Arc<Context>) -> Result<Action, Error> {
     let claim = &claim;
     let ns = claim

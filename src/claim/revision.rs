@@ -127,7 +127,7 @@ async fn record_reference(ctx: &Context, claim: &Claim, ns: &str, rev: &str) -> 
         )
         .await
         .ctx(|| format!("recording compositionRevisionRef {rev} on the claim"))?;
-    tracing::info!(claim = %claim.name_any(), revision = rev, "claim pinned to the newest CompositionRevision");
+    tracing::info!(object = %format!("{ns}/{}", claim.name_any()), revision = rev, "claim pinned to the newest CompositionRevision");
     Ok(())
 }
 

@@ -88,7 +88,7 @@ impl CompactObject {
         let json = match serde_json::to_string(&obj) {
             Ok(j) => j.into(),
             Err(e) => {
-                tracing::warn!(name = ?obj.metadata.name, error = %e, "object does not serialise; it will be read from the API server");
+                tracing::warn!(object = %format!("{}/{}", obj.metadata.namespace.as_deref().unwrap_or_default(), obj.metadata.name.as_deref().unwrap_or_default()), error = %e, "object does not serialise; it will be read from the API server");
                 Arc::from("")
             }
         };

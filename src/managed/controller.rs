@@ -88,7 +88,7 @@ impl Shared {
 }
 
 fn error_policy<K: ExternalClient>(obj: Arc<K>, err: &Error, _ctx: Arc<Ctx<K>>) -> Action {
-    tracing::warn!(kind = K::kind(&()).as_ref(), namespace = ?obj.namespace(), name = %obj.name_any(), error = %err, "reconcile failed");
+    tracing::warn!(kind = K::kind(&()).as_ref(), object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), error = %err, "reconcile failed");
     Action::requeue(exponential(
         3,
         Duration::from_secs(2),

@@ -56,7 +56,7 @@ impl<K: ExternalClient> Flow<'_, K> {
             Ok(c) => c,
             // paved may not read that kind (not a claim it serves): nothing to hold for.
             Err(kube::Error::Api(e)) if e.code == 403 || e.code == 404 => {
-                tracing::debug!(key = %self.key, owner = %owner.name, code = e.code, "composer unreadable");
+                tracing::debug!(object = %self.key, owner = %owner.name, code = e.code, "composer unreadable");
                 None
             }
             Err(e) => return Err(kube_err("reading the claim that composed it", &self.obj)(e)),

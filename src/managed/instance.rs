@@ -483,7 +483,7 @@ impl Flow<'_, Instance> {
             return Ok(self.block(b, Action::await_change()));
         }
         let req = create_request(&self.obj, id, password);
-        tracing::info!(key = %self.key, identifier = id, "creating RDS instance");
+        tracing::info!(object = %self.key, identifier = id, "creating RDS instance");
         match aws.rds.create(&req).await {
             Ok(inst) => {
                 aws.fleet.record(id, Some(inst.clone()));
@@ -607,7 +607,7 @@ impl Flow<'_, Instance> {
             return Ok(Step::Go(()));
         }
         let fields = modify.fields().join(", ");
-        tracing::info!(key = %self.key, identifier = %id, fields = %fields, "modifying RDS instance");
+        tracing::info!(object = %self.key, identifier = %id, fields = %fields, "modifying RDS instance");
         let mut i = match aws.rds.modify(&modify).await {
             Ok(i) => i,
             Err(e) => return Ok(self.aws_failure(e)),
@@ -665,7 +665,7 @@ impl Flow<'_, Instance> {
             .as_ref()
             .map(|r| r.name.clone())
             .unwrap_or_default();
-        tracing::info!(key = %self.key, identifier = %id, "master password rotated");
+        tracing::info!(object = %self.key, identifier = %id, "master password rotated");
         self.event(
             EventType::Normal,
             "PasswordRotated",
@@ -908,7 +908,7 @@ impl Flow<'_, Instance> {
             )
             .await;
         }
-        tracing::info!(key = %self.key, identifier = %id, snapshot = ?snapshot, "deleting RDS instance");
+        tracing::info!(object = %self.key, identifier = %id, snapshot = ?snapshot, "deleting RDS instance");
         let transitional = Action::requeue(self.transitional());
         match aws.rds.delete(&req).await {
             Ok(i) => {

@@ -154,7 +154,7 @@ impl<K: ExternalClient> Flow<'_, K> {
         if warn_worthy(get_condition(old.conditions(), SYNCED), new_synced.as_ref())
             && let Some(s) = new_synced
         {
-            tracing::warn!(key = %self.key, kind = K::kind(&()).as_ref(), reason = %s.reason, message = %s.message, "not synced");
+            tracing::warn!(object = %self.key, kind = K::kind(&()).as_ref(), reason = %s.reason, message = %s.message, "not synced");
             self.event(EventType::Warning, &s.reason, "Reconcile", s.message)
                 .await;
         }
@@ -323,7 +323,7 @@ impl<K: ExternalClient> Flow<'_, K> {
     /// Let the object go: one Normal Event (unless the deletion was announced already), the
     /// finalizer removed.
     pub async fn release(mut self, why: String) -> Result<Action, Error> {
-        tracing::info!(key = %self.key, "{why}");
+        tracing::info!(object = %self.key, "{why}");
         // One Normal event per deletion: DeletingExternalResource already said it when paved
         // asked AWS to delete.
         let delete_announced = self

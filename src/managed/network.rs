@@ -230,7 +230,7 @@ pub(crate) async fn net_for_deletion<K: ExternalClient>(
         Ok(Step::Go(n)) => Ok(n),
         Ok(Step::Finish(a) | Step::Return(a)) => Err(Deletion::Finish(a)),
         Err(e) => {
-            tracing::warn!(key = %flow.key, error = %e, "deleting");
+            tracing::warn!(object = %flow.key, error = %e, "deleting");
             Err(Deletion::Finish(
                 kube::runtime::controller::Action::requeue(flow.poll()),
             ))
