@@ -227,6 +227,24 @@ impl Watches {
             .unwrap_or_default()
     }
 
+    /// Count the cached claims of every served kind, by kind and Ready/Synced state (the
+    /// `paved_objects` gauge, at scrape time).
+    pub fn count_claims(&self, tally: &mut crate::kube::object_metrics::Tally) {
+        let Ok(scopes) = self.scopes.read() else {
+            return;
+        };
+        for s in scopes.iter() {
+            tally.kind(&s.kind.kind);
+            for claim in s.claims.state() {
+                let status = claim.data.get("status").unwrap_or(&serde_json::Value::Null);
+                tally.count(
+                    &s.kind.kind,
+                    crate::kube::object_metrics::states_of_json(status),
+                );
+            }
+        }
+    }
+
     /// Queue a reconcile of the claim `namespace/name` of the kind (`apiVersion`, `kind`);
     /// `None`: of whichever served kind has a claim of that name.
     fn trigger_of(&self, kind: Option<(&str, &str)>, namespace: &str, name: &str) {
