@@ -245,10 +245,6 @@ async fn composition_events_land_in_paveds_namespace_under_watch_namespaces() {
     cleanup
         .objects
         .push(("clusterrolebinding".into(), release.clone()));
-    cleanup
-        .objects
-        .push(("namespace".into(), release_ns.clone()));
-    cleanup.objects.push(("namespace".into(), team_ns.clone()));
     let sa = rbac
         .iter()
         .find(|o| o["kind"] == "ServiceAccount")
