@@ -1,6 +1,7 @@
 //! The managed-resource lifecycle, written once for every kind: pause, management policies,
 //! finalizer and external-name, the backoff gate, ownership, the Ready/Synced conditions, the
-//! status write and its Events, and release (finalizer removal). A kind's own steps — observe,
+//! status write and its Events, the count of reconciles that end Synced=False
+//! (`paved_rds_reconcile_failures`), and release (finalizer removal). A kind's own steps — observe,
 //! create, update, publish, delete against AWS — are its [`ExternalClient`] (for the RDS
 //! Instance, [`super::instance`]); they return typed [`Step`]s and never write the object
 //! themselves.
@@ -50,7 +51,7 @@ pub(crate) struct Flow<'a, K: ExternalClient> {
     /// Why this reconcile set Synced=False, if it did (the last [`Self::synced`] call wins):
     /// the reason, and AWS's error code when an AWS error was the cause. Counted once, when
     /// the reconcile finishes ([`Self::finish`]).
-    pub failure: Option<(&'static str, Option<String>)>,
+    failure: Option<(&'static str, Option<String>)>,
 }
 
 /// A Synced message without its retry countdown, which changes on every attempt.
