@@ -237,7 +237,7 @@ fn scope_controller<K: ExternalClient>(
     shared: &Arc<Shared>,
     scope: Option<String>,
     feed: Option<SecretFeed>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    shutdown: Shutdown,
 ) -> (
     impl std::future::Future<Output = ()> + Send + 'static,
     Vec<SyncedRx>,
@@ -253,7 +253,11 @@ fn scope_controller<K: ExternalClient>(
     // What paved never reads (managedFields, kubectl's last-applied annotation) is dropped
     // before it is stored.
     let (store, objects_synced, objects) = synced::cached(objects, watcher::Config::default());
-    let stream = watch::settled_objects(objects, false);
+    // Dropped at shutdown, with the reflector's writer (see `watch::until_shutdown`).
+    let stream = watch::until_shutdown(
+        watch::settled_objects(objects, false).boxed(),
+        shutdown.clone(),
+    );
     let mut synced = vec![objects_synced];
     // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
     let (secret_store, secret_stream) = match feed {
