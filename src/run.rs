@@ -303,8 +303,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader_gauge.clone(),
     );
     crate::kube::watch::WatchHealth::global().register(&mut registry);
-    let claim_metrics = Arc::new(crate::claim::ClaimMetrics::new(&mut registry));
-    let rds_metrics = Arc::new(crate::managed::RdsMetrics::new(&mut registry));
+    // One `paved_objects` gauge, fed by both controllers' caches.
+    let objects = crate::kube::object_metrics::ObjectStates::default();
+    objects.register(&mut registry);
+    let claim_metrics =
+        Arc::new(crate::claim::ClaimMetrics::new(&mut registry).with_objects(objects.clone()));
+    let rds_metrics =
+        Arc::new(crate::managed::RdsMetrics::new(&mut registry).with_objects(objects));
     let ready = Ready {
         claim: Arc::new(AtomicBool::new(
             !args.controllers.contains(&ControllerName::Claim),

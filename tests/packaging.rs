@@ -777,6 +777,21 @@ fn watch_namespaces_install_is_namespace_scoped() {
         creds["rules"],
         json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])
     );
+    // The Events about (cluster-scoped) Compositions go to the release namespace, paved's
+    // POD_NAMESPACE: create and patch there, nothing else.
+    let events = find(&objects, "Role", Some("paved-composition-events"));
+    assert_eq!(events["metadata"]["namespace"], chart::NAMESPACE);
+    assert_eq!(
+        events["rules"],
+        json!([{"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}])
+    );
+    let binding = find(&objects, "RoleBinding", Some("paved-composition-events"));
+    assert_eq!(binding["metadata"]["namespace"], chart::NAMESPACE);
+    assert_eq!(binding["roleRef"]["name"], "paved-composition-events");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "paved", "namespace": chart::NAMESPACE}])
+    );
     // No ClusterRole anywhere grants Secrets.
     for o in objects.iter().filter(|o| o["kind"] == "ClusterRole") {
         for r in o["rules"].as_array().unwrap() {
@@ -810,13 +825,22 @@ fn watch_namespaces_install_is_namespace_scoped() {
             .any(|e| e["name"] == "PAVED_ALLOW_POD_IDENTITY" && e["value"] == "true")
     );
 
-    // The release namespace watched too: no separate credentials Role.
+    // The release namespace watched too: no separate credentials or Events Role (its own Role
+    // has both).
     let within = render_chart(&json!({"watchNamespaces": ["team-a", chart::NAMESPACE]}));
-    assert!(
-        within
-            .iter()
-            .all(|o| o["metadata"]["name"] != "paved-provider-credentials")
-    );
+    assert!(within.iter().all(|o| {
+        o["metadata"]["name"] != "paved-provider-credentials"
+            && o["metadata"]["name"] != "paved-composition-events"
+    }));
+    // The Deployment tells paved its namespace (where the Composition Events go).
+    let deployment = find(&objects, "Deployment", None);
+    let env_names: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(env_names.contains(&"POD_NAMESPACE"), "{env_names:?}");
 
     // NetworkPolicy: optional.
     assert!(

@@ -418,7 +418,10 @@ async fn install_scoped(client: &kube::Client, team: &str, cleanup: &mut Cluster
         apply_json(client, obj, None, false).await.unwrap();
         applied += 1;
     }
-    assert_eq!(applied, 7, "SA, ClusterRole(Binding), Role(Binding) x2");
+    assert_eq!(
+        applied, 9,
+        "SA, ClusterRole(Binding), Role(Binding) x3 (the team's, ProviderConfig credentials, Composition Events)"
+    );
     release
 }
 

@@ -532,3 +532,137 @@ async fn a_composed_identifier_is_the_rds_identifier() {
     assert_eq!(creates[0].identifier, "truth-ident-orders");
     w.stop().await;
 }
+
+/// Operators see the fleet: `paved run` (a real process, behind the fault proxy) counts an AWS
+/// refusal in `paved_rds_reconcile_failures_total` with the kind, the condition reason and
+/// AWS's own error code, and `paved_objects` shows the Instance and its claim in the states
+/// their conditions say; once AWS accepts, the gauge follows them to Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_refusal_is_counted_by_code_and_the_fleet_gauge_follows() {
+    let rig = Rig::new(e2e_env(), "metrics", "eu-south-2").await;
+    let refusal = "Invalid storage size for engine name postgres and storage type gp2: 20";
+    rig.proxy
+        .set_refusal("CreateDBInstance", Some(("InvalidParameterValue", refusal)));
+    let mut claim = seed_claim(CLAIM, &rig.ns, &rig.composition);
+    claim["spec"]["parameters"]["storageGB"] = json!(20);
+    apply_claim(&rig.client, &claim).await;
+
+    let instances: Api<paved::api::Instance> = Api::namespaced(rig.client.clone(), &rig.ns);
+    let claims: Api<PostgreSQLInstance> = Api::namespaced(rig.client.clone(), &rig.ns);
+    let failures = |m: &Metrics| {
+        m.sum_by(
+            "paved_rds_reconcile_failures_total",
+            "aws_error_code",
+            &[("kind", "Instance"), ("reason", "AWSError")],
+        )
+        .get("InvalidParameterValue")
+        .copied()
+        .unwrap_or(0.0)
+    };
+    // The counter, then the gauge agreeing with what the API server says of both objects.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = rig.paved.metrics().await;
+        let instance = instances.list(&Default::default()).await.unwrap().items;
+        let claim = claims.get_opt(CLAIM).await.unwrap();
+        if failures(&m) >= 1.0
+            && let [instance] = instance.as_slice()
+            && let Some(claim) = claim
+        {
+            let i = states(instance.status.as_ref().map(|s| s.conditions.as_slice()));
+            let c = states(claim.status.as_ref().map(|s| s.conditions.as_slice()));
+            if i.1 == "False"
+                && gauge(&m, "Instance", i) == 1.0
+                && gauge(&m, "PostgreSQLInstance", c) == 1.0
+            {
+                // every other state of these kinds is 0
+                assert_eq!(m.sum_by("paved_objects", "kind", &[])["Instance"], 1.0);
+                assert_eq!(
+                    m.sum_by("paved_objects", "kind", &[])["PostgreSQLInstance"],
+                    1.0
+                );
+                // the managed kinds nothing composed report their states too, at 0
+                assert_eq!(m.sum_by("paved_objects", "kind", &[])["SubnetGroup"], 0.0);
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failure counted with aws_error_code=InvalidParameterValue, or a gauge that disagrees, within 60 s:\n{}",
+            rig.paved
+                .metrics_text()
+                .await
+                .lines()
+                .filter(|l| l.starts_with("paved_rds_reconcile_failures")
+                    || (l.starts_with("paved_objects") && !l.ends_with(" 0")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let text = rig.paved.metrics_text().await;
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            r#"paved_rds_reconcile_failures_total{kind="Instance",reason="AWSError",aws_error_code="InvalidParameterValue"} "#
+        )),
+        "{text}"
+    );
+
+    // AWS accepts; a spec change retries at once; the gauge follows both objects to Ready.
+    rig.proxy.set_refusal("CreateDBInstance", None);
+    claims
+        .patch(
+            CLAIM,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"parameters": {"storageGB": 21}}})),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let m = rig.paved.metrics().await;
+        let ready = ("True", "True");
+        if gauge(&m, "Instance", ready) == 1.0 && gauge(&m, "PostgreSQLInstance", ready) == 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauge did not show both objects Ready and Synced within 90 s:\n{}",
+            rig.paved
+                .metrics_text()
+                .await
+                .lines()
+                .filter(|l| l.starts_with("paved_objects") && !l.ends_with(" 0"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// (Ready, Synced) of these conditions, as the gauge labels them.
+fn states(conditions: Option<&[paved::api::common::Condition]>) -> (&'static str, &'static str) {
+    let of = |t: &str| match conditions
+        .unwrap_or_default()
+        .iter()
+        .find(|c| c.type_ == t)
+        .map(|c| c.status)
+    {
+        Some(paved::api::common::ConditionStatus::True) => "True",
+        Some(paved::api::common::ConditionStatus::False) => "False",
+        _ => "Unknown",
+    };
+    (of("Ready"), of("Synced"))
+}
+
+/// `paved_objects{kind, ready, synced}`.
+fn gauge(m: &Metrics, kind: &str, (ready, synced): (&str, &str)) -> f64 {
+    m.sum_by(
+        "paved_objects",
+        "kind",
+        &[("kind", kind), ("ready", ready), ("synced", synced)],
+    )
+    .get(kind)
+    .copied()
+    .unwrap_or(-1.0)
+}

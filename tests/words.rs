@@ -274,6 +274,158 @@ async fn an_invalid_composition_is_told_so_when_applied() {
     let _ = feedback.await;
 }
 
+/// Under a `watchNamespaces` install, paved may create Events only in the watched namespaces and
+/// its own: the Warning Event about an invalid (cluster-scoped) Composition goes to paved's own
+/// namespace, and is accepted there with exactly the RBAC the chart renders. Run as the
+/// chart's ServiceAccount (impersonated), with the RBAC of a release of its own.
+///
+/// What a user sees, asked with kubectl: `kubectl get events -n <paved's namespace>` lists the
+/// Event; `kubectl describe composition` shows the Valid condition's message. It does not list
+/// the Event: describe selects Events whose involvedObject.namespace is empty, and the API server
+/// accepts such an Event only in kube-system (1.20; `default` too later), never in paved's
+/// namespace.
+#[tokio::test]
+async fn composition_events_land_in_paveds_namespace_under_watch_namespaces() {
+    let admin = client().await;
+    install_crds(&admin).await;
+    let release_ns = test_namespace(&admin, "words-release").await;
+    let team_ns = test_namespace(&admin, "words-team").await;
+    let release = format!("paved-wn-{}", random_suffix(5));
+    let values = json!({"watchNamespaces": [team_ns]}).to_string();
+    let rendered = yaml_docs(&chart::run_python(
+        "tests/helm/render.py",
+        &[
+            "template",
+            "--values",
+            &values,
+            "--name",
+            &release,
+            "--namespace",
+            &release_ns,
+        ],
+        None,
+    ));
+    let rbac: Vec<&serde_json::Value> = rendered
+        .iter()
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some(
+                    "ServiceAccount"
+                        | "ClusterRole"
+                        | "ClusterRoleBinding"
+                        | "Role"
+                        | "RoleBinding"
+                )
+            )
+        })
+        .collect();
+    for o in &rbac {
+        apply_json(&admin, o, None, false).await.unwrap();
+    }
+    let mut cleanup = ClusterCleanup::new(&e2e_env());
+    cleanup
+        .objects
+        .push(("clusterrole".into(), release.clone()));
+    cleanup
+        .objects
+        .push(("clusterrolebinding".into(), release.clone()));
+    let sa = rbac
+        .iter()
+        .find(|o| o["kind"] == "ServiceAccount")
+        .and_then(|o| o["metadata"]["name"].as_str())
+        .unwrap()
+        .to_string();
+    let user = format!("system:serviceaccount:{release_ns}:{sa}");
+    // The old place, `default`, is what this install refuses.
+    let can_i = |ns: &str| {
+        let out = kubectl(&[
+            "auth",
+            "can-i",
+            "create",
+            "events.events.k8s.io",
+            "-n",
+            ns,
+            "--as",
+            &user,
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(can_i("default"), "no");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while can_i(&release_ns) != "yes" {
+        assert!(
+            Instant::now() < deadline,
+            "{user} may not create Events in {release_ns}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // paved's Composition feedback as that ServiceAccount, its namespace the release's.
+    let kc = kube::config::Kubeconfig::read_from(&e2e_env().kubeconfig).unwrap();
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .unwrap();
+    config.auth_info.impersonate = Some(user.clone());
+    let as_paved = kube::Client::try_from(config).unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let feedback = tokio::spawn(paved::composition_feedback::controller::run_in(
+        as_paved,
+        release_ns.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let name = format!("words-wn-{}", random_suffix(6));
+    cleanup.composition(&name);
+    let c = json!({
+        "apiVersion": "apiextensions.crossplane.io/v1",
+        "kind": "Composition",
+        "metadata": {"name": name},
+        "spec": {
+            "compositeTypeRef": {"apiVersion": "words.example.com/v1", "kind": "WordsDatabase"},
+            "resources": [
+                {"name": "db", "base": {"apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
+                    "spec": {"forProvider": {"region": "eu-west-1"}}}},
+                {"name": "db", "base": {"apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
+                    "spec": {"forProvider": {"region": "eu-west-1"}}}},
+            ],
+        },
+    });
+    apply_json(&admin, &c, None, false).await.unwrap();
+    let got = wait_valid(&admin, &name, "False", 30, "duplicate names").await;
+    let reason = got["reason"].as_str().unwrap().to_string();
+    let notes = wait_event(&admin, &release_ns, &name, &reason, 30).await;
+    assert!(notes.contains("duplicate resource name"), "{notes}");
+
+    // kubectl, as a user would ask.
+    let listed = kubectl(&[
+        "get",
+        "events",
+        "-n",
+        &release_ns,
+        "--field-selector",
+        &format!("involvedObject.kind=Composition,involvedObject.name={name}"),
+    ]);
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        listed.contains(&reason) && listed.contains("duplicate resource name"),
+        "kubectl get events -n {release_ns}:\n{listed}"
+    );
+    let described = kubectl(&["describe", "composition", &name]);
+    let described = String::from_utf8_lossy(&described.stdout).to_string();
+    assert!(
+        described.contains("duplicate resource name") && described.contains(&reason),
+        "kubectl describe composition {name}:\n{described}"
+    );
+
+    let _ = stop_tx.send(());
+    let _ = feedback.await;
+    drop(cleanup);
+}
+
 /// Wait until the Composition's Valid condition has this status (and the current generation).
 async fn wait_valid(
     client: &kube::Client,

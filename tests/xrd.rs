@@ -226,6 +226,37 @@ async fn an_xrd_claim_kind_is_served_enforced_composed_and_evolves() {
     // Composed with the Composition for the XR kind: claimRef and the claim labels.
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
     let inst = wait_for(&instances, "orders-db", 30, "composed", |_| true).await;
+
+    // The fleet gauge counts the XRD's claim kind under its kind name, in the state the API
+    // server shows (from the claim controller's cache, at scrape time).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = claims.get("orders").await.unwrap().data["status"].clone();
+        let of = |t: &str| {
+            status["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+                .and_then(|c| c["status"].as_str())
+                .unwrap_or("Unknown")
+                .to_string()
+        };
+        let (ready, synced) = (of("Ready"), of("Synced"));
+        let samples = ctl.metrics.objects.tally().samples();
+        let sql: Vec<_> = samples.iter().filter(|(l, _)| l.kind == "SQL").collect();
+        let total: u64 = sql.iter().map(|(_, n)| n).sum();
+        let here = sql
+            .iter()
+            .find(|(l, _)| l.ready == ready && l.synced == synced)
+            .map(|(_, n)| *n);
+        if sql.len() == 9 && total == 1 && here == Some(1) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "paved_objects{{kind=\"SQL\"}} does not show the claim Ready={ready} Synced={synced}: {sql:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert_eq!(inst.spec.for_provider.allocated_storage, Some(20));
     assert_eq!(
         inst.spec.for_provider.instance_class.as_deref(),

@@ -53,6 +53,9 @@ pub struct ClaimMetrics {
     pub time_to_ready: Histogram,
     writes_total: AtomicU64,
     reconciles_tx: watch::Sender<u64>,
+    /// The `paved_objects` gauge the controller adds its claim caches to (registered by its
+    /// owner, `paved run`; see [`Self::with_objects`]).
+    pub objects: crate::kube::object_metrics::ObjectStates,
 }
 
 impl ClaimMetrics {
@@ -67,6 +70,7 @@ impl ClaimMetrics {
             time_to_ready: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
             writes_total: AtomicU64::new(0),
             reconciles_tx: watch::channel(0).0,
+            objects: Default::default(),
         };
         let sub = registry.sub_registry_with_prefix("paved_claim");
         sub.register(
@@ -96,6 +100,13 @@ impl ClaimMetrics {
             m.time_to_ready.clone(),
         );
         m
+    }
+
+    /// Count the claims into `objects` (the `paved_objects` gauge, registered once by whoever
+    /// also gives it to the managed-resource controller).
+    pub fn with_objects(mut self, objects: crate::kube::object_metrics::ObjectStates) -> Self {
+        self.objects = objects;
+        self
     }
 
     /// Count one write to the Kubernetes API.

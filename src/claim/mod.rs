@@ -70,6 +70,9 @@ pub use names::{FIELD_MANAGER, FINALIZER};
 use crate::api::Composition;
 use crate::xrd::ServedKind;
 
+/// The claim controller's source of the `paved_objects` gauge.
+const CLAIMS_SOURCE: &str = "claims";
+
 /// A claim change worth a reconcile: spec (generation), labels, annotations (Compositions may
 /// patch from them), finalizers, deletion. Status changes are not.
 fn claim_predicate(o: &CompactObject) -> Option<u64> {
@@ -257,6 +260,10 @@ pub async fn run_with_secrets(
         controller: "paved-claim".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    // The `paved_objects` gauge counts the claim caches when scraped.
+    let objects = metrics.objects.clone();
+    let counted = Arc::clone(&watches);
+    objects.add(CLAIMS_SOURCE, move |t| counted.count_claims(t));
     let events = Arc::clone(&metrics);
     let recorder = Recorder::new(client.clone(), reporter).counting(move || events.write("event"));
     let ctx = Arc::new(context::Context::new(
@@ -325,6 +332,7 @@ pub async fn run_with_secrets(
         let _ = t.await;
     }
     watches.stop();
+    objects.remove(CLAIMS_SOURCE);
     ready.store(false, Ordering::SeqCst);
     tracing::info!("claim controller stopped");
     Ok(())

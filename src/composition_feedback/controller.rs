@@ -25,6 +25,26 @@ pub const MANAGER: &str = "paved-composition";
 struct Ctx {
     api: Api<Composition>,
     recorder: Recorder,
+    /// Where the Events about Compositions go ([`events_namespace`]).
+    events_namespace: String,
+}
+
+/// The namespace of the Events about (cluster-scoped) Compositions: paved's own, from the
+/// downward API (`POD_NAMESPACE`, set by the chart and the kustomize base), else `default`.
+///
+/// Why paved's own namespace: paved may create Events there in either RBAC shape of the chart
+/// (with `watchNamespaces` set, paved has no right to Events in `default`). The API server
+/// accepts an Event about a cluster-scoped object only if its `regarding.namespace` is the
+/// Event's own namespace (an empty one is accepted in `kube-system` only, 1.20; `default` too
+/// on later versions), so the reference names that namespace. `kubectl describe composition`
+/// selects Events whose `involvedObject.namespace` is empty and therefore does not list these;
+/// it does show the `Valid` condition, and `kubectl get events -n <paved's namespace>
+/// --field-selector involvedObject.name=<composition>` lists the Events.
+pub fn events_namespace() -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| "default".to_string())
 }
 
 /// Why writing a Composition's status failed (it is retried).
@@ -39,9 +59,19 @@ pub struct Error {
     source: kube::Error,
 }
 
-/// Validate every Composition, as it is applied, until `shutdown` resolves.
+/// Validate every Composition, as it is applied, until `shutdown` resolves; Events in
+/// [`events_namespace`].
 pub async fn run(
     client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    run_in(client, events_namespace(), shutdown).await
+}
+
+/// [`run`], with the Events about Compositions in `events_namespace`.
+pub async fn run_in(
+    client: kube::Client,
+    events_namespace: String,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let api: Api<Composition> = Api::all(client.clone());
@@ -55,6 +85,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         api: api.clone(),
         recorder,
+        events_namespace,
     });
     Controller::new(api, watcher::Config::default())
         .graceful_shutdown_on(shutdown)
@@ -74,13 +105,11 @@ fn error_policy(c: Arc<Composition>, e: &Error, _: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(10))
 }
 
-/// The Events' reference to a (cluster-scoped) Composition, in namespace `default`: API servers
-/// before 1.22 refuse an events.k8s.io Event whose regarding object has no namespace ("does not
-/// match event.namespace"). `kubectl get events -n default --field-selector
-/// regarding.name=<composition>` lists them.
-fn regarding(c: &Composition) -> k8s_openapi::api::core::v1::ObjectReference {
+/// The Events' reference to a (cluster-scoped) Composition, with the namespace the Event is
+/// published in (see [`events_namespace`] for why).
+fn regarding(c: &Composition, namespace: &str) -> k8s_openapi::api::core::v1::ObjectReference {
     let mut r = c.object_ref(&());
-    r.namespace.get_or_insert_with(|| "default".to_string());
+    r.namespace = Some(namespace.to_string());
     r
 }
 
@@ -131,13 +160,17 @@ async fn reconcile(c: Arc<Composition>, ctx: Arc<Ctx>) -> Result<Action, Error> 
             action: "Validate".into(),
             secondary: None,
         };
-        if let Err(e) = ctx.recorder.publish(&ev, &regarding(&c)).await {
-            tracing::debug!(object = %name, error = %crate::kube::error::error_text(&e), "could not publish event");
+        if let Err(e) = ctx
+            .recorder
+            .publish(&ev, &regarding(&c, &ctx.events_namespace))
+            .await
+        {
+            tracing::warn!(object = %name, namespace = %ctx.events_namespace, error = %crate::kube::error::error_text(&e), "could not publish the Event about the Composition (its Valid condition says the same)");
         }
     } else if verdict.valid && was.is_some_and(|w| w.status != new.status) {
         ctx.recorder
             .emit(
-                &regarding(&c),
+                &regarding(&c, &ctx.events_namespace),
                 EventType::Normal,
                 "Valid",
                 "Validate",

@@ -7,6 +7,8 @@
 //! - [`finalizer`]: finalizer add/remove as guarded merge patches.
 //! - [`error`]: API errors in plain words (never kube's Debug dump of a `Status`).
 //! - [`events`]: the Event recorder (series, bounded notes).
+//! - [`object_metrics`]: the `paved_objects` gauge, counted from the controllers' caches at
+//!   scrape time.
 //! - [`status`]: comparing statuses without their transition times.
 //! - [`watch`]: trigger streams that never lose a wake-up across a relist, resync ticks, and
 //!   the health of every watch.
@@ -19,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod finalizer;
 pub mod meta;
+pub mod object_metrics;
 pub mod overlay;
 pub mod status;
 pub mod synced;

@@ -80,6 +80,37 @@ where
         .flatten()
 }
 
+/// `stream` until `shutdown` resolves; then it is dropped (whether or not anyone polls it: a task
+/// drops it) and ends. Needs a Tokio runtime. Why: a kube-runtime Controller or applier holds its reconciles until its
+/// store is ready, and stops polling its queue at shutdown. A store whose writer lives in that
+/// queue, unpolled, never becomes ready, and the runner waits for it forever: a shutdown during
+/// the initial list hung until `paved run` aborted the controllers 20 s later. With the writer
+/// dropped, the store's wait ends (`WriterDropped`) and the runner stops.
+pub fn until_shutdown<T: Send + 'static>(
+    stream: futures::stream::BoxStream<'static, T>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl Stream<Item = T> + Send + 'static {
+    use futures::StreamExt;
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(stream)));
+    // Weak: a stream dropped before shutdown (its controller aborted) is gone at once.
+    let dropper = std::sync::Arc::downgrade(&slot);
+    tokio::spawn(async move {
+        shutdown.await;
+        if let Some(slot) = dropper.upgrade()
+            && let Ok(mut s) = slot.lock()
+        {
+            s.take();
+        }
+    });
+    futures::stream::poll_fn(move |cx| match slot.lock() {
+        Ok(mut s) => match s.as_mut() {
+            Some(inner) => inner.poll_next_unpin(cx),
+            None => std::task::Poll::Ready(None),
+        },
+        Err(_) => std::task::Poll::Ready(None),
+    })
+}
+
 /// One tick per `interval`, each within ±10 % of it, the first a whole interval after the call
 /// (start-up reconciles everything anyway). An `interval` of zero never ticks.
 pub fn resync_ticks(interval: Duration) -> impl Stream<Item = ()> + Send + 'static {

@@ -21,6 +21,7 @@ use crate::api::instance::Instance;
 use crate::api::provider_config::ProviderConfig;
 use crate::kube::backoff::{Backoffs, exponential};
 use crate::kube::events::Recorder;
+use crate::kube::object_metrics::states_of;
 use crate::kube::overlay::Overlay;
 use crate::kube::synced::{self, SyncedRx};
 use crate::kube::watch;
@@ -30,7 +31,7 @@ use super::aws::{Buckets, Clients};
 use super::client;
 use super::config::RdsConfig;
 use super::error::Error;
-use super::kind::ExternalClient;
+use super::kind::{ExternalClient, ManagedStatus};
 use super::lifecycle;
 use super::metrics::RdsMetrics;
 use super::observe::Fleets;
@@ -132,6 +133,7 @@ pub async fn run_with_secrets(
     kinds.run::<crate::api::SecurityGroupRule>(None)?;
     kinds.run::<crate::api::ParameterGroup>(None)?;
 
+    let counted = std::mem::take(&mut kinds.counted);
     let ready_flag = ready.clone();
     let synced = std::mem::take(&mut kinds.synced);
     let mark_ready = async move {
@@ -147,6 +149,9 @@ pub async fn run_with_secrets(
     )
     .await;
     ready.store(false, Ordering::SeqCst);
+    for name in counted {
+        shared.metrics.objects.remove(&name);
+    }
     Ok(())
 }
 
@@ -160,6 +165,8 @@ struct Kinds<'a> {
     shutdown: Shutdown,
     runs: Vec<futures::future::BoxFuture<'static, ()>>,
     synced: Vec<SyncedRx>,
+    /// The `paved_objects` sources added (removed when the controllers stop).
+    counted: Vec<String>,
 }
 
 impl<'a> Kinds<'a> {
@@ -176,6 +183,7 @@ impl<'a> Kinds<'a> {
             shutdown,
             runs: Vec::new(),
             synced: Vec::new(),
+            counted: Vec::new(),
         }
     }
 
@@ -185,6 +193,7 @@ impl<'a> Kinds<'a> {
     where
         K::DynamicType: Default,
     {
+        let mut stores = Vec::new();
         for scope in self.scopes {
             let feed = match feeds.as_mut() {
                 Some(f) => match f.iter().position(|f| f.scope.namespace == *scope) {
@@ -193,7 +202,7 @@ impl<'a> Kinds<'a> {
                 },
                 None => None,
             };
-            let (run, synced) = scope_controller::<K>(
+            let (run, synced, store) = scope_controller::<K>(
                 self.client,
                 self.shared,
                 scope.clone(),
@@ -202,7 +211,21 @@ impl<'a> Kinds<'a> {
             );
             self.runs.push(run.boxed());
             self.synced.extend(synced);
+            stores.push(store);
         }
+        // The `paved_objects` gauge reads this kind's caches when scraped.
+        let kind = K::kind(&()).to_string();
+        let name = format!("managed/{kind}");
+        self.shared.metrics.objects.add(name.clone(), move |t| {
+            t.kind(&kind);
+            for store in &stores {
+                for obj in store.state() {
+                    let conditions = obj.status().map(ManagedStatus::conditions);
+                    t.count(&kind, states_of(conditions.unwrap_or_default()));
+                }
+            }
+        });
+        self.counted.push(name);
         Ok(())
     }
 }
@@ -214,10 +237,11 @@ fn scope_controller<K: ExternalClient>(
     shared: &Arc<Shared>,
     scope: Option<String>,
     feed: Option<SecretFeed>,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    shutdown: Shutdown,
 ) -> (
     impl std::future::Future<Output = ()> + Send + 'static,
     Vec<SyncedRx>,
+    Store<K>,
 ) {
     // 0 would mean unbounded in kube-runtime: every queued object at once, each holding its
     // object, Secrets and an AWS call in flight. More than 64 buys nothing under the AWS rate.
@@ -229,7 +253,11 @@ fn scope_controller<K: ExternalClient>(
     // What paved never reads (managedFields, kubectl's last-applied annotation) is dropped
     // before it is stored.
     let (store, objects_synced, objects) = synced::cached(objects, watcher::Config::default());
-    let stream = watch::settled_objects(objects, false);
+    // Dropped at shutdown, with the reflector's writer (see `watch::until_shutdown`).
+    let stream = watch::until_shutdown(
+        watch::settled_objects(objects, false).boxed(),
+        shutdown.clone(),
+    );
     let mut synced = vec![objects_synced];
     // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
     let (secret_store, secret_stream) = match feed {
@@ -256,6 +284,7 @@ fn scope_controller<K: ExternalClient>(
         backoffs: Backoffs::default(),
         latest: Overlay::default(),
     });
+    let counted = store.clone();
     let run = Controller::for_stream(stream, store)
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .owns_stream(secret_stream)
@@ -270,7 +299,7 @@ fn scope_controller<K: ExternalClient>(
                 tracing::debug!(error = %e, "controller event");
             }
         });
-    (run, synced)
+    (run, synced, counted)
 }
 
 /// The objects that use the ProviderConfig `name` (a change to it looks at them again).

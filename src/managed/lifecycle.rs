@@ -1,6 +1,7 @@
 //! The managed-resource lifecycle, written once for every kind: pause, management policies,
 //! finalizer and external-name, the backoff gate, ownership, the Ready/Synced conditions, the
-//! status write and its Events, and release (finalizer removal). A kind's own steps — observe,
+//! status write and its Events, the count of reconciles that end Synced=False
+//! (`paved_rds_reconcile_failures`), and release (finalizer removal). A kind's own steps — observe,
 //! create, update, publish, delete against AWS — are its [`ExternalClient`] (for the RDS
 //! Instance, [`super::instance`]); they return typed [`Step`]s and never write the object
 //! themselves.
@@ -48,6 +49,10 @@ pub(crate) struct Flow<'a, K: ExternalClient> {
     pub seen: Vec<String>,
     /// What the kind's steps keep during this reconcile.
     pub state: K::State,
+    /// Why this reconcile set Synced=False, if it did (the last [`Self::synced`] call wins):
+    /// the reason, and AWS's error code when an AWS error was the cause. Counted once, when
+    /// the reconcile finishes ([`Self::finish`]).
+    failure: Option<(&'static str, Option<String>)>,
 }
 
 /// A Synced message without its retry countdown, which changes on every attempt.
@@ -101,7 +106,8 @@ impl<K: ExternalClient> Flow<'_, K> {
         );
     }
 
-    pub fn synced(&mut self, ok: bool, reason: &str, message: impl Into<String>) {
+    pub fn synced(&mut self, ok: bool, reason: &'static str, message: impl Into<String>) {
+        self.failure = (!ok).then_some((reason, None));
         self.set(SYNCED, ConditionStatus::from_bool(ok), reason, message);
     }
 
@@ -146,6 +152,7 @@ impl<K: ExternalClient> Flow<'_, K> {
     /// and publish a Warning event when Synced turned False or changed its reason or message
     /// (the retry countdown aside).
     pub async fn finish(mut self, action: Action) -> Result<Action, Error> {
+        self.count_failure();
         let old = self.obj.status().cloned().unwrap_or_default();
         if crate::kube::status::same(&old, &self.status, |s| s.conditions_mut()) {
             return Ok(action);
@@ -176,6 +183,19 @@ impl<K: ExternalClient> Flow<'_, K> {
             .map_err(kube_err("writing status", &self.obj))?;
         self.wrote(written);
         Ok(action)
+    }
+
+    /// Count a reconcile that set Synced=False (`paved_rds_reconcile_failures`), once, whether
+    /// or not the status changes. A paused object is not failing: paused is what it was asked.
+    fn count_failure(&self) {
+        if let Some((reason, code)) = &self.failure
+            && *reason != "ReconcilePaused"
+        {
+            self.ctx
+                .shared
+                .metrics
+                .record_failure(&K::kind(&()), reason, code.as_deref());
+        }
     }
 
     /// An AWS error: Synced=False with the code and message, and the backoff to wait (quickly
@@ -209,6 +229,7 @@ impl<K: ExternalClient> Flow<'_, K> {
                 wait.as_secs(),
             ),
         );
+        self.failure = Some((reason, Some(e.code)));
         Action::requeue(wait)
     }
 
@@ -575,6 +596,7 @@ pub(crate) async fn reconcile<K: ExternalClient>(
         obj: (*obj).clone(),
         seen: Vec::new(),
         state: K::State::default(),
+        failure: None,
     };
     let observed = obj.status().and_then(ManagedStatus::observed_identifier);
     let res = match decide::start(&*obj, observed) {
