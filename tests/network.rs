@@ -266,6 +266,19 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
         "{:?}",
         cond(&d, "Synced")
     );
+    // Counted under paved's reason with AWS's own code, not "none".
+    assert!(
+        rds.metrics.failures(
+            "SubnetGroup",
+            "DependencyViolation",
+            "InvalidDBSubnetGroupStateFault"
+        ) > 0
+    );
+    assert_eq!(
+        rds.metrics
+            .failures("SubnetGroup", "DependencyViolation", "none"),
+        0
+    );
     env.instances
         .delete("wired", &DeleteParams::default())
         .await

@@ -936,9 +936,9 @@ impl Flow<'_, Instance> {
                 Deletion::Release(format!("RDS instance {id} is gone"))
             }
             Err(e) if e.class == ErrorClass::InvalidState => {
-                self.synced(
-                    false,
+                self.synced_refused(
                     "WaitingForRDS",
+                    &e.code,
                     format!("RDS cannot delete {id} yet: {}: {}", e.code, e.message),
                 );
                 Deletion::Finish(transitional)

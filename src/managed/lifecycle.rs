@@ -111,6 +111,13 @@ impl<K: ExternalClient> Flow<'_, K> {
         self.set(SYNCED, ConditionStatus::from_bool(ok), reason, message);
     }
 
+    /// Synced=False for a refusal AWS answered with `code` (AWS's own), under paved's `reason`
+    /// (`WaitingForRDS`, `DependencyViolation`): the failure metric keeps AWS's code.
+    pub fn synced_refused(&mut self, reason: &'static str, code: &str, message: impl Into<String>) {
+        self.synced(false, reason, message);
+        self.failure = Some((reason, Some(code.to_string())));
+    }
+
     /// Synced=False for `b`, then finish with `then`.
     pub fn block<T>(&mut self, b: Blocked, then: Action) -> Step<T> {
         self.synced(false, b.reason, b.message);

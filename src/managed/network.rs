@@ -309,9 +309,9 @@ pub(crate) fn still_in_use<K: ExternalClient>(
     id: &str,
     e: &super::model::AwsError,
 ) -> kube::runtime::controller::Action {
-    flow.synced(
-        false,
+    flow.synced_refused(
         "DependencyViolation",
+        &e.code,
         format!(
             "cannot delete {} {id} yet: {} says it is still in use: {} (retrying)",
             K::NOUN,
