@@ -604,9 +604,8 @@ async fn events_by_reason(client: &Client, ns: &str) -> BTreeMap<String, i64> {
     out
 }
 
-/// The Composition `seed` as it stands in the cluster, rewritten as a `mode: Pipeline`
-/// Composition `name` whose one step runs function-patch-and-transform with its resources.
-async fn as_pipeline(client: &Client, seed: &str, name: &str) -> Value {
+/// The Composition `name` as it stands in the cluster, untyped.
+async fn composition_json(client: &Client, name: &str) -> DynamicObject {
     let compositions: Api<DynamicObject> = Api::all_with(
         client.clone(),
         &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
@@ -615,7 +614,13 @@ async fn as_pipeline(client: &Client, seed: &str, name: &str) -> Value {
             "Composition",
         )),
     );
-    let seed = compositions.get(seed).await.unwrap();
+    compositions.get(name).await.unwrap()
+}
+
+/// The Composition `seed` as it stands in the cluster, rewritten as a `mode: Pipeline`
+/// Composition `name` whose one step runs function-patch-and-transform with its resources.
+async fn as_pipeline(client: &Client, seed: &str, name: &str) -> Value {
+    let seed = composition_json(client, seed).await;
     json!({
         "apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
         "metadata": {"name": name},
@@ -657,15 +662,7 @@ async fn claim_kinds(client: &Client, seed_composition: &str, xrd_kinds: usize) 
             composition: seed_composition.to_string(),
         }];
     }
-    let compositions: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
-            "apiextensions.crossplane.io",
-            "v1",
-            "Composition",
-        )),
-    );
-    let seed = compositions.get(seed_composition).await.unwrap();
+    let seed = composition_json(client, seed_composition).await;
     let mut out = Vec::new();
     for i in 0..xrd_kinds {
         let (kind, plural) = (format!("BenchDb{i}"), format!("benchdb{i}s"));
