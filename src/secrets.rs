@@ -48,6 +48,35 @@ pub struct SecretFeed {
 }
 
 impl SecretFeed {
+    /// Two feeds of the same scope, each getting every change (for two controllers that take
+    /// one consumer's share, as the Instance and its namespaced twin do).
+    pub fn split(self) -> (SecretFeed, SecretFeed) {
+        let (tx_a, rx_a) = mpsc::unbounded_channel();
+        let (tx_b, rx_b) = mpsc::unbounded_channel();
+        let mut changes = self.changes;
+        tokio::spawn(async move {
+            while let Some(secret) = changes.recv().await {
+                // Both gone: stop, so that the watch sees its consumer go.
+                let a = tx_a.send(secret.clone()).is_ok();
+                let b = tx_b.send(secret).is_ok();
+                if !a && !b {
+                    break;
+                }
+            }
+        });
+        let twin = SecretFeed {
+            scope: Arc::clone(&self.scope),
+            changes: rx_b,
+        };
+        (
+            SecretFeed {
+                scope: self.scope,
+                changes: rx_a,
+            },
+            twin,
+        )
+    }
+
     /// The feed as a stream (what `Controller::owns_stream` takes).
     pub fn into_stream(self) -> impl futures::Stream<Item = Secret> + Send + 'static {
         futures::stream::unfold(self.changes, |mut rx| async move {

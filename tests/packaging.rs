@@ -548,6 +548,10 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
 }
 
+/// The managed kinds' groups and their namespaced twins' (one rule serves both).
+const RDS: &[&str] = &["rds.aws.upbound.io", "rds.aws.m.upbound.io"];
+const EC2: &[&str] = &["ec2.aws.upbound.io", "ec2.aws.m.upbound.io"];
+
 /// The ClusterRole paved needs, derived from the controllers' API calls. Keep in step with
 /// charts/paved/templates/clusterrole.yaml (and the code).
 fn expected_cluster_rules() -> Vec<Value> {
@@ -595,30 +599,30 @@ fn expected_cluster_rules() -> Vec<Value> {
             &["customresourcedefinitions"],
             &["get", "create", "patch", "delete"],
         ),
-        rule(&["rds.aws.upbound.io"], &["instances"], RW),
-        rule(&["rds.aws.upbound.io"], &["instances/status"], &["patch"]),
+        rule(RDS, &["instances"], RW),
+        rule(RDS, &["instances/status"], &["patch"]),
         rule(
-            &["rds.aws.upbound.io"],
+            RDS,
             &["instances/finalizers"],
             &["update"],
         ),
         rule(
-            &["rds.aws.upbound.io"],
+            RDS,
             &["subnetgroups", "parametergroups"],
             RW,
         ),
         rule(
-            &["rds.aws.upbound.io"],
+            RDS,
             &["subnetgroups/status", "parametergroups/status"],
             &["patch"],
         ),
         rule(
-            &["ec2.aws.upbound.io"],
+            EC2,
             &["securitygroups", "securitygrouprules"],
             RW,
         ),
         rule(
-            &["ec2.aws.upbound.io"],
+            EC2,
             &["securitygroups/status", "securitygrouprules/status"],
             &["patch"],
         ),

@@ -7,7 +7,6 @@ pub mod common;
 pub mod composition;
 pub mod composition_revision;
 pub mod instance;
-pub mod instance_m;
 pub mod managed;
 pub mod parameter_group;
 pub mod provider_config;
@@ -15,6 +14,7 @@ pub mod reference;
 pub mod security_group;
 pub mod security_group_rule;
 pub mod subnet_group;
+pub mod twin;
 pub mod xrd;
 
 pub use claim::{PostgreSQLInstance, PostgreSQLInstanceSpec, PostgreSQLInstanceStatus};
@@ -155,7 +155,6 @@ pub fn all_crds_with(conversion: &Conversion) -> Vec<CustomResourceDefinition> {
         Composition::crd(),
         CompositionRevision::crd(),
         with_conversion(instance::versioned_crd(), conversion),
-        instance_m::Instance::crd(),
         ProviderConfig::crd(),
         ClusterProviderConfig::crd(),
         NamespacedProviderConfig::crd(),
@@ -165,6 +164,9 @@ pub fn all_crds_with(conversion: &Conversion) -> Vec<CustomResourceDefinition> {
         ParameterGroup::crd(),
         xrd_crd(),
     ]
+    .into_iter()
+    .chain(twin::twin_crds())
+    .collect()
 }
 
 /// The CRD of CompositeResourceDefinition: served at v1 (stored) and v2, one schema, v2

@@ -50,6 +50,11 @@ pub struct Reference {
     /// Policies for referencing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<ReferencePolicy>,
+    /// The namespace of the referenced object: only in the schema of the namespaced twins
+    /// (see [`crate::api::twin`]), where paved refuses any but the object's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub namespace: Option<String>,
 }
 
 /// Selects objects of the referenced kind in the same namespace.
@@ -66,6 +71,11 @@ pub struct Selector {
     /// Policies for selection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<ReferencePolicy>,
+    /// The namespace to select in: only in the schema of the namespaced twins (see
+    /// [`crate::api::twin`]), where paved refuses any but the object's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub namespace: Option<String>,
 }
 
 impl Reference {

@@ -8,6 +8,7 @@ use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 
 use crate::api::instance::Instance;
+use crate::api::twin::M;
 
 use super::config::FIELD_MANAGER;
 use super::error::{Error, kube_err};
@@ -78,7 +79,10 @@ fn refused(message: String) -> Result<Outcome<()>, Error> {
     )))
 }
 
-impl Flow<'_, Instance> {
+/// The connection Secret steps, for the Instance and for its namespaced twin (`M<Instance>` derefs to it).
+macro_rules! connection_steps {
+    ($t:ty) => {
+impl Flow<'_, $t> {
     /// Write the connection Secret when its content differs. Blocked (`ConnectionSecretError`):
     /// paved refuses to write it (another namespace, or a Secret that is not this Instance's).
     pub(crate) async fn connection_secret(
@@ -154,6 +158,10 @@ impl Flow<'_, Instance> {
         Ok(Outcome::Ok(()))
     }
 }
+    };
+}
+connection_steps!(Instance);
+connection_steps!(M<Instance>);
 
 #[cfg(test)]
 #[allow(clippy::panic)]

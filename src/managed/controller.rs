@@ -18,6 +18,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 
 use crate::api::instance::Instance;
+use crate::api::twin::M;
 use crate::api::provider_config::ProviderConfig;
 use crate::kube::backoff::{Backoffs, exponential};
 use crate::kube::events::Recorder;
@@ -121,7 +122,11 @@ pub async fn run_with_secrets(
 ) -> anyhow::Result<()> {
     crate::init_crypto();
     let scopes = crate::secrets::scopes(&config.namespaces);
-    let feeds = crate::secrets::feeds_or_own(&client, &scopes, secrets);
+    let (feeds, twin_feeds): (Vec<_>, Vec<_>) =
+        crate::secrets::feeds_or_own(&client, &scopes, secrets)
+            .into_iter()
+            .map(SecretFeed::split)
+            .unzip();
     let shared = Arc::new(Shared::new(&client, config, metrics));
     let shutdown = shutdown.boxed().shared();
     let mut kinds = Kinds::new(&client, &shared, &scopes, shutdown);
@@ -132,6 +137,12 @@ pub async fn run_with_secrets(
     kinds.run::<crate::api::SecurityGroup>(None)?;
     kinds.run::<crate::api::SecurityGroupRule>(None)?;
     kinds.run::<crate::api::ParameterGroup>(None)?;
+    // Their namespaced twins (`*.aws.m.upbound.io`), read into the same types.
+    kinds.run::<M<Instance>>(Some(twin_feeds))?;
+    kinds.run::<M<crate::api::SubnetGroup>>(None)?;
+    kinds.run::<M<crate::api::SecurityGroup>>(None)?;
+    kinds.run::<M<crate::api::SecurityGroupRule>>(None)?;
+    kinds.run::<M<crate::api::ParameterGroup>>(None)?;
 
     let counted = std::mem::take(&mut kinds.counted);
     let ready_flag = ready.clone();
@@ -214,8 +225,9 @@ impl<'a> Kinds<'a> {
             stores.push(store);
         }
         // The `paved_objects` gauge reads this kind's caches when scraped.
+        // A twin's objects are counted with its kind's, from a source of their own.
         let kind = K::kind(&()).to_string();
-        let name = format!("managed/{kind}");
+        let name = format!("managed/{}/{kind}", K::api_version(&()));
         self.shared.metrics.objects.add(name.clone(), move |t| {
             t.kind(&kind);
             for store in &stores {

@@ -16,6 +16,7 @@ use crate::api::instance::{
     wanted_identifier,
 };
 use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG, Placement, Policies};
+use crate::api::twin::M;
 use crate::kube::backoff::spread;
 
 use super::aws::Aws;
@@ -181,7 +182,10 @@ pub(crate) struct InstanceState {
     pub password: Option<String>,
 }
 
-impl ExternalClient for Instance {
+/// The Instance's external client, for the kind and for its namespaced twin.
+macro_rules! instance_client {
+    ($t:ty) => {
+impl ExternalClient for $t {
     type External = DbInstance;
     type State = InstanceState;
     type Updated = Updated;
@@ -232,6 +236,10 @@ impl ExternalClient for Instance {
         flow.keep_password_secret().await
     }
 }
+    };
+}
+instance_client!(Instance);
+instance_client!(M<Instance>);
 
 /// Why the spec cannot create an instance as it is (pure), as the Synced message: a missing
 /// field, or storage below RDS's minimum.
@@ -393,7 +401,10 @@ pub(crate) struct Updated {
     pub rotated: bool,
 }
 
-impl Flow<'_, Instance> {
+/// The Instance's steps, for the kind and for its namespaced twin (`M<Instance>` derefs to it).
+macro_rules! instance_steps {
+    ($t:ty) => {
+impl Flow<'_, $t> {
     fn ready_from(&mut self, inst: &DbInstance) {
         let (s, r, m) = ready_for(inst.status());
         self.set(
@@ -719,6 +730,10 @@ impl Flow<'_, Instance> {
         ))
     }
 }
+    };
+}
+instance_steps!(Instance);
+instance_steps!(M<Instance>);
 
 /// RDS statuses in which an instance cannot be snapshotted: it is deleted without a final
 /// snapshot (there is nothing a snapshot could save), or its deletion would be stuck for good.
@@ -776,7 +791,10 @@ pub(crate) fn delete_request(
     (req, notes)
 }
 
-impl Flow<'_, Instance> {
+/// The Instance's delete steps, for the kind and for its namespaced twin.
+macro_rules! instance_delete_steps {
+    ($t:ty) => {
+impl Flow<'_, $t> {
     /// The delete path once the AWS client is there: observe, check ownership, lift deletion
     /// protection when the spec asks, DeleteDBInstance with a final snapshot.
     pub(crate) async fn delete_step(
@@ -947,6 +965,10 @@ impl Flow<'_, Instance> {
         }
     }
 }
+    };
+}
+instance_delete_steps!(Instance);
+instance_delete_steps!(M<Instance>);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]

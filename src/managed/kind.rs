@@ -90,6 +90,32 @@ pub(crate) trait Kind: ManagedObject + Serialize + DeserializeOwned + Debug {
     }
 }
 
+/// A twin is its kind in another API group: the same status, names and identifiers.
+impl<T: Kind + crate::api::twin::Twinned> Kind for crate::api::twin::M<T> {
+    type Status = T::Status;
+    const NOUN: &'static str = T::NOUN;
+    const METRIC: &'static str = T::METRIC;
+
+    fn status(&self) -> Option<&Self::Status> {
+        self.0.status()
+    }
+    fn region(&self) -> &str {
+        self.0.region()
+    }
+    fn placement(&self) -> Placement {
+        self.0.placement()
+    }
+    fn derive_identifier(&self) -> String {
+        self.0.derive_identifier()
+    }
+    fn check_identifier(identifier: &str) -> Result<(), &'static str> {
+        T::check_identifier(identifier)
+    }
+    fn wanted_identifier(&self) -> Option<(&'static str, WantedIdentifier)> {
+        self.0.wanted_identifier()
+    }
+}
+
 /// The external client of a kind: its steps against AWS, driven by the lifecycle. Each returns
 /// a typed [`Step`] (go on, finish with a status write, or return at once) and sets the
 /// conditions of what it saw through the [`Flow`]; none writes the object itself.

@@ -172,6 +172,23 @@ pub(crate) fn owner_words<R: Resource>(obj: &R, tags: &BTreeMap<String, String>)
     }
 }
 
+/// Refuse a reference or selector that names another namespace than the object's (the
+/// namespaced twins' schema has the field): paved resolves references only in the object's own
+/// namespace, so one team's object never reads another's. `Some`: the step to return.
+pub(crate) fn refuse_foreign_refs<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Option<Step<()>> {
+    let own = flow.obj.namespace().unwrap_or_default();
+    let obj = serde_json::to_value(&flow.obj).ok()?;
+    let (field, ns) =
+        crate::api::twin::foreign_reference(obj.pointer("/spec/forProvider")?, &own)?;
+    let b = Blocked::new(
+        "CrossNamespaceReference",
+        format!(
+            "{field} names namespace {ns:?}: paved resolves references only in this object's namespace {own:?}; nothing was looked up"
+        ),
+    );
+    Some(flow.block(b, kube::runtime::controller::Action::await_change()))
+}
+
 /// Apply what reference resolution gave: write the resolved fields into spec.forProvider (one
 /// merge patch, before any AWS call; the returned object replaces the flow's), or wait with
 /// Synced=False naming what the object waits for.
@@ -459,14 +476,20 @@ pub(crate) fn check_group_name(id: &str) -> Result<(), &'static str> {
 
 /// Resolve an Instance's references (dbSubnetGroupName, vpcSecurityGroupIds,
 /// parameterGroupName) into its spec, or wait for what they name.
-pub(crate) async fn resolve_instance_refs(
-    flow: &mut Flow<'_, crate::api::instance::Instance>,
-) -> Result<Step<()>, Error> {
-    use super::resolve::{RefField, merge, resolve};
+pub(crate) async fn resolve_instance_refs<K>(flow: &mut Flow<'_, K>) -> Result<Step<()>, Error>
+where
+    K: super::kind::ExternalClient
+        + super::resolve::Family
+        + crate::api::twin::Base<crate::api::instance::Instance>,
+{
+    use super::resolve::{Family, RefField, merge, resolve};
     use crate::api::parameter_group::ParameterGroup;
     use crate::api::security_group::SecurityGroup;
     use crate::api::subnet_group::SubnetGroup;
-    let fp = &flow.obj.spec.for_provider;
+    if let Some(refused) = refuse_foreign_refs(flow) {
+        return Ok(refused);
+    }
+    let fp = &flow.obj.base().spec.for_provider;
     let no_ids: Vec<String> = Vec::new();
     let subnet = [RefField::One {
         field: "dbSubnetGroupName",
@@ -489,9 +512,9 @@ pub(crate) async fn resolve_instance_refs(
     let client = flow.ctx.shared.client.clone();
     let results = async {
         Ok::<_, kube::Error>(vec![
-            resolve::<SubnetGroup, _>(&client, &flow.obj, &subnet).await?,
-            resolve::<SecurityGroup, _>(&client, &flow.obj, &groups).await?,
-            resolve::<ParameterGroup, _>(&client, &flow.obj, &params).await?,
+            resolve::<<K as Family>::Of<SubnetGroup>, _>(&client, &flow.obj, &subnet).await?,
+            resolve::<<K as Family>::Of<SecurityGroup>, _>(&client, &flow.obj, &groups).await?,
+            resolve::<<K as Family>::Of<ParameterGroup>, _>(&client, &flow.obj, &params).await?,
         ])
     }
     .await;

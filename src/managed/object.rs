@@ -59,3 +59,22 @@ impl ManagedObject for Instance {
             .map_or(&[], |s| s.conditions.as_slice())
     }
 }
+
+/// A twin's object is read into its kind: the same fields.
+impl<T: ManagedObject + crate::api::twin::Twinned> ManagedObject for crate::api::twin::M<T> {
+    fn management_policies(&self) -> Option<&[ManagementAction]> {
+        self.0.management_policies()
+    }
+    fn deletion_policy(&self) -> Option<DeletionPolicy> {
+        self.0.deletion_policy()
+    }
+    fn provider_config_ref(&self) -> Option<&ProviderConfigReference> {
+        self.0.provider_config_ref()
+    }
+    fn write_connection_secret_to_ref(&self) -> Option<&LocalSecretReference> {
+        self.0.write_connection_secret_to_ref()
+    }
+    fn conditions(&self) -> &[Condition] {
+        self.0.conditions()
+    }
+}

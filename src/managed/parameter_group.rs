@@ -496,6 +496,7 @@ mod kind {
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
     use crate::managed::model::AwsError as NetAwsError;
@@ -536,8 +537,8 @@ mod kind {
         pub tags: std::collections::BTreeMap<String, String>,
     }
 
-    async fn observe(
-        flow: &Flow<'_, ParameterGroup>,
+    async fn observe<K: ExternalClient + Base<ParameterGroup>>(
+        flow: &Flow<'_, K>,
         net: &Net,
         id: &str,
     ) -> Result<Option<Observed>, AwsError> {
@@ -555,12 +556,12 @@ mod kind {
     }
 
     /// Set the parameters the spec lists and reset those it no longer lists.
-    async fn sync_parameters(
-        flow: &Flow<'_, ParameterGroup>,
+    async fn sync_parameters<K: ExternalClient + Base<ParameterGroup>>(
+        flow: &Flow<'_, K>,
         net: &Net,
         id: &str,
     ) -> Result<(), AwsError> {
-        let Ok((_, want)) = request(id, &flow.obj.spec.for_provider, Default::default()) else {
+        let Ok((_, want)) = request(id, &flow.obj.base().spec.for_provider, Default::default()) else {
             return Ok(());
         };
         let have = net.clients.rds.user_parameters(id).await?;
@@ -574,7 +575,10 @@ mod kind {
         Ok(())
     }
 
-    impl NetDeletion for ParameterGroup {
+    /// How a ParameterGroup is deleted, for the kind and for its twin.
+    macro_rules! parameter_group_deletion {
+        ($t:ty) => {
+    impl NetDeletion for $t {
         type Found = Observed;
 
         fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
@@ -597,8 +601,15 @@ mod kind {
             net.parameter_groups.record(aws_id, None);
         }
     }
+        };
+    }
+    parameter_group_deletion!(ParameterGroup);
+    parameter_group_deletion!(M<ParameterGroup>);
 
-    impl ExternalClient for ParameterGroup {
+    /// The external client of the ParameterGroup, for the kind and for its namespaced twin (`M<ParameterGroup>` derefs to it).
+    macro_rules! parameter_group_client {
+        ($t:ty) => {
+    impl ExternalClient for $t {
         type External = Observed;
         type State = Option<Net>;
         type Updated = Observed;
@@ -734,4 +745,8 @@ mod kind {
             Ok(())
         }
     }
+        };
+    }
+    parameter_group_client!(ParameterGroup);
+    parameter_group_client!(M<ParameterGroup>);
 }

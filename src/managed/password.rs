@@ -12,6 +12,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::api::instance::Instance;
+use crate::api::twin::M;
 
 use super::error::{Error, kube_err};
 use super::lifecycle::Flow;
@@ -32,7 +33,10 @@ fn unknown(message: String) -> Result<Outcome<String>, Error> {
     )))
 }
 
-impl Flow<'_, Instance> {
+/// The master password steps, for the Instance and for its namespaced twin (`M<Instance>` derefs to it).
+macro_rules! password_steps {
+    ($t:ty) => {
+impl Flow<'_, $t> {
     pub(crate) fn secrets(&self) -> Api<Secret> {
         Api::namespaced(
             self.ctx.shared.client.clone(),
@@ -327,6 +331,10 @@ impl Flow<'_, Instance> {
         Ok(())
     }
 }
+    };
+}
+password_steps!(Instance);
+password_steps!(M<Instance>);
 
 /// The non-empty value of `key` in a Secret, as text.
 pub(crate) fn secret_value(secret: Option<&Secret>, key: &str) -> Option<String> {

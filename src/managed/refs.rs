@@ -263,7 +263,7 @@ mod tests {
     fn r(name: &str) -> Reference {
         Reference {
             name: name.into(),
-            policy: None,
+            ..Default::default()
         }
     }
 
@@ -276,7 +276,7 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect()
             }),
-            policy: None,
+            ..Default::default()
         }
     }
 

@@ -76,6 +76,36 @@ impl RefTarget for SecurityGroup {
     }
 }
 
+/// A twin's objects are its kind's, in the twin's group.
+impl<T: RefTarget + crate::api::twin::Twinned> RefTarget for crate::api::twin::M<T> {
+    const KIND: &'static str = T::KIND;
+    fn ref_value(&self) -> Option<String> {
+        self.0.ref_value()
+    }
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+}
+
+/// The kinds an object's references point at: of its own API family. An object of
+/// rds/ec2.aws.upbound.io refers to objects of those groups; a twin (`*.aws.m.upbound.io`) to
+/// twins.
+pub trait Family {
+    type Of<U: RefTarget + crate::api::twin::Twinned>: RefTarget;
+}
+
+impl<T> Family for crate::api::twin::M<T> {
+    type Of<U: RefTarget + crate::api::twin::Twinned> = crate::api::twin::M<U>;
+}
+
+impl Family for crate::api::Instance {
+    type Of<U: RefTarget + crate::api::twin::Twinned> = U;
+}
+
+impl Family for crate::api::SecurityGroupRule {
+    type Of<U: RefTarget + crate::api::twin::Twinned> = U;
+}
+
 /// The UID of an object's controller owner.
 pub fn controller_uid<R: Resource>(obj: &R) -> Option<String> {
     obj.meta()

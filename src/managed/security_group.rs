@@ -400,6 +400,7 @@ mod kind {
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
     use crate::managed::model::AwsError as NetAwsError;
@@ -431,8 +432,8 @@ mod kind {
         }
     }
 
-    async fn observe(
-        flow: &Flow<'_, SecurityGroup>,
+    async fn observe<K: ExternalClient + Base<SecurityGroup>>(
+        flow: &Flow<'_, K>,
         net: &Net,
         id: &str,
     ) -> Result<Option<Ec2SecurityGroup>, AwsError> {
@@ -440,7 +441,7 @@ mod kind {
         net.security_groups
             .ensure_listed(poll, |m| net.clients.ec2.list_security_groups(m))
             .await?;
-        let fp = &flow.obj.spec.for_provider;
+        let fp = &flow.obj.base().spec.for_provider;
         let name = group_name(fp, id);
         let listed = net
             .security_groups
@@ -460,7 +461,10 @@ mod kind {
         })
     }
 
-    impl NetDeletion for SecurityGroup {
+    /// How a SecurityGroup is deleted, for the kind and for its twin.
+    macro_rules! security_group_deletion {
+        ($t:ty) => {
+    impl NetDeletion for $t {
         type Found = Ec2SecurityGroup;
 
         fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
@@ -483,8 +487,15 @@ mod kind {
             net.security_groups.record(aws_id, None);
         }
     }
+        };
+    }
+    security_group_deletion!(SecurityGroup);
+    security_group_deletion!(M<SecurityGroup>);
 
-    impl ExternalClient for SecurityGroup {
+    /// The external client of the SecurityGroup, for the kind and for its namespaced twin (`M<SecurityGroup>` derefs to it).
+    macro_rules! security_group_client {
+        ($t:ty) => {
+    impl ExternalClient for $t {
         type External = Ec2SecurityGroup;
         type State = Option<Net>;
         type Updated = Ec2SecurityGroup;
@@ -603,4 +614,8 @@ mod kind {
             Ok(())
         }
     }
+        };
+    }
+    security_group_client!(SecurityGroup);
+    security_group_client!(M<SecurityGroup>);
 }

@@ -527,13 +527,14 @@ mod kind {
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::{AwsError, ErrorClass};
     use crate::managed::network::{
-        Net, apply_resolution, managed_kind, net_for, net_for_deletion, owned_by, tags_of,
+        Net, apply_resolution, refuse_foreign_refs, managed_kind, net_for, net_for_deletion, owned_by, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
-    use crate::managed::resolve::{RefField, merge, resolve};
+    use crate::managed::resolve::{Family, RefField, merge, resolve};
 
     managed_kind!(SecurityGroupRule, SecurityGroupRuleStatus);
 
@@ -572,8 +573,8 @@ mod kind {
         pub rules: Vec<Ec2Rule>,
     }
 
-    async fn owned_rules(
-        flow: &Flow<'_, SecurityGroupRule>,
+    async fn owned_rules<K: ExternalClient>(
+        flow: &Flow<'_, K>,
         net: &Net,
     ) -> Result<Vec<Ec2Rule>, AwsError> {
         let poll = flow.poll();
@@ -584,8 +585,14 @@ mod kind {
     }
 
     /// Resolve securityGroupId and sourceSecurityGroupId (references to SecurityGroups).
-    async fn resolve_refs(flow: &mut Flow<'_, SecurityGroupRule>) -> Result<Step<()>, Error> {
-        let fp = &flow.obj.spec.for_provider;
+    async fn resolve_refs<K>(flow: &mut Flow<'_, K>) -> Result<Step<()>, Error>
+    where
+        K: ExternalClient + Family + Base<SecurityGroupRule>,
+    {
+        if let Some(refused) = refuse_foreign_refs(flow) {
+            return Ok(refused);
+        }
+        let fp = &flow.obj.base().spec.for_provider;
         let fields = [
             RefField::One {
                 field: "securityGroupId",
@@ -601,12 +608,15 @@ mod kind {
             },
         ];
         let client = flow.ctx.shared.client.clone();
-        let r = resolve::<SecurityGroup, _>(&client, &flow.obj, &fields).await;
+        let r = resolve::<<K as Family>::Of<SecurityGroup>, _>(&client, &flow.obj, &fields).await;
         let r = r.map(|r| merge(vec![r]));
         apply_resolution(flow, r).await
     }
 
-    impl ExternalClient for SecurityGroupRule {
+    /// The external client of the SecurityGroupRule, for the kind and for its namespaced twin (`M<SecurityGroupRule>` derefs to it).
+    macro_rules! rule_client {
+        ($t:ty) => {
+    impl ExternalClient for $t {
         type External = Observed;
         type State = Option<Net>;
         type Updated = Observed;
@@ -767,4 +777,8 @@ mod kind {
             Ok(())
         }
     }
+        };
+    }
+    rule_client!(SecurityGroupRule);
+    rule_client!(M<SecurityGroupRule>);
 }

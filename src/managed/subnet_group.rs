@@ -375,6 +375,7 @@ mod kind {
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
 
     use crate::managed::model::AwsError as NetAwsError;
@@ -432,8 +433,8 @@ mod kind {
         })
     }
 
-    async fn observe(
-        flow: &Flow<'_, SubnetGroup>,
+    async fn observe<K: ExternalClient + Base<SubnetGroup>>(
+        flow: &Flow<'_, K>,
         net: &Net,
         id: &str,
     ) -> Result<Option<Observed>, crate::managed::model::AwsError> {
@@ -454,7 +455,10 @@ mod kind {
         }))
     }
 
-    impl NetDeletion for SubnetGroup {
+    /// How a SubnetGroup is deleted, for the kind and for its twin.
+    macro_rules! subnet_group_deletion {
+        ($t:ty) => {
+    impl NetDeletion for $t {
         type Found = Observed;
 
         fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
@@ -477,8 +481,15 @@ mod kind {
             net.subnet_groups.record(aws_id, None);
         }
     }
+        };
+    }
+    subnet_group_deletion!(SubnetGroup);
+    subnet_group_deletion!(M<SubnetGroup>);
 
-    impl ExternalClient for SubnetGroup {
+    /// The external client of the SubnetGroup, for the kind and for its namespaced twin (`M<SubnetGroup>` derefs to it).
+    macro_rules! subnet_group_client {
+        ($t:ty) => {
+    impl ExternalClient for $t {
         type External = Observed;
         type State = Option<Net>;
         type Updated = Observed;
@@ -616,4 +627,8 @@ mod kind {
             Ok(())
         }
     }
+        };
+    }
+    subnet_group_client!(SubnetGroup);
+    subnet_group_client!(M<SubnetGroup>);
 }

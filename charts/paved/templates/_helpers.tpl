@@ -74,31 +74,31 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "paved.namespacedRules.instances" -}}
-# RDS Instances: composed (server-side apply) and deleted by the claim controller, reconciled by
+# RDS Instances (and their namespaced twins, rds.aws.m.upbound.io): composed (server-side apply) and deleted by the claim controller, reconciled by
 # the RDS controller (finalizer and external-name annotation by patch, status by apply).
-- apiGroups: [rds.aws.upbound.io]
+- apiGroups: [rds.aws.upbound.io, rds.aws.m.upbound.io]
   resources: [instances]
   verbs: [get, list, watch, create, patch, delete]
-- apiGroups: [rds.aws.upbound.io]
+- apiGroups: [rds.aws.upbound.io, rds.aws.m.upbound.io]
   resources: [instances/status]
   verbs: [patch]
 # The master-password Secret is owned by its Instance (blockOwnerDeletion, as above).
-- apiGroups: [rds.aws.upbound.io]
+- apiGroups: [rds.aws.upbound.io, rds.aws.m.upbound.io]
   resources: [instances/finalizers]
   verbs: [update]
 # The network kinds (DB subnet groups, parameter groups, security groups and their rules):
 # composed and deleted by the claim controller, reconciled by the managed-resource controller
 # (finalizer, external-name and resolved references by patch, status by apply).
-- apiGroups: [rds.aws.upbound.io]
+- apiGroups: [rds.aws.upbound.io, rds.aws.m.upbound.io]
   resources: [subnetgroups, parametergroups]
   verbs: [get, list, watch, create, patch, delete]
-- apiGroups: [rds.aws.upbound.io]
+- apiGroups: [rds.aws.upbound.io, rds.aws.m.upbound.io]
   resources: [subnetgroups/status, parametergroups/status]
   verbs: [patch]
-- apiGroups: [ec2.aws.upbound.io]
+- apiGroups: [ec2.aws.upbound.io, ec2.aws.m.upbound.io]
   resources: [securitygroups, securitygrouprules]
   verbs: [get, list, watch, create, patch, delete]
-- apiGroups: [ec2.aws.upbound.io]
+- apiGroups: [ec2.aws.upbound.io, ec2.aws.m.upbound.io]
   resources: [securitygroups/status, securitygrouprules/status]
   verbs: [patch]
 {{- end }}
