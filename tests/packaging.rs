@@ -601,26 +601,14 @@ fn expected_cluster_rules() -> Vec<Value> {
         ),
         rule(RDS, &["instances"], RW),
         rule(RDS, &["instances/status"], &["patch"]),
-        rule(
-            RDS,
-            &["instances/finalizers"],
-            &["update"],
-        ),
-        rule(
-            RDS,
-            &["subnetgroups", "parametergroups"],
-            RW,
-        ),
+        rule(RDS, &["instances/finalizers"], &["update"]),
+        rule(RDS, &["subnetgroups", "parametergroups"], RW),
         rule(
             RDS,
             &["subnetgroups/status", "parametergroups/status"],
             &["patch"],
         ),
-        rule(
-            EC2,
-            &["securitygroups", "securitygrouprules"],
-            RW,
-        ),
+        rule(EC2, &["securitygroups", "securitygrouprules"], RW),
         rule(
             EC2,
             &["securitygroups/status", "securitygrouprules/status"],

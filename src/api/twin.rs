@@ -195,10 +195,7 @@ fn twin_spec(spec: &mut JSONSchemaProps) {
     props.remove("deletionPolicy");
     if let Some(pc) = props.get_mut("providerConfigRef") {
         if let Some(kind) = pc.properties.as_mut().and_then(|p| p.get_mut("kind")) {
-            kind.enum_ = Some(vec![
-                json("ClusterProviderConfig"),
-                json("ProviderConfig"),
-            ]);
+            kind.enum_ = Some(vec![json("ClusterProviderConfig"), json("ProviderConfig")]);
             kind.description = Some(
                 "ClusterProviderConfig, or ProviderConfig (aws.m.upbound.io) in this object's namespace."
                     .into(),
@@ -275,10 +272,7 @@ fn with_reference_namespaces(fp: &mut JSONSchemaProps) {
 
 /// The first reference or selector of `for_provider` (as JSON) that names a namespace other
 /// than `own`: the field and the namespace it names.
-pub fn foreign_reference(
-    for_provider: &serde_json::Value,
-    own: &str,
-) -> Option<(String, String)> {
+pub fn foreign_reference(for_provider: &serde_json::Value, own: &str) -> Option<(String, String)> {
     let obj = for_provider.as_object()?;
     // Secret selectors (`...SecretRef`) are checked where the Secret is read.
     for (name, v) in obj.iter().filter(|(n, _)| !n.contains("Secret")) {
@@ -350,13 +344,11 @@ mod tests {
             "ClusterProviderConfig"
         );
         assert_eq!(
-            spec["forProvider"]["properties"]["subnetIdRefs"]["items"]["properties"]["namespace"]
-                ["type"],
+            spec["forProvider"]["properties"]["subnetIdRefs"]["items"]["properties"]["namespace"]["type"],
             "string"
         );
         assert_eq!(
-            spec["forProvider"]["properties"]["subnetIdSelector"]["properties"]["namespace"]
-                ["type"],
+            spec["forProvider"]["properties"]["subnetIdSelector"]["properties"]["namespace"]["type"],
             "string"
         );
         assert!(twin_crd(&SubnetGroup::crd(), "rds.aws.m.upbound.io", "v9").is_none());

@@ -18,8 +18,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 
 use crate::api::instance::Instance;
-use crate::api::twin::M;
 use crate::api::provider_config::ProviderConfig;
+use crate::api::twin::M;
 use crate::kube::backoff::{Backoffs, exponential};
 use crate::kube::events::Recorder;
 use crate::kube::object_metrics::states_of;

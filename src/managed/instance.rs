@@ -185,57 +185,60 @@ pub(crate) struct InstanceState {
 /// The Instance's external client, for the kind and for its namespaced twin.
 macro_rules! instance_client {
     ($t:ty) => {
-impl ExternalClient for $t {
-    type External = DbInstance;
-    type State = InstanceState;
-    type Updated = Updated;
+        impl ExternalClient for $t {
+            type External = DbInstance;
+            type State = InstanceState;
+            type Updated = Updated;
 
-    async fn observe_or_create(
-        flow: &mut Flow<'_, Self>,
-        policies: &Policies,
-        aws: &Aws,
-        id: &str,
-    ) -> Result<Step<DbInstance>, Error> {
-        // Its network first: the references resolved into the spec, or wait for them.
-        match super::network::resolve_instance_refs(flow).await? {
-            Step::Go(()) => {}
-            Step::Finish(a) => return Ok(Step::Finish(a)),
-            Step::Return(a) => return Ok(Step::Return(a)),
+            async fn observe_or_create(
+                flow: &mut Flow<'_, Self>,
+                policies: &Policies,
+                aws: &Aws,
+                id: &str,
+            ) -> Result<Step<DbInstance>, Error> {
+                // Its network first: the references resolved into the spec, or wait for them.
+                match super::network::resolve_instance_refs(flow).await? {
+                    Step::Go(()) => {}
+                    Step::Finish(a) => return Ok(Step::Finish(a)),
+                    Step::Return(a) => return Ok(Step::Return(a)),
+                }
+                flow.observe_or_create(policies, aws, id).await
+            }
+
+            fn ownership(&self, inst: &DbInstance) -> Ownership {
+                ownership_from_tags(self, &inst.tags)
+            }
+
+            async fn update(
+                flow: &mut Flow<'_, Self>,
+                policies: &Policies,
+                aws: &Aws,
+                id: &str,
+                inst: DbInstance,
+            ) -> Result<Step<Updated>, Error> {
+                flow.update(policies, aws, id, inst).await
+            }
+
+            async fn publish(
+                flow: &mut Flow<'_, Self>,
+                up: Updated,
+            ) -> Result<Step<Action>, Error> {
+                flow.publish(up).await
+            }
+
+            async fn delete(
+                flow: &mut Flow<'_, Self>,
+                policies: &Result<Policies, String>,
+                aws: &Aws,
+                id: &str,
+            ) -> Deletion {
+                flow.delete_step(policies, aws, id).await
+            }
+
+            async fn keep(flow: &Flow<'_, Self>) -> Result<(), Error> {
+                flow.keep_password_secret().await
+            }
         }
-        flow.observe_or_create(policies, aws, id).await
-    }
-
-    fn ownership(&self, inst: &DbInstance) -> Ownership {
-        ownership_from_tags(self, &inst.tags)
-    }
-
-    async fn update(
-        flow: &mut Flow<'_, Self>,
-        policies: &Policies,
-        aws: &Aws,
-        id: &str,
-        inst: DbInstance,
-    ) -> Result<Step<Updated>, Error> {
-        flow.update(policies, aws, id, inst).await
-    }
-
-    async fn publish(flow: &mut Flow<'_, Self>, up: Updated) -> Result<Step<Action>, Error> {
-        flow.publish(up).await
-    }
-
-    async fn delete(
-        flow: &mut Flow<'_, Self>,
-        policies: &Result<Policies, String>,
-        aws: &Aws,
-        id: &str,
-    ) -> Deletion {
-        flow.delete_step(policies, aws, id).await
-    }
-
-    async fn keep(flow: &Flow<'_, Self>) -> Result<(), Error> {
-        flow.keep_password_secret().await
-    }
-}
     };
 }
 instance_client!(Instance);

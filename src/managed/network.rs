@@ -178,8 +178,7 @@ pub(crate) fn owner_words<R: Resource>(obj: &R, tags: &BTreeMap<String, String>)
 pub(crate) fn refuse_foreign_refs<K: ExternalClient>(flow: &mut Flow<'_, K>) -> Option<Step<()>> {
     let own = flow.obj.namespace().unwrap_or_default();
     let obj = serde_json::to_value(&flow.obj).ok()?;
-    let (field, ns) =
-        crate::api::twin::foreign_reference(obj.pointer("/spec/forProvider")?, &own)?;
+    let (field, ns) = crate::api::twin::foreign_reference(obj.pointer("/spec/forProvider")?, &own)?;
     let b = Blocked::new(
         "CrossNamespaceReference",
         format!(

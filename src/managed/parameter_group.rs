@@ -492,11 +492,11 @@ mod kind {
     use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
     use crate::api::managed::Policies;
     use crate::api::parameter_group::{ParameterGroup, ParameterGroupStatus};
+    use crate::api::twin::{Base, M};
     use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
-    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
     use crate::managed::model::AwsError as NetAwsError;
@@ -561,7 +561,8 @@ mod kind {
         net: &Net,
         id: &str,
     ) -> Result<(), AwsError> {
-        let Ok((_, want)) = request(id, &flow.obj.base().spec.for_provider, Default::default()) else {
+        let Ok((_, want)) = request(id, &flow.obj.base().spec.for_provider, Default::default())
+        else {
             return Ok(());
         };
         let have = net.clients.rds.user_parameters(id).await?;
@@ -578,29 +579,31 @@ mod kind {
     /// How a ParameterGroup is deleted, for the kind and for its twin.
     macro_rules! parameter_group_deletion {
         ($t:ty) => {
-    impl NetDeletion for $t {
-        type Found = Observed;
+            impl NetDeletion for $t {
+                type Found = Observed;
 
-        fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
-            (&found.group.name, &found.tags)
-        }
+                fn id_and_tags(
+                    found: &Self::Found,
+                ) -> (&str, &std::collections::BTreeMap<String, String>) {
+                    (&found.group.name, &found.tags)
+                }
 
-        async fn find(
-            flow: &Flow<'_, Self>,
-            net: &Net,
-            id: &str,
-        ) -> Result<Option<Self::Found>, NetAwsError> {
-            observe(flow, net, id).await
-        }
+                async fn find(
+                    flow: &Flow<'_, Self>,
+                    net: &Net,
+                    id: &str,
+                ) -> Result<Option<Self::Found>, NetAwsError> {
+                    observe(flow, net, id).await
+                }
 
-        async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
-            net.clients.rds.delete_parameter_group(aws_id).await
-        }
+                async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
+                    net.clients.rds.delete_parameter_group(aws_id).await
+                }
 
-        fn forget(net: &Net, aws_id: &str) {
-            net.parameter_groups.record(aws_id, None);
-        }
-    }
+                fn forget(net: &Net, aws_id: &str) {
+                    net.parameter_groups.record(aws_id, None);
+                }
+            }
         };
     }
     parameter_group_deletion!(ParameterGroup);

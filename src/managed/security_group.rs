@@ -396,11 +396,11 @@ mod kind {
     use crate::api::common::{ConditionStatus, READY};
     use crate::api::managed::Policies;
     use crate::api::security_group::{SecurityGroup, SecurityGroupStatus};
+    use crate::api::twin::{Base, M};
     use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
-    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
     use crate::managed::model::AwsError as NetAwsError;
@@ -464,29 +464,31 @@ mod kind {
     /// How a SecurityGroup is deleted, for the kind and for its twin.
     macro_rules! security_group_deletion {
         ($t:ty) => {
-    impl NetDeletion for $t {
-        type Found = Ec2SecurityGroup;
+            impl NetDeletion for $t {
+                type Found = Ec2SecurityGroup;
 
-        fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
-            (&found.id, &found.tags)
-        }
+                fn id_and_tags(
+                    found: &Self::Found,
+                ) -> (&str, &std::collections::BTreeMap<String, String>) {
+                    (&found.id, &found.tags)
+                }
 
-        async fn find(
-            flow: &Flow<'_, Self>,
-            net: &Net,
-            id: &str,
-        ) -> Result<Option<Self::Found>, NetAwsError> {
-            observe(flow, net, id).await
-        }
+                async fn find(
+                    flow: &Flow<'_, Self>,
+                    net: &Net,
+                    id: &str,
+                ) -> Result<Option<Self::Found>, NetAwsError> {
+                    observe(flow, net, id).await
+                }
 
-        async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
-            net.clients.ec2.delete_security_group(aws_id).await
-        }
+                async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
+                    net.clients.ec2.delete_security_group(aws_id).await
+                }
 
-        fn forget(net: &Net, aws_id: &str) {
-            net.security_groups.record(aws_id, None);
-        }
-    }
+                fn forget(net: &Net, aws_id: &str) {
+                    net.security_groups.record(aws_id, None);
+                }
+            }
         };
     }
     security_group_deletion!(SecurityGroup);

@@ -523,15 +523,16 @@ mod kind {
     use crate::api::security_group_rule::{
         SecurityGroupRule, SecurityGroupRuleObservation, SecurityGroupRuleStatus,
     };
+    use crate::api::twin::{Base, M};
     use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
-    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::{AwsError, ErrorClass};
     use crate::managed::network::{
-        Net, apply_resolution, refuse_foreign_refs, managed_kind, net_for, net_for_deletion, owned_by, tags_of,
+        Net, apply_resolution, managed_kind, net_for, net_for_deletion, owned_by,
+        refuse_foreign_refs, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
     use crate::managed::resolve::{Family, RefField, merge, resolve};

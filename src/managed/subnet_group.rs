@@ -371,11 +371,11 @@ mod kind {
     use crate::api::common::{ConditionStatus, READY};
     use crate::api::managed::Policies;
     use crate::api::subnet_group::{SubnetGroup, SubnetGroupStatus};
+    use crate::api::twin::{Base, M};
     use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
-    use crate::api::twin::{Base, M};
     use crate::managed::lifecycle::Flow;
 
     use crate::managed::model::AwsError as NetAwsError;
@@ -458,29 +458,31 @@ mod kind {
     /// How a SubnetGroup is deleted, for the kind and for its twin.
     macro_rules! subnet_group_deletion {
         ($t:ty) => {
-    impl NetDeletion for $t {
-        type Found = Observed;
+            impl NetDeletion for $t {
+                type Found = Observed;
 
-        fn id_and_tags(found: &Self::Found) -> (&str, &std::collections::BTreeMap<String, String>) {
-            (&found.group.name, &found.tags)
-        }
+                fn id_and_tags(
+                    found: &Self::Found,
+                ) -> (&str, &std::collections::BTreeMap<String, String>) {
+                    (&found.group.name, &found.tags)
+                }
 
-        async fn find(
-            flow: &Flow<'_, Self>,
-            net: &Net,
-            id: &str,
-        ) -> Result<Option<Self::Found>, NetAwsError> {
-            observe(flow, net, id).await
-        }
+                async fn find(
+                    flow: &Flow<'_, Self>,
+                    net: &Net,
+                    id: &str,
+                ) -> Result<Option<Self::Found>, NetAwsError> {
+                    observe(flow, net, id).await
+                }
 
-        async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
-            net.clients.rds.delete_subnet_group(aws_id).await
-        }
+                async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
+                    net.clients.rds.delete_subnet_group(aws_id).await
+                }
 
-        fn forget(net: &Net, aws_id: &str) {
-            net.subnet_groups.record(aws_id, None);
-        }
-    }
+                fn forget(net: &Net, aws_id: &str) {
+                    net.subnet_groups.record(aws_id, None);
+                }
+            }
         };
     }
     subnet_group_deletion!(SubnetGroup);
