@@ -57,10 +57,47 @@ pub struct RunArgs {
 
     /// Address for the Instance conversion webhook (HTTPS, `POST /convert`), which the API
     /// server calls to move Instances between v1beta1, v1beta2 and v1beta3. Served by every
-    /// replica, leader or not. Needs --tls-cert-file and --tls-key-file. Unset: not served (the
+    /// replica, leader or not. Needs a certificate: --tls-cert-file and --tls-key-file
+    /// (cert-manager's), or --conversion-webhook-secret (paved's own). Unset: not served (the
     /// CRD's conversion must then point elsewhere, or be `None`).
-    #[arg(long, env = "PAVED_CONVERSION_WEBHOOK_ADDR", requires_all = ["tls_cert_file", "tls_key_file"])]
+    #[arg(long, env = "PAVED_CONVERSION_WEBHOOK_ADDR")]
     pub conversion_webhook_addr: Option<SocketAddr>,
+
+    /// Keep the webhook's own CA and serving certificate in this Secret (NAMESPACE/NAME; made
+    /// the first time, reused by every replica and restart), and write that CA and where to
+    /// call (--conversion-webhook-service or --conversion-webhook-url) into the Instance CRD's
+    /// spec.conversion once the webhook listens. No cert-manager needed.
+    #[arg(long, env = "PAVED_CONVERSION_WEBHOOK_SECRET", value_name = "NAMESPACE/NAME", requires = "conversion_webhook_addr", conflicts_with_all = ["tls_cert_file", "tls_key_file"])]
+    pub conversion_webhook_secret: Option<String>,
+
+    /// The Service the API server calls the webhook through (NAMESPACE/NAME[:PORT], port 443 by
+    /// default), with --conversion-webhook-secret.
+    #[arg(
+        long,
+        env = "PAVED_CONVERSION_WEBHOOK_SERVICE",
+        value_name = "NAMESPACE/NAME[:PORT]",
+        requires = "conversion_webhook_secret",
+        conflicts_with = "conversion_webhook_url"
+    )]
+    pub conversion_webhook_service: Option<String>,
+
+    /// The URL the API server calls the webhook at (a local control plane), with
+    /// --conversion-webhook-secret.
+    #[arg(
+        long,
+        env = "PAVED_CONVERSION_WEBHOOK_URL",
+        value_name = "URL",
+        requires = "conversion_webhook_secret"
+    )]
+    pub conversion_webhook_url: Option<String>,
+
+    /// The CRD whose conversion --conversion-webhook-secret points at the webhook.
+    #[arg(
+        long,
+        env = "PAVED_CONVERSION_WEBHOOK_CRD",
+        default_value = "instances.rds.aws.upbound.io"
+    )]
+    pub conversion_webhook_crd: String,
 
     /// The webhook's serving certificate (PEM; e.g. `tls.crt` of the cert-manager Secret).
     #[arg(long, env = "PAVED_TLS_CERT_FILE", value_name = "FILE")]
@@ -327,17 +364,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut servers = serve_probes(&args, state, &shutdown_rx);
-    if let (Some(addr), Some(cert), Some(key)) = (
-        args.conversion_webhook_addr,
-        &args.tls_cert_file,
-        &args.tls_key_file,
-    ) {
-        let tls = crate::conversion::TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        };
-        let (_, task) = crate::conversion::serve(addr, &tls, shutdown_rx.clone()).await?;
-        servers.spawn(task);
+    if let Some(addr) = args.conversion_webhook_addr {
+        servers.spawn(serve_conversion(&client, &args, addr, shutdown_rx.clone()).await?);
     }
     stop_on_signal(shutdown_tx.clone());
 
@@ -467,6 +495,58 @@ async fn lead(
         _ = elector.acquire() => Some(Some(elector)),
         _ = rx.wait_for(|s| *s) => None,
     }
+}
+
+/// Start the conversion webhook on `addr` with the certificate the flags name: cert-manager's
+/// files, or paved's own (then the CRD is pointed at it once it listens).
+async fn serve_conversion(
+    client: &kube::Client,
+    args: &RunArgs,
+    addr: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>> + Send + use<>> {
+    use crate::conversion::certs::{self, Endpoint};
+    let own = match &args.conversion_webhook_secret {
+        None => None,
+        Some(secret) => {
+            let (ns, name) = secret
+                .split_once('/')
+                .filter(|(n, s)| !n.is_empty() && !s.is_empty())
+                .with_context(|| {
+                    format!("--conversion-webhook-secret {secret:?}: expected NAMESPACE/NAME")
+                })?;
+            let endpoint = match (
+                &args.conversion_webhook_service,
+                &args.conversion_webhook_url,
+            ) {
+                (Some(svc), _) => Endpoint::parse_service(svc)
+                    .map_err(|e| anyhow::anyhow!("--conversion-webhook-service {e}"))?,
+                (None, Some(url)) => Endpoint::Url(url.clone()),
+                (None, None) => anyhow::bail!(
+                    "--conversion-webhook-secret needs --conversion-webhook-service or --conversion-webhook-url: where the API server calls the webhook"
+                ),
+            };
+            let cert = certs::ensure(client, ns, name, &endpoint).await?;
+            Some((endpoint, cert))
+        }
+    };
+    let tls = match (&own, &args.tls_cert_file, &args.tls_key_file) {
+        (Some((_, cert)), _, _) => crate::conversion::Tls::Pem(cert.clone()),
+        (None, Some(cert), Some(key)) => {
+            crate::conversion::Tls::Files(crate::conversion::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+        }
+        _ => anyhow::bail!(
+            "--conversion-webhook-addr needs a certificate: --tls-cert-file and --tls-key-file, or --conversion-webhook-secret"
+        ),
+    };
+    let (_, task) = crate::conversion::serve(addr, &tls, shutdown).await?;
+    if let Some((endpoint, cert)) = &own {
+        certs::point_crd(client, &args.conversion_webhook_crd, endpoint, &cert.ca).await?;
+    }
+    Ok(task)
 }
 
 /// The controllers `--controllers` names, one line each, sharing one cache of paved's Secrets

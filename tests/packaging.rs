@@ -201,8 +201,39 @@ fn rendered_deployment_is_hardened_and_configured() {
         .collect();
     assert_eq!(
         ports,
-        vec![("metrics".to_string(), 8080), ("health".to_string(), 8081)]
+        vec![
+            ("metrics".to_string(), 8080),
+            ("health".to_string(), 8081),
+            ("webhook".to_string(), 9443)
+        ]
     );
+    // The conversion webhook: paved's own certificate, behind the Service the CRD is pointed at.
+    let env = c["env"].as_array().unwrap();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        value("PAVED_CONVERSION_WEBHOOK_SECRET"),
+        Some(json!("paved-system/paved-webhook-tls"))
+    );
+    assert_eq!(
+        value("PAVED_CONVERSION_WEBHOOK_SERVICE"),
+        Some(json!("paved-system/paved-webhook"))
+    );
+    let svc = find(&objects, "Service", Some("paved-webhook"));
+    assert_eq!(
+        svc["spec"]["ports"],
+        json!([{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}])
+    );
+    let off = render_chart(&json!({"conversionWebhook": {"enabled": false}}));
+    assert!(off.iter().all(|o| {
+        !o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("-webhook")
+    }));
     assert_eq!(
         c["livenessProbe"]["httpGet"],
         json!({"path": "/healthz", "port": "health"})
@@ -651,8 +682,20 @@ fn rbac_rules_are_exactly_what_paved_uses() {
             json!([{"kind": "ServiceAccount", "name": "paved", "namespace": chart::NAMESPACE}])
         );
     }
-    // Leader election off: no Role at all.
-    let off = render_chart(&json!({"leaderElection": {"enabled": false}}));
+    // The webhook's Role: create Secrets (RBAC cannot limit create to a name), read only its own.
+    let webhook = find(&objects, "Role", Some("paved-webhook"));
+    assert_eq!(webhook["metadata"]["namespace"], chart::NAMESPACE);
+    assert_eq!(
+        webhook["rules"],
+        json!([
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["paved-webhook-tls"], "verbs": ["get"]},
+        ])
+    );
+    // Leader election and the webhook off: no Role at all.
+    let off = render_chart(
+        &json!({"leaderElection": {"enabled": false}, "conversionWebhook": {"enabled": false}}),
+    );
     assert!(
         off.iter()
             .all(|o| o["kind"] != "Role" && o["kind"] != "RoleBinding")
@@ -851,7 +894,10 @@ fn watch_namespaces_install_is_namespace_scoped() {
         .iter()
         .map(|i| &i["ports"][0]["port"])
         .collect();
-    assert_eq!(ingress_ports, vec![&json!(8080), &json!(8081)]);
+    assert_eq!(
+        ingress_ports,
+        vec![&json!(8080), &json!(8081), &json!(9443)]
+    );
     assert_eq!(
         np["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["name"],
         "monitoring"
@@ -877,8 +923,8 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
     let applied = chart::apply_chart_rbac(&client).await;
     assert_eq!(
         applied.len(),
-        5,
-        "ServiceAccount, ClusterRole(Binding), Role(Binding)"
+        7,
+        "ServiceAccount, ClusterRole(Binding), Role(Binding) of the Lease and of the webhook's Secret"
     );
     let team = test_namespace(&client, "packaging-rbac").await;
     let ns = ["-n", team.as_str()];
@@ -989,6 +1035,9 @@ async fn least_privilege_rbac_allows_exactly_what_paved_needs() {
         with(&["get", "providerconfigs.aws.m.upbound.io"], &ns),
         with(&["get", "clusterproviderconfigs.aws.m.upbound.io"], &[]),
         with(&["get", "namespaces"], &[]),
+        // the webhook's own certificate, in the release namespace
+        with(&["create", "secrets"], &sys),
+        with(&["get", "secrets/paved-webhook-tls"], &sys),
         // the leader Lease, in the release namespace
         with(&["create", "leases.coordination.k8s.io"], &sys),
         with(&["get", "leases.coordination.k8s.io/paved-leader"], &sys),

@@ -375,3 +375,161 @@ async fn the_conversion_webhook_round_trips_v1beta1_through_v1beta3_storage() {
     let _ = crds.delete(&name, &DeleteParams::default()).await;
     paved.stop();
 }
+
+/// The group of the CRD the self-managed webhook test points at itself (not the real
+/// Instance CRD, which other tests use at the same time).
+const OWN_CERT_GROUP: &str = "rds.versions-own-cert.paved.dev";
+
+/// `paved run --conversion-webhook-secret` on the webhook's port `port`, pointing
+/// `instances.<OWN_CERT_GROUP>` at itself.
+fn paved_with_own_certificate(ns: &str, port: u16) -> Paved {
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("https://{addr}/convert");
+    let secret = format!("{ns}/paved-webhook-tls");
+    let crd = format!("instances.{OWN_CERT_GROUP}");
+    Paved::start(
+        &[
+            "--namespaces",
+            ns,
+            "--conversion-webhook-addr",
+            &addr,
+            "--conversion-webhook-secret",
+            &secret,
+            "--conversion-webhook-url",
+            &url,
+            "--conversion-webhook-crd",
+            &crd,
+        ],
+        None,
+        &format!("{ns}-paved"),
+    )
+}
+
+fn ca_bundle(crd: &CustomResourceDefinition) -> Option<Vec<u8>> {
+    let conv = crd.spec.conversion.as_ref()?;
+    (conv.strategy == "Webhook").then_some(())?;
+    let cc = conv.webhook.as_ref()?.client_config.as_ref()?;
+    cc.ca_bundle.as_ref().map(|b| b.0.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paved_makes_its_own_webhook_certificate_and_points_the_crd_at_itself() {
+    let client = client().await;
+    let ns = test_namespace(&client, "versions-own-cert").await;
+    // The CRD as `crds/` ships it: strategy None.
+    let mut crd = paved::api::all_crds_with(&paved::api::Conversion::None)
+        .into_iter()
+        .find(|c| c.spec.group == "rds.aws.upbound.io")
+        .unwrap();
+    crd.spec.group = OWN_CERT_GROUP.into();
+    crd.metadata.name = Some(format!("instances.{OWN_CERT_GROUP}"));
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().unwrap();
+    let _ = crds.delete(&name, &DeleteParams::default()).await;
+    wait_deleted(&crds, &name, 60).await;
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds.clone(), &name, conditions::is_crd_established()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let port = free_port();
+    let mut paved = paved_with_own_certificate(&ns, port);
+    paved.wait_ready(Duration::from_secs(90)).await;
+    // The CRD now calls paved, trusting the CA paved keeps in its Secret.
+    let pointed = wait_for(&crds, &name, 60, "pointed at the webhook", |c| {
+        ca_bundle(c).is_some()
+    })
+    .await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+    let stored = secrets.get("paved-webhook-tls").await.unwrap();
+    let data = stored.data.clone().unwrap();
+    for key in ["tls.crt", "tls.key", "ca.crt"] {
+        assert!(data.get(key).is_some_and(|v| !v.0.is_empty()), "{key}");
+    }
+    assert_eq!(ca_bundle(&pointed).unwrap(), data["ca.crt"].0);
+    let cc = pointed
+        .spec
+        .conversion
+        .unwrap()
+        .webhook
+        .unwrap()
+        .client_config
+        .unwrap();
+    assert_eq!(cc.url.unwrap(), format!("https://127.0.0.1:{port}/convert"));
+
+    // A v1beta1 object with list blocks is stored at v1beta3 as objects, through the webhook.
+    let api = |version: &str| -> Api<DynamicObject> {
+        Api::namespaced_with(
+            client.clone(),
+            &ns,
+            &instance_resource(OWN_CERT_GROUP, version),
+        )
+    };
+    let written: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": format!("{OWN_CERT_GROUP}/v1beta1"), "kind": "Instance",
+        "metadata": {"name": "legacy", "namespace": ns},
+        "spec": {"forProvider": {"region": "eu-west-1", "instanceClass": "db.t3.micro",
+            "blueGreenUpdate": [{"enabled": true}]}}
+    }))
+    .unwrap();
+    let mut created = false;
+    for _ in 0..50 {
+        match api("v1beta1")
+            .create(&PostParams::default(), &written)
+            .await
+        {
+            Ok(_) => {
+                created = true;
+                break;
+            }
+            Err(e) => {
+                eprintln!("create at v1beta1: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert!(created, "the v1beta1 object was never created");
+    let v3 = api("v1beta3").get("legacy").await.unwrap();
+    assert_eq!(
+        v3.data["spec"]["forProvider"]["blueGreenUpdate"],
+        json!({"enabled": true})
+    );
+
+    // A restart reuses the certificate: the Secret and the CRD's CA are unchanged, and the
+    // API server still trusts the webhook.
+    paved.stop();
+    let mut again = paved_with_own_certificate(&ns, port);
+    again.wait_ready(Duration::from_secs(90)).await;
+    let after = secrets.get("paved-webhook-tls").await.unwrap();
+    assert_eq!(after.data, stored.data);
+    assert_eq!(
+        ca_bundle(&crds.get(&name).await.unwrap()),
+        Some(data["ca.crt"].0.clone())
+    );
+    let mut read = None;
+    for _ in 0..50 {
+        match api("v1beta1").get("legacy").await {
+            Ok(o) => {
+                read = Some(o);
+                break;
+            }
+            Err(e) => {
+                eprintln!("read at v1beta1: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert_eq!(
+        read.unwrap().data["spec"]["forProvider"]["blueGreenUpdate"],
+        json!([{"enabled": true}])
+    );
+    let _ = api("v1beta3")
+        .delete("legacy", &DeleteParams::default())
+        .await;
+    let _ = crds.delete(&name, &DeleteParams::default()).await;
+    again.stop();
+}

@@ -8,13 +8,14 @@
 //! `securityGroupNames` survive a round trip through v1beta3). [`convert`] is pure; [`serve`] is
 //! the HTTPS edge.
 
+pub mod certs;
 pub mod server;
 
 use serde_json::Value;
 
 use crate::api::instance::{BlockShape, SINGLETON_BLOCKS, block_shape};
 
-pub use server::{TlsFiles, serve};
+pub use server::{Tls, TlsFiles, serve};
 
 /// Why an object cannot be converted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

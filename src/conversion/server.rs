@@ -26,7 +26,58 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-fn tls_config(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+/// Where the serving certificate comes from.
+#[derive(Clone, Debug)]
+pub enum Tls {
+    /// PEM files (cert-manager's Secret, mounted).
+    Files(TlsFiles),
+    /// PEM in memory (paved's own, see [`super::certs`]).
+    Pem(super::certs::ServingCert),
+}
+
+impl Tls {
+    fn describe(&self) -> String {
+        match self {
+            Tls::Files(f) => f.cert.display().to_string(),
+            Tls::Pem(_) => "paved's own certificate".into(),
+        }
+    }
+}
+
+fn tls_config(tls: &Tls) -> anyhow::Result<rustls::ServerConfig> {
+    match tls {
+        Tls::Files(files) => tls_config_files(files),
+        Tls::Pem(c) => tls_config_pem(&c.cert, &c.key),
+    }
+}
+
+/// The server configuration from a certificate chain and key in PEM.
+pub(crate) fn tls_config_pem(cert: &str, key: &str) -> anyhow::Result<rustls::ServerConfig> {
+    let certs = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the certificate")?;
+    if certs.is_empty() {
+        anyhow::bail!("no certificate in the PEM");
+    }
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("reading the private key")?;
+    server_config(certs, key).context("the key does not match the certificate")
+}
+
+fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn tls_config_files(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .with_context(|| format!("reading the certificate {}", files.cert.display()))?;
@@ -112,7 +163,7 @@ pub fn router() -> Router {
 /// bound address (useful with port 0) and the serving task.
 pub async fn serve(
     addr: SocketAddr,
-    tls: &TlsFiles,
+    tls: &Tls,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(
     SocketAddr,
@@ -129,7 +180,7 @@ pub async fn serve(
         tcp,
         acceptor: TlsAcceptor::from(Arc::new(config)),
     };
-    info!(addr = %local, cert = %tls.cert.display(), "serving the Instance conversion webhook");
+    info!(addr = %local, cert = %tls.describe(), "serving the Instance conversion webhook");
     let task = async move {
         axum::serve(listener, router())
             .with_graceful_shutdown(async move {
