@@ -542,11 +542,26 @@ async fn serve_conversion(
             "--conversion-webhook-addr needs a certificate: --tls-cert-file and --tls-key-file, or --conversion-webhook-secret"
         ),
     };
-    let (_, task) = crate::conversion::serve(addr, &tls, shutdown).await?;
-    if let Some((endpoint, cert)) = &own {
-        certs::point_crd(client, &args.conversion_webhook_crd, endpoint, &cert.ca).await?;
-    }
-    Ok(task)
+    let (_, task) = crate::conversion::serve(addr, &tls, shutdown.clone()).await?;
+    let keep = match own {
+        Some((endpoint, cert)) => {
+            let crd = args.conversion_webhook_crd.clone();
+            certs::point_crd(client, &crd, &endpoint, &cert.ca).await?;
+            futures::future::Either::Left(certs::keep_pointed(
+                client.clone(),
+                crd,
+                endpoint,
+                cert.ca,
+                Duration::from_secs(60),
+                shutdown,
+            ))
+        }
+        None => futures::future::Either::Right(std::future::ready(Ok(()))),
+    };
+    Ok(async move {
+        let (served, kept) = futures::future::join(task, keep).await;
+        served.and(kept)
+    })
 }
 
 /// The controllers `--controllers` names, one line each, sharing one cache of paved's Secrets

@@ -280,6 +280,49 @@ pub async fn point_crd(
     Ok(())
 }
 
+/// Whether the CRD's conversion already calls `endpoint` trusting `ca` (pure).
+pub fn is_pointed(crd: &CustomResourceDefinition, endpoint: &Endpoint, ca: &str) -> bool {
+    let Ok(live) = serde_json::to_value(&crd.spec.conversion) else {
+        return false;
+    };
+    let want = conversion_patch(endpoint, ca);
+    let want = &want["spec"]["conversion"];
+    live["strategy"] == want["strategy"]
+        && live["webhook"]["clientConfig"] == want["webhook"]["clientConfig"]
+}
+
+/// Keep the CRD pointed at the webhook until `shutdown`: a `kubectl apply` of the CRD as shipped
+/// (`strategy: None`) is undone within `every`. One GET per period; a patch only when it differs.
+pub async fn keep_pointed(
+    client: kube::Client,
+    crd: String,
+    endpoint: Endpoint,
+    ca: String,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            () = tokio::time::sleep(every) => {}
+        }
+        match api.get_opt(&crd).await {
+            Ok(Some(live)) if !is_pointed(&live, &endpoint, &ca) => {
+                tracing::warn!(
+                    crd,
+                    "the CRD's conversion no longer calls this webhook; pointing it back"
+                );
+                if let Err(e) = point_crd(&client, &crd, &endpoint, &ca).await {
+                    tracing::warn!(error = %format!("{e:#}"), "pointing the CRD at the webhook failed; retrying later");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(crd, error = %e, "reading the CRD failed; retrying later"),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -359,6 +402,13 @@ mod tests {
         assert_eq!(cc["service"]["port"], 443);
         assert_eq!(cc["service"]["path"], CONVERSION_PATH);
         assert_eq!(cc["caBundle"], "Q0E=");
+        // A CRD as the patch leaves it is pointed; as shipped (strategy None) it is not.
+        let mut crd = CustomResourceDefinition::default();
+        assert!(!is_pointed(&crd, &svc, "CA"));
+        crd.spec.conversion =
+            Some(serde_json::from_value(p["spec"]["conversion"].clone()).unwrap());
+        assert!(is_pointed(&crd, &svc, "CA"));
+        assert!(!is_pointed(&crd, &svc, "another CA"));
         let u = conversion_patch(&Endpoint::Url("https://127.0.0.1:1/convert".into()), "CA");
         assert_eq!(
             u["spec"]["conversion"]["webhook"]["clientConfig"]["url"],
