@@ -219,6 +219,35 @@ fn certificates(dir: &Path) {
 /// so that its webhook conversion does not change the shared Instance CRD other tests use.
 const TEST_GROUP: &str = "rds.versions-test.paved.dev";
 
+/// The Instance CRD with `conversion`, served in `group` instead (a fresh copy, established), so
+/// that a test can change its conversion without touching the real one other tests use.
+async fn instance_crd_in(
+    client: &kube::Client,
+    group: &str,
+    conversion: &paved::api::Conversion,
+) -> (Api<CustomResourceDefinition>, String) {
+    let mut crd = paved::api::all_crds_with(conversion)
+        .into_iter()
+        .find(|c| c.spec.group == "rds.aws.upbound.io")
+        .unwrap();
+    crd.spec.group = group.into();
+    let name = format!("instances.{group}");
+    crd.metadata.name = Some(name.clone());
+    crd.metadata.annotations = None;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let _ = crds.delete(&name, &DeleteParams::default()).await;
+    wait_deleted(&crds, &name, 60).await;
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(crds.clone(), &name, conditions::is_crd_established()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    (crds, name)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conversion_webhook_round_trips_v1beta1_through_v1beta3_storage() {
     let client = client().await;
@@ -249,25 +278,7 @@ async fn the_conversion_webhook_round_trips_v1beta1_through_v1beta3_storage() {
         url: format!("https://{addr}/convert"),
         ca_bundle: std::fs::read(dir.path().join("ca.crt")).unwrap(),
     };
-    let mut crd = paved::api::all_crds_with(&conversion)
-        .into_iter()
-        .find(|c| c.spec.group == "rds.aws.upbound.io")
-        .unwrap();
-    crd.spec.group = TEST_GROUP.into();
-    crd.metadata.name = Some(format!("instances.{TEST_GROUP}"));
-    crd.metadata.annotations = None;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd.metadata.name.clone().unwrap();
-    let _ = crds.delete(&name, &DeleteParams::default()).await;
-    wait_deleted(&crds, &name, 60).await;
-    crds.create(&PostParams::default(), &crd).await.unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(crds.clone(), &name, conditions::is_crd_established()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (crds, name) = instance_crd_in(&client, TEST_GROUP, &conversion).await;
 
     let api = |version: &str| -> Api<DynamicObject> {
         Api::namespaced_with(client.clone(), &ns, &instance_resource(TEST_GROUP, version))
@@ -417,24 +428,8 @@ async fn paved_makes_its_own_webhook_certificate_and_points_the_crd_at_itself() 
     let client = client().await;
     let ns = test_namespace(&client, "versions-own-cert").await;
     // The CRD as `crds/` ships it: strategy None.
-    let mut crd = paved::api::all_crds_with(&paved::api::Conversion::None)
-        .into_iter()
-        .find(|c| c.spec.group == "rds.aws.upbound.io")
-        .unwrap();
-    crd.spec.group = OWN_CERT_GROUP.into();
-    crd.metadata.name = Some(format!("instances.{OWN_CERT_GROUP}"));
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd.metadata.name.clone().unwrap();
-    let _ = crds.delete(&name, &DeleteParams::default()).await;
-    wait_deleted(&crds, &name, 60).await;
-    crds.create(&PostParams::default(), &crd).await.unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(crds.clone(), &name, conditions::is_crd_established()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    let (crds, name) =
+        instance_crd_in(&client, OWN_CERT_GROUP, &paved::api::Conversion::None).await;
 
     let port = free_port();
     let mut paved = paved_with_own_certificate(&ns, port);
