@@ -55,13 +55,16 @@ impl SecretFeed {
         let (tx_b, rx_b) = mpsc::unbounded_channel();
         let mut changes = self.changes;
         tokio::spawn(async move {
-            while let Some(secret) = changes.recv().await {
-                // Both gone: stop, so that the watch sees its consumer go.
-                let a = tx_a.send(secret.clone()).is_ok();
-                let b = tx_b.send(secret).is_ok();
-                if !a && !b {
-                    break;
-                }
+            loop {
+                // Both gone: stop at once, so that the watch sees its consumer go.
+                let both_gone = futures::future::join(tx_a.closed(), tx_b.closed());
+                let secret = tokio::select! {
+                    s = changes.recv() => s,
+                    _ = both_gone => None,
+                };
+                let Some(secret) = secret else { break };
+                let _ = tx_a.send(secret.clone());
+                let _ = tx_b.send(secret);
             }
         });
         let twin = SecretFeed {

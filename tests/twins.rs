@@ -71,7 +71,8 @@ fn composition(name: &str, region: &str, pc: &str, vpc: &str, subnets: &[String]
     twin_engine["vpcSecurityGroupIdSelector"] = json!({"matchControllerRef": true});
     json!({
         "apiVersion": "apiextensions.crossplane.io/v1", "kind": "Composition",
-        "metadata": {"name": name},
+        // Labelled so that the claim tests delete it if this test fails before it does.
+        "metadata": {"name": name, "labels": {TEST_COMPOSITION_LABEL: "true"}},
         "spec": {
             "compositeTypeRef": {"apiVersion": "database.example.com/v1alpha1", "kind": "PostgreSQLInstance"},
             "mode": "Pipeline",
