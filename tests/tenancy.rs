@@ -419,8 +419,8 @@ async fn install_scoped(client: &kube::Client, team: &str, cleanup: &mut Cluster
         applied += 1;
     }
     assert_eq!(
-        applied, 9,
-        "SA, ClusterRole(Binding), Role(Binding) x3 (the team's, ProviderConfig credentials, Composition Events)"
+        applied, 11,
+        "SA, ClusterRole(Binding), Role(Binding) x4 (the team's, ProviderConfig credentials, Composition Events, the webhook's own Secret)"
     );
     release
 }
