@@ -553,3 +553,93 @@ async fn the_same_claim_readopts_the_groups_its_orphaned_objects_left() {
         .unwrap();
     drop(cleanup);
 }
+
+/// An Instance waiting for its SubnetGroup is woken when the group changes, not by a timer:
+/// with the poll (the timer retry of a waiting object) and the resync at an hour, it becomes
+/// Ready once the group does (without the wake it would wait the hour). Which objects a change
+/// wakes is table-tested in `managed::refs` (`who_refers_to_a_target`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_waiting_for_its_subnet_group_is_woken_when_the_group_is_ready() {
+    let region = "eu-west-3";
+    let env = RdsEnv::new("netwake", region, None).await;
+    let ec2 = emulator_ec2(region).await;
+    let (_vpc, subnets) = existing_network(&ec2, region).await;
+    let hour = Duration::from_secs(3600);
+    let cfg = paved::rds::RdsConfig {
+        poll_interval: hour,
+        resync: hour,
+        ..fast()
+    };
+    let rds = RdsController::start(&env.client, &env.ns, cfg).await;
+    let sngs: Api<SubnetGroup> = Api::namespaced(env.client.clone(), &env.ns);
+    let pc = json!({"name": env.pc});
+    let group = |name: &str| -> SubnetGroup {
+        serde_json::from_value(json!({
+            "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+            "metadata": {"name": name},
+            "spec": {"providerConfigRef": pc, "forProvider": {"region": region, "subnetIds": subnets}}
+        }))
+        .unwrap()
+    };
+    let waits = || {
+        rds.metrics
+            .failures("Instance", "ReferenceNotReady", "none")
+    };
+
+    env.create(
+        "woken",
+        json!({"spec": {"forProvider": {"dbSubnetGroupNameRef": {"name": "net"}}}}),
+    )
+    .await;
+    wait_for(&env.instances, "woken", 60, "waiting", |o| {
+        cond(o, "Synced").is_some_and(|c| c.reason == "ReferenceNotReady")
+    })
+    .await;
+    assert!(waits() >= 1);
+
+    // Another group in the namespace: it is not the one the Instance waits for.
+    sngs.create(&PostParams::default(), &group("other"))
+        .await
+        .unwrap();
+    wait_ready_obj(&sngs, "other", 60).await;
+    assert!(
+        env.own_ids().await.is_empty(),
+        "no database without its group"
+    );
+
+    // Its group becomes Ready: it is woken and becomes Ready too, although its timer retry is
+    // an hour away.
+    sngs.create(&PostParams::default(), &group("net"))
+        .await
+        .unwrap();
+    let net = wait_ready_obj(&sngs, "net", 60).await;
+    let inst = env.wait_ready("woken", 120).await;
+    let name = net
+        .annotations()
+        .get("crossplane.io/external-name")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        inst.spec.for_provider.db_subnet_group_name.as_deref(),
+        Some(name.as_str())
+    );
+    assert!(waits() >= 1);
+
+    env.instances
+        .delete("woken", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_deleted(&env.instances, "woken", 60).await;
+    for n in ["net", "other"] {
+        sngs.delete(n, &DeleteParams::default()).await.unwrap();
+        wait_deleted(&sngs, n, 60).await;
+    }
+    rds.stop().await;
+}
+
+async fn wait_ready_obj(api: &Api<SubnetGroup>, name: &str, secs: u64) -> SubnetGroup {
+    wait_for(api, name, secs, "Ready", |o| {
+        has_status(o, "Ready", paved::api::ConditionStatus::True)
+    })
+    .await
+}

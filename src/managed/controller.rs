@@ -36,6 +36,8 @@ use super::kind::{ExternalClient, ManagedStatus};
 use super::lifecycle;
 use super::metrics::RdsMetrics;
 use super::observe::Fleets;
+use super::refs::Target;
+use super::resolve::{Refers, waiting_on};
 
 /// State shared by the controllers of every kind and every watched namespace: the API client,
 /// settings, metrics, Events, and the AWS side (clients, token buckets, fleet caches).
@@ -50,7 +52,15 @@ pub(crate) struct Shared {
     pub(crate) buckets: Buckets,
     pub(crate) clients: Clients,
     pub(crate) http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    /// Changes to objects that others reference (SubnetGroups, SecurityGroups,
+    /// ParameterGroups), announced by their kind's own watch: the controllers of the kinds that
+    /// reference them wake the objects waiting for the changed one.
+    pub(crate) targets: tokio::sync::broadcast::Sender<Arc<Target>>,
 }
+
+/// How many announced target changes a slow controller may fall behind before it misses some
+/// (a missed change is caught by the waiting object's next poll).
+const TARGET_BACKLOG: usize = 1024;
 
 /// Context of the controller of one kind in one namespace scope.
 pub(crate) struct Ctx<K: ExternalClient> {
@@ -85,6 +95,7 @@ impl Shared {
             buckets: Buckets::default(),
             clients: Clients::default(),
             http: client::http_client(),
+            targets: tokio::sync::broadcast::channel(TARGET_BACKLOG).0,
         }
     }
 }
@@ -200,7 +211,10 @@ impl<'a> Kinds<'a> {
 
     /// Start the controller of kind `K` in every scope; `feeds`: paved's Secrets, one per scope,
     /// for a kind that reads or writes them.
-    fn run<K: ExternalClient>(&mut self, mut feeds: Option<Vec<SecretFeed>>) -> anyhow::Result<()>
+    fn run<K: ExternalClient + Refers>(
+        &mut self,
+        mut feeds: Option<Vec<SecretFeed>>,
+    ) -> anyhow::Result<()>
     where
         K::DynamicType: Default,
     {
@@ -244,7 +258,7 @@ impl<'a> Kinds<'a> {
 
 /// The controller of kind `K` in one namespace scope (`None`: all namespaces), and the synced
 /// signals of its caches (its objects, paved's Secrets when it reads them, ProviderConfigs).
-fn scope_controller<K: ExternalClient>(
+fn scope_controller<K: ExternalClient + Refers>(
     client: &kube::Client,
     shared: &Arc<Shared>,
     scope: Option<String>,
@@ -266,10 +280,17 @@ fn scope_controller<K: ExternalClient>(
     // before it is stored.
     let (store, objects_synced, objects) = synced::cached(objects, watcher::Config::default());
     // Dropped at shutdown, with the reflector's writer (see `watch::until_shutdown`).
-    let stream = watch::until_shutdown(
-        watch::settled_objects(objects, false).boxed(),
-        shutdown.clone(),
-    );
+    // An object others reference announces each change once the store has it.
+    let announce = shared.targets.clone();
+    let objects = watch::settled_objects(objects, false).inspect(move |o| {
+        if let Ok(o) = o
+            && let Some(t) = o.as_target()
+        {
+            // No receiver (no referencing kind running) is not an error.
+            let _ = announce.send(Arc::new(t));
+        }
+    });
+    let stream = watch::until_shutdown(objects.boxed(), shutdown.clone());
     let mut synced = vec![objects_synced];
     // paved's Secrets: one cache shared with the claim controller (see `crate::secrets`).
     let (secret_store, secret_stream) = match feed {
@@ -287,7 +308,7 @@ fn scope_controller<K: ExternalClient>(
     let pcs: Api<ProviderConfig> = Api::all(client.clone());
     let (pc_store, pcs_synced, pcs) = synced::cached(pcs, watcher::Config::default());
     synced.push(pcs_synced);
-    let pc_stream = watch::settled_objects(pcs, true);
+    let pc_stream = watch::until_shutdown(watch::settled_objects(pcs, true).boxed(), shutdown.clone());
     let mapper_store = store.clone();
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
@@ -297,10 +318,13 @@ fn scope_controller<K: ExternalClient>(
         latest: Overlay::default(),
     });
     let counted = store.clone();
+    // Ended at shutdown like the objects' stream: the broadcast it reads outlives the controller.
+    let wakes = watch::until_shutdown(wakes::<K>(shared, store.clone()), shutdown.clone());
     let run = Controller::for_stream(stream, store)
         .with_config(ControllerConfig::default().concurrency(concurrency))
-        .owns_stream(secret_stream)
+        .owns_stream(watch::until_shutdown(secret_stream, shutdown.clone()))
         .reconcile_all_on(watch::resync_ticks(shared.config.resync))
+        .reconcile_on(wakes)
         .watches_stream(pc_stream, move |pc: ProviderConfig| {
             users_of(&mapper_store, &pc.name_any())
         })
@@ -322,4 +346,45 @@ fn users_of<K: ExternalClient>(objects: &Store<K>, name: &str) -> Vec<ObjectRef<
         .filter(|o| o.provider_config_name() == name)
         .map(|o| ObjectRef::from_obj(&*o))
         .collect()
+}
+
+/// The objects of kind `K` to wake when an object they reference changes: for each announced
+/// change of a kind `K` refers to, the objects in `store` still waiting for it (none when `K`
+/// refers to nothing). A change missed by a lagging receiver is caught by the
+/// waiting object's next poll (its timer retry).
+fn wakes<K: ExternalClient + Refers>(
+    shared: &Shared,
+    store: Store<K>,
+) -> futures::stream::BoxStream<'static, ObjectRef<K>>
+where
+    K::DynamicType: Default,
+{
+    if K::REFERS_TO.is_empty() {
+        return futures::stream::empty().boxed();
+    }
+    let changes = futures::stream::unfold(shared.targets.subscribe(), |mut rx| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match rx.recv().await {
+                Ok(t) => return Some((t, rx)),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    changes
+        .filter(|t| std::future::ready(K::REFERS_TO.contains(&t.kind)))
+        .flat_map(move |t| {
+            let objects = store.state();
+            let woken = waiting_on(objects.iter().map(|o| &**o), &t);
+            if !woken.is_empty() {
+                tracing::debug!(kind = K::kind(&()).as_ref(), target = %format!("{} {}/{}", t.kind, t.namespace, t.name), woken = woken.len(), "waking objects waiting for a reference");
+            }
+            futures::stream::iter(
+                woken
+                    .into_iter()
+                    .map(|(ns, name)| ObjectRef::<K>::new(&name).within(&ns)),
+            )
+        })
+        .boxed()
 }

@@ -31,7 +31,9 @@ use super::subnet_group::DbSubnetGroup;
 /// How long a client is kept before it is rebuilt (re-reading credential Secrets).
 const CLIENT_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// While a reference does not resolve, look again this often.
+/// Half the retry of a deletion that AWS refuses because something still uses the resource.
+/// (An object waiting for a reference is woken when its target changes, see
+/// `super::controller`, and otherwise looks again at the poll interval.)
 pub const REFERENCE_RETRY: Duration = Duration::from_secs(5);
 
 /// What [`super::controller::Ctx::provider_settings`] resolves.
@@ -211,10 +213,9 @@ pub(crate) async fn apply_resolution<K: ExternalClient>(
                 w.message.clone(),
             );
             let b = Blocked::new(super::refs::Waiting::REASON, w.message);
-            return Ok(flow.block(
-                b,
-                kube::runtime::controller::Action::requeue(REFERENCE_RETRY),
-            ));
+            // Woken when what it waits for changes; the poll is the fallback (a missed wake).
+            let poll = flow.poll();
+            return Ok(flow.block(b, kube::runtime::controller::Action::requeue(poll)));
         }
         Ok(Resolved::Write(f)) => f,
     };
@@ -481,33 +482,17 @@ where
         + super::resolve::Family
         + crate::api::twin::Base<crate::api::instance::Instance>,
 {
-    use super::resolve::{Family, RefField, merge, resolve};
+    use super::resolve::{Family, instance_ref_fields, merge, resolve};
     use crate::api::parameter_group::ParameterGroup;
     use crate::api::security_group::SecurityGroup;
     use crate::api::subnet_group::SubnetGroup;
     if let Some(refused) = refuse_foreign_refs(flow) {
         return Ok(refused);
     }
-    let fp = &flow.obj.base().spec.for_provider;
     let no_ids: Vec<String> = Vec::new();
-    let subnet = [RefField::One {
-        field: "dbSubnetGroupName",
-        current: fp.db_subnet_group_name.as_deref(),
-        reference: fp.db_subnet_group_name_ref.as_ref(),
-        selector: fp.db_subnet_group_name_selector.as_ref(),
-    }];
-    let groups = [RefField::Many {
-        field: "vpcSecurityGroupIds",
-        current: fp.vpc_security_group_ids.as_deref().unwrap_or(&no_ids),
-        references: fp.vpc_security_group_id_refs.as_deref().unwrap_or_default(),
-        selector: fp.vpc_security_group_id_selector.as_ref(),
-    }];
-    let params = [RefField::One {
-        field: "parameterGroupName",
-        current: fp.parameter_group_name.as_deref(),
-        reference: fp.parameter_group_name_ref.as_ref(),
-        selector: fp.parameter_group_name_selector.as_ref(),
-    }];
+    let [(_, subnet), (_, groups), (_, params)] =
+        instance_ref_fields(&flow.obj.base().spec.for_provider, &no_ids);
+    let (subnet, groups, params) = ([subnet], [groups], [params]);
     let client = flow.ctx.shared.client.clone();
     let results = async {
         Ok::<_, kube::Error>(vec![

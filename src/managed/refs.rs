@@ -240,6 +240,63 @@ pub fn resolve_many(
     Ok(Some(values))
 }
 
+/// A reference of an object that is still to be resolved, as waking needs it: which kind it
+/// names, and how (by name, or by selector).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted<'a> {
+    /// The referenced kind, for example `SubnetGroup`.
+    pub kind: &'static str,
+    /// `...Ref(s).name`: the names it points at.
+    pub names: Vec<&'a str>,
+    /// `...Selector`.
+    pub selector: Option<&'a Selector>,
+}
+
+/// An object others may reference, as a change to it is announced: its kind, namespace,
+/// name, labels and controller (the fields a reference or selector matches on).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Target {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub controller_uid: Option<String>,
+}
+
+/// Whether an object in `namespace` with controller `controller_uid` and the unresolved
+/// references `wanted` refers to `target` (pure): same namespace and kind, and a reference
+/// names it or a selector picks it (`matchControllerRef`: same controller; `matchLabels`: all
+/// the labels). A reference wins over a selector, as in [`resolve_one`].
+pub fn refers_to(
+    namespace: &str,
+    controller_uid: Option<&str>,
+    wanted: &[Wanted<'_>],
+    target: &Target,
+) -> bool {
+    if namespace != target.namespace {
+        return false;
+    }
+    wanted.iter().filter(|w| w.kind == target.kind).any(|w| {
+        if !w.names.is_empty() {
+            return w.names.contains(&target.name.as_str());
+        }
+        w.selector.is_some_and(|s| {
+            let field = Field {
+                name: "",
+                kind: target.kind,
+                controller_uid,
+            };
+            let c = Candidate {
+                name: target.name.clone(),
+                labels: target.labels.clone(),
+                controller_uid: target.controller_uid.clone(),
+                ..Candidate::default()
+            };
+            !selected(&field, s, std::slice::from_ref(&c)).is_empty()
+        })
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -439,5 +496,123 @@ mod tests {
         };
         let got = resolve_many(&f, &[], &[r("sg-a"), optional], None, &pool);
         assert_eq!(got, Ok(Some(vec!["ext-sg-a".into()])));
+    }
+
+    #[test]
+    fn who_refers_to_a_target() {
+        let target = Target {
+            kind: "SubnetGroup",
+            namespace: "team".into(),
+            name: "net".into(),
+            labels: [("tier".to_string(), "db".to_string())].into(),
+            controller_uid: Some("claim-1".into()),
+        };
+        let by_ctrl = sel(true, &[]);
+        let by_label = sel(false, &[("tier", "db")]);
+        let other_label = sel(false, &[("tier", "cache")]);
+        let both = sel(true, &[("tier", "db")]);
+        let w = |kind, names: Vec<&'static str>, selector| Wanted {
+            kind,
+            names,
+            selector,
+        };
+        // (namespace, controller, wanted, refers)
+        let cases: Vec<(&str, Option<&str>, Vec<Wanted<'_>>, bool)> = vec![
+            ("team", None, vec![], false),
+            (
+                "team",
+                None,
+                vec![w("SubnetGroup", vec!["net"], None)],
+                true,
+            ),
+            (
+                "team",
+                None,
+                vec![w("SubnetGroup", vec!["a", "net"], None)],
+                true,
+            ),
+            (
+                "team",
+                None,
+                vec![w("SubnetGroup", vec!["other"], None)],
+                false,
+            ),
+            // the same name in another namespace, or of another kind
+            (
+                "prod",
+                None,
+                vec![w("SubnetGroup", vec!["net"], None)],
+                false,
+            ),
+            (
+                "team",
+                None,
+                vec![w("ParameterGroup", vec!["net"], None)],
+                false,
+            ),
+            (
+                "team",
+                Some("claim-1"),
+                vec![w("SubnetGroup", vec![], Some(&by_ctrl))],
+                true,
+            ),
+            (
+                "team",
+                Some("claim-2"),
+                vec![w("SubnetGroup", vec![], Some(&by_ctrl))],
+                false,
+            ),
+            // matchControllerRef without a controller of its own picks nothing
+            (
+                "team",
+                None,
+                vec![w("SubnetGroup", vec![], Some(&by_ctrl))],
+                false,
+            ),
+            (
+                "team",
+                None,
+                vec![w("SubnetGroup", vec![], Some(&by_label))],
+                true,
+            ),
+            (
+                "team",
+                None,
+                vec![w("SubnetGroup", vec![], Some(&other_label))],
+                false,
+            ),
+            (
+                "team",
+                Some("claim-1"),
+                vec![w("SubnetGroup", vec![], Some(&both))],
+                true,
+            ),
+            (
+                "team",
+                Some("claim-2"),
+                vec![w("SubnetGroup", vec![], Some(&both))],
+                false,
+            ),
+            // a reference wins over the selector beside it
+            (
+                "team",
+                Some("claim-1"),
+                vec![w("SubnetGroup", vec!["other"], Some(&by_ctrl))],
+                false,
+            ),
+            // one of several fields matching is enough
+            (
+                "team",
+                Some("claim-1"),
+                vec![
+                    w("SecurityGroup", vec![], Some(&by_ctrl)),
+                    w("SubnetGroup", vec![], Some(&by_ctrl)),
+                ],
+                true,
+            ),
+        ];
+        for (i, (ns, ctrl, wanted, want)) in cases.into_iter().enumerate() {
+            assert_eq!(refers_to(ns, ctrl, &wanted, &target), want, "case {i}");
+        }
     }
 }

@@ -16,7 +16,10 @@ use crate::api::reference::{Reference, Selector};
 use crate::api::security_group::SecurityGroup;
 use crate::api::subnet_group::SubnetGroup;
 
-use super::refs::{Candidate, Field, Waiting, resolve_many, resolve_one};
+use crate::api::instance::Instance;
+use crate::api::security_group_rule::SecurityGroupRule;
+
+use super::refs::{Candidate, Field, Target, Waiting, Wanted, resolve_many, resolve_one};
 
 /// A kind a reference may point at, and the value a reference takes from it.
 pub trait RefTarget:
@@ -182,6 +185,226 @@ impl RefField<'_> {
     }
 }
 
+impl<'a> RefField<'a> {
+    /// The reference as waking needs it (`kind`: the kind it names), while it is still to be
+    /// resolved; `None` once resolved (a change to the target then wakes nothing).
+    pub fn wanted(&self, kind: &'static str) -> Option<Wanted<'a>> {
+        if !self.needs_lookup() {
+            return None;
+        }
+        Some(match self {
+            RefField::One {
+                reference,
+                selector,
+                ..
+            } => Wanted {
+                kind,
+                names: reference.iter().map(|r| r.name.as_str()).collect(),
+                selector: *selector,
+            },
+            RefField::Many {
+                references,
+                selector,
+                ..
+            } => Wanted {
+                kind,
+                names: references.iter().map(|r| r.name.as_str()).collect(),
+                selector: *selector,
+            },
+        })
+    }
+}
+
+/// A managed kind in the reference graph: what its objects wait for, and what a change to one
+/// of them announces. The lifecycle's controllers wake an object when a target it waits for
+/// changes (see `super::controller`).
+pub(crate) trait Refers {
+    /// The kinds its references name (empty: never woken by a reference target).
+    const REFERS_TO: &'static [&'static str] = &[];
+    /// Its references still to be resolved.
+    fn wanted(&self) -> Vec<Wanted<'_>> {
+        Vec::new()
+    }
+    /// It as a reference target (`None`: no kind references its kind).
+    fn as_target(&self) -> Option<Target> {
+        None
+    }
+}
+
+/// An object of a referenced kind as its change is announced.
+pub fn target_of<T: RefTarget>(obj: &T) -> Target {
+    Target {
+        kind: T::KIND,
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        labels: obj.labels().clone(),
+        controller_uid: controller_uid(obj),
+    }
+}
+
+impl Refers for SubnetGroup {
+    fn as_target(&self) -> Option<Target> {
+        Some(target_of(self))
+    }
+}
+
+impl Refers for SecurityGroup {
+    fn as_target(&self) -> Option<Target> {
+        Some(target_of(self))
+    }
+}
+
+impl Refers for ParameterGroup {
+    fn as_target(&self) -> Option<Target> {
+        Some(target_of(self))
+    }
+}
+
+/// The kind a twin target is announced as: its kind with the twin's group, so that a twin's
+/// change wakes only twins (a twin's references name twins, see [`Family`]).
+pub(crate) const fn twin_target_kind(kind: &'static str) -> &'static str {
+    match kind.as_bytes() {
+        b"SubnetGroup" => "SubnetGroup.rds.aws.m.upbound.io",
+        b"SecurityGroup" => "SecurityGroup.ec2.aws.m.upbound.io",
+        b"ParameterGroup" => "ParameterGroup.rds.aws.m.upbound.io",
+        _ => kind,
+    }
+}
+
+/// A twin target: announced under its twin kind.
+macro_rules! twin_target {
+    ($($kind:ty),*) => {$(
+        impl Refers for crate::api::twin::M<$kind> {
+            fn as_target(&self) -> Option<Target> {
+                self.0.as_target().map(|mut t| {
+                    t.kind = twin_target_kind(t.kind);
+                    t
+                })
+            }
+        }
+    )*};
+}
+twin_target!(SubnetGroup, SecurityGroup, ParameterGroup);
+
+/// A twin that refers: it waits for the twins of what its kind waits for.
+macro_rules! twin_referrer {
+    ($kind:ty => [$($target:ty),*]) => {
+        impl Refers for crate::api::twin::M<$kind> {
+            const REFERS_TO: &'static [&'static str] =
+                &[$(twin_target_kind(<$target as RefTarget>::KIND)),*];
+            fn wanted(&self) -> Vec<Wanted<'_>> {
+                let mut wanted = self.0.wanted();
+                for w in &mut wanted {
+                    w.kind = twin_target_kind(w.kind);
+                }
+                wanted
+            }
+        }
+    };
+}
+twin_referrer!(Instance => [SubnetGroup, SecurityGroup, ParameterGroup]);
+twin_referrer!(SecurityGroupRule => [SecurityGroup]);
+
+/// The reference fields of an Instance, each with the kind it names (resolved by
+/// `super::network::resolve_instance_refs`).
+pub(crate) fn instance_ref_fields<'a>(
+    fp: &'a crate::api::instance::InstanceParameters,
+    no_ids: &'a [String],
+) -> [(&'static str, RefField<'a>); 3] {
+    [
+        (
+            SubnetGroup::KIND,
+            RefField::One {
+                field: "dbSubnetGroupName",
+                current: fp.db_subnet_group_name.as_deref(),
+                reference: fp.db_subnet_group_name_ref.as_ref(),
+                selector: fp.db_subnet_group_name_selector.as_ref(),
+            },
+        ),
+        (
+            SecurityGroup::KIND,
+            RefField::Many {
+                field: "vpcSecurityGroupIds",
+                current: fp.vpc_security_group_ids.as_deref().unwrap_or(no_ids),
+                references: fp.vpc_security_group_id_refs.as_deref().unwrap_or_default(),
+                selector: fp.vpc_security_group_id_selector.as_ref(),
+            },
+        ),
+        (
+            ParameterGroup::KIND,
+            RefField::One {
+                field: "parameterGroupName",
+                current: fp.parameter_group_name.as_deref(),
+                reference: fp.parameter_group_name_ref.as_ref(),
+                selector: fp.parameter_group_name_selector.as_ref(),
+            },
+        ),
+    ]
+}
+
+impl Refers for Instance {
+    const REFERS_TO: &'static [&'static str] =
+        &[SubnetGroup::KIND, SecurityGroup::KIND, ParameterGroup::KIND];
+    fn wanted(&self) -> Vec<Wanted<'_>> {
+        instance_ref_fields(&self.spec.for_provider, &[])
+            .iter()
+            .filter_map(|(kind, f)| f.wanted(kind))
+            .collect()
+    }
+}
+
+impl Refers for SecurityGroupRule {
+    const REFERS_TO: &'static [&'static str] = &[SecurityGroup::KIND];
+    /// securityGroupId and sourceSecurityGroupId (resolved in `super::security_group_rule`).
+    fn wanted(&self) -> Vec<Wanted<'_>> {
+        let fp = &self.spec.for_provider;
+        [
+            RefField::One {
+                field: "securityGroupId",
+                current: fp.security_group_id.as_deref(),
+                reference: fp.security_group_id_ref.as_ref(),
+                selector: fp.security_group_id_selector.as_ref(),
+            },
+            RefField::One {
+                field: "sourceSecurityGroupId",
+                current: fp.source_security_group_id.as_deref(),
+                reference: fp.source_security_group_id_ref.as_ref(),
+                selector: fp.source_security_group_id_selector.as_ref(),
+            },
+        ]
+        .iter()
+        .filter_map(|f| f.wanted(SecurityGroup::KIND))
+        .collect()
+    }
+}
+
+/// The objects of `objects` that wait for `target` (pure): [`super::refs::refers_to`] over
+/// their unresolved references.
+pub(crate) fn waiting_on<'o, K: Refers + Resource + 'o>(
+    objects: impl IntoIterator<Item = &'o K>,
+    target: &Target,
+) -> Vec<(String, String)> {
+    objects
+        .into_iter()
+        .filter(|o| {
+            let wanted = o.wanted();
+            !wanted.is_empty()
+                && super::refs::refers_to(
+                    o.meta().namespace.as_deref().unwrap_or_default(),
+                    controller_uid(*o).as_deref(),
+                    &wanted,
+                    target,
+                )
+        })
+        .map(|o| {
+            (
+                o.meta().namespace.clone().unwrap_or_default(),
+                o.meta().name.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// What resolving an object's references gave.
 #[derive(Debug, PartialEq)]
 pub enum Resolved {
@@ -293,6 +516,31 @@ pub fn merge(results: Vec<Resolved>) -> Resolved {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
+
+    #[test]
+    fn a_twin_target_wakes_only_twins() {
+        use crate::api::twin::M;
+        let group: SubnetGroup = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "net", "namespace": "team"},
+            "spec": {"forProvider": {"region": "eu-west-1"}}
+        }))
+        .unwrap();
+        let base = group.as_target().unwrap();
+        let twin = M(group).as_target().unwrap();
+        assert_eq!(base.kind, "SubnetGroup");
+        assert_eq!(twin.kind, "SubnetGroup.rds.aws.m.upbound.io");
+        assert!(<M<Instance> as Refers>::REFERS_TO.contains(&twin.kind));
+        assert!(!<M<Instance> as Refers>::REFERS_TO.contains(&base.kind));
+        assert!(!<Instance as Refers>::REFERS_TO.contains(&twin.kind));
+        let inst: Instance = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db", "namespace": "team"},
+            "spec": {"forProvider": {"region": "eu-west-1",
+                "dbSubnetGroupNameRef": {"name": "net"}}}
+        }))
+        .unwrap();
+        let kinds: Vec<&str> = M(inst).wanted().iter().map(|w| w.kind).collect();
+        assert_eq!(kinds, ["SubnetGroup.rds.aws.m.upbound.io"]);
+    }
     use super::*;
 
     #[test]
