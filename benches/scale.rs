@@ -290,10 +290,10 @@ async fn run() {
     eprintln!("[bench] {n} claims created in {apply_secs:.1} s; waiting for Ready");
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
     // About 2 rate-limited AWS calls per claim for the Instance alone; the network variant
-    // makes about 4 more (the three network objects' creates, tags and the Instance's wait),
-    // so it gets three times the allowance.
-    let calls_allowed = if network > 0 { 6.0 } else { 2.0 };
-    let timeout = Duration::from_secs(300 + (n as f64 * calls_allowed / rps.max(0.1)) as u64);
+    // makes about 4 more (the three network objects' creates and tags) and waits for its
+    // references in order, so it gets three times the calls and twice the base.
+    let (base_secs, calls_allowed) = if network > 0 { (600, 6.0) } else { (300, 2.0) };
+    let timeout = Duration::from_secs(base_secs + (n as f64 * calls_allowed / rps.max(0.1)) as u64);
     let progress = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(15)).await;
