@@ -289,7 +289,11 @@ async fn run() {
     let apply_secs = t0.elapsed().as_secs_f64();
     eprintln!("[bench] {n} claims created in {apply_secs:.1} s; waiting for Ready");
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    let timeout = Duration::from_secs(300 + (n as f64 * 2.0 / rps.max(0.1)) as u64);
+    // About 2 rate-limited AWS calls per claim for the Instance alone; the network variant
+    // makes about 4 more (the three network objects' creates and tags) and waits for its
+    // references in order, so it gets three times the calls and twice the base.
+    let (base_secs, calls_allowed) = if network > 0 { (600, 6.0) } else { (300, 2.0) };
+    let timeout = Duration::from_secs(base_secs + (n as f64 * calls_allowed / rps.max(0.1)) as u64);
     let progress = tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(15)).await;
@@ -404,6 +408,9 @@ async fn run() {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
+    let kube_writes_by_resource = per_claim(&writes_by_resource(&kube_scale_paved), n);
+    let aws_calls_by_kind = per_claim(&aws_by_kind(&aws_scale), n);
+    let idle_aws_by_kind = per_claim(&aws_by_kind(&idle_aws), idle_polls as usize);
     let mut report = json!({
         "claims": n,
         "claim_kinds": kinds.iter().map(|k| k.resource.kind.clone()).collect::<Vec<_>>(),
@@ -447,6 +454,9 @@ async fn run() {
         }
     });
     report["composition"] = json!(composition_words);
+    report["details"]["kube_writes_per_claim_by_resource"] = json!(kube_writes_by_resource);
+    report["details"]["aws_calls_per_claim_by_kind"] = json!(aws_calls_by_kind);
+    report["details"]["idle_aws_calls_per_poll_by_kind"] = json!(idle_aws_by_kind);
     std::fs::write(
         out_dir.join("report.json"),
         serde_json::to_string_pretty(&report).unwrap(),
@@ -576,6 +586,12 @@ fn markdown(r: &Value) -> String {
     out.push_str(&format!(
         "AWS calls during the scale phase: {}\n",
         d["aws_calls_scale_by_operation"]
+    ));
+    out.push_str(&format!(
+        "Kubernetes writes per claim by resource: {} · AWS calls per claim by kind: {} · idle AWS calls per poll by kind: {}\n",
+        d["kube_writes_per_claim_by_resource"],
+        d["aws_calls_per_claim_by_kind"],
+        d["idle_aws_calls_per_poll_by_kind"]
     ));
     out.push_str(&format!(
         "Idle Kubernetes requests: {} · idle AWS calls: {}\n",
@@ -726,4 +742,57 @@ async fn claim_kinds(client: &Client, seed_composition: &str, xrd_kinds: usize) 
     }
     eprintln!("[bench] {} XRD-defined claim kinds served", out.len());
     out
+}
+
+/// Kubernetes writes by resource (`subnetgroups`, `instances`, `events`, ...; subresources
+/// folded into their resource) from a `kube_requests` map.
+fn writes_by_resource(m: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (k, v) in m {
+        let Some((verb, res)) = k.split_once(' ') else {
+            continue;
+        };
+        if WRITE_VERBS.contains(&verb) {
+            let res = res.split('/').next().unwrap_or(res);
+            *out.entry(res.to_string()).or_insert(0.0) += v;
+        }
+    }
+    out
+}
+
+/// The managed kind an AWS operation serves (by its name; tag calls are shared by the RDS
+/// kinds and counted apart).
+fn aws_kind(op: &str) -> &'static str {
+    if op.contains("SubnetGroup") {
+        "SubnetGroup"
+    } else if op.contains("ParameterGroup") || op.contains("Parameters") {
+        "ParameterGroup"
+    } else if op.contains("SecurityGroupRule")
+        || op.contains("SecurityGroupIngress")
+        || op.contains("SecurityGroupEgress")
+    {
+        "SecurityGroupRule"
+    } else if op.contains("SecurityGroup") {
+        "SecurityGroup"
+    } else if op.contains("Tags") {
+        "tags (RDS groups)"
+    } else {
+        "Instance"
+    }
+}
+
+/// AWS calls by the kind their operation serves.
+fn aws_by_kind(by_op: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (op, v) in by_op {
+        *out.entry(aws_kind(op).to_string()).or_insert(0.0) += v;
+    }
+    out
+}
+
+/// Each value divided by `n`, rounded to 2 decimals.
+fn per_claim(m: &BTreeMap<String, f64>, n: usize) -> BTreeMap<String, f64> {
+    m.iter()
+        .map(|(k, v)| (k.clone(), round(v / n.max(1) as f64, 2)))
+        .collect()
 }

@@ -128,9 +128,13 @@ pub async fn apiserver_metrics(client: &Client) -> Metrics {
 
 /// Groups and core resources paved writes to (everything else the API server counts is its own
 /// housekeeping, or the harness).
-pub const PAVED_RESOURCES: [&str; 7] = [
+pub const PAVED_RESOURCES: [&str; 11] = [
     "postgresqlinstances",
     "instances",
+    "subnetgroups",
+    "securitygroups",
+    "securitygrouprules",
+    "parametergroups",
     "secrets",
     "events",
     "compositions",
