@@ -4,8 +4,9 @@
 //! - [`crdgen`]: renders every CRD as YAML (`paved crds`).
 //! - [`kube`]: plumbing both controllers share (metadata, write overlay, backoff, synced
 //!   signals, finalizers, Events); [`events`] is [`kube::events`].
-//! - [`composition_feedback`]: every Composition validated when applied (its `Valid` condition).
-//! - [`revisions`]: a CompositionRevision for every distinct spec of each Composition.
+//! - [`composition`]: the Composition controller, one watch of Compositions whose pipeline
+//!   validates each one ([`composition_feedback`], pure: its `Valid` condition) and then keeps
+//!   its CompositionRevisions up to date ([`revisions`], pure: one for every distinct spec).
 //! - [`secrets`]: the one cache of paved's Secrets both controllers read.
 //! - [`xrd`]: CompositeResourceDefinitions, served as claim CRDs.
 #![forbid(unsafe_code)]
@@ -13,6 +14,7 @@
 pub mod api;
 pub mod claim;
 pub mod compose;
+pub mod composition;
 pub mod composition_feedback;
 pub mod conversion;
 pub mod crdgen;

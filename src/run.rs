@@ -592,13 +592,9 @@ fn start_controllers(
             resync: args.resync_interval,
             ..Default::default()
         };
-        // Every Composition validated when applied, before a claim uses it.
-        controllers.spawn(crate::composition_feedback::controller::run(
-            client.clone(),
-            shutdown(shutdown_rx.clone()),
-        ));
-        // A CompositionRevision for every distinct spec, for claims that pin one.
-        controllers.spawn(crate::revisions::controller::run(
+        // Every Composition validated when applied, before a claim uses it, and a
+        // CompositionRevision for every distinct spec, for claims that pin one.
+        controllers.spawn(crate::composition::run(
             client.clone(),
             shutdown(shutdown_rx.clone()),
         ));

@@ -943,7 +943,7 @@ async fn a_manual_claim_keeps_its_revision_until_it_is_moved() {
     let mut comp = test_composition(&comp_name);
     apply_json(&client, &comp, None, false).await.unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let revisions = tokio::spawn(paved::revisions::controller::run(client.clone(), async {
+    let revisions = tokio::spawn(paved::composition::run(client.clone(), async {
         let _ = stop_rx.await;
     }));
     let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;

@@ -171,12 +171,9 @@ async fn an_invalid_composition_is_told_so_when_applied() {
     let client = client().await;
     install_crds(&client).await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let feedback = tokio::spawn(paved::composition_feedback::controller::run(
-        client.clone(),
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let feedback = tokio::spawn(paved::composition::run(client.clone(), async move {
+        let _ = stop_rx.await;
+    }));
     let name = format!("words-{}", random_suffix(6));
     // A claim type of its own, so that no claim test ever chooses this Composition.
     let type_ref = json!({"apiVersion": "words.example.com/v1", "kind": "WordsDatabase"});
@@ -370,7 +367,7 @@ async fn composition_events_land_in_paveds_namespace_under_watch_namespaces() {
     config.auth_info.impersonate = Some(user.clone());
     let as_paved = kube::Client::try_from(config).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let feedback = tokio::spawn(paved::composition_feedback::controller::run_in(
+    let feedback = tokio::spawn(paved::composition::run_in(
         as_paved,
         release_ns.clone(),
         async move {

@@ -3,9 +3,8 @@
 //! paths, transforms, Pipeline steps, patches to paths the claim's or a composed kind's schema
 //! lacks), reported as the Composition's `Valid` condition and, when it fails, a Warning Event.
 //!
-//! This file is pure (a Composition in, a verdict out); [`controller`] does the I/O.
-
-pub mod controller;
+//! This file is pure (a Composition in, a verdict out); the validate step of the Composition
+//! controller ([`crate::composition::validate`]) does the I/O.
 
 use kube::ResourceExt;
 use serde_json::Value;

@@ -1,8 +1,8 @@
 //! Composition revisions: every distinct spec a Composition has had, kept as a
 //! [`CompositionRevision`](crate::api::CompositionRevision), as Crossplane v1 keeps them.
 //!
-//! Pure here (the hash, the names, what to write); the watch and the writes are in
-//! [`controller`]. The rules, Crossplane's:
+//! Pure here (the hash, the names, what to write); the watch and the writes are the revisions
+//! step of the Composition controller ([`crate::composition::revisions`]). The rules, Crossplane's:
 //! - a revision is named `<composition>-<first 7 hex digits of its spec's SHA-256>` and
 //!   labelled with the Composition's name and the hash (its first 63 digits: a label value's
 //!   limit);
@@ -10,8 +10,6 @@
 //! - a spec an older revision has (a change undone) makes that revision the newest again: its
 //!   number is raised above the others, no new object is made;
 //! - the newest revision's spec is always the Composition's: nothing to do.
-
-pub mod controller;
 
 use sha2::{Digest, Sha256};
 
