@@ -308,7 +308,8 @@ fn scope_controller<K: ExternalClient + Refers>(
     let pcs: Api<ProviderConfig> = Api::all(client.clone());
     let (pc_store, pcs_synced, pcs) = synced::cached(pcs, watcher::Config::default());
     synced.push(pcs_synced);
-    let pc_stream = watch::until_shutdown(watch::settled_objects(pcs, true).boxed(), shutdown.clone());
+    let pc_stream =
+        watch::until_shutdown(watch::settled_objects(pcs, true).boxed(), shutdown.clone());
     let mapper_store = store.clone();
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
