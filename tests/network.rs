@@ -126,24 +126,7 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     wait_deleted(&sgs, "app-security-group", 60).await;
     wait_deleted(&sngs, "app-subnet-group", 60).await;
     assert!(describe(&env.rds, &id).await.is_none());
-    let groups = ec2
-        .describe_security_groups()
-        .group_ids(&sg_id)
-        .send()
-        .await;
-    assert!(
-        groups
-            .as_ref()
-            .map_or(true, |g| g.security_groups().is_empty()),
-        "security group {sg_id} is gone: {groups:?}"
-    );
-    let left = env
-        .rds
-        .describe_db_subnet_groups()
-        .db_subnet_group_name(&group_name)
-        .send()
-        .await;
-    assert!(left.is_err() || left.unwrap().db_subnet_groups().is_empty());
+    assert_network_gone(&ec2, &env.rds, &sg_id, &group_name).await;
     claims_ctl.stop().await;
     rds.stop().await;
     // Other suites expect only their own Compositions for PostgreSQLInstance.

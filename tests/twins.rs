@@ -236,24 +236,7 @@ async fn a_pipeline_composes_a_v1beta3_instance_and_a_twin_inside_its_twin_netwo
     let left_db = describe(&env.rds, &id).await;
     assert!(left_db.is_none(), "{left_db:?}");
     assert!(describe(&env.rds, &external_name(&stored)).await.is_none());
-    let groups = ec2
-        .describe_security_groups()
-        .group_ids(&sg_id)
-        .send()
-        .await;
-    assert!(
-        groups
-            .as_ref()
-            .map_or(true, |g| g.security_groups().is_empty()),
-        "security group {sg_id} is gone: {groups:?}"
-    );
-    let left = env
-        .rds
-        .describe_db_subnet_groups()
-        .db_subnet_group_name(&group_name)
-        .send()
-        .await;
-    assert!(left.is_err() || left.unwrap().db_subnet_groups().is_empty());
+    assert_network_gone(&ec2, &env.rds, &sg_id, &group_name).await;
     claims_ctl.stop().await;
     rds.stop().await;
     Api::<paved::api::Composition>::all(env.client.clone())

@@ -357,25 +357,32 @@ impl Refers for SecurityGroupRule {
     const REFERS_TO: &'static [&'static str] = &[SecurityGroup::KIND];
     /// securityGroupId and sourceSecurityGroupId (resolved in `super::security_group_rule`).
     fn wanted(&self) -> Vec<Wanted<'_>> {
-        let fp = &self.spec.for_provider;
-        [
-            RefField::One {
-                field: "securityGroupId",
-                current: fp.security_group_id.as_deref(),
-                reference: fp.security_group_id_ref.as_ref(),
-                selector: fp.security_group_id_selector.as_ref(),
-            },
-            RefField::One {
-                field: "sourceSecurityGroupId",
-                current: fp.source_security_group_id.as_deref(),
-                reference: fp.source_security_group_id_ref.as_ref(),
-                selector: fp.source_security_group_id_selector.as_ref(),
-            },
-        ]
-        .iter()
-        .filter_map(|f| f.wanted(SecurityGroup::KIND))
-        .collect()
+        rule_ref_fields(&self.spec.for_provider)
+            .iter()
+            .filter_map(|f| f.wanted(SecurityGroup::KIND))
+            .collect()
     }
+}
+
+/// The reference fields of a SecurityGroupRule, both naming SecurityGroups: securityGroupId and
+/// sourceSecurityGroupId (resolved by `super::security_group_rule`).
+pub(crate) fn rule_ref_fields(
+    fp: &crate::api::security_group_rule::SecurityGroupRuleParameters,
+) -> [RefField<'_>; 2] {
+    [
+        RefField::One {
+            field: "securityGroupId",
+            current: fp.security_group_id.as_deref(),
+            reference: fp.security_group_id_ref.as_ref(),
+            selector: fp.security_group_id_selector.as_ref(),
+        },
+        RefField::One {
+            field: "sourceSecurityGroupId",
+            current: fp.source_security_group_id.as_deref(),
+            reference: fp.source_security_group_id_ref.as_ref(),
+            selector: fp.source_security_group_id_selector.as_ref(),
+        },
+    ]
 }
 
 /// The objects of `objects` that wait for `target` (pure): [`super::refs::refers_to`] over

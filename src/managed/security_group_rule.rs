@@ -535,7 +535,7 @@ mod kind {
         refuse_foreign_refs, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
-    use crate::managed::resolve::{Family, RefField, merge, resolve};
+    use crate::managed::resolve::{Family, merge, resolve, rule_ref_fields};
 
     managed_kind!(SecurityGroupRule, SecurityGroupRuleStatus);
 
@@ -593,21 +593,7 @@ mod kind {
         if let Some(refused) = refuse_foreign_refs(flow) {
             return Ok(refused);
         }
-        let fp = &flow.obj.base().spec.for_provider;
-        let fields = [
-            RefField::One {
-                field: "securityGroupId",
-                current: fp.security_group_id.as_deref(),
-                reference: fp.security_group_id_ref.as_ref(),
-                selector: fp.security_group_id_selector.as_ref(),
-            },
-            RefField::One {
-                field: "sourceSecurityGroupId",
-                current: fp.source_security_group_id.as_deref(),
-                reference: fp.source_security_group_id_ref.as_ref(),
-                selector: fp.source_security_group_id_selector.as_ref(),
-            },
-        ];
+        let fields = rule_ref_fields(&flow.obj.base().spec.for_provider);
         let client = flow.ctx.shared.client.clone();
         let r = resolve::<<K as Family>::Of<SecurityGroup>, _>(&client, &flow.obj, &fields).await;
         let r = r.map(|r| merge(vec![r]));

@@ -231,3 +231,25 @@ pub fn network_composition(
         }
     })
 }
+
+/// The security group `sg_id` and the DB subnet group `group_name` are gone from the emulator.
+pub async fn assert_network_gone(
+    ec2: &aws_sdk_ec2::Client,
+    rds: &aws_sdk_rds::Client,
+    sg_id: &str,
+    group_name: &str,
+) {
+    let groups = ec2.describe_security_groups().group_ids(sg_id).send().await;
+    assert!(
+        groups
+            .as_ref()
+            .map_or(true, |g| g.security_groups().is_empty()),
+        "security group {sg_id} is gone: {groups:?}"
+    );
+    let left = rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(group_name)
+        .send()
+        .await;
+    assert!(left.is_err() || left.unwrap().db_subnet_groups().is_empty());
+}
