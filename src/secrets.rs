@@ -102,8 +102,10 @@ pub fn start(
             None => Api::all(client.clone()),
         };
         // Slimmed, with its synced signal and the watch's health (`kube::synced::cached`).
-        let (store, synced, stream) =
-            crate::kube::synced::cached(api, watcher::Config::default().labels(MANAGED_SECRETS));
+        let (store, synced, stream) = crate::kube::synced::cached(
+            api,
+            crate::kube::synced::watch_config().labels(MANAGED_SECRETS),
+        );
         let scope = Arc::new(SecretScope {
             namespace: ns.clone(),
             store,

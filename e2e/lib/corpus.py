@@ -6,7 +6,10 @@ optionally environment-config.yaml) this
   2. applies the XRD, the Composition (and EnvironmentConfig), the example's Secrets and claim,
   3. waits for the claim to become Ready, and records the first problem when it does not,
   4. deletes what it applied.
-It writes target/corpus/report.md and report.json and prints the table. The corpus is read in
+Entries run CORPUS_JOBS (default 4) at a time; entries that share a cluster-scoped name (an XRD,
+a Composition), a claim's kind and name, or a Secret's name run one after another, in the same
+chain, so that no entry sees another's objects. It writes target/corpus/report.md and
+report.json and prints the table. The corpus is read in
 place and never copied into the project; the claim documents it splits out go to target/corpus.
 
 Between 1 and 2 it provides what the corpus README says an operator must (each listed in the
@@ -30,6 +33,7 @@ also reports, honestly, how far the field is from working.
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 import re
 import secrets as random_secrets
 import subprocess
@@ -43,6 +47,7 @@ TIMEOUT = int(os.environ.get("CORPUS_READY_TIMEOUT", "120"))
 SETTLED = int(os.environ.get("CORPUS_SETTLED", "10"))
 # CORPUS_ONLY=a,b runs just those entries (while working on them).
 ONLY = [n for n in os.environ.get("CORPUS_ONLY", "").split(",") if n]
+JOBS = max(1, int(os.environ.get("CORPUS_JOBS", "4")))
 
 
 def run(args, stdin=None, timeout=120):
@@ -414,19 +419,85 @@ def entry(name):
     return row
 
 
+def shared_names(name):
+    """What entry `name` creates that another entry could create too: its XRDs' and
+    Compositions' names, its claim's kind and name, and the names of the Secrets it or its
+    Composition names (any namespace: the runner may move a claim)."""
+    d = os.path.join(CORPUS, name)
+    keys = set()
+    for f, what in (("definition.yaml", "cluster"), ("composition.yaml", "cluster"),
+                    ("environment-config.yaml", "cluster"), ("example-claim.yaml", "claim")):
+        path = os.path.join(d, f)
+        if not os.path.exists(path):
+            continue
+        for doc in docs(path):
+            m = doc.get("metadata") or {}
+            if what == "cluster" or doc.get("kind") == "Secret":
+                keys.add((doc.get("kind"), m.get("name")))
+            else:
+                keys.add(("claim", doc.get("kind"), m.get("name")))
+            keys.update(("Secret", n) for n in secret_names(doc))
+    return keys
+
+
+def secret_names(value):
+    """Names under every `...SecretRef`/`...SecretRef`-like key (`name:`) in a document."""
+    found = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k.lower().endswith("secretref") and isinstance(v, dict) and isinstance(v.get("name"), str):
+                found.append(v["name"])
+            found += secret_names(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += secret_names(v)
+    return found
+
+
+def chains(names):
+    """`names` split into chains to run in parallel: entries sharing a name (see
+    `shared_names`) are in the same chain, in order."""
+    owner = {}
+    groups = []
+    for n in names:
+        keys = shared_names(n)
+        joined = sorted({owner[k] for k in keys if k in owner})
+        if joined:
+            target = joined[0]
+            for other in joined[1:]:
+                groups[target] += groups[other]
+                groups[other] = []
+                for k, g in owner.items():
+                    if g == other:
+                        owner[k] = target
+        else:
+            groups.append([])
+            target = len(groups) - 1
+        groups[target].append(n)
+        for k in keys:
+            owner[k] = target
+    return [sorted(g) for g in groups if g]
+
+
 def main():
     names = sorted(
         n for n in os.listdir(CORPUS)
         if os.path.isfile(os.path.join(CORPUS, n, "composition.yaml")) and (not ONLY or n in ONLY)
     )
-    rows = []
-    for n in names:
+    def timed(n):
         t = time.time()
-        rows.append(entry(n))
-        rows[-1]["seconds"] = round(time.time() - t, 1)
-        r = rows[-1]
+        r = entry(n)
+        r["seconds"] = round(time.time() - t, 1)
         print(f"[corpus] {n}: render {'ok' if r['render'] == 'ok' else 'refused'}, "
               f"{'Ready' if r['ready'] else 'not Ready'} ({r['seconds']} s)", flush=True)
+        return r
+
+    def chain(group):
+        return [timed(n) for n in group]
+
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        rows = [r for rs in pool.map(chain, chains(names)) for r in rs]
+    rows.sort(key=lambda r: r["entry"])
 
     ready = sum(r["ready"] for r in rows)
     rendered = sum(r["render"] == "ok" for r in rows)

@@ -175,10 +175,10 @@ fn compact_event(e: watcher::Event<DynamicObject>) -> watcher::Event<CompactObje
     watch::map_event(e, CompactObject::new)
 }
 
-/// Watch configuration of every cache here: initial lists may be served from the API server's
-/// watch cache (`resourceVersion=0`, no etcd quorum read, no pagination).
+/// Watch configuration of every cache here: paved's one ([`synced::watch_config`], paginated
+/// lists; a list from the API server's watch cache would come in one piece).
 pub(crate) fn watch_config() -> watcher::Config {
-    watcher::Config::default().any_semantic()
+    synced::watch_config()
 }
 
 /// One scope's cache of a composed kind.

@@ -51,6 +51,22 @@ pub async fn wait_all(rxs: impl IntoIterator<Item = SyncedRx>) -> bool {
     true
 }
 
+/// How many objects one LIST page of a watch's (re)list holds.
+///
+/// A watch lists its kind at start and again whenever the API server has expired the
+/// resourceVersion it would resume from (`410 Expired`, common under churn: the watch cache
+/// keeps a short window of events). The whole page is decoded before any of it is cached, so the
+/// page, not the cache, sets the transient peak: 1000 composed Instances in one unpaginated answer
+/// were ~15 MB of JSON trees at once (heaptrack, `make bench` N=1000), 100 of them ~1.5 MB.
+pub const LIST_PAGE: u32 = 100;
+
+/// The watch configuration every cache of paved starts from: lists paginated by [`LIST_PAGE`],
+/// consistent reads (a "served from the watch cache" list, `resourceVersion=0`, is answered
+/// in one piece whatever the limit).
+pub fn watch_config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE)
+}
+
 /// A watch of `api` into a store: objects slimmed ([`super::meta::slim`]) before they are
 /// stored, the store's synced signal, and the stream of watch events (after the store has
 /// them), to turn into a trigger with [`super::watch::settled_objects`] (not kube-runtime's
@@ -68,28 +84,12 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
-    cached_with(api, config, K::DynamicType::default())
+    cached_as(api, config, K::DynamicType::default(), |k| k)
 }
 
-/// [`cached`] for a kind known at run time (`DynamicObject` with its `ApiResource`).
-pub fn cached_with<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    dyntype: K::DynamicType,
-) -> (
-    Store<K>,
-    SyncedRx,
-    impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + Hash + Clone + Send + Sync,
-{
-    cached_as(api, config, dyntype, |k| k)
-}
-
-/// [`cached_with`], the store keeping each (slimmed) object in the form `into` gives it: a
-/// compact one, for caches that hold many objects read only now and then.
+/// [`cached`] for a kind known at run time (`dyntype`, e.g. a `DynamicObject`'s `ApiResource`),
+/// the store keeping each (slimmed) object in the form `into` gives it: a compact one, for caches
+/// that hold many objects read only now and then.
 pub fn cached_as<K, C>(
     api: Api<K>,
     config: watcher::Config,

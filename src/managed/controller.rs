@@ -278,7 +278,7 @@ fn scope_controller<K: ExternalClient + Refers>(
     };
     // What paved never reads (managedFields, kubectl's last-applied annotation) is dropped
     // before it is stored.
-    let (store, objects_synced, objects) = synced::cached(objects, watcher::Config::default());
+    let (store, objects_synced, objects) = synced::cached(objects, synced::watch_config());
     // Dropped at shutdown, with the reflector's writer (see `watch::until_shutdown`).
     // An object others reference announces each change once the store has it.
     let announce = shared.targets.clone();
@@ -306,7 +306,7 @@ fn scope_controller<K: ExternalClient + Refers>(
         }
     };
     let pcs: Api<ProviderConfig> = Api::all(client.clone());
-    let (pc_store, pcs_synced, pcs) = synced::cached(pcs, watcher::Config::default());
+    let (pc_store, pcs_synced, pcs) = synced::cached(pcs, synced::watch_config());
     synced.push(pcs_synced);
     let pc_stream =
         watch::until_shutdown(watch::settled_objects(pcs, true).boxed(), shutdown.clone());
