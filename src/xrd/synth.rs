@@ -19,7 +19,7 @@ pub const XRD_LABEL: &str = "paved.dev/xrd";
 
 /// A kind paved serves and composes: the built-in `PostgreSQLInstance`, a v1 XRD's claim kind,
 /// or a v2 XRD's namespaced XR kind.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ServedKind {
     /// The XRD that defines it (empty for the built-in kind).
     pub xrd: String,
@@ -53,20 +53,13 @@ impl ServedKind {
     pub fn builtin() -> Self {
         let ar = ApiResource::erase::<PostgreSQLInstance>(&());
         Self {
-            xrd: String::new(),
             versions: vec![ar.version.clone()],
             xr_kind: ar.kind.clone(),
             group: ar.group,
             version: ar.version,
             kind: ar.kind,
             plural: ar.plural,
-            v2: false,
-            connection_secret_keys: vec![],
-            default_composition: None,
-            enforced_composition: None,
-            default_delete_policy: None,
-            default_update_policy: None,
-            crd_generation: None,
+            ..Self::default()
         }
     }
 
