@@ -1294,6 +1294,25 @@ const SERVER_METADATA: &[&str] = &[
     "selfLink",
 ];
 
+/// The object at `key` of `m` (`path` in messages), made when missing or null.
+fn object_field<'a>(
+    m: &'a mut Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<&'a mut Map<String, Value>, String> {
+    let v = m.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if v.is_null() {
+        *v = Value::Object(Map::new());
+    }
+    match v {
+        Value::Object(o) => Ok(o),
+        other => Err(format!(
+            "{path} is {}, not an object",
+            fieldpath::a_type_name(other)
+        )),
+    }
+}
+
 fn finalize_metadata(
     desired: &mut Value,
     composed: &str,
@@ -1320,18 +1339,7 @@ fn finalize_metadata(
     meta.insert("name".into(), Value::String(composed.into()));
     meta.insert("namespace".into(), Value::String(claim_namespace.into()));
     for (field, label) in [("labels", true), ("annotations", false)] {
-        let entry = meta
-            .entry(field)
-            .or_insert_with(|| Value::Object(Map::new()));
-        if entry.is_null() {
-            *entry = Value::Object(Map::new());
-        }
-        let Value::Object(m) = entry else {
-            return Err(format!(
-                "metadata.{field} is {}, not an object",
-                fieldpath::a_type_name(entry)
-            ));
-        };
+        let m = object_field(meta, field, &format!("metadata.{field}"))?;
         m.retain(|k, _| !is_gitops_key(k, label));
         for (k, v) in m.iter() {
             if !v.is_string() {
@@ -1355,30 +1363,12 @@ fn finalize_metadata(
         }
     }
     if !core {
-        let spec = obj
-            .entry("spec")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if spec.is_null() {
-            *spec = Value::Object(Map::new());
-        }
-        let Value::Object(spec) = spec else {
-            return Err(format!(
-                "spec is {}, not an object",
-                fieldpath::a_type_name(spec)
-            ));
-        };
-        let r = spec
-            .entry("writeConnectionSecretToRef")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if r.is_null() {
-            *r = Value::Object(Map::new());
-        }
-        let Value::Object(r) = r else {
-            return Err(format!(
-                "spec.writeConnectionSecretToRef is {}, not an object",
-                fieldpath::a_type_name(r)
-            ));
-        };
+        let spec = object_field(obj, "spec", "spec")?;
+        let r = object_field(
+            spec,
+            "writeConnectionSecretToRef",
+            "spec.writeConnectionSecretToRef",
+        )?;
         match r.get("name") {
             Some(Value::String(s)) if !s.is_empty() => {}
             _ => {
