@@ -95,6 +95,39 @@ use crate::api::composition::{CompositionMode, CompositionSpec, Patch, PatchType
 use error::StepError;
 use patches::Direction;
 
+/// An invalid entry of a Composition: where it is and what is wrong.
+type EntryError = (Location, StepError);
+
+/// Prepare every entry of `items` with `one` (given the entry's index), collecting the errors
+/// of those that are invalid.
+fn prepare_each<'a, T, P>(
+    items: &'a [T],
+    errs: &mut Vec<EntryError>,
+    one: impl Fn(usize, &'a T) -> Result<P, EntryError>,
+) -> Vec<P> {
+    let mut out = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match one(index, item) {
+            Ok(p) => out.push(p),
+            Err(e) => errs.push(e),
+        }
+    }
+    out
+}
+
+/// What `collect` prepared, or the first error it collected.
+#[cfg(test)]
+fn first_entry_error<P>(
+    collect: impl FnOnce(&mut Vec<EntryError>) -> Vec<P>,
+) -> Result<Vec<P>, EntryError> {
+    let mut errs = Vec::new();
+    let out = collect(&mut errs);
+    match errs.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
 /// Label naming the claim a composed object belongs to.
 pub const LABEL_CLAIM_NAME: &str = crate::api::managed::CLAIM_NAME_LABEL;
 /// Label naming the namespace of that claim.
@@ -430,8 +463,10 @@ fn prepare<'a>(
                     ));
                 }
                 let patches = patches::prepare_all_collect(&tpl.patches, &sets, false, &mut local);
-                let details = connection::prepare_collect(&tpl.connection_details, &mut local);
-                let checks = readiness::prepare_collect(&tpl.readiness_checks, &mut local);
+                let details =
+                    prepare_each(&tpl.connection_details, &mut local, connection::prepare_one);
+                let checks =
+                    prepare_each(&tpl.readiness_checks, &mut local, readiness::prepare_one);
                 for (loc, e) in local {
                     let p = format!("{path}{}", loc.path_suffix());
                     errs.push(
@@ -654,8 +689,10 @@ fn prepare<'a>(
                     }
                     let patches =
                         patches::prepare_all_collect(&t.patches, &sets, false, &mut local);
-                    let details = connection::prepare_collect(&t.connection_details, &mut local);
-                    let checks = readiness::prepare_collect(&t.readiness_checks, &mut local);
+                    let details =
+                        prepare_each(&t.connection_details, &mut local, connection::prepare_one);
+                    let checks =
+                        prepare_each(&t.readiness_checks, &mut local, readiness::prepare_one);
                     for (loc, e) in local {
                         let p = format!("{path}{}", loc.path_suffix());
                         errs.push(rerr(

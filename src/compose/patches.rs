@@ -176,12 +176,7 @@ pub(crate) fn prepare_all<'a>(
     patches: &'a [Patch],
     sets: &BTreeMap<&str, &'a PatchSet>,
 ) -> Result<Vec<PreparedPatch<'a>>, (Location, StepError)> {
-    let mut errs = Vec::new();
-    let out = prepare_all_collect(patches, sets, true, &mut errs);
-    match errs.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    super::first_entry_error(|errs| prepare_all_collect(patches, sets, true, errs))
 }
 
 /// Expand and prepare the patches of one resource, collecting every error. Errors of the
