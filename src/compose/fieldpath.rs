@@ -906,40 +906,38 @@ mod tests {
             merge_value(&mut v, &p, src.clone(), opts).unwrap();
             v["spec"]["tags"].clone()
         };
-        // Replace.
-        assert_eq!(run(None), src);
-        // MergeObjects: existing non-empty values kept, arrays kept.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: true,
-                append_slice: false
-            })),
-            json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2], "empty": "filled"})
-        );
-        // MergeObjectsAppendArrays.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: true,
-                append_slice: true
-            })),
-            json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"})
-        );
-        // ForceMergeObjects.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: false,
-                append_slice: false
-            })),
-            json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [2, 3], "empty": "filled"})
-        );
-        // ForceMergeObjectsAppendArrays.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: false,
-                append_slice: true
-            })),
-            json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"})
-        );
+        let merge = |keep_map_values, append_slice| {
+            Some(MergeOptions {
+                keep_map_values,
+                append_slice,
+            })
+        };
+        for (name, opts, want) in [
+            ("Replace", None, src.clone()),
+            // Existing non-empty values kept, arrays kept.
+            (
+                "MergeObjects",
+                merge(true, false),
+                json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2], "empty": "filled"}),
+            ),
+            (
+                "MergeObjectsAppendArrays",
+                merge(true, true),
+                json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"}),
+            ),
+            (
+                "ForceMergeObjects",
+                merge(false, false),
+                json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [2, 3], "empty": "filled"}),
+            ),
+            (
+                "ForceMergeObjectsAppendArrays",
+                merge(false, true),
+                json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"}),
+            ),
+        ] {
+            assert_eq!(run(opts), want, "{name}");
+        }
     }
 
     #[test]
