@@ -611,42 +611,10 @@ fn render(args: &RenderArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         );
     }
     // Patches against the known schemas: the claim's kind and each composed kind paved serves.
-    let claim_words = kind_words(&type_ref.api_version, &type_ref.kind);
-    let claim_schema =
-        crate::schema::served_schema(&type_ref.api_version, &type_ref.kind).map(|schema| {
-            compose::schema_paths::KnownSchema {
-                name: &claim_words,
-                schema,
-            }
-        });
-    let composed_words: Vec<(String, String, String)> =
-        compose::listed_resources(&composition_name, &composition.spec)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|l| {
-                let words = kind_words(&l.api_version, &l.kind);
-                (l.api_version, l.kind, words)
-            })
-            .collect();
-    let composed_schema = |api: &str, kind: &str| {
-        let words = composed_words
-            .iter()
-            .find(|(a, k, _)| a == api && k == kind)
-            .map(|(_, _, w)| w.as_str())?;
-        crate::schema::served_schema(api, kind).map(|schema| compose::schema_paths::KnownSchema {
-            name: words,
-            schema,
-        })
-    };
     problems.extend(
-        compose::schema_paths::validate_patch_paths(
-            &composition_name,
-            &composition.spec,
-            claim_schema,
-            &composed_schema,
-        )
-        .iter()
-        .map(Problem::composition),
+        crate::composition_feedback::schema_problems(&composition_name, &composition)
+            .iter()
+            .map(Problem::composition),
     );
     let mut stand_in_uid = false;
     if owner.is_none() && reads_claim_uid(&composition) {

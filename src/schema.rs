@@ -34,7 +34,8 @@ impl fmt::Display for SchemaError {
     }
 }
 
-fn join(path: &str, field: &str) -> String {
+/// `path.field`, or `field` at the root.
+pub(crate) fn join(path: &str, field: &str) -> String {
     if path.is_empty() {
         field.to_string()
     } else {
@@ -42,7 +43,8 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// The OpenAPI type of `v` (`integer` for a whole JSON number).
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

@@ -314,10 +314,7 @@ mod tests {
     fn cand(name: &str, labels: &[(&str, &str)]) -> Candidate {
         Candidate {
             name: name.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            labels: sel(labels),
             api_version: CLAIM_API_VERSION.into(),
             kind: CLAIM_KIND.into(),
         }
@@ -336,6 +333,20 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    fn by_reference(name: &str) -> ClaimChoice<'_> {
+        ClaimChoice {
+            reference: Some(name),
+            ..Default::default()
+        }
+    }
+
+    fn by_selector(s: &BTreeMap<String, String>) -> ClaimChoice<'_> {
+        ClaimChoice {
+            selector: Some(s),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -372,15 +383,9 @@ mod tests {
     #[test]
     fn reference_wins_and_missing_reference_names_candidates() {
         let all = vec![cand("a", &[]), cand("b", &[])];
-        let choice = ClaimChoice {
-            reference: Some("b"),
-            ..Default::default()
-        };
+        let choice = by_reference("b");
         assert_eq!(select(&choice, &all).map(|c| c.name.as_str()), Ok("b"));
-        let choice = ClaimChoice {
-            reference: Some("zz"),
-            ..Default::default()
-        };
+        let choice = by_reference("zz");
         let msg = select(&choice, &all)
             .err()
             .map(|e| e.to_string())
@@ -396,16 +401,10 @@ mod tests {
             cand("gcp", &[("provider", "gcp")]),
         ];
         let s = sel(&[("provider", "gcp")]);
-        let choice = ClaimChoice {
-            selector: Some(&s),
-            ..Default::default()
-        };
+        let choice = by_selector(&s);
         assert_eq!(select(&choice, &all).map(|c| c.name.as_str()), Ok("gcp"));
         let s = sel(&[("provider", "azure")]);
-        let choice = ClaimChoice {
-            selector: Some(&s),
-            ..Default::default()
-        };
+        let choice = by_selector(&s);
         let e = select(&choice, &all).err();
         assert_eq!(e.as_ref().map(|e| e.reason()), Some("CompositionNotFound"));
         let msg = e.map(|e| e.to_string()).unwrap_or_default();
@@ -415,10 +414,7 @@ mod tests {
         );
         let both = vec![cand("x", &[("tier", "a")]), cand("y", &[("tier", "a")])];
         let s = sel(&[("tier", "a")]);
-        let choice = ClaimChoice {
-            selector: Some(&s),
-            ..Default::default()
-        };
+        let choice = by_selector(&s);
         assert_eq!(
             select(&choice, &both).err().map(|e| e.reason()),
             Some("CompositionAmbiguous")
@@ -457,10 +453,7 @@ mod tests {
     #[test]
     fn wrong_type_is_refused_and_pipeline_mode_is_chosen() {
         let all = vec![other("bucket"), cand("fn", &[])];
-        let choice = ClaimChoice {
-            reference: Some("bucket"),
-            ..Default::default()
-        };
+        let choice = by_reference("bucket");
         assert_eq!(
             select(&choice, &all).err().map(|e| e.reason()),
             Some("CompositionInvalid")

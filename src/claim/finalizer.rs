@@ -34,17 +34,7 @@ pub(crate) async fn ensure(ctx: &Context, claim: &Claim) -> Result<Ensured, Erro
     if has(claim) {
         return Ok(Ensured::Had);
     }
-    ctx.metrics.write("finalizer");
-    let written = finalizer::set(
-        &api(ctx, claim),
-        &claim.name_any(),
-        claim.meta(),
-        FINALIZER,
-        true,
-    )
-    .await
-    .ctx(|| format!("adding finalizer {FINALIZER}"))?;
-    Ok(match written {
+    Ok(match set(ctx, claim, true).await? {
         Written::Wrote(c) => Ensured::Added(c.resource_version()),
         Written::Unchanged => Ensured::Had,
         Written::Gone => Ensured::Gone,
@@ -53,20 +43,25 @@ pub(crate) async fn ensure(ctx: &Context, claim: &Claim) -> Result<Ensured, Erro
 
 /// Remove paved's finalizer from the claim (a claim already gone is fine).
 pub(crate) async fn release(ctx: &Context, claim: &Claim) -> Result<(), Error> {
-    if !has(claim) {
-        return Ok(());
+    if has(claim) {
+        set(ctx, claim, false).await?;
     }
+    Ok(())
+}
+
+/// Add (`add`) or remove paved's finalizer, counted as one write.
+async fn set(ctx: &Context, claim: &Claim, add: bool) -> Result<Written<DynamicObject>, Error> {
     ctx.metrics.write("finalizer");
+    let verb = if add { "adding" } else { "removing" };
     finalizer::set(
         &api(ctx, claim),
         &claim.name_any(),
         claim.meta(),
         FINALIZER,
-        false,
+        add,
     )
     .await
-    .ctx(|| format!("removing finalizer {FINALIZER}"))?;
-    Ok(())
+    .ctx(|| format!("{verb} finalizer {FINALIZER}"))
 }
 
 /// Whether the claim carries paved's finalizer.

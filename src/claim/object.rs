@@ -210,12 +210,7 @@ mod tests {
             versions: vec!["v1alpha1".into()],
             xr_kind: "XSQL".into(),
             v2,
-            connection_secret_keys: vec![],
-            default_composition: None,
-            enforced_composition: None,
-            default_delete_policy: None,
-            default_update_policy: None,
-            crd_generation: None,
+            ..ServedKind::default()
         }
     }
 

@@ -46,30 +46,11 @@ fn detail_type(d: &ConnectionDetail) -> ConnectionDetailType {
 pub(crate) fn prepare(
     details: &[ConnectionDetail],
 ) -> Result<Vec<PreparedDetail<'_>>, (Location, StepError)> {
-    let mut errs = Vec::new();
-    let out = prepare_collect(details, &mut errs);
-    match errs.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    super::first_entry_error(|errs| super::prepare_each(details, errs, prepare_one))
 }
 
-/// Validate every entry, collecting the errors of those that are invalid.
-pub(crate) fn prepare_collect<'a>(
-    details: &'a [ConnectionDetail],
-    errs: &mut Vec<(Location, StepError)>,
-) -> Vec<PreparedDetail<'a>> {
-    let mut out = Vec::with_capacity(details.len());
-    for (index, d) in details.iter().enumerate() {
-        match prepare_one(index, d) {
-            Ok(p) => out.push(p),
-            Err(e) => errs.push(e),
-        }
-    }
-    out
-}
-
-fn prepare_one(
+/// Validate one connection detail (the `index`th of its resource).
+pub(crate) fn prepare_one(
     index: usize,
     d: &ConnectionDetail,
 ) -> Result<PreparedDetail<'_>, (Location, StepError)> {

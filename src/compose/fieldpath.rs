@@ -43,6 +43,14 @@ impl Segment {
     fn is_wildcard(&self) -> bool {
         matches!(self, Segment::Field(f) if f == "*")
     }
+
+    /// What this segment indexes into, for messages: `an object` or `an array`.
+    fn container_name(&self) -> &'static str {
+        match self {
+            Segment::Field(_) => "an object",
+            Segment::Index(_) => "an array",
+        }
+    }
 }
 
 /// A malformed field path.
@@ -298,52 +306,21 @@ pub fn a_type_name(v: &Value) -> &'static str {
 pub fn get<'a>(root: &'a Value, segments: &[Segment]) -> Result<&'a Value, GetError> {
     let mut cur = root;
     for (i, seg) in segments.iter().enumerate() {
-        match seg {
-            Segment::Field(f) => match cur {
-                Value::Object(m) => match m.get(f) {
-                    Some(v) => cur = v,
-                    None => {
-                        return Err(GetError::NotFound {
-                            at: to_string(&segments[..=i]),
-                        });
-                    }
-                },
-                Value::Null => {
-                    return Err(GetError::NotFound {
-                        at: to_string(&segments[..=i]),
-                    });
-                }
-                other => {
-                    return Err(GetError::WrongType {
-                        at: parent_name(&segments[..i]),
-                        expected: "an object",
-                        found: a_type_name(other),
-                    });
-                }
-            },
-            Segment::Index(idx) => match cur {
-                Value::Array(a) => match a.get(*idx) {
-                    Some(v) => cur = v,
-                    None => {
-                        return Err(GetError::NotFound {
-                            at: to_string(&segments[..=i]),
-                        });
-                    }
-                },
-                Value::Null => {
-                    return Err(GetError::NotFound {
-                        at: to_string(&segments[..=i]),
-                    });
-                }
-                other => {
-                    return Err(GetError::WrongType {
-                        at: parent_name(&segments[..i]),
-                        expected: "an array",
-                        found: a_type_name(other),
-                    });
-                }
-            },
-        }
+        let child = match (seg, cur) {
+            (Segment::Field(f), Value::Object(m)) => m.get(f),
+            (Segment::Index(idx), Value::Array(a)) => a.get(*idx),
+            (_, Value::Null) => None,
+            (_, other) => {
+                return Err(GetError::WrongType {
+                    at: parent_name(&segments[..i]),
+                    expected: seg.container_name(),
+                    found: a_type_name(other),
+                });
+            }
+        };
+        cur = child.ok_or_else(|| GetError::NotFound {
+            at: to_string(&segments[..=i]),
+        })?;
     }
     Ok(cur)
 }
@@ -403,52 +380,8 @@ pub fn set(root: &mut Value, segments: &[Segment], value: Value) -> Result<(), S
         let next = &segments[i + 1];
         cur = step_mut(cur, seg, next, segments, i)?;
     }
-    let i = segments.len() - 1;
-    match last {
-        Segment::Field(f) => {
-            if last.is_wildcard() {
-                return Err(SetError::Wildcard {
-                    path: to_string(segments),
-                });
-            }
-            if cur.is_null() {
-                *cur = Value::Object(Map::new());
-            }
-            match cur {
-                Value::Object(m) => {
-                    m.insert(f.clone(), value);
-                    Ok(())
-                }
-                other => Err(SetError::WrongType {
-                    path: to_string(segments),
-                    at: parent_name(&segments[..i]),
-                    expected: "an object",
-                    found: a_type_name(other),
-                }),
-            }
-        }
-        Segment::Index(idx) => {
-            check_index(*idx, segments)?;
-            if cur.is_null() {
-                *cur = Value::Array(Vec::new());
-            }
-            match cur {
-                Value::Array(a) => {
-                    if a.len() <= *idx {
-                        a.resize(*idx + 1, Value::Null);
-                    }
-                    a[*idx] = value;
-                    Ok(())
-                }
-                other => Err(SetError::WrongType {
-                    path: to_string(segments),
-                    at: parent_name(&segments[..i]),
-                    expected: "an array",
-                    found: a_type_name(other),
-                }),
-            }
-        }
-    }
+    *slot_mut(cur, last, segments, segments.len() - 1)? = value;
+    Ok(())
 }
 
 fn check_index(idx: usize, segments: &[Segment]) -> Result<(), SetError> {
@@ -476,56 +409,46 @@ fn step_mut<'a>(
     segments: &[Segment],
     i: usize,
 ) -> Result<&'a mut Value, SetError> {
-    match seg {
-        Segment::Field(f) => {
-            if seg.is_wildcard() {
-                return Err(SetError::Wildcard {
-                    path: to_string(segments),
-                });
+    let child = slot_mut(cur, seg, segments, i)?;
+    if child.is_null() {
+        *child = empty_for(next);
+    }
+    Ok(child)
+}
+
+/// The place of `seg` in `cur` (segment `i` of `segments`), made on the way: a null `cur`
+/// becomes the container `seg` needs, a missing field is null, an array is grown with nulls.
+fn slot_mut<'a>(
+    cur: &'a mut Value,
+    seg: &Segment,
+    segments: &[Segment],
+    i: usize,
+) -> Result<&'a mut Value, SetError> {
+    if seg.is_wildcard() {
+        return Err(SetError::Wildcard {
+            path: to_string(segments),
+        });
+    }
+    if let Segment::Index(idx) = seg {
+        check_index(*idx, segments)?;
+    }
+    if cur.is_null() {
+        *cur = empty_for(seg);
+    }
+    match (seg, cur) {
+        (Segment::Field(f), Value::Object(m)) => Ok(m.entry(f.clone()).or_insert(Value::Null)),
+        (Segment::Index(idx), Value::Array(a)) => {
+            if a.len() <= *idx {
+                a.resize(*idx + 1, Value::Null);
             }
-            if cur.is_null() {
-                *cur = Value::Object(Map::new());
-            }
-            match cur {
-                Value::Object(m) => {
-                    let child = m.entry(f.clone()).or_insert(Value::Null);
-                    if child.is_null() {
-                        *child = empty_for(next);
-                    }
-                    Ok(child)
-                }
-                other => Err(SetError::WrongType {
-                    path: to_string(segments),
-                    at: parent_name(&segments[..i]),
-                    expected: "an object",
-                    found: a_type_name(other),
-                }),
-            }
+            Ok(&mut a[*idx])
         }
-        Segment::Index(idx) => {
-            check_index(*idx, segments)?;
-            if cur.is_null() {
-                *cur = Value::Array(Vec::new());
-            }
-            match cur {
-                Value::Array(a) => {
-                    if a.len() <= *idx {
-                        a.resize(*idx + 1, Value::Null);
-                    }
-                    let child = &mut a[*idx];
-                    if child.is_null() {
-                        *child = empty_for(next);
-                    }
-                    Ok(child)
-                }
-                other => Err(SetError::WrongType {
-                    path: to_string(segments),
-                    at: parent_name(&segments[..i]),
-                    expected: "an array",
-                    found: a_type_name(other),
-                }),
-            }
-        }
+        (_, other) => Err(SetError::WrongType {
+            path: to_string(segments),
+            at: parent_name(&segments[..i]),
+            expected: seg.container_name(),
+            found: a_type_name(other),
+        }),
     }
 }
 
@@ -983,40 +906,38 @@ mod tests {
             merge_value(&mut v, &p, src.clone(), opts).unwrap();
             v["spec"]["tags"].clone()
         };
-        // Replace.
-        assert_eq!(run(None), src);
-        // MergeObjects: existing non-empty values kept, arrays kept.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: true,
-                append_slice: false
-            })),
-            json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2], "empty": "filled"})
-        );
-        // MergeObjectsAppendArrays.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: true,
-                append_slice: true
-            })),
-            json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"})
-        );
-        // ForceMergeObjects.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: false,
-                append_slice: false
-            })),
-            json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [2, 3], "empty": "filled"})
-        );
-        // ForceMergeObjectsAppendArrays.
-        assert_eq!(
-            run(Some(MergeOptions {
-                keep_map_values: false,
-                append_slice: true
-            })),
-            json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"})
-        );
+        let merge = |keep_map_values, append_slice| {
+            Some(MergeOptions {
+                keep_map_values,
+                append_slice,
+            })
+        };
+        for (name, opts, want) in [
+            ("Replace", None, src.clone()),
+            // Existing non-empty values kept, arrays kept.
+            (
+                "MergeObjects",
+                merge(true, false),
+                json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2], "empty": "filled"}),
+            ),
+            (
+                "MergeObjectsAppendArrays",
+                merge(true, true),
+                json!({"a": "1", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"}),
+            ),
+            (
+                "ForceMergeObjects",
+                merge(false, false),
+                json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [2, 3], "empty": "filled"}),
+            ),
+            (
+                "ForceMergeObjectsAppendArrays",
+                merge(false, true),
+                json!({"a": "2", "b": "3", "nested": {"x": 1, "y": 2}, "list": [1, 2, 2, 3], "empty": "filled"}),
+            ),
+        ] {
+            assert_eq!(run(opts), want, "{name}");
+        }
     }
 
     #[test]

@@ -360,44 +360,39 @@ impl Printer {
                 _ => self.bad_verb_for(verb, Some(arg)),
             },
             Value::Array(a) => {
-                if self.f.sharp_v {
-                    self.buf.push_str("[]interface {}{");
-                    for (k, e) in a.iter().enumerate() {
-                        if k > 0 {
-                            self.buf.push_str(", ");
-                        }
-                        self.print_arg(Some(e), verb, depth + 1);
-                    }
-                    self.buf.push('}');
+                let (open, sep, close) = if self.f.sharp_v {
+                    ("[]interface {}{", ", ", "}")
                 } else {
-                    self.buf.push('[');
-                    for (k, e) in a.iter().enumerate() {
-                        if k > 0 {
-                            self.buf.push(' ');
-                        }
-                        self.print_arg(Some(e), verb, depth + 1);
+                    ("[", " ", "]")
+                };
+                self.buf.push_str(open);
+                for (k, e) in a.iter().enumerate() {
+                    if k > 0 {
+                        self.buf.push_str(sep);
                     }
-                    self.buf.push(']');
+                    self.print_arg(Some(e), verb, depth + 1);
                 }
+                self.buf.push_str(close);
             }
             Value::Object(m) => {
                 let mut keys: Vec<&String> = m.keys().collect();
                 keys.sort();
-                if self.f.sharp_v {
-                    self.buf.push_str("map[string]interface {}{");
+                let (open, sep, close) = if self.f.sharp_v {
+                    ("map[string]interface {}{", ", ", "}")
                 } else {
-                    self.buf.push_str("map[");
-                }
+                    ("map[", " ", "]")
+                };
+                self.buf.push_str(open);
                 for (k, key) in keys.iter().enumerate() {
                     if k > 0 {
-                        self.buf.push_str(if self.f.sharp_v { ", " } else { " " });
+                        self.buf.push_str(sep);
                     }
                     let kv = Value::String((*key).clone());
                     self.print_arg(Some(&kv), verb, depth + 1);
                     self.buf.push(':');
                     self.print_arg(m.get(*key), verb, depth + 1);
                 }
-                self.buf.push(if self.f.sharp_v { '}' } else { ']' });
+                self.buf.push_str(close);
             }
         }
     }

@@ -95,6 +95,39 @@ use crate::api::composition::{CompositionMode, CompositionSpec, Patch, PatchType
 use error::StepError;
 use patches::Direction;
 
+/// An invalid entry of a Composition: where it is and what is wrong.
+type EntryError = (Location, StepError);
+
+/// Prepare every entry of `items` with `one` (given the entry's index), collecting the errors
+/// of those that are invalid.
+fn prepare_each<'a, T, P>(
+    items: &'a [T],
+    errs: &mut Vec<EntryError>,
+    one: impl Fn(usize, &'a T) -> Result<P, EntryError>,
+) -> Vec<P> {
+    let mut out = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match one(index, item) {
+            Ok(p) => out.push(p),
+            Err(e) => errs.push(e),
+        }
+    }
+    out
+}
+
+/// What `collect` prepared, or the first error it collected.
+#[cfg(test)]
+fn first_entry_error<P>(
+    collect: impl FnOnce(&mut Vec<EntryError>) -> Vec<P>,
+) -> Result<Vec<P>, EntryError> {
+    let mut errs = Vec::new();
+    let out = collect(&mut errs);
+    match errs.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
 /// Label naming the claim a composed object belongs to.
 pub const LABEL_CLAIM_NAME: &str = crate::api::managed::CLAIM_NAME_LABEL;
 /// Label naming the namespace of that claim.
@@ -430,8 +463,10 @@ fn prepare<'a>(
                     ));
                 }
                 let patches = patches::prepare_all_collect(&tpl.patches, &sets, false, &mut local);
-                let details = connection::prepare_collect(&tpl.connection_details, &mut local);
-                let checks = readiness::prepare_collect(&tpl.readiness_checks, &mut local);
+                let details =
+                    prepare_each(&tpl.connection_details, &mut local, connection::prepare_one);
+                let checks =
+                    prepare_each(&tpl.readiness_checks, &mut local, readiness::prepare_one);
                 for (loc, e) in local {
                     let p = format!("{path}{}", loc.path_suffix());
                     errs.push(
@@ -654,8 +689,10 @@ fn prepare<'a>(
                     }
                     let patches =
                         patches::prepare_all_collect(&t.patches, &sets, false, &mut local);
-                    let details = connection::prepare_collect(&t.connection_details, &mut local);
-                    let checks = readiness::prepare_collect(&t.readiness_checks, &mut local);
+                    let details =
+                        prepare_each(&t.connection_details, &mut local, connection::prepare_one);
+                    let checks =
+                        prepare_each(&t.readiness_checks, &mut local, readiness::prepare_one);
                     for (loc, e) in local {
                         let p = format!("{path}{}", loc.path_suffix());
                         errs.push(rerr(
@@ -1294,6 +1331,25 @@ const SERVER_METADATA: &[&str] = &[
     "selfLink",
 ];
 
+/// The object at `key` of `m` (`path` in messages), made when missing or null.
+fn object_field<'a>(
+    m: &'a mut Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<&'a mut Map<String, Value>, String> {
+    let v = m.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if v.is_null() {
+        *v = Value::Object(Map::new());
+    }
+    match v {
+        Value::Object(o) => Ok(o),
+        other => Err(format!(
+            "{path} is {}, not an object",
+            fieldpath::a_type_name(other)
+        )),
+    }
+}
+
 fn finalize_metadata(
     desired: &mut Value,
     composed: &str,
@@ -1320,18 +1376,7 @@ fn finalize_metadata(
     meta.insert("name".into(), Value::String(composed.into()));
     meta.insert("namespace".into(), Value::String(claim_namespace.into()));
     for (field, label) in [("labels", true), ("annotations", false)] {
-        let entry = meta
-            .entry(field)
-            .or_insert_with(|| Value::Object(Map::new()));
-        if entry.is_null() {
-            *entry = Value::Object(Map::new());
-        }
-        let Value::Object(m) = entry else {
-            return Err(format!(
-                "metadata.{field} is {}, not an object",
-                fieldpath::a_type_name(entry)
-            ));
-        };
+        let m = object_field(meta, field, &format!("metadata.{field}"))?;
         m.retain(|k, _| !is_gitops_key(k, label));
         for (k, v) in m.iter() {
             if !v.is_string() {
@@ -1355,30 +1400,12 @@ fn finalize_metadata(
         }
     }
     if !core {
-        let spec = obj
-            .entry("spec")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if spec.is_null() {
-            *spec = Value::Object(Map::new());
-        }
-        let Value::Object(spec) = spec else {
-            return Err(format!(
-                "spec is {}, not an object",
-                fieldpath::a_type_name(spec)
-            ));
-        };
-        let r = spec
-            .entry("writeConnectionSecretToRef")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if r.is_null() {
-            *r = Value::Object(Map::new());
-        }
-        let Value::Object(r) = r else {
-            return Err(format!(
-                "spec.writeConnectionSecretToRef is {}, not an object",
-                fieldpath::a_type_name(r)
-            ));
-        };
+        let spec = object_field(obj, "spec", "spec")?;
+        let r = object_field(
+            spec,
+            "writeConnectionSecretToRef",
+            "spec.writeConnectionSecretToRef",
+        )?;
         match r.get("name") {
             Some(Value::String(s)) if !s.is_empty() => {}
             _ => {

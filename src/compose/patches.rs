@@ -176,12 +176,7 @@ pub(crate) fn prepare_all<'a>(
     patches: &'a [Patch],
     sets: &BTreeMap<&str, &'a PatchSet>,
 ) -> Result<Vec<PreparedPatch<'a>>, (Location, StepError)> {
-    let mut errs = Vec::new();
-    let out = prepare_all_collect(patches, sets, true, &mut errs);
-    match errs.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    super::first_entry_error(|errs| prepare_all_collect(patches, sets, true, errs))
 }
 
 /// Expand and prepare the patches of one resource, collecting every error. Errors of the
@@ -598,6 +593,16 @@ mod tests {
         Ok(())
     }
 
+    /// Prepare and apply `p`, which must fail with `kind` and a message containing `part`.
+    fn fails(p: Value, from: &Value, to: &mut Value, kind: Reason, part: &str) {
+        let e = match run(p.clone(), from, to) {
+            Err(e) => e,
+            Ok(()) => panic!("{p}: applied, want {kind:?}"),
+        };
+        assert_eq!(e.kind, kind, "{p}: {}", e.message);
+        assert!(e.message.contains(part), "{p}: {}", e.message);
+    }
+
     fn claim() -> Value {
         json!({
             "apiVersion": "database.example.com/v1alpha1",
@@ -641,27 +646,20 @@ mod tests {
         run(json!({"fromFieldPath": "spec.parameters.missing", "toFieldPath": "spec.x", "policy": {"fromFieldPath": "Optional"}}), &claim(), &mut to).unwrap();
         assert_eq!(to, json!({}));
         // Required: error.
-        let e = run(json!({"fromFieldPath": "spec.parameters.missing", "toFieldPath": "spec.x", "policy": {"fromFieldPath": "Required"}}), &claim(), &mut to).unwrap_err();
-        assert_eq!(e.kind, Reason::RequiredFieldMissing);
-        assert!(
-            e.message
-                .contains("fromFieldPath spec.parameters.missing is required"),
-            "{}",
-            e.message
+        fails(
+            json!({"fromFieldPath": "spec.parameters.missing", "toFieldPath": "spec.x", "policy": {"fromFieldPath": "Required"}}),
+            &claim(),
+            &mut to,
+            Reason::RequiredFieldMissing,
+            "fromFieldPath spec.parameters.missing is required",
         );
         // Wrong type on the way is an error even when optional.
-        let e = run(
+        fails(
             json!({"fromFieldPath": "spec.parameters.storageGB.x", "toFieldPath": "spec.x"}),
             &claim(),
             &mut to,
-        )
-        .unwrap_err();
-        assert_eq!(e.kind, Reason::PatchError);
-        assert!(
-            e.message
-                .contains("spec.parameters.storageGB is an integer, not an object"),
-            "{}",
-            e.message
+            Reason::PatchError,
+            "spec.parameters.storageGB is an integer, not an object",
         );
     }
 
@@ -752,12 +750,22 @@ mod tests {
             "status.conditions",
             "status.conditions[0]",
         ] {
-            let e = run(json!({"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.address", "toFieldPath": bad}), &observed, &mut claim_status).unwrap_err();
-            assert_eq!(e.kind, Reason::InvalidPatchTarget, "{bad}");
+            fails(
+                json!({"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.address", "toFieldPath": bad}),
+                &observed,
+                &mut claim_status,
+                Reason::InvalidPatchTarget,
+                "",
+            );
         }
         // Missing source with Required on an observed resource is an error.
-        let e = run(json!({"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.nope", "toFieldPath": "status.x", "policy": {"fromFieldPath": "Required"}}), &observed, &mut claim_status).unwrap_err();
-        assert_eq!(e.kind, Reason::RequiredFieldMissing);
+        fails(
+            json!({"type": "ToCompositeFieldPath", "fromFieldPath": "status.atProvider.nope", "toFieldPath": "status.x", "policy": {"fromFieldPath": "Required"}}),
+            &observed,
+            &mut claim_status,
+            Reason::RequiredFieldMissing,
+            "",
+        );
     }
 
     #[test]
@@ -773,8 +781,13 @@ mod tests {
         run(json!({"type": "CombineFromComposite", "combine": {"variables": [{"fromFieldPath": "metadata.name"}, {"fromFieldPath": "spec.nope"}], "strategy": "string", "string": {"fmt": "%s-%s"}}, "toFieldPath": "spec.x"}), &claim(), &mut to).unwrap();
         assert_eq!(to, json!({}));
         // ...or fails when Required.
-        let e = run(json!({"type": "CombineFromComposite", "combine": {"variables": [{"fromFieldPath": "spec.nope"}], "strategy": "string", "string": {"fmt": "%s"}}, "toFieldPath": "spec.x", "policy": {"fromFieldPath": "Required"}}), &claim(), &mut to).unwrap_err();
-        assert_eq!(e.kind, Reason::RequiredFieldMissing);
+        fails(
+            json!({"type": "CombineFromComposite", "combine": {"variables": [{"fromFieldPath": "spec.nope"}], "strategy": "string", "string": {"fmt": "%s"}}, "toFieldPath": "spec.x", "policy": {"fromFieldPath": "Required"}}),
+            &claim(),
+            &mut to,
+            Reason::RequiredFieldMissing,
+            "",
+        );
         // Configuration errors.
         for bad in [
             json!({"type": "CombineFromComposite", "toFieldPath": "spec.x"}),
@@ -782,8 +795,13 @@ mod tests {
             json!({"type": "CombineFromComposite", "combine": {"variables": [], "strategy": "string", "string": {"fmt": "%s"}}, "toFieldPath": "spec.x"}),
             json!({"type": "CombineFromComposite", "combine": {"variables": [{"fromFieldPath": "a"}], "strategy": "string", "string": {"fmt": "%s"}}}),
         ] {
-            let e = run(bad.clone(), &claim(), &mut to).unwrap_err();
-            assert_eq!(e.kind, Reason::InvalidComposition, "{bad}");
+            fails(
+                bad.clone(),
+                &claim(),
+                &mut to,
+                Reason::InvalidComposition,
+                "",
+            );
         }
     }
 
@@ -837,13 +855,13 @@ mod tests {
             "metadata.namespace",
             "metadata.ownerReferences[0]",
         ] {
-            let e = run(
+            fails(
                 json!({"fromFieldPath": "metadata.name", "toFieldPath": bad}),
                 &claim(),
                 &mut to,
-            )
-            .unwrap_err();
-            assert_eq!(e.kind, Reason::InvalidPatchTarget, "{bad}");
+                Reason::InvalidPatchTarget,
+                "",
+            );
         }
         for ok in [
             "metadata.labels[a]",
@@ -858,43 +876,42 @@ mod tests {
             )
             .unwrap();
         }
-        let e = run(
+        fails(
             json!({"fromFieldPath": ".spec", "toFieldPath": "spec.x"}),
             &claim(),
             &mut to,
-        )
-        .unwrap_err();
-        assert_eq!(e.kind, Reason::InvalidFieldPath);
-        assert!(e.message.contains("at position 0"));
-        let e = run(
+            Reason::InvalidFieldPath,
+            "at position 0",
+        );
+        fails(
             json!({"fromFieldPath": "spec.x", "toFieldPath": "spec[0"}),
             &claim(),
             &mut to,
-        )
-        .unwrap_err();
-        assert_eq!(e.kind, Reason::InvalidFieldPath);
-        let e = run(json!({"type": "ToCompositeFieldPath"}), &claim(), &mut to).unwrap_err();
-        assert_eq!(e.kind, Reason::InvalidComposition);
-        let e = run(
+            Reason::InvalidFieldPath,
+            "",
+        );
+        fails(
+            json!({"type": "ToCompositeFieldPath"}),
+            &claim(),
+            &mut to,
+            Reason::InvalidComposition,
+            "",
+        );
+        fails(
             json!({"type": "FromEnvironmentFieldPath", "fromFieldPath": "a"}),
             &claim(),
             &mut to,
-        )
-        .unwrap_err();
-        assert!(e.message.contains("EnvironmentConfigs"));
+            Reason::InvalidComposition,
+            "EnvironmentConfigs",
+        );
         // Writing through a scalar.
         let mut to = json!({"spec": {"x": "scalar"}});
-        let e = run(
+        fails(
             json!({"fromFieldPath": "metadata.name", "toFieldPath": "spec.x.y"}),
             &claim(),
             &mut to,
-        )
-        .unwrap_err();
-        assert_eq!(e.kind, Reason::PatchError);
-        assert!(
-            e.message.contains("spec.x is a string, not an object"),
-            "{}",
-            e.message
+            Reason::PatchError,
+            "spec.x is a string, not an object",
         );
     }
 
@@ -912,19 +929,23 @@ mod tests {
         // ...and it is an error ("cannot expand ToFieldPath") when nothing expands, whether
         // the elements lack the leaf or the array is missing.
         for mut to in [json!({"spec": {"rules": [{"a": 1}, {"a": 2}]}}), json!({})] {
-            let e = run(json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}), &claim(), &mut to).unwrap_err();
-            assert_eq!(e.kind, Reason::PatchError);
-            assert!(
-                e.message
-                    .contains("cannot expand toFieldPath spec.rules[*].groups"),
-                "{}",
-                e.message
+            fails(
+                json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}),
+                &claim(),
+                &mut to,
+                Reason::PatchError,
+                "cannot expand toFieldPath spec.rules[*].groups",
             );
         }
         // A wildcard over a scalar is an error; over null, a missing field (skipped).
         let mut to = json!({"spec": {"rules": "x"}});
-        let e = run(json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}), &claim(), &mut to).unwrap_err();
-        assert_eq!(e.kind, Reason::PatchError);
+        fails(
+            json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}),
+            &claim(),
+            &mut to,
+            Reason::PatchError,
+            "",
+        );
         let mut to = json!({"spec": {"rules": null}});
         run(json!({"fromFieldPath": "spec.parameters.groups", "toFieldPath": "spec.rules[*].groups"}), &claim(), &mut to).unwrap();
         assert_eq!(to, json!({"spec": {"rules": null}}));
@@ -935,14 +956,13 @@ mod tests {
         // Crossplane refuses indexes above 1024 when setting (DefaultMaxFieldPathIndex); paved
         // reports it when the Composition is validated.
         let mut to = json!({});
-        let e = run(
+        fails(
             json!({"fromFieldPath": "metadata.name", "toFieldPath": "spec.items[1025]"}),
             &claim(),
             &mut to,
-        )
-        .unwrap_err();
-        assert_eq!(e.kind, Reason::InvalidFieldPath);
-        assert!(e.message.contains("index 1025"), "{}", e.message);
+            Reason::InvalidFieldPath,
+            "index 1025",
+        );
         run(
             json!({"fromFieldPath": "metadata.name", "toFieldPath": "spec.items[1024]"}),
             &claim(),

@@ -41,12 +41,7 @@ fn run(
     spec: &CompositionSpec,
     observed: &BTreeMap<String, ObservedResource>,
 ) -> Result<RenderOutput, ComposeError> {
-    render(&RenderInput {
-        claim,
-        composition_name: "c",
-        composition: spec,
-        observed,
-    })
+    super::tests::render_named("c", claim, spec, observed)
 }
 
 fn pt(resources: Value) -> Value {

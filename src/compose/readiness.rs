@@ -32,30 +32,11 @@ pub(crate) struct PreparedCheck<'a> {
 pub(crate) fn prepare(
     checks: &[ReadinessCheck],
 ) -> Result<Vec<PreparedCheck<'_>>, (Location, StepError)> {
-    let mut errs = Vec::new();
-    let out = prepare_collect(checks, &mut errs);
-    match errs.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    super::first_entry_error(|errs| super::prepare_each(checks, errs, prepare_one))
 }
 
-/// Validate every entry, collecting the errors of those that are invalid.
-pub(crate) fn prepare_collect<'a>(
-    checks: &'a [ReadinessCheck],
-    errs: &mut Vec<(Location, StepError)>,
-) -> Vec<PreparedCheck<'a>> {
-    let mut out = Vec::with_capacity(checks.len());
-    for (index, c) in checks.iter().enumerate() {
-        match prepare_one(index, c) {
-            Ok(p) => out.push(p),
-            Err(e) => errs.push(e),
-        }
-    }
-    out
-}
-
-fn prepare_one(
+/// Validate one readiness check (the `index`th of its resource).
+pub(crate) fn prepare_one(
     index: usize,
     c: &ReadinessCheck,
 ) -> Result<PreparedCheck<'_>, (Location, StepError)> {

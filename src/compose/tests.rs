@@ -21,17 +21,27 @@ fn spec_of(composition: &Value) -> CompositionSpec {
     serde_json::from_value(composition["spec"].clone()).unwrap()
 }
 
-fn render_with(
+/// Render `claim` with the Composition `spec` named `composition_name`.
+pub(super) fn render_named(
+    composition_name: &str,
     claim: &Value,
     spec: &CompositionSpec,
     observed: &BTreeMap<String, ObservedResource>,
 ) -> Result<RenderOutput, ComposeError> {
     render(&RenderInput {
         claim,
-        composition_name: "test-comp",
+        composition_name,
         composition: spec,
         observed,
     })
+}
+
+fn render_with(
+    claim: &Value,
+    spec: &CompositionSpec,
+    observed: &BTreeMap<String, ObservedResource>,
+) -> Result<RenderOutput, ComposeError> {
+    render_named("test-comp", claim, spec, observed)
 }
 
 #[test]
@@ -39,13 +49,7 @@ fn seed_golden() {
     let claim = yaml(SEED_CLAIM);
     let comp = yaml(SEED_COMPOSITION);
     let spec = spec_of(&comp);
-    let out = render(&RenderInput {
-        claim: &claim,
-        composition_name: "postgresql-aws",
-        composition: &spec,
-        observed: &BTreeMap::new(),
-    })
-    .unwrap();
+    let out = render_named("postgresql-aws", &claim, &spec, &BTreeMap::new()).unwrap();
     assert_eq!(out.resources.len(), 1);
     let r = &out.resources[0];
     assert_eq!(r.resource_name, "rds-instance");
@@ -257,13 +261,7 @@ fn errors_name_composition_resource_patch_path_and_value() {
         ]}]
     }))
     .unwrap();
-    let e = render(&RenderInput {
-        claim: &claim,
-        composition_name: "postgresql-aws",
-        composition: &spec,
-        observed: &BTreeMap::new(),
-    })
-    .unwrap_err();
+    let e = render_named("postgresql-aws", &claim, &spec, &BTreeMap::new()).unwrap_err();
     assert_eq!(
         e.to_string(),
         "composition postgresql-aws, resource rds-instance (index 0), patch 1 (FromCompositeFieldPath): fromFieldPath spec.parameters.version: transform 0 (convert): cannot convert string \"abc\" to int64"
@@ -566,7 +564,7 @@ proptest! {
             }))
             .collect();
         for obs in [&BTreeMap::new(), &observed] {
-            if let Ok(out) = render(&RenderInput { claim: &claim, composition_name: "fuzz", composition: &spec, observed: obs }) {
+            if let Ok(out) = render_named("fuzz", &claim, &spec, obs) {
                 for r in &out.resources {
                     let name = r.desired["metadata"]["name"].as_str().unwrap_or_default();
                     prop_assert!(is_dns_label(name));

@@ -724,21 +724,47 @@ mod tests {
         p.apply(input)
     }
 
+    /// One row of a transform table: the transform, its input, and what it gives: the value,
+    /// or an error whose message contains the text (any error for "").
+    type Case = (Value, Value, Result<Value, &'static str>);
+
+    fn check(cases: Vec<Case>) {
+        for (tr, input, want) in cases {
+            let got = run(tr.clone(), input.clone());
+            match want {
+                Ok(v) => assert_eq!(got, Ok(v), "{tr} on {input}"),
+                Err(part) => match got {
+                    Err(e) => assert!(e.contains(part), "{tr} on {input}: {e}"),
+                    Ok(v) => panic!("{tr} on {input}: {v}, want an error with {part:?}"),
+                },
+            }
+        }
+    }
+
     #[test]
     fn map_transform() {
         let tr = json!({"type": "map", "map": {"small": "db.t3.micro", "large": {"class": "db.r6g.xlarge"}, "n": 5}});
-        assert_eq!(run(tr.clone(), json!("small")), Ok(json!("db.t3.micro")));
-        assert_eq!(
-            run(tr.clone(), json!("large")),
-            Ok(json!({"class": "db.r6g.xlarge"}))
-        );
-        assert_eq!(run(tr.clone(), json!("n")), Ok(json!(5)));
-        let e = run(tr.clone(), json!("huge")).unwrap_err();
-        assert!(e.contains("key \"huge\" is not in the map"), "{e}");
-        let e = run(tr, json!(20)).unwrap_err();
-        assert_eq!(e, "map needs a string input, got integer 20");
-        assert!(run(json!({"type": "map", "map": {}}), json!("x")).is_err());
-        assert!(run(json!({"type": "map"}), json!("x")).is_err());
+        check(vec![
+            (tr.clone(), json!("small"), Ok(json!("db.t3.micro"))),
+            (
+                tr.clone(),
+                json!("large"),
+                Ok(json!({"class": "db.r6g.xlarge"})),
+            ),
+            (tr.clone(), json!("n"), Ok(json!(5))),
+            (
+                tr.clone(),
+                json!("huge"),
+                Err("key \"huge\" is not in the map"),
+            ),
+            (
+                tr,
+                json!(20),
+                Err("map needs a string input, got integer 20"),
+            ),
+            (json!({"type": "map", "map": {}}), json!("x"), Err("")),
+            (json!({"type": "map"}), json!("x"), Err("")),
+        ]);
     }
 
     #[test]
@@ -751,275 +777,192 @@ mod tests {
             ],
             "fallbackValue": "db.t3.micro"
         }});
-        assert_eq!(run(tr.clone(), json!("prod")), Ok(json!("db.r6g.large")));
-        assert_eq!(run(tr.clone(), json!("staging")), Ok(json!({"size": 2})));
-        assert_eq!(run(tr.clone(), json!("dev")), Ok(json!(1)));
-        assert_eq!(run(tr.clone(), json!("other")), Ok(json!("db.t3.micro")));
-        assert!(
-            run(tr, json!(5))
-                .unwrap_err()
-                .contains("match needs a string input, got integer 5")
-        );
-        // No fallbackValue: null.
-        let tr = json!({"type": "match", "match": {"patterns": [{"literal": "a", "result": 1}]}});
-        assert_eq!(run(tr, json!("b")), Ok(Value::Null));
-        // fallbackTo Input.
-        let tr = json!({"type": "match", "match": {"patterns": [{"literal": "a", "result": 1}], "fallbackTo": "Input"}});
-        assert_eq!(run(tr, json!("b")), Ok(json!("b")));
-        // Invalid configurations.
-        let both = json!({"type": "match", "match": {"patterns": [{"literal": "a", "result": 1}], "fallbackTo": "Input", "fallbackValue": 2}});
-        assert!(
-            run(both, json!("a"))
-                .unwrap_err()
-                .contains("cannot set both")
-        );
-        let bad_re = json!({"type": "match", "match": {"patterns": [{"type": "regexp", "regexp": "(", "result": 1}]}});
-        assert!(
-            run(bad_re, json!("a"))
-                .unwrap_err()
-                .contains("invalid regexp")
-        );
-        let no_lit =
-            json!({"type": "match", "match": {"patterns": [{"type": "literal", "result": 1}]}});
-        assert!(
-            run(no_lit, json!("a"))
-                .unwrap_err()
-                .contains("requires literal")
-        );
-        let none = json!({"type": "match", "match": {"patterns": []}});
-        assert!(run(none, json!("a")).is_err());
+        let m = |v: Value| json!({"type": "match", "match": v});
+        let a1 = json!([{"literal": "a", "result": 1}]);
+        check(vec![
+            (tr.clone(), json!("prod"), Ok(json!("db.r6g.large"))),
+            (tr.clone(), json!("staging"), Ok(json!({"size": 2}))),
+            (tr.clone(), json!("dev"), Ok(json!(1))),
+            (tr.clone(), json!("other"), Ok(json!("db.t3.micro"))),
+            (
+                tr,
+                json!(5),
+                Err("match needs a string input, got integer 5"),
+            ),
+            // No fallbackValue: null.
+            (m(json!({"patterns": a1})), json!("b"), Ok(Value::Null)),
+            // fallbackTo Input.
+            (
+                m(json!({"patterns": a1, "fallbackTo": "Input"})),
+                json!("b"),
+                Ok(json!("b")),
+            ),
+            // Invalid configurations.
+            (
+                m(json!({"patterns": a1, "fallbackTo": "Input", "fallbackValue": 2})),
+                json!("a"),
+                Err("cannot set both"),
+            ),
+            (
+                m(json!({"patterns": [{"type": "regexp", "regexp": "(", "result": 1}]})),
+                json!("a"),
+                Err("invalid regexp"),
+            ),
+            (
+                m(json!({"patterns": [{"type": "literal", "result": 1}]})),
+                json!("a"),
+                Err("requires literal"),
+            ),
+            (m(json!({"patterns": []})), json!("a"), Err("")),
+        ]);
     }
 
     #[test]
     fn math_transform() {
-        let mul = json!({"type": "math", "math": {"multiply": 1024}});
-        assert_eq!(run(mul.clone(), json!(20)), Ok(json!(20480)));
-        assert_eq!(run(mul.clone(), json!(1.5)), Ok(json!(1536.0)));
-        assert_eq!(
-            run(mul.clone(), json!("20")).unwrap_err(),
-            "math needs a number input, got string \"20\""
-        );
-        assert!(
-            run(
-                json!({"type": "math", "math": {"multiply": 2}}),
-                json!(i64::MAX)
-            )
-            .unwrap_err()
-            .contains("overflows")
-        );
-        let typed = json!({"type": "math", "math": {"type": "Multiply", "multiply": -2}});
-        assert_eq!(run(typed, json!(3)), Ok(json!(-6)));
-        let min = json!({"type": "math", "math": {"type": "ClampMin", "clampMin": 20}});
-        assert_eq!(run(min.clone(), json!(10)), Ok(json!(20)));
-        assert_eq!(run(min.clone(), json!(30)), Ok(json!(30)));
-        assert_eq!(run(min.clone(), json!(19.5)), Ok(json!(20)));
-        assert_eq!(run(min, json!(20.5)), Ok(json!(20.5)));
-        let max = json!({"type": "math", "math": {"type": "ClampMax", "clampMax": 100}});
-        assert_eq!(run(max.clone(), json!(200)), Ok(json!(100)));
-        assert_eq!(run(max, json!(50)), Ok(json!(50)));
-        // Type inferred from the field set.
-        assert_eq!(
-            run(json!({"type": "math", "math": {"clampMax": 5}}), json!(9)),
-            Ok(json!(5))
-        );
-        assert!(
-            run(
-                json!({"type": "math", "math": {"type": "ClampMin"}}),
-                json!(1)
-            )
-            .unwrap_err()
-            .contains("clampMin")
-        );
-        assert!(
-            run(json!({"type": "math", "math": {}}), json!(1))
-                .unwrap_err()
-                .contains("multiply")
-        );
+        let math = |v: Value| json!({"type": "math", "math": v});
+        let mul = math(json!({"multiply": 1024}));
+        let min = math(json!({"type": "ClampMin", "clampMin": 20}));
+        let max = math(json!({"type": "ClampMax", "clampMax": 100}));
+        check(vec![
+            (mul.clone(), json!(20), Ok(json!(20480))),
+            (mul.clone(), json!(1.5), Ok(json!(1536.0))),
+            (
+                mul,
+                json!("20"),
+                Err("math needs a number input, got string \"20\""),
+            ),
+            (
+                math(json!({"multiply": 2})),
+                json!(i64::MAX),
+                Err("overflows"),
+            ),
+            (
+                math(json!({"type": "Multiply", "multiply": -2})),
+                json!(3),
+                Ok(json!(-6)),
+            ),
+            (min.clone(), json!(10), Ok(json!(20))),
+            (min.clone(), json!(30), Ok(json!(30))),
+            (min.clone(), json!(19.5), Ok(json!(20))),
+            (min, json!(20.5), Ok(json!(20.5))),
+            (max.clone(), json!(200), Ok(json!(100))),
+            (max, json!(50), Ok(json!(50))),
+            // Type inferred from the field set.
+            (math(json!({"clampMax": 5})), json!(9), Ok(json!(5))),
+            (math(json!({"type": "ClampMin"})), json!(1), Err("clampMin")),
+            (math(json!({})), json!(1), Err("multiply")),
+        ]);
     }
 
     #[test]
     fn string_transforms() {
         let s = |v: Value| json!({"type": "string", "string": v});
-        assert_eq!(
-            run(s(json!({"fmt": "db-%s"})), json!("x")),
-            Ok(json!("db-x"))
-        );
-        assert_eq!(
-            run(s(json!({"type": "Format", "fmt": "%d GiB"})), json!(20)),
-            Ok(json!("20 GiB"))
-        );
-        assert_eq!(
-            run(s(json!({"fmt": "%s"})), json!(20)),
-            Ok(json!("%!s(int64=20)"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToUpper"})),
-                json!("abc")
-            ),
-            Ok(json!("ABC"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToLower"})),
-                json!("AbC")
-            ),
-            Ok(json!("abc"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToUpper"})),
-                json!(true)
-            ),
-            Ok(json!("TRUE"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToBase64"})),
-                json!("hello")
-            ),
-            Ok(json!("aGVsbG8="))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "FromBase64"})),
-                json!("aGVsbG8=")
-            ),
-            Ok(json!("hello"))
-        );
-        assert!(
-            run(
-                s(json!({"type": "Convert", "convert": "FromBase64"})),
-                json!("!!")
-            )
-            .unwrap_err()
-            .contains("not valid base64")
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToJson"})),
-                json!({"b": [1, "x"], "a": null})
-            ),
-            Ok(json!(r#"{"a":null,"b":[1,"x"]}"#))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToJson"})),
-                json!("x")
-            ),
-            Ok(json!("\"x\""))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToSha1"})),
-                json!("abc")
-            ),
-            Ok(json!("a9993e364706816aba3e25717850c26c9cd0d89d"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToSha256"})),
-                json!("abc")
-            ),
-            Ok(json!(
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-            ))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToSha512"})),
-                json!("abc")
-            ),
-            Ok(json!(
-                "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
-            ))
-        );
-        // Non-strings are hashed as their JSON: sha256("20").
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToSha256"})),
-                json!(20)
-            ),
-            Ok(json!(
-                "f5ca38f748a1d6eaf726b8a42fb575c3c71f1864a8143301782de13da2d9202b"
-            ))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Convert", "convert": "ToAdler32"})),
-                json!("Wikipedia")
-            ),
-            Ok(json!("300286872"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "TrimPrefix", "trim": "db-"})),
-                json!("db-main")
-            ),
-            Ok(json!("main"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "TrimPrefix", "trim": "x"})),
-                json!("db-main")
-            ),
-            Ok(json!("db-main"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "TrimSuffix", "trim": "-main"})),
-                json!("db-main")
-            ),
-            Ok(json!("db"))
-        );
+        let conv = |to: &str| s(json!({"type": "Convert", "convert": to}));
         let re =
             s(json!({"type": "Regexp", "regexp": {"match": "^db-(\\w+)-(\\d+)$", "group": 2}}));
-        assert_eq!(run(re.clone(), json!("db-main-42")), Ok(json!("42")));
-        assert!(
-            run(re, json!("nope"))
-                .unwrap_err()
-                .contains("does not match")
-        );
-        let re0 = s(json!({"type": "Regexp", "regexp": {"match": "[0-9]+"}}));
-        assert_eq!(run(re0, json!("abc123def")), Ok(json!("123")));
-        let re9 = s(json!({"type": "Regexp", "regexp": {"match": "a", "group": 3}}));
-        assert!(run(re9, json!("a")).unwrap_err().contains("no group 3"));
-        assert!(
-            run(
+        let join = s(json!({"type": "Join", "join": {"separator": ","}}));
+        check(vec![
+            (s(json!({"fmt": "db-%s"})), json!("x"), Ok(json!("db-x"))),
+            (
+                s(json!({"type": "Format", "fmt": "%d GiB"})),
+                json!(20),
+                Ok(json!("20 GiB")),
+            ),
+            (
+                s(json!({"fmt": "%s"})),
+                json!(20),
+                Ok(json!("%!s(int64=20)")),
+            ),
+            (conv("ToUpper"), json!("abc"), Ok(json!("ABC"))),
+            (conv("ToLower"), json!("AbC"), Ok(json!("abc"))),
+            (conv("ToUpper"), json!(true), Ok(json!("TRUE"))),
+            (conv("ToBase64"), json!("hello"), Ok(json!("aGVsbG8="))),
+            (conv("FromBase64"), json!("aGVsbG8="), Ok(json!("hello"))),
+            (conv("FromBase64"), json!("!!"), Err("not valid base64")),
+            (
+                conv("ToJson"),
+                json!({"b": [1, "x"], "a": null}),
+                Ok(json!(r#"{"a":null,"b":[1,"x"]}"#)),
+            ),
+            (conv("ToJson"), json!("x"), Ok(json!("\"x\""))),
+            (
+                conv("ToSha1"),
+                json!("abc"),
+                Ok(json!("a9993e364706816aba3e25717850c26c9cd0d89d")),
+            ),
+            (
+                conv("ToSha256"),
+                json!("abc"),
+                Ok(json!(
+                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+                )),
+            ),
+            (
+                conv("ToSha512"),
+                json!("abc"),
+                Ok(json!(
+                    "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+                )),
+            ),
+            // Non-strings are hashed as their JSON: sha256("20").
+            (
+                conv("ToSha256"),
+                json!(20),
+                Ok(json!(
+                    "f5ca38f748a1d6eaf726b8a42fb575c3c71f1864a8143301782de13da2d9202b"
+                )),
+            ),
+            (
+                conv("ToAdler32"),
+                json!("Wikipedia"),
+                Ok(json!("300286872")),
+            ),
+            (
+                s(json!({"type": "TrimPrefix", "trim": "db-"})),
+                json!("db-main"),
+                Ok(json!("main")),
+            ),
+            (
+                s(json!({"type": "TrimPrefix", "trim": "x"})),
+                json!("db-main"),
+                Ok(json!("db-main")),
+            ),
+            (
+                s(json!({"type": "TrimSuffix", "trim": "-main"})),
+                json!("db-main"),
+                Ok(json!("db")),
+            ),
+            (re.clone(), json!("db-main-42"), Ok(json!("42"))),
+            (re, json!("nope"), Err("does not match")),
+            (
+                s(json!({"type": "Regexp", "regexp": {"match": "[0-9]+"}})),
+                json!("abc123def"),
+                Ok(json!("123")),
+            ),
+            (
+                s(json!({"type": "Regexp", "regexp": {"match": "a", "group": 3}})),
+                json!("a"),
+                Err("no group 3"),
+            ),
+            (
                 s(json!({"type": "Regexp", "regexp": {"match": "("}})),
-                json!("a")
-            )
-            .unwrap_err()
-            .contains("invalid regexp")
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Join", "join": {"separator": ","}})),
-                json!(["a", 1, true])
+                json!("a"),
+                Err("invalid regexp"),
             ),
-            Ok(json!("a,1,true"))
-        );
-        assert_eq!(
-            run(
-                s(json!({"type": "Join", "join": {"separator": ","}})),
-                json!("a")
-            )
-            .unwrap_err(),
-            "join needs an array input, got string \"a\""
-        );
-        assert_eq!(
-            run(
+            (join.clone(), json!(["a", 1, true]), Ok(json!("a,1,true"))),
+            (
+                join,
+                json!("a"),
+                Err("join needs an array input, got string \"a\""),
+            ),
+            (
                 s(json!({"type": "Replace", "replace": {"search": "-", "replace": "_"}})),
-                json!("a-b-c")
+                json!("a-b-c"),
+                Ok(json!("a_b_c")),
             ),
-            Ok(json!("a_b_c"))
-        );
-        assert!(
-            run(s(json!({"type": "Format"})), json!("a"))
-                .unwrap_err()
-                .contains("string.fmt")
-        );
-        assert!(run(s(json!({"type": "Join"})), json!("a")).is_err());
+            (s(json!({"type": "Format"})), json!("a"), Err("string.fmt")),
+            (s(json!({"type": "Join"})), json!("a"), Err("")),
+        ]);
     }
 
     #[test]
@@ -1027,90 +970,72 @@ mod tests {
         let c = |to: &str| json!({"type": "convert", "convert": {"toType": to}});
         let cf =
             |to: &str, f: &str| json!({"type": "convert", "convert": {"toType": to, "format": f}});
-        assert_eq!(run(c("int64"), json!("42")), Ok(json!(42)));
-        assert_eq!(run(c("int"), json!("-42")), Ok(json!(-42)));
-        assert_eq!(
-            run(c("int64"), json!("abc")).unwrap_err(),
-            "cannot convert string \"abc\" to int64"
-        );
-        assert_eq!(run(c("int64"), json!(2.9)), Ok(json!(2)));
-        assert_eq!(run(c("int64"), json!(-2.9)), Ok(json!(-2)));
-        assert_eq!(run(c("int64"), json!(true)), Ok(json!(1)));
-        assert_eq!(run(c("int64"), json!(7)), Ok(json!(7)));
-        assert_eq!(run(c("string"), json!(20)), Ok(json!("20")));
-        assert_eq!(run(c("string"), json!(2.5)), Ok(json!("2.5")));
-        assert_eq!(
-            run(c("string"), json!(1e21)),
-            Ok(json!("1000000000000000000000"))
-        );
-        assert_eq!(run(c("string"), json!(false)), Ok(json!("false")));
-        assert_eq!(run(c("bool"), json!("true")), Ok(json!(true)));
-        assert_eq!(run(c("bool"), json!("F")), Ok(json!(false)));
-        assert!(run(c("bool"), json!("yes")).is_err());
-        assert_eq!(run(c("bool"), json!(1)), Ok(json!(true)));
-        assert_eq!(run(c("bool"), json!(2)), Ok(json!(false)));
-        assert_eq!(run(c("bool"), json!(1.0)), Ok(json!(true)));
-        assert_eq!(run(c("float64"), json!("2.5")), Ok(json!(2.5)));
-        assert_eq!(run(c("float64"), json!(3)), Ok(json!(3.0)));
-        assert_eq!(run(c("float64"), json!(true)), Ok(json!(1.0)));
-        assert!(run(c("float64"), json!("NaN")).is_err());
-        assert_eq!(
-            run(cf("float64", "quantity"), json!("1Gi")),
-            Ok(json!(1073741824.0))
-        );
-        assert_eq!(
-            run(cf("float64", "quantity"), json!("500m")),
-            Ok(json!(0.5))
-        );
-        assert_eq!(
-            run(cf("float64", "quantity"), json!("2k")),
-            Ok(json!(2000.0))
-        );
-        assert_eq!(
-            run(cf("float64", "quantity"), json!("1.5e3")),
-            Ok(json!(1500.0))
-        );
-        assert!(
-            run(cf("float64", "quantity"), json!("1Gb"))
-                .unwrap_err()
-                .contains("unknown suffix")
-        );
-        assert!(
-            run(cf("int64", "quantity"), json!("1Gi"))
-                .unwrap_err()
-                .contains("not supported with format quantity")
-        );
-        assert_eq!(
-            run(cf("object", "json"), json!(r#"{"a":1}"#)),
-            Ok(json!({"a": 1}))
-        );
-        assert_eq!(
-            run(cf("array", "json"), json!("[1,\"x\"]")),
-            Ok(json!([1, "x"]))
-        );
-        assert!(run(cf("object", "json"), json!("[1]")).is_err());
-        assert!(
-            run(cf("object", "json"), json!("{"))
-                .unwrap_err()
-                .contains("invalid JSON")
-        );
-        assert!(
-            run(c("object"), json!("{}"))
-                .unwrap_err()
-                .contains("not supported with format none")
-        );
-        assert!(
-            run(c("string"), json!({"a": 1}))
-                .unwrap_err()
-                .contains("cannot convert object")
-        );
-        assert!(
-            run(c("string"), Value::Null)
-                .unwrap_err()
-                .contains("cannot convert null")
-        );
-        // Same type passes through, whatever the format.
-        assert_eq!(run(cf("string", "json"), json!("x")), Ok(json!("x")));
+        check(vec![
+            (c("int64"), json!("42"), Ok(json!(42))),
+            (c("int"), json!("-42"), Ok(json!(-42))),
+            (
+                c("int64"),
+                json!("abc"),
+                Err("cannot convert string \"abc\" to int64"),
+            ),
+            (c("int64"), json!(2.9), Ok(json!(2))),
+            (c("int64"), json!(-2.9), Ok(json!(-2))),
+            (c("int64"), json!(true), Ok(json!(1))),
+            (c("int64"), json!(7), Ok(json!(7))),
+            (c("string"), json!(20), Ok(json!("20"))),
+            (c("string"), json!(2.5), Ok(json!("2.5"))),
+            (
+                c("string"),
+                json!(1e21),
+                Ok(json!("1000000000000000000000")),
+            ),
+            (c("string"), json!(false), Ok(json!("false"))),
+            (c("bool"), json!("true"), Ok(json!(true))),
+            (c("bool"), json!("F"), Ok(json!(false))),
+            (c("bool"), json!("yes"), Err("")),
+            (c("bool"), json!(1), Ok(json!(true))),
+            (c("bool"), json!(2), Ok(json!(false))),
+            (c("bool"), json!(1.0), Ok(json!(true))),
+            (c("float64"), json!("2.5"), Ok(json!(2.5))),
+            (c("float64"), json!(3), Ok(json!(3.0))),
+            (c("float64"), json!(true), Ok(json!(1.0))),
+            (c("float64"), json!("NaN"), Err("")),
+            (
+                cf("float64", "quantity"),
+                json!("1Gi"),
+                Ok(json!(1073741824.0)),
+            ),
+            (cf("float64", "quantity"), json!("500m"), Ok(json!(0.5))),
+            (cf("float64", "quantity"), json!("2k"), Ok(json!(2000.0))),
+            (cf("float64", "quantity"), json!("1.5e3"), Ok(json!(1500.0))),
+            (
+                cf("float64", "quantity"),
+                json!("1Gb"),
+                Err("unknown suffix"),
+            ),
+            (
+                cf("int64", "quantity"),
+                json!("1Gi"),
+                Err("not supported with format quantity"),
+            ),
+            (
+                cf("object", "json"),
+                json!(r#"{"a":1}"#),
+                Ok(json!({"a": 1})),
+            ),
+            (cf("array", "json"), json!("[1,\"x\"]"), Ok(json!([1, "x"]))),
+            (cf("object", "json"), json!("[1]"), Err("")),
+            (cf("object", "json"), json!("{"), Err("invalid JSON")),
+            (
+                c("object"),
+                json!("{}"),
+                Err("not supported with format none"),
+            ),
+            (c("string"), json!({"a": 1}), Err("cannot convert object")),
+            (c("string"), Value::Null, Err("cannot convert null")),
+            // Same type passes through, whatever the format.
+            (cf("string", "json"), json!("x"), Ok(json!("x"))),
+        ]);
     }
 
     #[test]

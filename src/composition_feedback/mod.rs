@@ -80,7 +80,7 @@ pub fn verdict(errors: &[ComposeError]) -> Verdict {
 
 /// Patches to paths the claim's schema or a composed kind's schema lacks, for the kinds paved
 /// serves (as `paved render` checks them).
-fn schema_problems(name: &str, composition: &Composition) -> Vec<ComposeError> {
+pub fn schema_problems(name: &str, composition: &Composition) -> Vec<ComposeError> {
     let type_ref = &composition.spec.composite_type_ref;
     let words = |api: &str, kind: &str| format!("{api} {kind}");
     let claim_words = words(&type_ref.api_version, &type_ref.kind);

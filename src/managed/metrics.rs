@@ -163,20 +163,19 @@ impl RdsMetrics {
 
     /// Count one Kubernetes write request.
     pub fn record_write(&self, kind: &str) {
-        self.kube_writes
-            .get_or_create(&WriteLabels {
-                kind: kind.to_string(),
-            })
-            .inc();
+        self.write_counter(kind).inc();
     }
 
     /// Kubernetes writes of `kind` so far.
     pub fn writes(&self, kind: &str) -> u64 {
-        self.kube_writes
-            .get_or_create(&WriteLabels {
-                kind: kind.to_string(),
-            })
-            .get()
+        self.write_counter(kind).get()
+    }
+
+    fn write_counter(&self, kind: &str) -> Counter {
+        let labels = WriteLabels {
+            kind: kind.to_string(),
+        };
+        self.kube_writes.get_or_create(&labels).clone()
     }
 
     /// All Kubernetes writes so far.
@@ -186,12 +185,7 @@ impl RdsMetrics {
 
     /// Count one AWS call attempt.
     pub fn record_call(&self, operation: &str, outcome: &str) {
-        self.aws_calls
-            .get_or_create(&CallLabels {
-                operation: operation.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .inc();
+        self.call_counter(operation, outcome).inc();
     }
 
     /// Calls of `operation` so far, whatever their outcome.
@@ -213,12 +207,15 @@ impl RdsMetrics {
 
     /// Calls of `operation` with `outcome` so far.
     pub fn calls_with_outcome(&self, operation: &str, outcome: &str) -> u64 {
-        self.aws_calls
-            .get_or_create(&CallLabels {
-                operation: operation.to_string(),
-                outcome: outcome.to_string(),
-            })
-            .get()
+        self.call_counter(operation, outcome).get()
+    }
+
+    fn call_counter(&self, operation: &str, outcome: &str) -> Counter {
+        let labels = CallLabels {
+            operation: operation.to_string(),
+            outcome: outcome.to_string(),
+        };
+        self.aws_calls.get_or_create(&labels).clone()
     }
 
     /// All AWS calls so far, every operation and outcome.
@@ -231,24 +228,22 @@ impl RdsMetrics {
     pub fn record_failure(&self, kind: &str, reason: &str, aws_code: Option<&str>) {
         let code = aws_code.map_or_else(|| NO_AWS_CODE.to_string(), aws_code_label);
         let aws_error_code = self.codes.admit(code, MAX_AWS_CODES);
-        self.failures
-            .get_or_create(&FailureLabels {
-                kind: kind.to_string(),
-                reason: reason.to_string(),
-                aws_error_code,
-            })
-            .inc();
+        self.failure_counter(kind, reason, aws_error_code).inc();
     }
 
     /// Failed reconciles counted so far with these labels.
     pub fn failures(&self, kind: &str, reason: &str, aws_error_code: &str) -> u64 {
-        self.failures
-            .get_or_create(&FailureLabels {
-                kind: kind.to_string(),
-                reason: reason.to_string(),
-                aws_error_code: aws_error_code.to_string(),
-            })
+        self.failure_counter(kind, reason, aws_error_code.to_string())
             .get()
+    }
+
+    fn failure_counter(&self, kind: &str, reason: &str, aws_error_code: String) -> Counter {
+        let labels = FailureLabels {
+            kind: kind.to_string(),
+            reason: reason.to_string(),
+            aws_error_code,
+        };
+        self.failures.get_or_create(&labels).clone()
     }
 
     pub(crate) fn record_reconcile(&self, ok: bool) {

@@ -19,7 +19,7 @@ pub const XRD_LABEL: &str = "paved.dev/xrd";
 
 /// A kind paved serves and composes: the built-in `PostgreSQLInstance`, a v1 XRD's claim kind,
 /// or a v2 XRD's namespaced XR kind.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ServedKind {
     /// The XRD that defines it (empty for the built-in kind).
     pub xrd: String,
@@ -53,20 +53,13 @@ impl ServedKind {
     pub fn builtin() -> Self {
         let ar = ApiResource::erase::<PostgreSQLInstance>(&());
         Self {
-            xrd: String::new(),
             versions: vec![ar.version.clone()],
             xr_kind: ar.kind.clone(),
             group: ar.group,
             version: ar.version,
             kind: ar.kind,
             plural: ar.plural,
-            v2: false,
-            connection_secret_keys: vec![],
-            default_composition: None,
-            enforced_composition: None,
-            default_delete_policy: None,
-            default_update_policy: None,
-            crd_generation: None,
+            ..Self::default()
         }
     }
 
@@ -368,6 +361,22 @@ fn managed_spec_properties() -> Map<String, Value> {
     props
 }
 
+/// The `properties` map of the object schema `schema` (made when missing); `at` (`spec.`, ...)
+/// names it in the error.
+fn properties_of<'a>(
+    schema: &'a mut Value,
+    at: &str,
+) -> Result<&'a mut Map<String, Value>, String> {
+    schema
+        .as_object_mut()
+        .and_then(|o| {
+            o.entry("properties")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+        })
+        .ok_or_else(|| format!("has {at}properties that are not a map"))
+}
+
 /// The schema of one version: the XRD's, with paved's fields merged in.
 fn version_schema(xrd: &Value, v2: bool) -> Result<Value, String> {
     let mut root = match xrd {
@@ -381,14 +390,7 @@ fn version_schema(xrd: &Value, v2: bool) -> Result<Value, String> {
         return Err(format!("has type {t:?}"));
     }
     root["type"] = json!("object");
-    let props = root
-        .as_object_mut()
-        .and_then(|o| {
-            o.entry("properties")
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-        })
-        .ok_or("has properties that are not a map")?;
+    let props = properties_of(&mut root, "")?;
     // The API server owns these.
     props.remove("apiVersion");
     props.remove("kind");
@@ -406,14 +408,7 @@ fn version_schema(xrd: &Value, v2: bool) -> Result<Value, String> {
         return Err("has properties.spec that is not a schema".into());
     }
     spec["type"] = json!("object");
-    let spec_props = spec
-        .as_object_mut()
-        .and_then(|o| {
-            o.entry("properties")
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-        })
-        .ok_or("has spec.properties that are not a map")?;
+    let spec_props = properties_of(spec, "spec.")?;
     let managed = managed_spec_properties();
     if v2 {
         let mut crossplane = Map::new();
@@ -475,14 +470,7 @@ fn version_schema(xrd: &Value, v2: bool) -> Result<Value, String> {
     }
     status["type"] = json!("object");
     status["x-kubernetes-preserve-unknown-fields"] = json!(true);
-    let status_props = status
-        .as_object_mut()
-        .and_then(|o| {
-            o.entry("properties")
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
-        })
-        .ok_or("has status.properties that are not a map")?;
+    let status_props = properties_of(status, "status.")?;
     for (key, p) in builtin_properties("status") {
         status_props.insert(key, p);
     }

@@ -7,31 +7,13 @@
 
 use serde_json::{Map, Value};
 
+use crate::schema::{join, type_name};
+
 /// Apply the schema's defaults to `value` and return every validation error.
 pub fn validate(schema: &Value, value: &mut Value) -> Vec<String> {
     let mut errors = Vec::new();
     walk(schema, value, "", &mut errors);
     errors
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 fn walk(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>) {
