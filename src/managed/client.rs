@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use super::metrics::RdsMetrics;
 use super::model::{
     AwsError, CreateRequest, DbInstance, DeleteRequest, DescribePage, ErrorClass, ModifyRequest,
-    PendingModifiedValues, backoff,
+    PendingModifiedValues,
 };
 
 /// Page size of the fleet observation (the RDS maximum).
@@ -754,38 +754,16 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    async fn call<'a, T, F>(&'a self, operation: &'static str, mut f: F) -> Result<T, AwsError>
+    async fn call<'a, T, F>(&'a self, operation: &'static str, f: F) -> Result<T, AwsError>
     where
         F: FnMut() -> BoxFuture<'a, Result<T, AwsError>>,
         T: Outcome,
     {
-        let mut attempt = 1;
-        loop {
-            self.bucket.acquire().await;
-            let res = f().await;
-            match &res {
-                Ok(v) => self.metrics.record_call(operation, v.outcome()),
-                Err(e) => self.metrics.record_call(operation, e.outcome()),
-            }
-            match res {
-                // A call that got no answer is not tried again within this reconcile: each
-                // try waits the whole timeout, and the object must say so now, not after four
-                // of them. Its backoff retries it.
-                Err(e) if e.code == "Timeout" => {
-                    tracing::warn!(operation, message = %e.message, "AWS did not answer");
-                    return Err(e);
-                }
-                Err(e) if e.class == ErrorClass::Transient && attempt < self.retry.max_attempts => {
-                    if e.outcome() == "throttled" {
-                        self.bucket.penalize().await;
-                    }
-                    tracing::debug!(operation, attempt, code = %e.code, "transient AWS error, retrying");
-                    tokio::time::sleep(backoff(attempt, self.retry.base, self.retry.max)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        // A call that got no answer is not tried again within this reconcile: each try waits
+        // the whole timeout, and the object must say so now, not after four of them. Its
+        // backoff retries it.
+        let limits = (&*self.bucket, &*self.metrics, &self.retry);
+        super::guard::retried(limits, operation, T::outcome, false, f).await
     }
 }
 
