@@ -30,38 +30,26 @@ pub trait RefTarget:
     + Send
     + Sync
     + 'static
+    + crate::managed::object::ManagedObject
 {
     /// The kind's name in messages.
     const KIND: &'static str;
-    /// The value (`None` while there is none).
-    fn ref_value(&self) -> Option<String>;
-    fn is_ready(&self) -> bool;
-}
-
-fn ready(conditions: &[crate::api::common::Condition]) -> bool {
-    get_condition(conditions, READY).is_some_and(|c| c.status == ConditionStatus::True)
+    /// The value (`None` while there is none): by default the external-name (a group's name).
+    fn ref_value(&self) -> Option<String> {
+        external_name(self.meta()).map(str::to_string)
+    }
+    /// Whether its Ready condition is True.
+    fn is_ready(&self) -> bool {
+        get_condition(self.conditions(), READY).is_some_and(|c| c.status == ConditionStatus::True)
+    }
 }
 
 impl RefTarget for SubnetGroup {
     const KIND: &'static str = "SubnetGroup";
-    /// The group name: its external-name.
-    fn ref_value(&self) -> Option<String> {
-        external_name(self.meta()).map(str::to_string)
-    }
-    fn is_ready(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| ready(&s.conditions))
-    }
 }
 
 impl RefTarget for ParameterGroup {
     const KIND: &'static str = "ParameterGroup";
-    /// The group name: its external-name.
-    fn ref_value(&self) -> Option<String> {
-        external_name(self.meta()).map(str::to_string)
-    }
-    fn is_ready(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| ready(&s.conditions))
-    }
 }
 
 impl RefTarget for SecurityGroup {
@@ -73,9 +61,6 @@ impl RefTarget for SecurityGroup {
             .and_then(|s| s.at_provider.as_ref())
             .and_then(|a| a.id.clone())
             .filter(|id| !id.is_empty())
-    }
-    fn is_ready(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| ready(&s.conditions))
     }
 }
 
