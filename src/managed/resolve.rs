@@ -418,48 +418,39 @@ pub fn resolve_fields(
 ) -> Resolved {
     let mut write = Map::new();
     for f in fields {
-        match f {
+        let (RefField::One { field, .. } | RefField::Many { field, .. }) = f;
+        let spec = Field {
+            name: field,
+            kind,
+            controller_uid,
+        };
+        // The value to write: a resolved one that differs from the current.
+        let value = match f {
             RefField::One {
-                field,
                 current,
                 reference,
                 selector,
-            } => {
-                let spec = Field {
-                    name: field,
-                    kind,
-                    controller_uid,
-                };
-                match resolve_one(&spec, *current, *reference, *selector, candidates) {
-                    Ok(Some(v)) if Some(v.as_str()) != *current => {
-                        write.insert(field.to_string(), Value::String(v));
-                    }
-                    Ok(_) => {}
-                    Err(w) => return Resolved::Wait(w),
-                }
-            }
+                ..
+            } => resolve_one(&spec, *current, *reference, *selector, candidates).map(|v| {
+                v.filter(|v| Some(v.as_str()) != *current)
+                    .map(Value::String)
+            }),
             RefField::Many {
-                field,
                 current,
                 references,
                 selector,
-            } => {
-                let spec = Field {
-                    name: field,
-                    kind,
-                    controller_uid,
-                };
-                match resolve_many(&spec, current, references, *selector, candidates) {
-                    Ok(Some(v)) if v.as_slice() != *current => {
-                        write.insert(
-                            field.to_string(),
-                            Value::Array(v.into_iter().map(Value::String).collect()),
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(w) => return Resolved::Wait(w),
-                }
+                ..
+            } => resolve_many(&spec, current, references, *selector, candidates).map(|v| {
+                v.filter(|v| v.as_slice() != *current)
+                    .map(|v| Value::Array(v.into_iter().map(Value::String).collect()))
+            }),
+        };
+        match value {
+            Ok(Some(v)) => {
+                write.insert(field.to_string(), v);
             }
+            Ok(None) => {}
+            Err(w) => return Resolved::Wait(w),
         }
     }
     if write.is_empty() {
