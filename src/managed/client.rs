@@ -232,6 +232,31 @@ impl SdkRds {
             place: Place::of(config, "RDS"),
         }
     }
+
+    /// AddTagsToResource on `arn`, its error read by `err` (the Instance's classification,
+    /// [`sdk_err`], or the network kinds', [`net_sdk_err`]).
+    pub(crate) async fn add_tags_to(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+        err: fn(
+            &'static str,
+            &Place,
+            SdkError<
+                aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceError,
+                HttpResponse,
+            >,
+        ) -> AwsError,
+    ) -> Result<(), AwsError> {
+        self.client
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(rds_tags_of(tags)))
+            .send()
+            .await
+            .map_err(|e| err("AddTagsToResource", &self.place, e))?;
+        Ok(())
+    }
 }
 
 /// What an SDK error says, in plain words: AWS's error code, its message (once), and the HTTP
@@ -380,7 +405,8 @@ fn i32_of(operation: &'static str, field: &str, v: Option<i64>) -> Result<Option
     .transpose()
 }
 
-fn tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+/// Tags in aws-sdk-rds' shape.
+pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -552,7 +578,7 @@ impl RdsApi for SdkRds {
                 .set_auto_minor_version_upgrade(r.auto_minor_version_upgrade)
                 .set_deletion_protection(r.deletion_protection)
                 .set_port(r.port)
-                .set_tags(Some(tags_of(&r.tags)))
+                .set_tags(Some(rds_tags_of(&r.tags)))
                 .send()
                 .await
                 .map_err(|e| sdk_err(OP, &self.place, e))?;
@@ -623,16 +649,7 @@ impl RdsApi for SdkRds {
         arn: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(async move {
-            self.client
-                .add_tags_to_resource()
-                .resource_name(arn)
-                .set_tags(Some(tags_of(tags)))
-                .send()
-                .await
-                .map_err(|e| sdk_err("AddTagsToResource", &self.place, e))?;
-            Ok(())
-        })
+        Box::pin(self.add_tags_to(arn, tags, sdk_err))
     }
 
     fn remove_tags<'a>(

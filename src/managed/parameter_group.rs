@@ -10,10 +10,10 @@ use futures::future::BoxFuture;
 
 use super::client::SdkRds;
 use super::client::net_sdk_err;
+use super::client::rds_tags_of;
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
-use super::subnet_group::rds_tags_of;
 
 /// Page size of DescribeDBParameterGroups (the RDS maximum).
 pub const PAGE_SIZE: i32 = 100;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::client::{SdkRds, net_sdk_err};
+use super::client::{SdkRds, net_sdk_err, rds_tags_of};
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
@@ -69,12 +69,6 @@ pub trait SubnetGroupApi: Send + Sync {
         arn: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>>;
-}
-
-pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
-    tags.iter()
-        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
-        .collect()
 }
 
 fn from_sdk(g: &aws_sdk_rds::types::DbSubnetGroup) -> DbSubnetGroup {
@@ -207,16 +201,7 @@ impl SubnetGroupApi for SdkRds {
         arn: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(async move {
-            self.client
-                .add_tags_to_resource()
-                .resource_name(arn)
-                .set_tags(Some(rds_tags_of(tags)))
-                .send()
-                .await
-                .map_err(|e| net_sdk_err("AddTagsToResource", &self.place, e))?;
-            Ok(())
-        })
+        Box::pin(self.add_tags_to(arn, tags, net_sdk_err))
     }
 }
 
