@@ -521,11 +521,7 @@ impl SecurityGroupRuleApi for FakeNet {
         &'a self,
         spec: &'a RuleSpec,
     ) -> BoxFuture<'a, Result<Vec<Ec2Rule>, AwsError>> {
-        let op = if spec.egress {
-            "AuthorizeSecurityGroupEgress"
-        } else {
-            "AuthorizeSecurityGroupIngress"
-        };
+        let op = super::security_group_rule::authorize_op(spec.egress);
         self.change(
             format!("{op} {} {}", spec.group_id, spec.peers.len()),
             |st| {
@@ -587,11 +583,7 @@ impl SecurityGroupRuleApi for FakeNet {
         egress: bool,
         rule_ids: &'a [String],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let op = if egress {
-            "RevokeSecurityGroupEgress"
-        } else {
-            "RevokeSecurityGroupIngress"
-        };
+        let op = super::security_group_rule::revoke_op(egress);
         self.change(format!("{op} {group_id} {}", rule_ids.join(",")), |st| {
             for id in rule_ids {
                 if st
