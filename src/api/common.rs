@@ -100,6 +100,14 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition, now: &
     }
 }
 
+/// The pattern of a DNS subdomain (lowercase letters, digits, `-` and `.`, starting and ending
+/// with a letter or digit): the names of Kubernetes objects and Secrets.
+pub const DNS_SUBDOMAIN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// The pattern of an AWS region, for example `eu-west-1`.
+pub const AWS_REGION: &str = r"^[a-z]{2}(-[a-z]+)+-\d+$";
+
 /// Find a condition by type.
 pub fn get_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
@@ -113,7 +121,7 @@ pub struct LocalSecretReference {
     /// the object is applied, before anything is created.
     #[schemars(
         length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        regex(pattern = DNS_SUBDOMAIN)
     )]
     pub name: String,
     /// Accepted for compatibility with Crossplane YAML. paved never writes Secrets outside the
@@ -144,7 +152,7 @@ pub struct NameReference {
     /// starting and ending with a letter or digit), as Kubernetes requires of object names.
     #[schemars(
         length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        regex(pattern = DNS_SUBDOMAIN)
     )]
     pub name: String,
 }

@@ -85,7 +85,7 @@ pub struct InstanceSpec {
 #[schemars(transform = super::common::preserve_unknown_fields)]
 pub struct InstanceParameters {
     /// AWS region, for example `eu-west-1`.
-    #[schemars(length(min = 1), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
+    #[schemars(length(min = 1), regex(pattern = super::common::AWS_REGION))]
     pub region: String,
 
     /// The RDS DB instance identifier to create, instead of the one paved derives from the

@@ -58,7 +58,7 @@ pub struct ParameterGroupSpec {
 #[schemars(transform = super::common::preserve_unknown_fields)]
 pub struct ParameterGroupParameters {
     /// AWS region, for example `eu-west-1`.
-    #[schemars(length(min = 1), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
+    #[schemars(length(min = 1), regex(pattern = super::common::AWS_REGION))]
     pub region: String,
 
     /// The parameter group family, for example `postgres16`. Cannot be changed after creation.

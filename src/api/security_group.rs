@@ -61,7 +61,7 @@ pub struct SecurityGroupSpec {
 #[schemars(transform = super::common::preserve_unknown_fields)]
 pub struct SecurityGroupParameters {
     /// AWS region, for example `eu-west-1`.
-    #[schemars(length(min = 1), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
+    #[schemars(length(min = 1), regex(pattern = super::common::AWS_REGION))]
     pub region: String,
 
     /// The group name. Defaults to one derived from the namespace and name of this object.

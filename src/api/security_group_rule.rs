@@ -60,7 +60,7 @@ pub struct SecurityGroupRuleSpec {
 #[schemars(transform = super::common::preserve_unknown_fields)]
 pub struct SecurityGroupRuleParameters {
     /// AWS region, for example `eu-west-1`.
-    #[schemars(length(min = 1), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
+    #[schemars(length(min = 1), regex(pattern = super::common::AWS_REGION))]
     pub region: String,
 
     /// `ingress` or `egress`.

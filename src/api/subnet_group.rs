@@ -59,7 +59,7 @@ pub struct SubnetGroupSpec {
 #[schemars(transform = super::common::preserve_unknown_fields)]
 pub struct SubnetGroupParameters {
     /// AWS region, for example `eu-west-1`.
-    #[schemars(length(min = 1), regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
+    #[schemars(length(min = 1), regex(pattern = super::common::AWS_REGION))]
     pub region: String,
 
     /// The description of the DB subnet group. Defaults to `Managed by paved`.

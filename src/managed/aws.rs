@@ -267,18 +267,9 @@ impl<K: ExternalClient> Ctx<K> {
     /// credentials are read or a cached client of it is handed out.
     pub(crate) async fn aws_for(&self, obj: &K) -> Result<Outcome<Aws>, Error> {
         let region = obj.region().to_string();
-        let resolved = match self.resolve_provider_config(obj).await? {
+        let (resolved, key_name, version) = match self.allowed_provider_config(obj).await? {
             Outcome::Ok(r) => r,
             Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
-        };
-        if let Some(pc) = &resolved
-            && let Outcome::Blocked(b) = self.namespace_allowed(pc, obj).await?
-        {
-            return Ok(Outcome::Blocked(b));
-        }
-        let (key_name, version) = match &resolved {
-            Some(pc) => (pc.key.clone(), pc.version.clone()),
-            None => (AMBIENT.to_string(), String::new()),
         };
         let key = (key_name.clone(), region.clone());
         let fleet = self.shared.fleets.get(&key_name, &region);
@@ -306,6 +297,29 @@ impl<K: ExternalClient> Ctx<K> {
                 },
             );
         Ok(Outcome::Ok(Aws { rds, fleet }))
+    }
+
+    /// The ProviderConfig of `obj` ([`Self::resolve_provider_config`]) once its
+    /// namespaceSelector admits the object, with the cache key's name and the resourceVersion
+    /// (for paved's own identity: [`AMBIENT`] and none).
+    async fn allowed_provider_config(
+        &self,
+        obj: &K,
+    ) -> Result<Outcome<(Option<Resolved>, String, String)>, Error> {
+        let resolved = match self.resolve_provider_config(obj).await? {
+            Outcome::Ok(r) => r,
+            Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
+        };
+        if let Some(pc) = &resolved
+            && let Outcome::Blocked(b) = self.namespace_allowed(pc, obj).await?
+        {
+            return Ok(Outcome::Blocked(b));
+        }
+        let (key_name, version) = match &resolved {
+            Some(pc) => (pc.key.clone(), pc.version.clone()),
+            None => (AMBIENT.to_string(), String::new()),
+        };
+        Ok(Outcome::Ok((resolved, key_name, version)))
     }
 
     /// The ProviderConfig `spec.providerConfigRef` names (`Ok(None)`: none at all, and paved
@@ -422,18 +436,9 @@ impl<K: ExternalClient> Ctx<K> {
         obj: &K,
     ) -> Result<Outcome<super::network::ProviderSettings>, Error> {
         let region = obj.region().to_string();
-        let resolved = match self.resolve_provider_config(obj).await? {
+        let (resolved, key_name, version) = match self.allowed_provider_config(obj).await? {
             Outcome::Ok(r) => r,
             Outcome::Blocked(b) => return Ok(Outcome::Blocked(b)),
-        };
-        if let Some(pc) = &resolved
-            && let Outcome::Blocked(b) = self.namespace_allowed(pc, obj).await?
-        {
-            return Ok(Outcome::Blocked(b));
-        }
-        let (key_name, version) = match &resolved {
-            Some(pc) => (pc.key.clone(), pc.version.clone()),
-            None => (AMBIENT.to_string(), String::new()),
         };
         let (endpoint, credentials) = match &resolved {
             None => (None, None),

@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use super::metrics::RdsMetrics;
 use super::model::{
     AwsError, CreateRequest, DbInstance, DeleteRequest, DescribePage, ErrorClass, ModifyRequest,
-    PendingModifiedValues, backoff,
+    PendingModifiedValues,
 };
 
 /// Page size of the fleet observation (the RDS maximum).
@@ -232,6 +232,31 @@ impl SdkRds {
             place: Place::of(config, "RDS"),
         }
     }
+
+    /// AddTagsToResource on `arn`, its error read by `err` (the Instance's classification,
+    /// [`sdk_err`], or the network kinds', [`net_sdk_err`]).
+    pub(crate) async fn add_tags_to(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+        err: fn(
+            &'static str,
+            &Place,
+            SdkError<
+                aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceError,
+                HttpResponse,
+            >,
+        ) -> AwsError,
+    ) -> Result<(), AwsError> {
+        self.client
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .set_tags(Some(rds_tags_of(tags)))
+            .send()
+            .await
+            .map_err(|e| err("AddTagsToResource", &self.place, e))?;
+        Ok(())
+    }
 }
 
 /// What an SDK error says, in plain words: AWS's error code, its message (once), and the HTTP
@@ -380,7 +405,8 @@ fn i32_of(operation: &'static str, field: &str, v: Option<i64>) -> Result<Option
     .transpose()
 }
 
-fn tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+/// Tags in aws-sdk-rds' shape.
+pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
@@ -552,7 +578,7 @@ impl RdsApi for SdkRds {
                 .set_auto_minor_version_upgrade(r.auto_minor_version_upgrade)
                 .set_deletion_protection(r.deletion_protection)
                 .set_port(r.port)
-                .set_tags(Some(tags_of(&r.tags)))
+                .set_tags(Some(rds_tags_of(&r.tags)))
                 .send()
                 .await
                 .map_err(|e| sdk_err(OP, &self.place, e))?;
@@ -623,16 +649,7 @@ impl RdsApi for SdkRds {
         arn: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(async move {
-            self.client
-                .add_tags_to_resource()
-                .resource_name(arn)
-                .set_tags(Some(tags_of(tags)))
-                .send()
-                .await
-                .map_err(|e| sdk_err("AddTagsToResource", &self.place, e))?;
-            Ok(())
-        })
+        Box::pin(self.add_tags_to(arn, tags, sdk_err))
     }
 
     fn remove_tags<'a>(
@@ -754,38 +771,16 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    async fn call<'a, T, F>(&'a self, operation: &'static str, mut f: F) -> Result<T, AwsError>
+    async fn call<'a, T, F>(&'a self, operation: &'static str, f: F) -> Result<T, AwsError>
     where
         F: FnMut() -> BoxFuture<'a, Result<T, AwsError>>,
         T: Outcome,
     {
-        let mut attempt = 1;
-        loop {
-            self.bucket.acquire().await;
-            let res = f().await;
-            match &res {
-                Ok(v) => self.metrics.record_call(operation, v.outcome()),
-                Err(e) => self.metrics.record_call(operation, e.outcome()),
-            }
-            match res {
-                // A call that got no answer is not tried again within this reconcile: each
-                // try waits the whole timeout, and the object must say so now, not after four
-                // of them. Its backoff retries it.
-                Err(e) if e.code == "Timeout" => {
-                    tracing::warn!(operation, message = %e.message, "AWS did not answer");
-                    return Err(e);
-                }
-                Err(e) if e.class == ErrorClass::Transient && attempt < self.retry.max_attempts => {
-                    if e.outcome() == "throttled" {
-                        self.bucket.penalize().await;
-                    }
-                    tracing::debug!(operation, attempt, code = %e.code, "transient AWS error, retrying");
-                    tokio::time::sleep(backoff(attempt, self.retry.base, self.retry.max)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        // A call that got no answer is not tried again within this reconcile: each try waits
+        // the whole timeout, and the object must say so now, not after four of them. Its
+        // backoff retries it.
+        let limits = (&*self.bucket, &*self.metrics, &self.retry);
+        super::guard::retried(limits, operation, T::outcome, false, f).await
     }
 }
 

@@ -22,29 +22,50 @@ pub struct Guard {
 impl Guard {
     /// Run `f` under the bucket, retrying transient errors. `NotFound` answers of describes are
     /// the caller's to interpret.
-    pub async fn call<'a, T, F>(&'a self, operation: &'static str, mut f: F) -> Result<T, AwsError>
+    pub async fn call<'a, T, F>(&'a self, operation: &'static str, f: F) -> Result<T, AwsError>
     where
         F: FnMut() -> BoxFuture<'a, Result<T, AwsError>>,
     {
-        let mut attempt = 1;
-        loop {
-            self.bucket.acquire().await;
-            let res = f().await;
-            match &res {
-                Ok(_) => self.metrics.record_call(operation, "success"),
-                Err(e) => self.metrics.record_call(operation, e.outcome()),
+        let limits = (&*self.bucket, &*self.metrics, &self.retry);
+        retried(limits, operation, |_| "success", true, f).await
+    }
+}
+
+/// Run `f` under the token bucket, recording the outcome of each attempt (`ok` names a success)
+/// and retrying transient errors with backoff per the policy. A timeout is tried again only when
+/// `retry_timeouts`: each try waits the whole timeout.
+pub(crate) async fn retried<'a, T, F>(
+    (bucket, metrics, retry): (&TokenBucket, &RdsMetrics, &RetryPolicy),
+    operation: &'static str,
+    ok: fn(&T) -> &'static str,
+    retry_timeouts: bool,
+    mut f: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> BoxFuture<'a, Result<T, AwsError>>,
+{
+    let mut attempt = 1;
+    loop {
+        bucket.acquire().await;
+        let res = f().await;
+        match &res {
+            Ok(v) => metrics.record_call(operation, ok(v)),
+            Err(e) => metrics.record_call(operation, e.outcome()),
+        }
+        match res {
+            Err(e) if !retry_timeouts && e.code == "Timeout" => {
+                tracing::warn!(operation, message = %e.message, "AWS did not answer");
+                return Err(e);
             }
-            match res {
-                Err(e) if e.class == ErrorClass::Transient && attempt < self.retry.max_attempts => {
-                    if e.outcome() == "throttled" {
-                        self.bucket.penalize().await;
-                    }
-                    tracing::debug!(operation, attempt, code = %e.code, "transient AWS error, retrying");
-                    tokio::time::sleep(backoff(attempt, self.retry.base, self.retry.max)).await;
-                    attempt += 1;
+            Err(e) if e.class == ErrorClass::Transient && attempt < retry.max_attempts => {
+                if e.outcome() == "throttled" {
+                    bucket.penalize().await;
                 }
-                other => return other,
+                tracing::debug!(operation, attempt, code = %e.code, "transient AWS error, retrying");
+                tokio::time::sleep(backoff(attempt, retry.base, retry.max)).await;
+                attempt += 1;
             }
+            other => return other,
         }
     }
 }

@@ -45,6 +45,11 @@ pub(crate) struct FakeNet {
     pub page_size: usize,
 }
 
+/// An RDS group `name` is not there (`code`, as AWS answers `op`).
+fn not_found(op: &'static str, code: &str, name: &str) -> AwsError {
+    net_error(op, code, format!("{name} not found"), Some(404))
+}
+
 fn page<T: Clone>(items: Vec<T>, marker: Option<String>, size: usize) -> Page<T> {
     let size = size.max(1);
     let start: usize = marker.and_then(|m| m.parse().ok()).unwrap_or(0);
@@ -111,6 +116,32 @@ impl FakeNet {
         *self.lock().lists.entry(op).or_default() += 1;
     }
 
+    /// A list call `op`: counted, then one page of `items`.
+    fn list<'a, T: Clone + Send + 'a>(
+        &self,
+        op: &'static str,
+        marker: Option<String>,
+        items: impl FnOnce(&State) -> Vec<T>,
+    ) -> ListPage<'a, T> {
+        self.count(op);
+        let page = page(items(&self.lock()), marker, self.page_size);
+        Box::pin(async move { Ok(page) })
+    }
+
+    /// A changing call: logged as `call`, then `f` on the state, answered at once.
+    fn change<'a, T: Send + 'a>(
+        &self,
+        call: String,
+        f: impl FnOnce(&mut State) -> Result<T, AwsError>,
+    ) -> BoxFuture<'a, Result<T, AwsError>> {
+        let res = {
+            let mut st = self.lock();
+            st.calls.push(call);
+            f(&mut st)
+        };
+        Box::pin(async move { res })
+    }
+
     fn check_subnets(st: &State, op: &'static str, ids: &[String]) -> Result<String, AwsError> {
         let mut vpcs = BTreeSet::new();
         let mut azs = BTreeSet::new();
@@ -148,10 +179,9 @@ impl FakeNet {
 
 impl SubnetGroupApi for FakeNet {
     fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup> {
-        self.count("DescribeDBSubnetGroups");
-        let items: Vec<DbSubnetGroup> = self.lock().subnet_groups.values().cloned().collect();
-        let size = self.page_size;
-        Box::pin(async move { Ok(page(items, marker, size)) })
+        self.list("DescribeDBSubnetGroups", marker, |st| {
+            st.subnet_groups.values().cloned().collect()
+        })
     }
 
     fn create_subnet_group<'a>(
@@ -159,9 +189,7 @@ impl SubnetGroupApi for FakeNet {
         r: &'a SubnetGroupRequest,
     ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
         const OP: &str = "CreateDBSubnetGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {}", r.name));
+        self.change(format!("{OP} {}", r.name), |st| {
             if st.subnet_groups.contains_key(&r.name) {
                 return Err(net_error(
                     OP,
@@ -170,7 +198,7 @@ impl SubnetGroupApi for FakeNet {
                     Some(400),
                 ));
             }
-            let vpc = Self::check_subnets(&st, OP, &r.subnet_ids)?;
+            let vpc = Self::check_subnets(st, OP, &r.subnet_ids)?;
             let mut subnet_ids = r.subnet_ids.clone();
             subnet_ids.sort();
             let arn = format!("arn:aws:rds:eu-west-1:123456789012:subgrp:{}", r.name);
@@ -185,8 +213,7 @@ impl SubnetGroupApi for FakeNet {
             st.tags.insert(arn, r.tags.clone());
             st.subnet_groups.insert(r.name.clone(), g.clone());
             Ok(g)
-        })();
-        Box::pin(async move { res })
+        })
     }
 
     fn modify_subnet_group<'a>(
@@ -194,32 +221,22 @@ impl SubnetGroupApi for FakeNet {
         r: &'a SubnetGroupRequest,
     ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
         const OP: &str = "ModifyDBSubnetGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {}", r.name));
-            let vpc = Self::check_subnets(&st, OP, &r.subnet_ids)?;
+        self.change(format!("{OP} {}", r.name), |st| {
+            let vpc = Self::check_subnets(st, OP, &r.subnet_ids)?;
             let Some(g) = st.subnet_groups.get_mut(&r.name) else {
-                return Err(net_error(
-                    OP,
-                    "DBSubnetGroupNotFoundFault",
-                    format!("{} not found", r.name),
-                    Some(404),
-                ));
+                return Err(not_found(OP, "DBSubnetGroupNotFoundFault", &r.name));
             };
             g.description = Some(r.description.clone());
             g.subnet_ids = r.subnet_ids.clone();
             g.subnet_ids.sort();
             g.vpc_id = Some(vpc);
             Ok(g.clone())
-        })();
-        Box::pin(async move { res })
+        })
     }
 
     fn delete_subnet_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
         const OP: &str = "DeleteDBSubnetGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {name}"));
+        self.change(format!("{OP} {name}"), |st| {
             if st.in_use.contains(name) {
                 return Err(net_error(
                     OP,
@@ -230,17 +247,11 @@ impl SubnetGroupApi for FakeNet {
                     Some(400),
                 ));
             }
-            match st.subnet_groups.remove(name) {
-                Some(_) => Ok(()),
-                None => Err(net_error(
-                    OP,
-                    "DBSubnetGroupNotFoundFault",
-                    format!("{name} not found"),
-                    Some(404),
-                )),
-            }
-        })();
-        Box::pin(async move { res })
+            st.subnet_groups
+                .remove(name)
+                .map(drop)
+                .ok_or_else(|| not_found(OP, "DBSubnetGroupNotFoundFault", name))
+        })
     }
 
     fn rds_tags<'a>(
@@ -268,15 +279,12 @@ impl SubnetGroupApi for FakeNet {
 
 impl ParameterGroupApi for FakeNet {
     fn list_parameter_groups(&self, marker: Option<String>) -> ListPage<'_, DbParameterGroup> {
-        self.count("DescribeDBParameterGroups");
-        let items: Vec<DbParameterGroup> = self
-            .lock()
-            .parameter_groups
-            .values()
-            .map(|(g, _)| g.clone())
-            .collect();
-        let size = self.page_size;
-        Box::pin(async move { Ok(page(items, marker, size)) })
+        self.list("DescribeDBParameterGroups", marker, |st| {
+            st.parameter_groups
+                .values()
+                .map(|(g, _)| g.clone())
+                .collect()
+        })
     }
 
     fn create_parameter_group<'a>(
@@ -284,9 +292,7 @@ impl ParameterGroupApi for FakeNet {
         r: &'a ParameterGroupRequest,
     ) -> BoxFuture<'a, Result<DbParameterGroup, AwsError>> {
         const OP: &str = "CreateDBParameterGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {}", r.name));
+        self.change(format!("{OP} {}", r.name), |st| {
             if st.parameter_groups.contains_key(&r.name) {
                 return Err(net_error(
                     OP,
@@ -306,8 +312,7 @@ impl ParameterGroupApi for FakeNet {
             st.parameter_groups
                 .insert(r.name.clone(), (g.clone(), Vec::new()));
             Ok(g)
-        })();
-        Box::pin(async move { res })
+        })
     }
 
     fn user_parameters<'a>(
@@ -319,14 +324,7 @@ impl ParameterGroupApi for FakeNet {
             .parameter_groups
             .get(name)
             .map(|(_, p)| p.clone())
-            .ok_or_else(|| {
-                net_error(
-                    "DescribeDBParameters",
-                    "DBParameterGroupNotFound",
-                    format!("{name} not found"),
-                    Some(404),
-                )
-            });
+            .ok_or_else(|| not_found("DescribeDBParameters", "DBParameterGroupNotFound", name));
         Box::pin(async move { res })
     }
 
@@ -336,16 +334,9 @@ impl ParameterGroupApi for FakeNet {
         params: &'a [DbParameter],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
         const OP: &str = "ModifyDBParameterGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {name} {}", params.len()));
+        self.change(format!("{OP} {name} {}", params.len()), |st| {
             let Some((_, have)) = st.parameter_groups.get_mut(name) else {
-                return Err(net_error(
-                    OP,
-                    "DBParameterGroupNotFound",
-                    format!("{name} not found"),
-                    Some(404),
-                ));
+                return Err(not_found(OP, "DBParameterGroupNotFound", name));
             };
             for p in params {
                 have.retain(|h| !h.name.eq_ignore_ascii_case(&p.name));
@@ -353,8 +344,7 @@ impl ParameterGroupApi for FakeNet {
             }
             have.sort();
             Ok(())
-        })();
-        Box::pin(async move { res })
+        })
     }
 
     fn reset_parameters<'a>(
@@ -362,20 +352,18 @@ impl ParameterGroupApi for FakeNet {
         name: &'a str,
         names: &'a [String],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let mut st = self.lock();
-        st.calls
-            .push(format!("ResetDBParameterGroup {name} {}", names.join(",")));
-        if let Some((_, have)) = st.parameter_groups.get_mut(name) {
-            have.retain(|h| !names.iter().any(|n| n.eq_ignore_ascii_case(&h.name)));
-        }
-        Box::pin(async { Ok(()) })
+        let call = format!("ResetDBParameterGroup {name} {}", names.join(","));
+        self.change(call, |st| {
+            if let Some((_, have)) = st.parameter_groups.get_mut(name) {
+                have.retain(|h| !names.iter().any(|n| n.eq_ignore_ascii_case(&h.name)));
+            }
+            Ok(())
+        })
     }
 
     fn delete_parameter_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
         const OP: &str = "DeleteDBParameterGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {name}"));
+        self.change(format!("{OP} {name}"), |st| {
             if st.in_use.contains(name) {
                 return Err(net_error(
                     OP,
@@ -386,26 +374,19 @@ impl ParameterGroupApi for FakeNet {
                     Some(400),
                 ));
             }
-            match st.parameter_groups.remove(name) {
-                Some(_) => Ok(()),
-                None => Err(net_error(
-                    OP,
-                    "DBParameterGroupNotFound",
-                    format!("{name} not found"),
-                    Some(404),
-                )),
-            }
-        })();
-        Box::pin(async move { res })
+            st.parameter_groups
+                .remove(name)
+                .map(drop)
+                .ok_or_else(|| not_found(OP, "DBParameterGroupNotFound", name))
+        })
     }
 }
 
 impl SecurityGroupApi for FakeNet {
     fn list_security_groups(&self, marker: Option<String>) -> ListPage<'_, Ec2SecurityGroup> {
-        self.count("DescribeSecurityGroups");
-        let items: Vec<Ec2SecurityGroup> = self.lock().groups.values().cloned().collect();
-        let size = self.page_size;
-        Box::pin(async move { Ok(page(items, marker, size)) })
+        self.list("DescribeSecurityGroups", marker, |st| {
+            st.groups.values().cloned().collect()
+        })
     }
 
     fn create_security_group<'a>(
@@ -413,9 +394,7 @@ impl SecurityGroupApi for FakeNet {
         r: &'a SecurityGroupRequest,
     ) -> BoxFuture<'a, Result<Ec2SecurityGroup, AwsError>> {
         const OP: &str = "CreateSecurityGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {}", r.name));
+        self.change(format!("{OP} {}", r.name), |st| {
             let vpc_known = r
                 .vpc_id
                 .as_ref()
@@ -443,7 +422,7 @@ impl SecurityGroupApi for FakeNet {
                     Some(400),
                 ));
             }
-            let id = Self::id(&mut st, "sg");
+            let id = Self::id(st, "sg");
             let g = Ec2SecurityGroup {
                 id: id.clone(),
                 arn: Some(format!(
@@ -457,7 +436,7 @@ impl SecurityGroupApi for FakeNet {
             };
             st.groups.insert(id.clone(), g.clone());
             // AWS's default egress rule
-            let rid = Self::id(&mut st, "sgr");
+            let rid = Self::id(st, "sgr");
             st.rules.insert(
                 rid.clone(),
                 Ec2Rule {
@@ -473,15 +452,12 @@ impl SecurityGroupApi for FakeNet {
                 },
             );
             Ok(g)
-        })();
-        Box::pin(async move { res })
+        })
     }
 
     fn delete_security_group<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
         const OP: &str = "DeleteSecurityGroup";
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls.push(format!("{OP} {id}"));
+        self.change(format!("{OP} {id}"), |st| {
             let referenced = st.rules.values().any(|r| {
                 r.group_id != id
                     && r.peer == Some(super::security_group_rule::Peer::Group(id.to_string()))
@@ -504,8 +480,7 @@ impl SecurityGroupApi for FakeNet {
             }
             st.rules.retain(|_, r| r.group_id != id);
             Ok(())
-        })();
-        Box::pin(async move { res })
+        })
     }
 
     fn create_tags<'a>(
@@ -513,12 +488,12 @@ impl SecurityGroupApi for FakeNet {
         id: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let mut st = self.lock();
-        st.calls.push(format!("CreateTags {id}"));
-        if let Some(g) = st.groups.get_mut(id) {
-            g.tags.extend(tags.clone());
-        }
-        Box::pin(async { Ok(()) })
+        self.change(format!("CreateTags {id}"), |st| {
+            if let Some(g) = st.groups.get_mut(id) {
+                g.tags.extend(tags.clone());
+            }
+            Ok(())
+        })
     }
 
     fn delete_tags<'a>(
@@ -526,86 +501,80 @@ impl SecurityGroupApi for FakeNet {
         id: &'a str,
         keys: &'a [String],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let mut st = self.lock();
-        st.calls.push(format!("DeleteTags {id}"));
-        if let Some(g) = st.groups.get_mut(id) {
-            g.tags.retain(|k, _| !keys.contains(k));
-        }
-        Box::pin(async { Ok(()) })
+        self.change(format!("DeleteTags {id}"), |st| {
+            if let Some(g) = st.groups.get_mut(id) {
+                g.tags.retain(|k, _| !keys.contains(k));
+            }
+            Ok(())
+        })
     }
 }
 
 impl SecurityGroupRuleApi for FakeNet {
     fn list_rules(&self, marker: Option<String>) -> ListPage<'_, Ec2Rule> {
-        self.count("DescribeSecurityGroupRules");
-        let items: Vec<Ec2Rule> = self.lock().rules.values().cloned().collect();
-        let size = self.page_size;
-        Box::pin(async move { Ok(page(items, marker, size)) })
+        self.list("DescribeSecurityGroupRules", marker, |st| {
+            st.rules.values().cloned().collect()
+        })
     }
 
     fn authorize<'a>(
         &'a self,
         spec: &'a RuleSpec,
     ) -> BoxFuture<'a, Result<Vec<Ec2Rule>, AwsError>> {
-        let op = if spec.egress {
-            "AuthorizeSecurityGroupEgress"
-        } else {
-            "AuthorizeSecurityGroupIngress"
-        };
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls
-                .push(format!("{op} {} {}", spec.group_id, spec.peers.len()));
-            if !st.groups.contains_key(&spec.group_id) {
-                return Err(net_error(
-                    op,
-                    "InvalidGroup.NotFound",
-                    format!("The security group '{}' does not exist", spec.group_id),
-                    Some(400),
-                ));
-            }
-            let listed: Vec<Ec2Rule> = st.rules.values().cloned().collect();
-            let (present, _) = super::security_group_rule::matching(spec, &listed);
-            if let Some(dup) = present.first() {
-                return Err(net_error(
-                    op,
-                    "InvalidPermission.Duplicate",
-                    format!(
-                        "the specified rule \"peer: {}, {}, ALLOW\" already exists",
-                        dup.peer
-                            .as_ref()
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                        spec.protocol
-                    ),
-                    Some(400),
-                ));
-            }
-            let mut made = Vec::new();
-            for peer in &spec.peers {
-                let id = Self::id(&mut st, "sgr");
-                let (from, to) = if spec.protocol == "-1" {
-                    (-1, -1)
-                } else {
-                    (spec.from_port, spec.to_port)
-                };
-                let r = Ec2Rule {
-                    id: id.clone(),
-                    group_id: spec.group_id.clone(),
-                    egress: spec.egress,
-                    protocol: spec.protocol.clone(),
-                    from_port: from,
-                    to_port: to,
-                    peer: Some(peer.clone()),
-                    description: spec.description.clone(),
-                    tags: spec.tags.clone(),
-                };
-                st.rules.insert(id, r.clone());
-                made.push(r);
-            }
-            Ok(made)
-        })();
-        Box::pin(async move { res })
+        let op = super::security_group_rule::authorize_op(spec.egress);
+        self.change(
+            format!("{op} {} {}", spec.group_id, spec.peers.len()),
+            |st| {
+                if !st.groups.contains_key(&spec.group_id) {
+                    return Err(net_error(
+                        op,
+                        "InvalidGroup.NotFound",
+                        format!("The security group '{}' does not exist", spec.group_id),
+                        Some(400),
+                    ));
+                }
+                let listed: Vec<Ec2Rule> = st.rules.values().cloned().collect();
+                let (present, _) = super::security_group_rule::matching(spec, &listed);
+                if let Some(dup) = present.first() {
+                    return Err(net_error(
+                        op,
+                        "InvalidPermission.Duplicate",
+                        format!(
+                            "the specified rule \"peer: {}, {}, ALLOW\" already exists",
+                            dup.peer
+                                .as_ref()
+                                .map(ToString::to_string)
+                                .unwrap_or_default(),
+                            spec.protocol
+                        ),
+                        Some(400),
+                    ));
+                }
+                let mut made = Vec::new();
+                for peer in &spec.peers {
+                    let id = Self::id(st, "sgr");
+                    let (from, to) = if spec.protocol == "-1" {
+                        (-1, -1)
+                    } else {
+                        (spec.from_port, spec.to_port)
+                    };
+                    let r = Ec2Rule {
+                        id: id.clone(),
+                        group_id: spec.group_id.clone(),
+                        egress: spec.egress,
+                        protocol: spec.protocol.clone(),
+                        from_port: from,
+                        to_port: to,
+                        peer: Some(peer.clone()),
+                        description: spec.description.clone(),
+                        tags: spec.tags.clone(),
+                    };
+                    st.rules.insert(id, r.clone());
+                    made.push(r);
+                }
+                Ok(made)
+            },
+        )
     }
 
     fn revoke<'a>(
@@ -614,15 +583,8 @@ impl SecurityGroupRuleApi for FakeNet {
         egress: bool,
         rule_ids: &'a [String],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let op = if egress {
-            "RevokeSecurityGroupEgress"
-        } else {
-            "RevokeSecurityGroupIngress"
-        };
-        let res = (|| {
-            let mut st = self.lock();
-            st.calls
-                .push(format!("{op} {group_id} {}", rule_ids.join(",")));
+        let op = super::security_group_rule::revoke_op(egress);
+        self.change(format!("{op} {group_id} {}", rule_ids.join(",")), |st| {
             for id in rule_ids {
                 if st
                     .rules
@@ -641,8 +603,7 @@ impl SecurityGroupRuleApi for FakeNet {
                 st.rules.remove(id);
             }
             Ok(())
-        })();
-        Box::pin(async move { res })
+        })
     }
 }
 

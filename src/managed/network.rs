@@ -12,6 +12,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
 use crate::api::managed::{OWNER_TAG, OWNER_UID_TAG};
+use crate::api::twin::Base;
 
 use super::client::{SdkRds, StaticCredentials, TokenBucket};
 use super::config::FIELD_MANAGER;
@@ -255,16 +256,18 @@ pub(crate) async fn net_for_deletion<K: ExternalClient>(
     }
 }
 
-/// What deleting a network kind's AWS object needs from the kind's file: find it, delete it,
-/// forget it in the listing. [`delete_owned`] does the rest, the same for every such kind.
-pub(crate) trait NetDeletion: ExternalClient {
+/// What the lifecycle of a group kind (SubnetGroup, ParameterGroup, SecurityGroup) needs from
+/// the kind's file: find its AWS object, delete it, forget it in the listing. Implemented once on
+/// the kind; the kind and its namespaced twin (`K: Base<Self>`) share it. [`find_or_creatable`],
+/// [`delete_owned`] and [`publish_ready`] do the rest, the same for every such kind.
+pub(crate) trait NetGroup: super::kind::Kind + Sized {
     /// The AWS object as found.
     type Found: Send;
     /// Its AWS identifier and tags.
     fn id_and_tags(found: &Self::Found) -> (&str, &BTreeMap<String, String>);
     /// Look it up by the identifier the object manages.
-    fn find(
-        flow: &Flow<'_, Self>,
+    fn find<K: ExternalClient + Base<Self>>(
+        flow: &Flow<'_, K>,
         net: &Net,
         id: &str,
     ) -> impl std::future::Future<Output = Result<Option<Self::Found>, super::model::AwsError>> + Send;
@@ -275,11 +278,80 @@ pub(crate) trait NetDeletion: ExternalClient {
     ) -> impl std::future::Future<Output = Result<(), super::model::AwsError>> + Send;
     /// Forget it in the listing once deleted.
     fn forget(net: &Net, aws_id: &str);
+    /// Whether a missing object of this identifier may be created (a security group named by
+    /// its `sg-` ID may not: only AWS gives IDs).
+    fn creatable(_id: &str) -> bool {
+        true
+    }
+}
+
+/// What [`find_or_creatable`] found.
+pub(crate) enum Lookup<F> {
+    /// The AWS object (the clients are kept in `flow.state` for the update).
+    Found(F),
+    /// None, and creating one is allowed: the clients to create it with.
+    Create(Net),
+}
+
+/// Find the AWS object `id` of a group kind, or say it may be created. Synced=False when the
+/// clients are missing, AWS fails, or it is missing and may not be created (managementPolicies
+/// exclude Create, or the identifier is one only AWS gives).
+pub(crate) async fn find_or_creatable<B, K>(
+    flow: &mut Flow<'_, K>,
+    policies: &crate::api::managed::Policies,
+    id: &str,
+) -> Result<Step<Lookup<B::Found>>, Error>
+where
+    B: NetGroup,
+    K: ExternalClient<State = Option<Net>> + Base<B>,
+{
+    let net = match net_for(flow).await? {
+        Step::Go(n) => n,
+        Step::Finish(a) => return Ok(Step::Finish(a)),
+        Step::Return(a) => return Ok(Step::Return(a)),
+    };
+    match B::find(flow, &net, id).await {
+        Err(e) => Ok(flow.aws_failure(e)),
+        Ok(Some(found)) => {
+            flow.state = Some(net);
+            Ok(Step::Go(Lookup::Found(found)))
+        }
+        Ok(None) if policies.create && B::creatable(id) => Ok(Step::Go(Lookup::Create(net))),
+        Ok(None) => {
+            let why = if policies.create {
+                ""
+            } else {
+                ", and managementPolicies exclude Create"
+            };
+            let b = Blocked::new(
+                "ExternalResourceMissing",
+                format!("{} {id} does not exist{why}", K::NOUN),
+            );
+            let poll = flow.poll();
+            Ok(flow.block(b, kube::runtime::controller::Action::requeue(poll)))
+        }
+    }
+}
+
+/// A group kind's object is in line with its spec: Ready=True, Synced=True (with `note`, drift
+/// left alone because Update is not allowed, if any), looked at again at the poll interval.
+pub(crate) fn publish_ready<K: ExternalClient>(
+    flow: &mut Flow<'_, K>,
+    note: Option<String>,
+) -> kube::runtime::controller::Action {
+    use crate::api::common::{ConditionStatus, READY};
+    flow.set(READY, ConditionStatus::True, "Available", "");
+    flow.succeeded();
+    match note {
+        Some(note) => flow.synced(true, "ObserveOnly", note),
+        None => flow.synced(true, "ReconcileSuccess", ""),
+    }
+    kube::runtime::controller::Action::requeue(crate::kube::backoff::spread(flow.poll()))
 }
 
 /// Delete the AWS object `id` of a network kind when its tags prove it is this object's; leave
 /// anyone else's alone. Gone already is deleted; still in use is Synced=False, retried.
-pub(crate) async fn delete_owned<K: NetDeletion>(
+pub(crate) async fn delete_owned<B: NetGroup, K: ExternalClient + Base<B>>(
     flow: &mut Flow<'_, K>,
     id: &str,
 ) -> super::kind::Deletion {
@@ -289,12 +361,12 @@ pub(crate) async fn delete_owned<K: NetDeletion>(
         Ok(n) => n,
         Err(d) => return d,
     };
-    let found = match K::find(flow, &net, id).await {
+    let found = match B::find(flow, &net, id).await {
         Ok(Some(f)) => f,
         Ok(None) => return Deletion::Release(format!("{} {id} is gone", K::NOUN)),
         Err(e) => return Deletion::Finish(flow.aws_failed(e, false)),
     };
-    let (aws_id, tags) = K::id_and_tags(&found);
+    let (aws_id, tags) = B::id_and_tags(&found);
     let aws_id = aws_id.to_string();
     if !owned_by(&flow.obj, tags) {
         return Deletion::Release(format!(
@@ -303,13 +375,13 @@ pub(crate) async fn delete_owned<K: NetDeletion>(
             owner_words(&flow.obj, tags)
         ));
     }
-    match K::remove(&net, &aws_id).await {
+    match B::remove(&net, &aws_id).await {
         Ok(()) => {
-            K::forget(&net, &aws_id);
+            B::forget(&net, &aws_id);
             Deletion::Release(format!("deleted {} {aws_id}", K::NOUN))
         }
         Err(e) if e.class == ErrorClass::NotFound => {
-            K::forget(&net, &aws_id);
+            B::forget(&net, &aws_id);
             Deletion::Release(format!("{} {aws_id} is gone", K::NOUN))
         }
         Err(e) if super::guard::is_dependency_violation(&e) => {
@@ -375,24 +447,25 @@ pub(crate) fn tags_to_add(
         .collect()
 }
 
-/// Bring an RDS group's tags (`have`, as observed) in line with `want` (its ownership and
-/// forProvider tags) with one AddTagsToResource when they differ: a group re-adopted from an
-/// orphaned predecessor gets this object's ownership tags. No call when nothing differs.
-pub(crate) async fn fix_rds_tags(
+/// Bring an RDS group's tags (`have`, as observed) in line with the object's ownership and
+/// forProvider tags (`spec_tags`) with one AddTagsToResource when they differ: a group
+/// re-adopted from an orphaned predecessor gets this object's ownership tags. No call when
+/// nothing differs.
+pub(crate) async fn fix_rds_tags<K: ExternalClient>(
+    flow: &Flow<'_, K>,
     net: &Net,
-    shared: &NetShared,
     arn: Option<&str>,
     have: &mut BTreeMap<String, String>,
-    want: &BTreeMap<String, String>,
+    spec_tags: Option<&BTreeMap<String, String>>,
 ) -> Result<(), super::model::AwsError> {
     use super::subnet_group::SubnetGroupApi;
-    let add = tags_to_add(have, want);
+    let add = tags_to_add(have, &tags_of(&flow.obj, spec_tags));
     let Some(arn) = arn.filter(|_| !add.is_empty()) else {
         return Ok(());
     };
     net.clients.rds.add_rds_tags(arn, &add).await?;
     have.extend(add);
-    know_rds_tags(shared, Some(arn), have);
+    know_rds_tags(&flow.ctx.shared.net, Some(arn), have);
     Ok(())
 }
 

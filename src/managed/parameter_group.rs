@@ -10,10 +10,10 @@ use futures::future::BoxFuture;
 
 use super::client::SdkRds;
 use super::client::net_sdk_err;
+use super::client::rds_tags_of;
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
-use super::subnet_group::rds_tags_of;
 
 /// Page size of DescribeDBParameterGroups (the RDS maximum).
 pub const PAGE_SIZE: i32 = 100;
@@ -489,20 +489,18 @@ mod kind {
         DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes,
         request,
     };
-    use crate::api::common::{ConditionStatus, READY, SYNCED, get_condition};
+    use crate::api::common::{ConditionStatus, SYNCED, get_condition};
     use crate::api::managed::Policies;
     use crate::api::parameter_group::{ParameterGroup, ParameterGroupStatus};
     use crate::api::twin::{Base, M};
-    use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
-    use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, NetDeletion, check_group_name, delete_owned, fix_rds_tags, know_rds_tags,
-        managed_kind, net_for, rds_tags, tags_of,
+        Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, fix_rds_tags,
+        know_rds_tags, managed_kind, publish_ready, rds_tags, tags_of,
     };
     use crate::managed::object::ManagedObject;
     use crate::managed::outcome::{Blocked, Step};
@@ -576,38 +574,25 @@ mod kind {
         Ok(())
     }
 
-    /// How a ParameterGroup is deleted, for the kind and for its twin.
-    macro_rules! parameter_group_deletion {
-        ($t:ty) => {
-            impl NetDeletion for $t {
-                type Found = Observed;
-
-                fn id_and_tags(
-                    found: &Self::Found,
-                ) -> (&str, &std::collections::BTreeMap<String, String>) {
-                    (&found.group.name, &found.tags)
-                }
-
-                async fn find(
-                    flow: &Flow<'_, Self>,
-                    net: &Net,
-                    id: &str,
-                ) -> Result<Option<Self::Found>, NetAwsError> {
-                    observe(flow, net, id).await
-                }
-
-                async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
-                    net.clients.rds.delete_parameter_group(aws_id).await
-                }
-
-                fn forget(net: &Net, aws_id: &str) {
-                    net.parameter_groups.record(aws_id, None);
-                }
-            }
-        };
+    impl NetGroup for ParameterGroup {
+        type Found = Observed;
+        fn id_and_tags(found: &Observed) -> (&str, &std::collections::BTreeMap<String, String>) {
+            (&found.group.name, &found.tags)
+        }
+        async fn find<K: ExternalClient + Base<Self>>(
+            flow: &Flow<'_, K>,
+            net: &Net,
+            id: &str,
+        ) -> Result<Option<Observed>, AwsError> {
+            observe(flow, net, id).await
+        }
+        async fn remove(net: &Net, aws_id: &str) -> Result<(), AwsError> {
+            net.clients.rds.delete_parameter_group(aws_id).await
+        }
+        fn forget(net: &Net, aws_id: &str) {
+            net.parameter_groups.record(aws_id, None);
+        }
     }
-    parameter_group_deletion!(ParameterGroup);
-    parameter_group_deletion!(M<ParameterGroup>);
 
     /// The external client of the ParameterGroup, for the kind and for its namespaced twin (`M<ParameterGroup>` derefs to it).
     macro_rules! parameter_group_client {
@@ -623,29 +608,12 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Result<Step<Observed>, Error> {
-            let net = match net_for(flow).await? {
-                Step::Go(n) => n,
+            let net = match find_or_creatable::<ParameterGroup, _>(flow, policies, id).await? {
+                Step::Go(Lookup::Found(o)) => return Ok(Step::Go(o)),
+                Step::Go(Lookup::Create(net)) => net,
                 Step::Finish(a) => return Ok(Step::Finish(a)),
                 Step::Return(a) => return Ok(Step::Return(a)),
             };
-            let found = match observe(flow, &net, id).await {
-                Ok(f) => f,
-                Err(e) => return Ok(flow.aws_failure(e)),
-            };
-            if let Some(o) = found {
-                flow.state = Some(net);
-                return Ok(Step::Go(o));
-            }
-            if !policies.create {
-                let b = Blocked::new(
-                    "ExternalResourceMissing",
-                    format!(
-                        "DB parameter group {id} does not exist, and managementPolicies exclude Create"
-                    ),
-                );
-                let poll = flow.poll();
-                return Ok(flow.block(b, Action::requeue(poll)));
-            }
             let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
             let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
                 Ok((r, _)) => r,
@@ -709,30 +677,19 @@ mod kind {
             {
                 return Ok(flow.aws_failure(e));
             }
-            if policies.update {
-                let want = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
-                let arn = o.group.arn.clone();
-                if let Err(e) = fix_rds_tags(
-                    &net,
-                    &flow.ctx.shared.net,
-                    arn.as_deref(),
-                    &mut o.tags,
-                    &want,
-                )
-                .await
-                {
-                    return Ok(flow.aws_failure(e));
-                }
+            let spec_tags = flow.obj.spec.for_provider.tags.as_ref();
+            if policies.update
+                && let Err(e) =
+                    fix_rds_tags(flow, &net, o.group.arn.as_deref(), &mut o.tags, spec_tags).await
+            {
+                return Ok(flow.aws_failure(e));
             }
             Ok(Step::Go(o))
         }
 
         async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
             flow.status.at_provider = Some(at_provider(&o.group));
-            flow.set(READY, ConditionStatus::True, "Available", "");
-            flow.succeeded();
-            flow.synced(true, "ReconcileSuccess", "");
-            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+            Ok(Step::Go(publish_ready(flow, None)))
         }
 
         async fn delete(
@@ -741,7 +698,7 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Deletion {
-            delete_owned(flow, id).await
+            delete_owned::<ParameterGroup, _>(flow, id).await
         }
 
         async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {

@@ -30,38 +30,26 @@ pub trait RefTarget:
     + Send
     + Sync
     + 'static
+    + crate::managed::object::ManagedObject
 {
     /// The kind's name in messages.
     const KIND: &'static str;
-    /// The value (`None` while there is none).
-    fn ref_value(&self) -> Option<String>;
-    fn is_ready(&self) -> bool;
-}
-
-fn ready(conditions: &[crate::api::common::Condition]) -> bool {
-    get_condition(conditions, READY).is_some_and(|c| c.status == ConditionStatus::True)
+    /// The value (`None` while there is none): by default the external-name (a group's name).
+    fn ref_value(&self) -> Option<String> {
+        external_name(self.meta()).map(str::to_string)
+    }
+    /// Whether its Ready condition is True.
+    fn is_ready(&self) -> bool {
+        get_condition(self.conditions(), READY).is_some_and(|c| c.status == ConditionStatus::True)
+    }
 }
 
 impl RefTarget for SubnetGroup {
     const KIND: &'static str = "SubnetGroup";
-    /// The group name: its external-name.
-    fn ref_value(&self) -> Option<String> {
-        external_name(self.meta()).map(str::to_string)
-    }
-    fn is_ready(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| ready(&s.conditions))
-    }
 }
 
 impl RefTarget for ParameterGroup {
     const KIND: &'static str = "ParameterGroup";
-    /// The group name: its external-name.
-    fn ref_value(&self) -> Option<String> {
-        external_name(self.meta()).map(str::to_string)
-    }
-    fn is_ready(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| ready(&s.conditions))
-    }
 }
 
 impl RefTarget for SecurityGroup {
@@ -73,9 +61,6 @@ impl RefTarget for SecurityGroup {
             .and_then(|s| s.at_provider.as_ref())
             .and_then(|a| a.id.clone())
             .filter(|id| !id.is_empty())
-    }
-    fn is_ready(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| ready(&s.conditions))
     }
 }
 
@@ -433,48 +418,39 @@ pub fn resolve_fields(
 ) -> Resolved {
     let mut write = Map::new();
     for f in fields {
-        match f {
+        let (RefField::One { field, .. } | RefField::Many { field, .. }) = f;
+        let spec = Field {
+            name: field,
+            kind,
+            controller_uid,
+        };
+        // The value to write: a resolved one that differs from the current.
+        let value = match f {
             RefField::One {
-                field,
                 current,
                 reference,
                 selector,
-            } => {
-                let spec = Field {
-                    name: field,
-                    kind,
-                    controller_uid,
-                };
-                match resolve_one(&spec, *current, *reference, *selector, candidates) {
-                    Ok(Some(v)) if Some(v.as_str()) != *current => {
-                        write.insert(field.to_string(), Value::String(v));
-                    }
-                    Ok(_) => {}
-                    Err(w) => return Resolved::Wait(w),
-                }
-            }
+                ..
+            } => resolve_one(&spec, *current, *reference, *selector, candidates).map(|v| {
+                v.filter(|v| Some(v.as_str()) != *current)
+                    .map(Value::String)
+            }),
             RefField::Many {
-                field,
                 current,
                 references,
                 selector,
-            } => {
-                let spec = Field {
-                    name: field,
-                    kind,
-                    controller_uid,
-                };
-                match resolve_many(&spec, current, references, *selector, candidates) {
-                    Ok(Some(v)) if v.as_slice() != *current => {
-                        write.insert(
-                            field.to_string(),
-                            Value::Array(v.into_iter().map(Value::String).collect()),
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(w) => return Resolved::Wait(w),
-                }
+                ..
+            } => resolve_many(&spec, current, references, *selector, candidates).map(|v| {
+                v.filter(|v| v.as_slice() != *current)
+                    .map(|v| Value::Array(v.into_iter().map(Value::String).collect()))
+            }),
+        };
+        match value {
+            Ok(Some(v)) => {
+                write.insert(field.to_string(), v);
             }
+            Ok(None) => {}
+            Err(w) => return Resolved::Wait(w),
         }
     }
     if write.is_empty() {

@@ -393,19 +393,17 @@ mod kind {
         Ec2SecurityGroup, SecurityGroupApi, at_provider, find, group_name, immutable_drift,
         missing_tags, request,
     };
-    use crate::api::common::{ConditionStatus, READY};
     use crate::api::managed::Policies;
     use crate::api::security_group::{SecurityGroup, SecurityGroupStatus};
     use crate::api::twin::{Base, M};
-    use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
-    use crate::managed::model::AwsError as NetAwsError;
     use crate::managed::network::{
-        Net, NetDeletion, check_group_name, delete_owned, managed_kind, net_for, tags_of,
+        Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, managed_kind,
+        publish_ready, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
 
@@ -461,38 +459,30 @@ mod kind {
         })
     }
 
-    /// How a SecurityGroup is deleted, for the kind and for its twin.
-    macro_rules! security_group_deletion {
-        ($t:ty) => {
-            impl NetDeletion for $t {
-                type Found = Ec2SecurityGroup;
-
-                fn id_and_tags(
-                    found: &Self::Found,
-                ) -> (&str, &std::collections::BTreeMap<String, String>) {
-                    (&found.id, &found.tags)
-                }
-
-                async fn find(
-                    flow: &Flow<'_, Self>,
-                    net: &Net,
-                    id: &str,
-                ) -> Result<Option<Self::Found>, NetAwsError> {
-                    observe(flow, net, id).await
-                }
-
-                async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
-                    net.clients.ec2.delete_security_group(aws_id).await
-                }
-
-                fn forget(net: &Net, aws_id: &str) {
-                    net.security_groups.record(aws_id, None);
-                }
-            }
-        };
+    impl NetGroup for SecurityGroup {
+        type Found = Ec2SecurityGroup;
+        fn id_and_tags(
+            found: &Ec2SecurityGroup,
+        ) -> (&str, &std::collections::BTreeMap<String, String>) {
+            (&found.id, &found.tags)
+        }
+        async fn find<K: ExternalClient + Base<Self>>(
+            flow: &Flow<'_, K>,
+            net: &Net,
+            id: &str,
+        ) -> Result<Option<Ec2SecurityGroup>, AwsError> {
+            observe(flow, net, id).await
+        }
+        async fn remove(net: &Net, aws_id: &str) -> Result<(), AwsError> {
+            net.clients.ec2.delete_security_group(aws_id).await
+        }
+        fn forget(net: &Net, aws_id: &str) {
+            net.security_groups.record(aws_id, None);
+        }
+        fn creatable(id: &str) -> bool {
+            !super::is_group_id(id)
+        }
     }
-    security_group_deletion!(SecurityGroup);
-    security_group_deletion!(M<SecurityGroup>);
 
     /// The external client of the SecurityGroup, for the kind and for its namespaced twin (`M<SecurityGroup>` derefs to it).
     macro_rules! security_group_client {
@@ -508,34 +498,12 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Result<Step<Ec2SecurityGroup>, Error> {
-            let net = match net_for(flow).await? {
-                Step::Go(n) => n,
+            let net = match find_or_creatable::<SecurityGroup, _>(flow, policies, id).await? {
+                Step::Go(Lookup::Found(g)) => return Ok(Step::Go(g)),
+                Step::Go(Lookup::Create(net)) => net,
                 Step::Finish(a) => return Ok(Step::Finish(a)),
                 Step::Return(a) => return Ok(Step::Return(a)),
             };
-            let found = match observe(flow, &net, id).await {
-                Ok(f) => f,
-                Err(e) => return Ok(flow.aws_failure(e)),
-            };
-            if let Some(g) = found {
-                flow.state = Some(net);
-                return Ok(Step::Go(g));
-            }
-            if !policies.create || super::is_group_id(id) {
-                let b = Blocked::new(
-                    "ExternalResourceMissing",
-                    format!(
-                        "security group {id} does not exist{}",
-                        if policies.create {
-                            ""
-                        } else {
-                            ", and managementPolicies exclude Create"
-                        }
-                    ),
-                );
-                let poll = flow.poll();
-                return Ok(flow.block(b, Action::requeue(poll)));
-            }
             if let Some(b) = vpc_unserved(&flow.obj) {
                 return Ok(flow.block(b, Action::await_change()));
             }
@@ -597,10 +565,7 @@ mod kind {
             g: Ec2SecurityGroup,
         ) -> Result<Step<Action>, Error> {
             flow.status.at_provider = Some(at_provider(&g));
-            flow.set(READY, ConditionStatus::True, "Available", "");
-            flow.succeeded();
-            flow.synced(true, "ReconcileSuccess", "");
-            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
+            Ok(Step::Go(publish_ready(flow, None)))
         }
 
         async fn delete(
@@ -609,7 +574,7 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Deletion {
-            delete_owned(flow, id).await
+            delete_owned::<SecurityGroup, _>(flow, id).await
         }
 
         async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {

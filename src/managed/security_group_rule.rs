@@ -179,6 +179,38 @@ fn permission(spec: &RuleSpec) -> aws_sdk_ec2::types::IpPermission {
     p.build()
 }
 
+/// The EC2 operation that authorizes a rule of this direction.
+pub(crate) fn authorize_op(egress: bool) -> &'static str {
+    if egress {
+        "AuthorizeSecurityGroupEgress"
+    } else {
+        "AuthorizeSecurityGroupIngress"
+    }
+}
+
+/// The EC2 operation that revokes rules of this direction.
+pub(crate) fn revoke_op(egress: bool) -> &'static str {
+    if egress {
+        "RevokeSecurityGroupEgress"
+    } else {
+        "RevokeSecurityGroupIngress"
+    }
+}
+
+/// `$call` on the egress or the ingress builder of the SDK: two types with the same methods,
+/// which no trait of the SDK unites.
+macro_rules! by_direction {
+    ($egress:expr, $client:expr, $on_egress:ident, $on_ingress:ident, |$b:ident| $call:expr) => {
+        if $egress {
+            let $b = $client.$on_egress();
+            $call
+        } else {
+            let $b = $client.$on_ingress();
+            $call
+        }
+    };
+}
+
 impl SecurityGroupRuleApi for SdkEc2 {
     fn list_rules(&self, marker: Option<String>) -> ListPage<'_, Ec2Rule> {
         Box::pin(async move {
@@ -205,9 +237,13 @@ impl SecurityGroupRuleApi for SdkEc2 {
         spec: &'a RuleSpec,
     ) -> BoxFuture<'a, Result<Vec<Ec2Rule>, AwsError>> {
         Box::pin(async move {
-            let rules = if spec.egress {
-                self.client
-                    .authorize_security_group_egress()
+            let op = authorize_op(spec.egress);
+            let rules = by_direction!(
+                spec.egress,
+                self.client,
+                authorize_security_group_egress,
+                authorize_security_group_ingress,
+                |b| b
                     .group_id(&spec.group_id)
                     .ip_permissions(permission(spec))
                     .tag_specifications(tag_spec(
@@ -216,28 +252,12 @@ impl SecurityGroupRuleApi for SdkEc2 {
                     ))
                     .send()
                     .await
-                    .map_err(|e| net_sdk_err("AuthorizeSecurityGroupEgress", &self.place, e))?
+                    .map_err(|e| net_sdk_err(op, &self.place, e))?
                     .security_group_rules()
                     .iter()
                     .map(from_sdk)
                     .collect()
-            } else {
-                self.client
-                    .authorize_security_group_ingress()
-                    .group_id(&spec.group_id)
-                    .ip_permissions(permission(spec))
-                    .tag_specifications(tag_spec(
-                        aws_sdk_ec2::types::ResourceType::SecurityGroupRule,
-                        &spec.tags,
-                    ))
-                    .send()
-                    .await
-                    .map_err(|e| net_sdk_err("AuthorizeSecurityGroupIngress", &self.place, e))?
-                    .security_group_rules()
-                    .iter()
-                    .map(from_sdk)
-                    .collect()
-            };
+            );
             Ok(rules)
         })
     }
@@ -249,23 +269,20 @@ impl SecurityGroupRuleApi for SdkEc2 {
         rule_ids: &'a [String],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(async move {
-            if egress {
-                self.client
-                    .revoke_security_group_egress()
-                    .group_id(group_id)
-                    .set_security_group_rule_ids(Some(rule_ids.to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| net_sdk_err("RevokeSecurityGroupEgress", &self.place, e))?;
-            } else {
-                self.client
-                    .revoke_security_group_ingress()
-                    .group_id(group_id)
-                    .set_security_group_rule_ids(Some(rule_ids.to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| net_sdk_err("RevokeSecurityGroupIngress", &self.place, e))?;
-            }
+            let op = revoke_op(egress);
+            by_direction!(
+                egress,
+                self.client,
+                revoke_security_group_egress,
+                revoke_security_group_ingress,
+                |b| {
+                    b.group_id(group_id)
+                        .set_security_group_rule_ids(Some(rule_ids.to_vec()))
+                        .send()
+                        .await
+                        .map_err(|e| net_sdk_err(op, &self.place, e))?;
+                }
+            );
             Ok(())
         })
     }
@@ -281,12 +298,9 @@ impl<A: SecurityGroupRuleApi> SecurityGroupRuleApi for Guarded<A> {
         &'a self,
         spec: &'a RuleSpec,
     ) -> BoxFuture<'a, Result<Vec<Ec2Rule>, AwsError>> {
-        let op = if spec.egress {
-            "AuthorizeSecurityGroupEgress"
-        } else {
-            "AuthorizeSecurityGroupIngress"
-        };
-        Box::pin(self.guard.call(op, move || self.inner.authorize(spec)))
+        Box::pin(self.guard.call(authorize_op(spec.egress), move || {
+            self.inner.authorize(spec)
+        }))
     }
     fn revoke<'a>(
         &'a self,
@@ -294,15 +308,9 @@ impl<A: SecurityGroupRuleApi> SecurityGroupRuleApi for Guarded<A> {
         egress: bool,
         rule_ids: &'a [String],
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        let op = if egress {
-            "RevokeSecurityGroupEgress"
-        } else {
-            "RevokeSecurityGroupIngress"
-        };
-        Box::pin(
-            self.guard
-                .call(op, move || self.inner.revoke(group_id, egress, rule_ids)),
-        )
+        Box::pin(self.guard.call(revoke_op(egress), move || {
+            self.inner.revoke(group_id, egress, rule_ids)
+        }))
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::client::{SdkRds, net_sdk_err};
+use super::client::{SdkRds, net_sdk_err, rds_tags_of};
 use super::guard::{Guarded, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
@@ -69,12 +69,6 @@ pub trait SubnetGroupApi: Send + Sync {
         arn: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>>;
-}
-
-pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
-    tags.iter()
-        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
-        .collect()
 }
 
 fn from_sdk(g: &aws_sdk_rds::types::DbSubnetGroup) -> DbSubnetGroup {
@@ -207,16 +201,7 @@ impl SubnetGroupApi for SdkRds {
         arn: &'a str,
         tags: &'a BTreeMap<String, String>,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(async move {
-            self.client
-                .add_tags_to_resource()
-                .resource_name(arn)
-                .set_tags(Some(rds_tags_of(tags)))
-                .send()
-                .await
-                .map_err(|e| net_sdk_err("AddTagsToResource", &self.place, e))?;
-            Ok(())
-        })
+        Box::pin(self.add_tags_to(arn, tags, net_sdk_err))
     }
 }
 
@@ -368,20 +353,18 @@ mod kind {
     use kube::runtime::controller::Action;
 
     use super::{SubnetGroupApi, at_provider, drift, request};
-    use crate::api::common::{ConditionStatus, READY};
     use crate::api::managed::Policies;
     use crate::api::subnet_group::{SubnetGroup, SubnetGroupStatus};
     use crate::api::twin::{Base, M};
-    use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
     use crate::managed::kind::{Deletion, ExternalClient, Kind};
     use crate::managed::lifecycle::Flow;
 
-    use crate::managed::model::AwsError as NetAwsError;
+    use crate::managed::model::AwsError;
     use crate::managed::network::{
-        Net, NetDeletion, check_group_name, delete_owned, fix_rds_tags, know_rds_tags,
-        managed_kind, net_for, rds_tags, tags_of,
+        Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, fix_rds_tags,
+        know_rds_tags, managed_kind, publish_ready, rds_tags, tags_of,
     };
     use crate::managed::outcome::{Blocked, Step};
 
@@ -437,7 +420,7 @@ mod kind {
         flow: &Flow<'_, K>,
         net: &Net,
         id: &str,
-    ) -> Result<Option<Observed>, crate::managed::model::AwsError> {
+    ) -> Result<Option<Observed>, AwsError> {
         let poll = flow.poll();
         let g = net
             .subnet_groups
@@ -455,180 +438,144 @@ mod kind {
         }))
     }
 
-    /// How a SubnetGroup is deleted, for the kind and for its twin.
-    macro_rules! subnet_group_deletion {
-        ($t:ty) => {
-            impl NetDeletion for $t {
-                type Found = Observed;
-
-                fn id_and_tags(
-                    found: &Self::Found,
-                ) -> (&str, &std::collections::BTreeMap<String, String>) {
-                    (&found.group.name, &found.tags)
-                }
-
-                async fn find(
-                    flow: &Flow<'_, Self>,
-                    net: &Net,
-                    id: &str,
-                ) -> Result<Option<Self::Found>, NetAwsError> {
-                    observe(flow, net, id).await
-                }
-
-                async fn remove(net: &Net, aws_id: &str) -> Result<(), NetAwsError> {
-                    net.clients.rds.delete_subnet_group(aws_id).await
-                }
-
-                fn forget(net: &Net, aws_id: &str) {
-                    net.subnet_groups.record(aws_id, None);
-                }
-            }
-        };
+    impl NetGroup for SubnetGroup {
+        type Found = Observed;
+        fn id_and_tags(found: &Observed) -> (&str, &std::collections::BTreeMap<String, String>) {
+            (&found.group.name, &found.tags)
+        }
+        async fn find<K: ExternalClient + Base<Self>>(
+            flow: &Flow<'_, K>,
+            net: &Net,
+            id: &str,
+        ) -> Result<Option<Observed>, AwsError> {
+            observe(flow, net, id).await
+        }
+        async fn remove(net: &Net, aws_id: &str) -> Result<(), AwsError> {
+            net.clients.rds.delete_subnet_group(aws_id).await
+        }
+        fn forget(net: &Net, aws_id: &str) {
+            net.subnet_groups.record(aws_id, None);
+        }
     }
-    subnet_group_deletion!(SubnetGroup);
-    subnet_group_deletion!(M<SubnetGroup>);
 
     /// The external client of the SubnetGroup, for the kind and for its namespaced twin (`M<SubnetGroup>` derefs to it).
     macro_rules! subnet_group_client {
         ($t:ty) => {
-    impl ExternalClient for $t {
-        type External = Observed;
-        type State = Option<Net>;
-        type Updated = Observed;
+            impl ExternalClient for $t {
+                type External = Observed;
+                type State = Option<Net>;
+                type Updated = Observed;
 
-        async fn observe_or_create(
-            flow: &mut Flow<'_, Self>,
-            policies: &Policies,
-            _aws: &Aws,
-            id: &str,
-        ) -> Result<Step<Observed>, Error> {
-            let net = match net_for(flow).await? {
-                Step::Go(n) => n,
-                Step::Finish(a) => return Ok(Step::Finish(a)),
-                Step::Return(a) => return Ok(Step::Return(a)),
-            };
-            let found = match observe(flow, &net, id).await {
-                Ok(f) => f,
-                Err(e) => return Ok(flow.aws_failure(e)),
-            };
-            if let Some(o) = found {
-                flow.state = Some(net);
-                return Ok(Step::Go(o));
-            }
-            if !policies.create {
-                let b = Blocked::new(
-                    "ExternalResourceMissing",
-                    format!(
-                        "DB subnet group {id} does not exist, and managementPolicies exclude Create"
-                    ),
-                );
-                let poll = flow.poll();
-                return Ok(flow.block(b, Action::requeue(poll)));
-            }
-            if let Some(b) = observed_subnets_unserved(&flow.obj) {
-                return Ok(flow.block(b, Action::await_change()));
-            }
-            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
-            let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
-                Ok(r) => r,
-                Err(m) => {
-                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
-                }
-            };
-            match net.clients.rds.create_subnet_group(&req).await {
-                Ok(group) => {
-                    know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
-                    net.subnet_groups.record(id, Some(group.clone()));
-                    flow.state = Some(net);
-                    Ok(Step::Go(Observed {
-                        group,
-                        tags,
-                        observe_only: None,
-                    }))
-                }
-                Err(e) => Ok(flow.aws_failure(e)),
-            }
-        }
-
-        fn ownership(&self, o: &Observed) -> crate::managed::decide::Ownership {
-            crate::managed::kind::ownership_from_tags(self, &o.tags)
-        }
-
-        async fn update(
-            flow: &mut Flow<'_, Self>,
-            policies: &Policies,
-            _aws: &Aws,
-            id: &str,
-            mut o: Observed,
-        ) -> Result<Step<Observed>, Error> {
-            let Some(net) = flow.state.take() else {
-                return Ok(Step::Go(o));
-            };
-            let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
-                Ok(r) => r,
-                Err(m) => {
-                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
-                }
-            };
-            let fields = drift(&req, &o.group);
-            if !fields.is_empty() {
-                if !policies.update {
-                    o.observe_only = Some(format!(
-                        "differs from the spec in {} (Update is not allowed)",
-                        fields.join(", ")
-                    ));
-                } else {
-                    match net.clients.rds.modify_subnet_group(&req).await {
-                        Ok(g) => {
-                            net.subnet_groups.record(id, Some(g.clone()));
-                            o.group = g;
+                async fn observe_or_create(
+                    flow: &mut Flow<'_, Self>,
+                    policies: &Policies,
+                    _aws: &Aws,
+                    id: &str,
+                ) -> Result<Step<Observed>, Error> {
+                    let net = match find_or_creatable::<SubnetGroup, _>(flow, policies, id).await? {
+                        Step::Go(Lookup::Found(o)) => return Ok(Step::Go(o)),
+                        Step::Go(Lookup::Create(net)) => net,
+                        Step::Finish(a) => return Ok(Step::Finish(a)),
+                        Step::Return(a) => return Ok(Step::Return(a)),
+                    };
+                    if let Some(b) = observed_subnets_unserved(&flow.obj) {
+                        return Ok(flow.block(b, Action::await_change()));
+                    }
+                    let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
+                    let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
+                        Ok(r) => r,
+                        Err(m) => {
+                            return Ok(
+                                flow.block(Blocked::new("InvalidSpec", m), Action::await_change())
+                            );
                         }
-                        Err(e) => return Ok(flow.aws_failure(e)),
+                    };
+                    match net.clients.rds.create_subnet_group(&req).await {
+                        Ok(group) => {
+                            know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
+                            net.subnet_groups.record(id, Some(group.clone()));
+                            flow.state = Some(net);
+                            Ok(Step::Go(Observed {
+                                group,
+                                tags,
+                                observe_only: None,
+                            }))
+                        }
+                        Err(e) => Ok(flow.aws_failure(e)),
                     }
                 }
-            }
-            if policies.update {
-                let want = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
-                let arn = o.group.arn.clone();
-                if let Err(e) = fix_rds_tags(
-                    &net,
-                    &flow.ctx.shared.net,
-                    arn.as_deref(),
-                    &mut o.tags,
-                    &want,
-                )
-                .await
-                {
-                    return Ok(flow.aws_failure(e));
+
+                fn ownership(&self, o: &Observed) -> crate::managed::decide::Ownership {
+                    crate::managed::kind::ownership_from_tags(self, &o.tags)
+                }
+
+                async fn update(
+                    flow: &mut Flow<'_, Self>,
+                    policies: &Policies,
+                    _aws: &Aws,
+                    id: &str,
+                    mut o: Observed,
+                ) -> Result<Step<Observed>, Error> {
+                    let Some(net) = flow.state.take() else {
+                        return Ok(Step::Go(o));
+                    };
+                    let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
+                        Ok(r) => r,
+                        Err(m) => {
+                            return Ok(
+                                flow.block(Blocked::new("InvalidSpec", m), Action::await_change())
+                            );
+                        }
+                    };
+                    let fields = drift(&req, &o.group);
+                    if !fields.is_empty() {
+                        if !policies.update {
+                            o.observe_only = Some(format!(
+                                "differs from the spec in {} (Update is not allowed)",
+                                fields.join(", ")
+                            ));
+                        } else {
+                            match net.clients.rds.modify_subnet_group(&req).await {
+                                Ok(g) => {
+                                    net.subnet_groups.record(id, Some(g.clone()));
+                                    o.group = g;
+                                }
+                                Err(e) => return Ok(flow.aws_failure(e)),
+                            }
+                        }
+                    }
+                    let spec_tags = flow.obj.spec.for_provider.tags.as_ref();
+                    if policies.update
+                        && let Err(e) =
+                            fix_rds_tags(flow, &net, o.group.arn.as_deref(), &mut o.tags, spec_tags)
+                                .await
+                    {
+                        return Ok(flow.aws_failure(e));
+                    }
+                    Ok(Step::Go(o))
+                }
+
+                async fn publish(
+                    flow: &mut Flow<'_, Self>,
+                    o: Observed,
+                ) -> Result<Step<Action>, Error> {
+                    flow.status.at_provider = Some(at_provider(&o.group));
+                    Ok(Step::Go(publish_ready(flow, o.observe_only)))
+                }
+
+                async fn delete(
+                    flow: &mut Flow<'_, Self>,
+                    _policies: &Result<Policies, String>,
+                    _aws: &Aws,
+                    id: &str,
+                ) -> Deletion {
+                    delete_owned::<SubnetGroup, _>(flow, id).await
+                }
+
+                async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
+                    Ok(())
                 }
             }
-            Ok(Step::Go(o))
-        }
-
-        async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
-            flow.status.at_provider = Some(at_provider(&o.group));
-            flow.set(READY, ConditionStatus::True, "Available", "");
-            flow.succeeded();
-            match o.observe_only {
-                Some(note) => flow.synced(true, "ObserveOnly", note),
-                None => flow.synced(true, "ReconcileSuccess", ""),
-            }
-            Ok(Step::Go(Action::requeue(spread(flow.poll()))))
-        }
-
-        async fn delete(
-            flow: &mut Flow<'_, Self>,
-            _policies: &Result<Policies, String>,
-            _aws: &Aws,
-            id: &str,
-        ) -> Deletion {
-            delete_owned(flow, id).await
-        }
-
-        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
-            Ok(())
-        }
-    }
         };
     }
     subnet_group_client!(SubnetGroup);
