@@ -279,7 +279,7 @@ async fn an_xrd_claim_kind_is_served_enforced_composed_and_evolves() {
 
     // Ready, and the Secret holds only the connectionSecretKeys.
     write_instance_secret(&client, &ns, &inst).await;
-    set_instance_ready(&client, &ns, "orders-db", "True", "Available", "").await;
+    set_instance_available(&client, &ns, "orders-db").await;
     let ready = wait_for(&claims, "orders", 30, "Ready", |c| {
         is_true(&serde_json::to_value(c).unwrap(), "Ready")
     })
@@ -351,15 +351,10 @@ async fn an_xrd_claim_kind_is_served_enforced_composed_and_evolves() {
             .is_some()
     );
     // Once the claim is gone, the XRD and its CRD go.
-    claims
-        .delete("orders", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "orders", 60).await;
+    delete_until_gone(&claims, "orders", 60).await;
     wait_deleted(&xrds, &xrd_name, 60).await;
     wait_deleted(&crds, &format!("sqls.{group}"), 60).await;
-    let comps: Api<paved::api::Composition> = Api::all(client.clone());
-    let _ = comps.delete(&comp_name, &DeleteParams::default()).await;
+    delete_composition(&client, &comp_name).await;
     ctl.stop().await;
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use kube::runtime::wait::{await_condition, conditions};
@@ -148,6 +148,15 @@ where
         let last = api.get_opt(name).await.ok().flatten();
         panic!("{name}: not deleted within {secs}s; last seen: {last:#?}");
     }
+}
+
+/// Delete the named object (failing if the API server refuses) and wait until it is gone.
+pub async fn delete_until_gone<K>(api: &Api<K>, name: &str, secs: u64)
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+{
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+    wait_deleted(api, name, secs).await;
 }
 
 /// Wait until `cond` holds for the whole collection `api` lists (a reflector over a watch:
