@@ -188,17 +188,7 @@ async fn an_xrd_claim_kind_is_served_enforced_composed_and_evolves() {
         .map(|c| c.name.clone())
         .collect();
     // PROBLEM (status.problem): the claim's first problem in short, as on PostgreSQLInstance.
-    assert_eq!(
-        cols,
-        [
-            "SYNCED",
-            "READY",
-            "CONNECTION-SECRET",
-            "PROBLEM",
-            "COMPOSITION",
-            "AGE"
-        ]
-    );
+    assert_eq!(cols, CLAIM_PRINTER_COLUMNS);
 
     // The API server enforces the schema: an invalid claim is refused naming the field;
     // defaults are applied.

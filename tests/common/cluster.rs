@@ -159,6 +159,23 @@ where
     wait_deleted(api, name, secs).await;
 }
 
+/// `res` is the API server's refusal of an invalid object, `what`: 422 Invalid, its message
+/// naming every one of `needles`.
+pub fn assert_invalid(what: &str, res: Result<(), kube::Error>, needles: &[&str]) {
+    let err = res.expect_err(&format!("{what}: accepted, expected a rejection"));
+    let kube::Error::Api(status) = err else {
+        panic!("{what}: unexpected error {err:?}")
+    };
+    assert_eq!(status.code, 422, "{what}: {status:?}");
+    for needle in needles {
+        assert!(
+            status.message.contains(needle),
+            "{what}: message {:?} does not mention {needle:?}",
+            status.message
+        );
+    }
+}
+
 /// Wait until `cond` holds for the whole collection `api` lists (a reflector over a watch:
 /// checked on every change), or fail after `secs` seconds with `describe` of the last state.
 pub async fn wait_all<K>(

@@ -150,6 +150,17 @@ pub fn decoded(
         .collect()
 }
 
+/// The printer columns of every claim kind, PostgreSQLInstance's and an XRD's alike (PROBLEM is
+/// status.problem: the claim's first problem in short).
+pub const CLAIM_PRINTER_COLUMNS: [&str; 6] = [
+    "SYNCED",
+    "READY",
+    "CONNECTION-SECRET",
+    "PROBLEM",
+    "COMPOSITION",
+    "AGE",
+];
+
 // ---------------------------------------------------------------------------------------------
 // conditions
 
