@@ -57,7 +57,7 @@ pub async fn setup(prefix: &str) -> (Client, String) {
 /// (30 s each). Idempotent; tests call it first. The Instance conversion is `strategy: None` on
 /// this shared control plane (no webhook runs for every test process): identical to the
 /// webhook's for every Instance the tests write, none of which uses the singleton blocks whose
-/// shape differs between versions. tests/versions.rs runs the webhook on its own copy.
+/// shape differs between versions. tests/integration/versions.rs runs the webhook on its own copy.
 pub async fn install_crds(client: &Client) {
     install_crds_within(client, Duration::from_secs(30)).await;
 }

@@ -1,7 +1,7 @@
 //! Foundation tests: the generated CRDs, against the real local kube-apiserver (1.20 + etcd).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

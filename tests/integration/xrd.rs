@@ -2,10 +2,10 @@
 //! claim kind as a CRD the API server enforces, and composes its claims through the same
 //! pipeline as the built-in PostgreSQLInstance. The claim controller (with its XRD
 //! controller) runs in-process; the test stands in for the RDS controller (marks the Instance
-//! Ready, writes its connection Secret), as tests/claim.rs does.
+//! Ready, writes its connection Secret), as tests/integration/claim.rs does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! Kubernetes side (finalizer, status, Events, Secrets) is real.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

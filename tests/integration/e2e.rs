@@ -4,7 +4,7 @@
 //! this test) → RDS instance → credentials Secret → delete → final snapshot, instance gone.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

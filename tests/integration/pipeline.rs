@@ -4,7 +4,7 @@
 //! and name, before anything is written and with no AWS call.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use k8s_openapi::api::core::v1::Secret;

@@ -7,7 +7,7 @@
 //! Composition being the only one, so `.config/nextest.toml` runs them one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //! - deletion with the final snapshot: the snapshot's pg_dump holds the rows the test wrote.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

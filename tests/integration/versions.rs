@@ -4,7 +4,7 @@
 //! for the API server, so that a v1beta1 object written and read as v1beta3 round-trips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! as AWS does, to delete a group still in use).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
