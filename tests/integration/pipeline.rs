@@ -104,10 +104,8 @@ fn aws_call_count(metrics: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_composition_provisions_an_instance_to_ready_with_its_secret() {
-    let client = client().await;
-    install_crds(&client).await;
+    let (client, ns) = setup("pipeline-ready").await;
     delete_compositions_labelled(&client, TEST_LABEL).await;
-    let ns = test_namespace(&client, "pipeline-ready").await;
     let comp_name = format!("pg-pipeline-{ns}");
     let paved = compose(
         &client,
@@ -158,10 +156,8 @@ async fn pipeline_composition_provisions_an_instance_to_ready_with_its_secret() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_go_templating_step_is_refused_by_name_with_no_aws_call() {
-    let client = client().await;
-    install_crds(&client).await;
+    let (client, ns) = setup("pipeline-refused").await;
     delete_compositions_labelled(&client, TEST_LABEL).await;
-    let ns = test_namespace(&client, "pipeline-refused").await;
     let comp_name = format!("pg-gotemplating-{ns}");
     let comp = pipeline_composition(&comp_name, Some(go_templating_step()));
     let paved = compose(&client, &ns, &comp, &claim(&ns, &comp_name)).await;
@@ -303,10 +299,8 @@ fn paved_render_prints_every_error_with_its_path_and_json_on_request() {
 /// source removed from the claim) is skipped, and kept: never deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_resource_a_required_patch_skips_is_kept() {
-    let client = client().await;
-    install_crds(&client).await;
+    let (client, ns) = setup("pipeline-skip").await;
     delete_compositions_labelled(&client, TEST_LABEL).await;
-    let ns = test_namespace(&client, "pipeline-skip").await;
     let comp_name = format!("pg-required-{ns}");
     let mut comp = yaml_docs(&read_project_file("examples/seed/composition.yaml")).remove(0);
     comp["metadata"] = json!({"name": comp_name, "labels": {TEST_LABEL: "true"}});

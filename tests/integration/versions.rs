@@ -72,10 +72,8 @@ fn instance_resource(group: &str, version: &str) -> ApiResource {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_composed_v1beta3_instance_becomes_ready_through_the_same_controller() {
-    let client = client().await;
-    install_crds(&client).await;
+    let (client, ns) = setup("versions-ready").await;
     delete_compositions_labelled(&client, TEST_LABEL).await;
-    let ns = test_namespace(&client, "versions-ready").await;
     let comp_name = format!("pg-v1beta3-{ns}");
     apply_json(
         &client,
