@@ -82,17 +82,17 @@ chaos: install
 	export PAVED_E2E_DIR="$(CHAOS_ENV_DIR)"
 	trap 'e2e/env.sh down >/dev/null 2>&1 || true' EXIT
 	e2e/env.sh up
-	exes=$$($(CARGO) test --lib --test chaos --no-run --message-format=json \
+	exes=$$($(CARGO) test --lib --test integration --no-run --message-format=json \
 	  | jq -r 'select(.reason=="compiler-artifact" and .executable!=null and .profile.test==true) | "\(.target.kind[0])=\(.executable)"')
 	lib=$$(echo "$$exes" | sed -n 's/^lib=//p' | tail -n 1)
-	chaos=$$(echo "$$exes" | sed -n 's/^test=//p' | tail -n 1)
+	integration=$$(echo "$$exes" | sed -n 's/^test=//p' | tail -n 1)
 	mkdir -p target/chaos
 	# the test binaries directly (not cargo test): no cargo lock held, no nextest timeout
 	{
 	  echo "==> proptest run over paved::compose, $(PAVED_FUZZ_SECS) s"
 	  PAVED_FUZZ_SECS=$(PAVED_FUZZ_SECS) "$$lib" compose::proptests --test-threads=1 --nocapture
 	  echo "==> fault scenarios"
-	  PAVED_CHAOS_FULL=1 "$$chaos" --test-threads=1 --nocapture
+	  PAVED_CHAOS_FULL=1 "$$integration" chaos:: --test-threads=1 --nocapture
 	} 2>&1 | tee target/chaos/report.txt
 
 ## make corpus: every real-world Composition in CORPUS_DIR (default ../shared/corpus/compositions)

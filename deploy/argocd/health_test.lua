@@ -119,28 +119,28 @@ do
   local script = dir .. "/health/database.example.com_PostgreSQLInstance.lua"
   local function o(conditions) return object("database.example.com/v1alpha1", "PostgreSQLInstance", conditions) end
   local blocked = "rds-instance (Instance my-team/my-app-db-rds-instance): AWSError: CreateDBInstance failed: InvalidParameterValue: Invalid storage size"
-  check("claim: a composed resource is blocked", script,
-    o({cond("Synced", "False", "ComposedResourceError", blocked), cond("Ready", "False", "Blocked", blocked)}),
-    "Degraded", blocked)
-  check("claim: a ready database whose change is refused", script,
-    o({cond("Synced", "False", "ComposedResourceError", "rds-instance (Instance my-team/x): ImmutableField: m"), cond("Ready", "True", "Available", "")}),
-    "Degraded", "rds-instance (Instance my-team/x): ImmutableField: m")
-  check("claim: Ready Blocked alone", script,
-    o({cond("Synced", "True", "ReconcileSuccess", ""), cond("Ready", "False", "Blocked", "b")}),
-    "Degraded", "b")
-  check("claim: waiting for a reference", script,
-    o({cond("Synced", "False", "Waiting", "rds-instance (Instance my-team/x): ReferenceNotReady: waiting for SubnetGroup net"),
-       cond("Ready", "False", "Waiting", "w")}),
-    "Progressing", "rds-instance (Instance my-team/x): ReferenceNotReady: waiting for SubnetGroup net")
-  check("claim: Ready Waiting", script,
-    o({cond("Synced", "True", "ReconcileSuccess", ""), cond("Ready", "False", "Waiting", "w")}),
-    "Progressing", "w")
-  check("claim: creating", script,
-    o({cond("Synced", "True", "ReconcileSuccess", ""), cond("Ready", "False", "Creating", "rds-instance: Creating: RDS status is creating")}),
-    "Progressing", "rds-instance: Creating: RDS status is creating")
-  check("claim: its connection Secret cannot be written", script,
-    o({cond("Synced", "False", "ReconcileError", "Secret my-team/c exists and is not owned by this claim"), cond("Ready", "True", "Available", "")}),
-    "Degraded", "Secret my-team/c exists and is not owned by this claim")
+  local refused = "rds-instance (Instance my-team/x): ImmutableField: m"
+  local waiting = "rds-instance (Instance my-team/x): ReferenceNotReady: waiting for SubnetGroup net"
+  local creating = "rds-instance: Creating: RDS status is creating"
+  local foreign = "Secret my-team/c exists and is not owned by this claim"
+  local success = cond("Synced", "True", "ReconcileSuccess", "")
+  local available = cond("Ready", "True", "Available", "")
+  -- {case, conditions, status, message}
+  for _, c in ipairs({
+    {"a composed resource is blocked",
+     {cond("Synced", "False", "ComposedResourceError", blocked), cond("Ready", "False", "Blocked", blocked)}, "Degraded", blocked},
+    {"a ready database whose change is refused",
+     {cond("Synced", "False", "ComposedResourceError", refused), available}, "Degraded", refused},
+    {"Ready Blocked alone", {success, cond("Ready", "False", "Blocked", "b")}, "Degraded", "b"},
+    {"waiting for a reference",
+     {cond("Synced", "False", "Waiting", waiting), cond("Ready", "False", "Waiting", "w")}, "Progressing", waiting},
+    {"Ready Waiting", {success, cond("Ready", "False", "Waiting", "w")}, "Progressing", "w"},
+    {"creating", {success, cond("Ready", "False", "Creating", creating)}, "Progressing", creating},
+    {"its connection Secret cannot be written",
+     {cond("Synced", "False", "ReconcileError", foreign), available}, "Degraded", foreign},
+  }) do
+    check("claim: " .. c[1], script, o(c[2]), c[3], c[4])
+  end
 end
 
 -- The Instance: reasons that only wait are Progressing, the others Degraded.

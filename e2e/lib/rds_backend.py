@@ -520,23 +520,28 @@ class Shim:
     def on_ModifyDBSubnetGroup(self, region, key, params, forward):
         return self.check_azs(region, params, forward)
 
-    def on_DeleteDBSubnetGroup(self, region, key, params, forward):
-        name = params.get("DBSubnetGroupName", "")
-        users = self.instances_using(region, "DBSubnetGroupName", name)
+    def refuse_while_used(self, region, params, field, code, message, forward):
+        """Refuse, as AWS does, to delete the group named by `field` while an instance uses it:
+        `message(name, users)` is AWS's text for it."""
+        name = params.get(field, "")
+        users = self.instances_using(region, field, name)
         if users:
-            return refused("InvalidDBSubnetGroupStateFault",
-                           f"Cannot delete the subnet group '{name}' because at least one database instance: "
-                           f"{', '.join(users)} is still using it.")
+            return refused(code, message(name, ", ".join(users)))
         return forward()
 
+    def on_DeleteDBSubnetGroup(self, region, key, params, forward):
+        return self.refuse_while_used(
+            region, params, "DBSubnetGroupName", "InvalidDBSubnetGroupStateFault",
+            lambda name, users: f"Cannot delete the subnet group '{name}' because at least one database instance: "
+                                f"{users} is still using it.",
+            forward)
+
     def on_DeleteDBParameterGroup(self, region, key, params, forward):
-        name = params.get("DBParameterGroupName", "")
-        users = self.instances_using(region, "DBParameterGroupName", name)
-        if users:
-            return refused("InvalidDBParameterGroupState",
-                           f"One or more database instances are still members of this parameter group {name}, "
-                           f"so the group cannot be deleted: {', '.join(users)}")
-        return forward()
+        return self.refuse_while_used(
+            region, params, "DBParameterGroupName", "InvalidDBParameterGroupState",
+            lambda name, users: f"One or more database instances are still members of this parameter group {name}, "
+                                f"so the group cannot be deleted: {users}",
+            forward)
 
     def on_DeleteSecurityGroup(self, region, key, params, forward):
         gid = params.get("GroupId", "")

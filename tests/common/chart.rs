@@ -133,23 +133,19 @@ pub fn find<'a>(objects: &'a [Value], kind: &str, name: Option<&str>) -> &'a Val
         .unwrap_or_else(|| panic!("no {kind} {name:?} in the rendered chart"))
 }
 
-/// The RBAC objects of the chart's default render: ServiceAccount, ClusterRole(Binding),
-/// Role(Binding).
+/// An RBAC object of the chart: ServiceAccount, ClusterRole(Binding), Role(Binding).
+pub fn is_rbac(o: &Value) -> bool {
+    matches!(
+        o["kind"].as_str(),
+        Some("ServiceAccount" | "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding")
+    )
+}
+
+/// The RBAC objects of the chart's default render ([`is_rbac`]).
 pub fn chart_rbac_objects() -> Vec<Value> {
     render_chart(&serde_json::json!({}))
         .into_iter()
-        .filter(|o| {
-            matches!(
-                o["kind"].as_str(),
-                Some(
-                    "ServiceAccount"
-                        | "ClusterRole"
-                        | "ClusterRoleBinding"
-                        | "Role"
-                        | "RoleBinding"
-                )
-            )
-        })
+        .filter(is_rbac)
         .collect()
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
 use kube::runtime::wait::{await_condition, conditions};
@@ -57,7 +57,7 @@ pub async fn setup(prefix: &str) -> (Client, String) {
 /// (30 s each). Idempotent; tests call it first. The Instance conversion is `strategy: None` on
 /// this shared control plane (no webhook runs for every test process): identical to the
 /// webhook's for every Instance the tests write, none of which uses the singleton blocks whose
-/// shape differs between versions. tests/versions.rs runs the webhook on its own copy.
+/// shape differs between versions. tests/integration/versions.rs runs the webhook on its own copy.
 pub async fn install_crds(client: &Client) {
     install_crds_within(client, Duration::from_secs(30)).await;
 }
@@ -147,6 +147,32 @@ where
     if res.is_err() {
         let last = api.get_opt(name).await.ok().flatten();
         panic!("{name}: not deleted within {secs}s; last seen: {last:#?}");
+    }
+}
+
+/// Delete the named object (failing if the API server refuses) and wait until it is gone.
+pub async fn delete_until_gone<K>(api: &Api<K>, name: &str, secs: u64)
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + 'static,
+{
+    api.delete(name, &DeleteParams::default()).await.unwrap();
+    wait_deleted(api, name, secs).await;
+}
+
+/// `res` is the API server's refusal of an invalid object, `what`: 422 Invalid, its message
+/// naming every one of `needles`.
+pub fn assert_invalid(what: &str, res: Result<(), kube::Error>, needles: &[&str]) {
+    let err = res.expect_err(&format!("{what}: accepted, expected a rejection"));
+    let kube::Error::Api(status) = err else {
+        panic!("{what}: unexpected error {err:?}")
+    };
+    assert_eq!(status.code, 422, "{what}: {status:?}");
+    for needle in needles {
+        assert!(
+            status.message.contains(needle),
+            "{what}: message {:?} does not mention {needle:?}",
+            status.message
+        );
     }
 }
 

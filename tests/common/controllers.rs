@@ -262,6 +262,24 @@ pub fn fast() -> RdsConfig {
     }
 }
 
+/// An RDS test's world whose AWS endpoint hangs: the emulator behind a [`FaultProxy`] that
+/// accepts calls and never answers (`set_stall(true)`), and the RDS controller on it with
+/// `--aws-timeout 3s`. The proxy is returned to name its URL and to stop stalling.
+pub async fn behind_a_hung_endpoint(
+    prefix: &str,
+    region: &str,
+) -> (super::proxy::FaultProxy, RdsEnv, RdsController) {
+    let proxy = super::proxy::FaultProxy::start(&super::env::e2e_env().moto_url).await;
+    let env = RdsEnv::new(prefix, region, Some(&proxy.url())).await;
+    let cfg = RdsConfig {
+        aws_timeout: Duration::from_secs(3),
+        ..fast()
+    };
+    let ctl = RdsController::start(&env.client, &env.ns, cfg).await;
+    proxy.set_stall(true);
+    (proxy, env, ctl)
+}
+
 /// The RDS controller running in-process on one namespace.
 pub struct RdsController {
     handle: tokio::task::JoinHandle<()>,
@@ -460,11 +478,8 @@ pub fn test_composition(name: &str) -> Value {
 /// Delete the Compositions earlier tests left behind, so that the seed Composition is the one
 /// for PostgreSQLInstance, and (re)apply the seed Composition.
 pub async fn only_seed_composition(client: &Client) {
+    delete_compositions_labelled(client, TEST_COMPOSITION_LABEL).await;
     let api: Api<Composition> = Api::all(client.clone());
-    let lp = ListParams::default().labels(TEST_COMPOSITION_LABEL);
-    for c in api.list(&lp).await.unwrap() {
-        let _ = api.delete(&c.name_any(), &DeleteParams::default()).await;
-    }
     apply_json(client, &seed_file("composition.yaml"), None, false)
         .await
         .unwrap();
@@ -484,6 +499,16 @@ pub async fn only_seed_composition(client: &Client) {
         others.is_empty(),
         "other Compositions for PostgreSQLInstance exist in the shared API server: {others:?}"
     );
+}
+
+/// Delete the Compositions labelled `label` (those a failed run of a suite left behind: other
+/// suites need to find only their own Compositions for PostgreSQLInstance).
+pub async fn delete_compositions_labelled(client: &Client, label: &str) {
+    let api: Api<Composition> = Api::all(client.clone());
+    let lp = ListParams::default().labels(label);
+    for c in api.list(&lp).await.unwrap() {
+        let _ = api.delete(&c.name_any(), &DeleteParams::default()).await;
+    }
 }
 
 pub async fn delete_composition(client: &Client, name: &str) {
@@ -540,6 +565,11 @@ pub async fn set_instance_ready(
         .unwrap();
 }
 
+/// Stand in for the RDS controller: the Instance is Ready=True Available.
+pub async fn set_instance_available(client: &Client, ns: &str, name: &str) {
+    set_instance_ready(client, ns, name, "True", "Available", "").await;
+}
+
 /// The connection keys the stand-in writes.
 pub fn connection_keys() -> BTreeMap<String, String> {
     [
@@ -583,22 +613,24 @@ pub fn secret_has_all_keys(s: &Secret) -> bool {
 
 /// The seed claim composed and Ready (Instance marked Ready, its Secret written).
 pub async fn seed_ready(client: &Client, ns: &str) -> (PostgreSQLInstance, Instance) {
-    apply_claim(client, &seed_claim_yaml(ns)).await;
+    claim_ready(client, ns, &seed_claim_yaml(ns)).await
+}
+
+/// `claim` (the seed's `my-app-db`, perhaps with other fields) applied, composed and Ready:
+/// its Instance marked Ready by the stand-in, the Instance's Secret written and published.
+pub async fn claim_ready(
+    client: &Client,
+    ns: &str,
+    claim: &Value,
+) -> (PostgreSQLInstance, Instance) {
+    apply_claim(client, claim).await;
     let instances: Api<Instance> = Api::namespaced(client.clone(), ns);
     let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
         true
     })
     .await;
     write_instance_secret(client, ns, &inst).await;
-    set_instance_ready(
-        client,
-        ns,
-        "my-app-db-rds-instance",
-        "True",
-        "Available",
-        "",
-    )
-    .await;
+    set_instance_available(client, ns, "my-app-db-rds-instance").await;
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), ns);
     wait_published(client, ns, 30, "published").await;
     let claim = wait_for(&claims, "my-app-db", 30, "Ready", |c| {

@@ -150,6 +150,17 @@ pub fn decoded(
         .collect()
 }
 
+/// The printer columns of every claim kind, PostgreSQLInstance's and an XRD's alike (PROBLEM is
+/// status.problem: the claim's first problem in short).
+pub const CLAIM_PRINTER_COLUMNS: [&str; 6] = [
+    "SYNCED",
+    "READY",
+    "CONNECTION-SECRET",
+    "PROBLEM",
+    "COMPOSITION",
+    "AGE",
+];
+
 // ---------------------------------------------------------------------------------------------
 // conditions
 
@@ -158,21 +169,22 @@ pub trait Conditioned {
     fn conditions(&self) -> &[Condition];
 }
 
-impl Conditioned for Instance {
-    fn conditions(&self) -> &[Condition] {
-        self.status
-            .as_ref()
-            .map_or(&[], |s| s.conditions.as_slice())
-    }
+macro_rules! conditioned {
+    ($($k:ty),*) => {$(
+        impl Conditioned for $k {
+            fn conditions(&self) -> &[Condition] {
+                self.status.as_ref().map_or(&[], |s| s.conditions.as_slice())
+            }
+        }
+    )*};
 }
-
-impl Conditioned for PostgreSQLInstance {
-    fn conditions(&self) -> &[Condition] {
-        self.status
-            .as_ref()
-            .map_or(&[], |s| s.conditions.as_slice())
-    }
-}
+conditioned!(
+    Instance,
+    PostgreSQLInstance,
+    paved::api::SubnetGroup,
+    paved::api::SecurityGroup,
+    paved::api::SecurityGroupRule
+);
 
 /// The condition of type `t`.
 pub fn cond<'a>(o: &'a impl Conditioned, t: &str) -> Option<&'a Condition> {

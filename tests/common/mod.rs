@@ -1,5 +1,5 @@
-//! The one harness of the integration suites (claim, RDS, end-to-end, run, events, secrets,
-//! CRDs, packaging, chaos) and of the scale benchmark (`benches/scale.rs` includes this module
+//! The one harness of the integration suites (the modules of `tests/integration/main.rs`: claim,
+//! RDS, end-to-end, run, events, secrets, CRDs, packaging, chaos, ...) and of the scale benchmark (`benches/scale.rs` includes this module
 //! by `#[path]`). Everything runs against the real local control plane (`e2e/env.sh up`, which
 //! `make test` runs): a real kube-apiserver with etcd and the RDS emulator. Nothing here fakes a
 //! component; the fault proxy is a real proxy on real TCP.

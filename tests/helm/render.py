@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Lint and render charts/paved with the real Helm engine (helm-python-sdk: the Helm Go SDK as a
-Python package, no helm binary needed). Used by tests/packaging.rs and tests/common/chart.rs, and
+Python package, no helm binary needed). Used by tests/integration/packaging.rs and tests/common/chart.rs, and
 by hand to regenerate the kustomize base:
 
   render.py lint     [--values JSON]   lint report as JSON; exit 1 on any warning or error

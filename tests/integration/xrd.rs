@@ -2,10 +2,10 @@
 //! claim kind as a CRD the API server enforces, and composes its claims through the same
 //! pipeline as the built-in PostgreSQLInstance. The claim controller (with its XRD
 //! controller) runs in-process; the test stands in for the RDS controller (marks the Instance
-//! Ready, writes its connection Secret), as tests/claim.rs does.
+//! Ready, writes its connection Secret), as tests/integration/claim.rs does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -188,17 +188,7 @@ async fn an_xrd_claim_kind_is_served_enforced_composed_and_evolves() {
         .map(|c| c.name.clone())
         .collect();
     // PROBLEM (status.problem): the claim's first problem in short, as on PostgreSQLInstance.
-    assert_eq!(
-        cols,
-        [
-            "SYNCED",
-            "READY",
-            "CONNECTION-SECRET",
-            "PROBLEM",
-            "COMPOSITION",
-            "AGE"
-        ]
-    );
+    assert_eq!(cols, CLAIM_PRINTER_COLUMNS);
 
     // The API server enforces the schema: an invalid claim is refused naming the field;
     // defaults are applied.
@@ -279,7 +269,7 @@ async fn an_xrd_claim_kind_is_served_enforced_composed_and_evolves() {
 
     // Ready, and the Secret holds only the connectionSecretKeys.
     write_instance_secret(&client, &ns, &inst).await;
-    set_instance_ready(&client, &ns, "orders-db", "True", "Available", "").await;
+    set_instance_available(&client, &ns, "orders-db").await;
     let ready = wait_for(&claims, "orders", 30, "Ready", |c| {
         is_true(&serde_json::to_value(c).unwrap(), "Ready")
     })
@@ -351,15 +341,10 @@ async fn an_xrd_claim_kind_is_served_enforced_composed_and_evolves() {
             .is_some()
     );
     // Once the claim is gone, the XRD and its CRD go.
-    claims
-        .delete("orders", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "orders", 60).await;
+    delete_until_gone(&claims, "orders", 60).await;
     wait_deleted(&xrds, &xrd_name, 60).await;
     wait_deleted(&crds, &format!("sqls.{group}"), 60).await;
-    let comps: Api<paved::api::Composition> = Api::all(client.clone());
-    let _ = comps.delete(&comp_name, &DeleteParams::default()).await;
+    delete_composition(&client, &comp_name).await;
     ctl.stop().await;
 }
 

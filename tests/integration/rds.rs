@@ -3,7 +3,7 @@
 //! emulator partitions state by region), and runs the controller in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! Kubernetes side (finalizer, status, Events, Secrets) is real.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -196,7 +196,7 @@ async fn an_edited_or_removed_external_name_never_orphans_the_database() {
 async fn the_same_claim_readopts_what_an_orphaned_predecessor_left_running() {
     use k8s_openapi::api::core::v1::Secret;
     use kube::ResourceExt;
-    use kube::api::{Api, DeleteParams, PostParams};
+    use kube::api::{Api, PostParams};
     let env = RdsEnv::new("life-readopt", "eu-west-2", None).await;
     let account = Arc::new(MemoryRds::default());
     let ctl = RdsController::start(&env.client, &env.ns, with(&account)).await;
@@ -233,11 +233,7 @@ async fn the_same_claim_readopts_what_an_orphaned_predecessor_left_running() {
         })
     };
     let orphan_it = || async {
-        env.instances
-            .delete("orders", &DeleteParams::default())
-            .await
-            .unwrap();
-        wait_deleted(&env.instances, "orders", 60).await;
+        delete_until_gone(&env.instances, "orders", 60).await;
     };
 
     env.create("orders", composed("team-db", &uids[0])).await;

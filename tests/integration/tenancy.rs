@@ -8,7 +8,7 @@
 //! the proxy counts every request that reaches it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime};
 

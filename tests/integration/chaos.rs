@@ -11,7 +11,7 @@
 //! spec.compositionRef), and deletes its cluster-scoped objects when it ends.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! this test) → RDS instance → credentials Secret → delete → final snapshot, instance gone.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -168,11 +168,7 @@ async fn seed_end_to_end_as_the_least_privileged_service_account() {
 
     // Deleting the claim: the Instance goes, RDS takes a final snapshot (the seed does not say
     // skipFinalSnapshot) and the instance is deleted; nothing is left behind.
-    claims
-        .delete("my-app-db", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "my-app-db", 120).await;
+    delete_until_gone(&claims, "my-app-db", 120).await;
     wait_deleted(&instances, "my-app-db-rds-instance", 120).await;
     let gone = rds
         .describe_db_instances()

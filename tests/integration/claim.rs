@@ -7,7 +7,7 @@
 //! Composition being the only one, so `.config/nextest.toml` runs them one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -151,15 +151,7 @@ async fn seed_claim_composes_the_instance_and_becomes_ready_within_a_second() {
 
     // The RDS controller's part: Instance Ready, its connection Secret written.
     let t0 = Instant::now();
-    set_instance_ready(
-        &client,
-        &ns,
-        "my-app-db-rds-instance",
-        "True",
-        "Available",
-        "",
-    )
-    .await;
+    set_instance_available(&client, &ns, "my-app-db-rds-instance").await;
     write_instance_secret(&client, &ns, &inst).await;
     let secret = wait_published(&client, &ns, 10, "holding every key").await;
     let claim = wait_for(&claims, "my-app-db", 10, "Ready and published", |c| {
@@ -574,32 +566,10 @@ async fn deletion(policy: &str) {
     let ctl = ClaimController::start(&client, &ns, Duration::from_secs(600)).await;
     let mut claim = seed_claim_yaml(&ns);
     claim["spec"]["compositeDeletePolicy"] = json!(policy);
-    apply_claim(&client, &claim).await;
+    claim_ready(&client, &ns, &claim).await;
     let instances: Api<Instance> = Api::namespaced(client.clone(), &ns);
     let claims: Api<PostgreSQLInstance> = Api::namespaced(client.clone(), &ns);
-    let inst = wait_for(&instances, "my-app-db-rds-instance", 30, "composed", |_| {
-        true
-    })
-    .await;
-    write_instance_secret(&client, &ns, &inst).await;
-    set_instance_ready(
-        &client,
-        &ns,
-        "my-app-db-rds-instance",
-        "True",
-        "Available",
-        "",
-    )
-    .await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    wait_for(
-        &secrets,
-        "my-app-db-credentials",
-        30,
-        "published",
-        secret_has_all_keys,
-    )
-    .await;
     let fin = json!({"metadata": {"finalizers": ["test.paved.dev/hold"]}});
     instances
         .patch(

@@ -7,13 +7,13 @@
 //! - deletion with the final snapshot: the snapshot's pg_dump holds the rows the test wrote.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use paved::api::{Instance, PostgreSQLInstance};
 use serde_json::json;
 
@@ -236,11 +236,7 @@ async fn deleting_with_a_final_snapshot_keeps_a_dump_of_the_rows() {
 
     // The seed does not skip the final snapshot: deleting the claim deletes the instance with one.
     let t = Instant::now();
-    p.claims
-        .delete(CLAIM, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&p.claims, CLAIM, 120).await;
+    delete_until_gone(&p.claims, CLAIM, 120).await;
     wait_deleted(&p.instances, INSTANCE, 120).await;
     println!(
         "[sandbox-snapshot] claim and Instance gone {:.1} s after the delete",

@@ -2,7 +2,7 @@
 //! the RDS emulator, failover after SIGKILL, graceful release on SIGTERM, probes and metrics.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

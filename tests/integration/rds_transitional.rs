@@ -10,7 +10,7 @@
 //! targeted describes stop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ const ID: &str = "transit-db";
 /// The fleet-wide listing interval.
 const POLL: Duration = Duration::from_secs(6);
 /// The transitional cadence: the shortest the configuration takes in practice (the tests of
-/// tests/rds.rs use the same), 15–30 s in production (default 20 s).
+/// tests/integration/rds.rs use the same), 15–30 s in production (default 20 s).
 const TRANSITIONAL: Duration = Duration::from_secs(1);
 
 #[tokio::test]

@@ -6,12 +6,12 @@
 //! call.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::*;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use paved::api::PostgreSQLInstance;
 use serde_json::{Value, json};
 
@@ -217,11 +217,7 @@ async fn a_pipeline_composes_a_v1beta3_instance_and_a_twin_inside_its_twin_netwo
     }
 
     // Deleting the claim removes both databases and the whole twin network.
-    claims
-        .delete("app", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "app", 240).await;
+    delete_until_gone(&claims, "app", 240).await;
     // With the default Background policy the composed objects go after the claim, each once
     // its AWS resource is gone: the Instances first, the groups when nothing uses them.
     wait_deleted(&env.instances, "app-stored", 120).await;
@@ -239,10 +235,12 @@ async fn a_pipeline_composes_a_v1beta3_instance_and_a_twin_inside_its_twin_netwo
     assert_network_gone(&ec2, &env.rds, &sg_id, &group_name).await;
     claims_ctl.stop().await;
     rds.stop().await;
-    Api::<paved::api::Composition>::all(env.client.clone())
-        .delete(&comp, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_until_gone(
+        &Api::<paved::api::Composition>::all(env.client.clone()),
+        &comp,
+        30,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,10 +290,6 @@ async fn a_twin_reference_into_another_namespace_is_refused_without_a_lookup_or_
     );
     assert_eq!(rds.calls("CreateDBInstance"), 0);
     assert!(env.own_ids().await.is_empty());
-    twins
-        .delete("thief", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&twins, "thief", 60).await;
+    delete_until_gone(&twins, "thief", 60).await;
     rds.stop().await;
 }

@@ -3,7 +3,7 @@
 //! and Events about different objects stay apart.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use k8s_openapi::api::events::v1::Event as K8sEvent;

@@ -10,7 +10,7 @@
 //! `compositions` group.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -442,17 +442,7 @@ fn claims_show_the_problem_column_as_generated() {
         .as_array()
         .unwrap();
     let names: Vec<&str> = cols.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "SYNCED",
-            "READY",
-            "CONNECTION-SECRET",
-            "PROBLEM",
-            "COMPOSITION",
-            "AGE"
-        ]
-    );
+    assert_eq!(names, CLAIM_PRINTER_COLUMNS);
     let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
     assert_eq!(status["properties"]["problem"]["type"], "string");
 }

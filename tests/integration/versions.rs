@@ -4,7 +4,7 @@
 //! for the API server, so that a v1beta1 object written and read as v1beta3 round-trips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -12,24 +12,12 @@ use std::time::Duration;
 
 use common::*;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use kube::runtime::{conditions, wait::await_condition};
 use paved::api::{ConditionStatus, Instance, PostgreSQLInstance};
 use serde_json::{Value, json};
 
 const TEST_LABEL: &str = "paved-test/versions";
-
-async fn delete_leftover_compositions(client: &kube::Client) {
-    let api: Api<paved::api::Composition> = Api::all(client.clone());
-    for c in api
-        .list(&ListParams::default().labels(TEST_LABEL))
-        .await
-        .unwrap()
-    {
-        let name = c.metadata.name.unwrap_or_default();
-        let _ = api.delete(&name, &DeleteParams::default()).await;
-    }
-}
 
 fn composition(name: &str, instance_api_version: &str) -> Value {
     json!({
@@ -84,10 +72,8 @@ fn instance_resource(group: &str, version: &str) -> ApiResource {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_composed_v1beta3_instance_becomes_ready_through_the_same_controller() {
-    let client = client().await;
-    install_crds(&client).await;
-    delete_leftover_compositions(&client).await;
-    let ns = test_namespace(&client, "versions-ready").await;
+    let (client, ns) = setup("versions-ready").await;
+    delete_compositions_labelled(&client, TEST_LABEL).await;
     let comp_name = format!("pg-v1beta3-{ns}");
     apply_json(
         &client,
@@ -136,14 +122,9 @@ async fn a_composed_v1beta3_instance_becomes_ready_through_the_same_controller()
     let typed = v1.get(&refs[0].name).await.unwrap();
     assert_eq!(typed.spec.for_provider.region, "ap-northeast-2");
 
-    claims
-        .delete("my-app-db", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "my-app-db", 120).await;
+    delete_until_gone(&claims, "my-app-db", 120).await;
     paved.stop();
-    let comps: Api<paved::api::Composition> = Api::all(client.clone());
-    let _ = comps.delete(&comp_name, &DeleteParams::default()).await;
+    delete_composition(&client, &comp_name).await;
 }
 
 /// A CA and a serving certificate for 127.0.0.1 (openssl), as cert-manager would issue them.

@@ -4,7 +4,7 @@
 //! engine (regopy) for the seed's OPA policy, and lua5.1 for the ArgoCD health scripts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -121,7 +121,7 @@ fn chart_app_version_is_the_crate_version() {
 }
 
 /// The chart's and the kustomize base's CRDs are byte-identical copies of `crds/` (which
-/// tests/crds.rs ties to the Rust types), and Helm loads exactly those.
+/// tests/integration/crds.rs ties to the Rust types), and Helm loads exactly those.
 #[test]
 fn chart_and_base_crds_are_identical_to_crds_dir() {
     let source = crd_files("crds");

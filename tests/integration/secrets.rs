@@ -2,7 +2,7 @@
 //! consumer hears of each change and deletion of a labelled Secret only after the store has it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use k8s_openapi::api::core::v1::Secret;

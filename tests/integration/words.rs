@@ -3,12 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use common::*;
-use paved::rds::RdsConfig;
 use serde_json::json;
 
 /// A hung AWS endpoint is never silent: with `--aws-timeout 3s`, a new Instance whose endpoint
@@ -16,18 +15,7 @@ use serde_json::json;
 /// naming the endpoint and the timeout, and its Warning Event says it without a countdown.
 #[tokio::test]
 async fn a_hung_endpoint_is_named_within_the_timeout() {
-    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
-    let env = RdsEnv::new("words-hang", "ap-east-1", Some(&proxy.url())).await;
-    let ctl = RdsController::start(
-        &env.client,
-        &env.ns,
-        RdsConfig {
-            aws_timeout: Duration::from_secs(3),
-            ..fast()
-        },
-    )
-    .await;
-    proxy.set_stall(true);
+    let (proxy, env, ctl) = behind_a_hung_endpoint("words-hang", "ap-east-1").await;
     let started = Instant::now();
     env.create("hung", json!({})).await;
     let i = env.wait_synced_false("hung", "AWSUnavailable", 20).await;
@@ -48,22 +36,6 @@ async fn a_hung_endpoint_is_named_within_the_timeout() {
     ctl.stop().await;
 }
 
-impl Conditioned for paved::api::SubnetGroup {
-    fn conditions(&self) -> &[paved::api::common::Condition] {
-        self.status
-            .as_ref()
-            .map_or(&[], |s| s.conditions.as_slice())
-    }
-}
-
-impl Conditioned for paved::api::SecurityGroup {
-    fn conditions(&self) -> &[paved::api::common::Condition] {
-        self.status
-            .as_ref()
-            .map_or(&[], |s| s.conditions.as_slice())
-    }
-}
-
 /// The network kinds say the same as the Instance when AWS hangs: a SubnetGroup (aws-sdk-rds)
 /// and a SecurityGroup (aws-sdk-ec2) behind an endpoint that never answers are Synced=False
 /// AWSUnavailable naming that endpoint and the timeout (not "the AWS API"), within a few
@@ -72,18 +44,7 @@ impl Conditioned for paved::api::SecurityGroup {
 async fn a_hung_endpoint_is_named_by_the_network_kinds_too() {
     use kube::api::{Api, PostParams};
     use paved::api::{SecurityGroup, SubnetGroup};
-    let proxy = FaultProxy::start(&e2e_env().moto_url).await;
-    let env = RdsEnv::new("words-nethang", "ap-southeast-5", Some(&proxy.url())).await;
-    let ctl = RdsController::start(
-        &env.client,
-        &env.ns,
-        RdsConfig {
-            aws_timeout: Duration::from_secs(3),
-            ..fast()
-        },
-    )
-    .await;
-    proxy.set_stall(true);
+    let (proxy, env, ctl) = behind_a_hung_endpoint("words-nethang", "ap-southeast-5").await;
     let pc = json!({"name": env.pc});
     let sngs: Api<SubnetGroup> = Api::namespaced(env.client.clone(), &env.ns);
     let sgs: Api<SecurityGroup> = Api::namespaced(env.client.clone(), &env.ns);
@@ -304,18 +265,7 @@ async fn composition_events_land_in_paveds_namespace_under_watch_namespaces() {
     ));
     let rbac: Vec<&serde_json::Value> = rendered
         .iter()
-        .filter(|o| {
-            matches!(
-                o["kind"].as_str(),
-                Some(
-                    "ServiceAccount"
-                        | "ClusterRole"
-                        | "ClusterRoleBinding"
-                        | "Role"
-                        | "RoleBinding"
-                )
-            )
-        })
+        .filter(|o| common::chart::is_rbac(o))
         .collect();
     for o in &rbac {
         apply_json(&admin, o, None, false).await.unwrap();

@@ -4,29 +4,17 @@
 //! and name, before anything is written and with no AWS call.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, ListParams};
 use paved::api::{ConditionStatus, Instance, PostgreSQLInstance};
 use serde_json::{Value, json};
 
 /// On the Compositions these tests create: one a failed run left behind is deleted by the next
 /// (other test files need to find only their own Compositions for PostgreSQLInstance).
 const TEST_LABEL: &str = "paved-test/pipeline";
-
-async fn delete_leftover_compositions(client: &kube::Client) {
-    let api: Api<paved::api::Composition> = Api::all(client.clone());
-    for c in api
-        .list(&ListParams::default().labels(TEST_LABEL))
-        .await
-        .unwrap()
-    {
-        let name = c.metadata.name.unwrap_or_default();
-        let _ = api.delete(&name, &DeleteParams::default()).await;
-    }
-}
 
 const GO_TEMPLATING_MESSAGE: &str = r#"runs Function "function-go-templating""#;
 
@@ -116,10 +104,8 @@ fn aws_call_count(metrics: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipeline_composition_provisions_an_instance_to_ready_with_its_secret() {
-    let client = client().await;
-    install_crds(&client).await;
-    delete_leftover_compositions(&client).await;
-    let ns = test_namespace(&client, "pipeline-ready").await;
+    let (client, ns) = setup("pipeline-ready").await;
+    delete_compositions_labelled(&client, TEST_LABEL).await;
     let comp_name = format!("pg-pipeline-{ns}");
     let paved = compose(
         &client,
@@ -163,22 +149,15 @@ async fn pipeline_composition_provisions_an_instance_to_ready_with_its_secret() 
     }
     assert!(aws_call_count(&paved.metrics_text().await) > 0.0);
 
-    claims
-        .delete("my-app-db", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "my-app-db", 120).await;
+    delete_until_gone(&claims, "my-app-db", 120).await;
     wait_deleted(&instances, "my-app-db-rds-instance", 120).await;
-    let comps: Api<paved::api::Composition> = Api::all(client.clone());
-    let _ = comps.delete(&comp_name, &DeleteParams::default()).await;
+    delete_composition(&client, &comp_name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_go_templating_step_is_refused_by_name_with_no_aws_call() {
-    let client = client().await;
-    install_crds(&client).await;
-    delete_leftover_compositions(&client).await;
-    let ns = test_namespace(&client, "pipeline-refused").await;
+    let (client, ns) = setup("pipeline-refused").await;
+    delete_compositions_labelled(&client, TEST_LABEL).await;
     let comp_name = format!("pg-gotemplating-{ns}");
     let comp = pipeline_composition(&comp_name, Some(go_templating_step()));
     let paved = compose(&client, &ns, &comp, &claim(&ns, &comp_name)).await;
@@ -207,13 +186,8 @@ async fn a_go_templating_step_is_refused_by_name_with_no_aws_call() {
     let metrics = paved.metrics_text().await;
     assert_eq!(aws_call_count(&metrics), 0.0, "{metrics}");
 
-    claims
-        .delete("my-app-db", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "my-app-db", 60).await;
-    let comps: Api<paved::api::Composition> = Api::all(client.clone());
-    let _ = comps.delete(&comp_name, &DeleteParams::default()).await;
+    delete_until_gone(&claims, "my-app-db", 60).await;
+    delete_composition(&client, &comp_name).await;
 }
 
 fn render(composition: &Value, dir: &std::path::Path) -> std::process::Output {
@@ -325,10 +299,8 @@ fn paved_render_prints_every_error_with_its_path_and_json_on_request() {
 /// source removed from the claim) is skipped, and kept: never deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_existing_resource_a_required_patch_skips_is_kept() {
-    let client = client().await;
-    install_crds(&client).await;
-    delete_leftover_compositions(&client).await;
-    let ns = test_namespace(&client, "pipeline-skip").await;
+    let (client, ns) = setup("pipeline-skip").await;
+    delete_compositions_labelled(&client, TEST_LABEL).await;
     let comp_name = format!("pg-required-{ns}");
     let mut comp = yaml_docs(&read_project_file("examples/seed/composition.yaml")).remove(0);
     comp["metadata"] = json!({"name": comp_name, "labels": {TEST_LABEL: "true"}});
@@ -385,12 +357,7 @@ async fn an_existing_resource_a_required_patch_skips_is_kept() {
     assert_eq!(inst.metadata.uid, uid);
     assert!(inst.metadata.deletion_timestamp.is_none());
 
-    claims
-        .delete("my-app-db", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "my-app-db", 120).await;
+    delete_until_gone(&claims, "my-app-db", 120).await;
     wait_deleted(&instances, "my-app-db-rds-instance", 120).await;
-    let comps: Api<paved::api::Composition> = Api::all(client.clone());
-    let _ = comps.delete(&comp_name, &DeleteParams::default()).await;
+    delete_composition(&client, &comp_name).await;
 }

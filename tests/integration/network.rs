@@ -5,27 +5,15 @@
 //! as AWS does, to delete a group still in use).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::*;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
-use paved::api::common::Condition;
 use paved::api::{Instance, PostgreSQLInstance, SecurityGroup, SecurityGroupRule, SubnetGroup};
 use serde_json::{Value, json};
-
-macro_rules! conditioned {
-    ($($k:ty),*) => {$(
-        impl Conditioned for $k {
-            fn conditions(&self) -> &[Condition] {
-                self.status.as_ref().map_or(&[], |s| s.conditions.as_slice())
-            }
-        }
-    )*};
-}
-conditioned!(SubnetGroup, SecurityGroup, SecurityGroupRule);
 
 fn claim(ns: &str, name: &str, composition: &str) -> Value {
     json!({
@@ -114,11 +102,7 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     assert!(is_true_cond(&rule, "Ready"));
 
     // Deletion removes all four: the Instance first; the groups wait until nothing uses them.
-    claims
-        .delete("app", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "app", 180).await;
+    delete_until_gone(&claims, "app", 180).await;
     for n in ["app-rds-instance"] {
         wait_deleted(&env.instances, n, 60).await;
     }
@@ -130,10 +114,12 @@ async fn a_claim_with_its_network_becomes_ready_inside_it_and_is_deleted_in_orde
     claims_ctl.stop().await;
     rds.stop().await;
     // Other suites expect only their own Compositions for PostgreSQLInstance.
-    Api::<paved::api::Composition>::all(env.client.clone())
-        .delete(&comp, &DeleteParams::default())
-        .await
-        .unwrap();
+    delete_until_gone(
+        &Api::<paved::api::Composition>::all(env.client.clone()),
+        &comp,
+        30,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,20 +248,12 @@ async fn a_broken_subnet_id_and_unready_references_are_named_and_refs_and_labels
             .failures("SubnetGroup", "DependencyViolation", "none"),
         0
     );
-    env.instances
-        .delete("wired", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&env.instances, "wired", 60).await;
+    delete_until_gone(&env.instances, "wired", 60).await;
     wait_deleted(&sngs, "net", 60).await;
     for n in ["db-sg", "web-sg"] {
-        sgs.delete(n, &DeleteParams::default()).await.unwrap();
-        wait_deleted(&sgs, n, 60).await;
+        delete_until_gone(&sgs, n, 60).await;
     }
-    sngs.delete("broken", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&sngs, "broken", 60).await;
+    delete_until_gone(&sngs, "broken", 60).await;
     rds.stop().await;
 }
 
@@ -516,11 +494,7 @@ async fn the_same_claim_readopts_the_groups_its_orphaned_objects_left() {
 
     // Clean up: the claim goes (its objects orphan the groups), then the groups in AWS.
     let claims: Api<PostgreSQLInstance> = Api::namespaced(env.client.clone(), &env.ns);
-    claims
-        .delete("keep", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&claims, "keep", 120).await;
+    delete_until_gone(&claims, "keep", 120).await;
     claims_ctl.stop().await;
     rds.stop().await;
     ec2.delete_security_group()
@@ -608,14 +582,9 @@ async fn an_instance_waiting_for_its_subnet_group_is_woken_when_the_group_is_rea
     );
     assert!(waits() >= 1);
 
-    env.instances
-        .delete("woken", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_deleted(&env.instances, "woken", 60).await;
+    delete_until_gone(&env.instances, "woken", 60).await;
     for n in ["net", "other"] {
-        sngs.delete(n, &DeleteParams::default()).await.unwrap();
-        wait_deleted(&sngs, n, 60).await;
+        delete_until_gone(&sngs, n, 60).await;
     }
     rds.stop().await;
 }
