@@ -17,7 +17,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
 use tokio::sync::mpsc;
 
 use crate::kube::synced::SyncedRx;
