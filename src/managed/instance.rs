@@ -31,7 +31,7 @@ use super::model::{
     is_transitional,
 };
 use super::naming;
-use super::outcome::{Blocked, Outcome, Step};
+use super::outcome::{Blocked, Outcome, Step, pass_on};
 
 /// Whether the RDS instance carries this object's ownership tags (or its orphaned
 /// predecessor's, composed by the same claim for the same resource, until the update step
@@ -197,11 +197,7 @@ macro_rules! instance_client {
                 id: &str,
             ) -> Result<Step<DbInstance>, Error> {
                 // Its network first: the references resolved into the spec, or wait for them.
-                match super::network::resolve_instance_refs(flow).await? {
-                    Step::Go(()) => {}
-                    Step::Finish(a) => return Ok(Step::Finish(a)),
-                    Step::Return(a) => return Ok(Step::Return(a)),
-                }
+                pass_on!(super::network::resolve_instance_refs(flow).await?);
                 flow.observe_or_create(policies, aws, id).await
             }
 

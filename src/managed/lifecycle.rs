@@ -33,7 +33,7 @@ use super::decide::{self, Found, Ownership, Start};
 use super::error::{Error, key_of, kube_err};
 use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier, check_wanted, moved};
 use super::model::{AwsError, ErrorClass};
-use super::outcome::{Blocked, Outcome, Step, step};
+use super::outcome::{Blocked, Outcome, Step, pass_on, step};
 
 /// One reconcile of one object of kind `K`.
 pub(crate) struct Flow<'a, K: ExternalClient> {
@@ -384,11 +384,7 @@ impl<K: ExternalClient> Flow<'_, K> {
             Ok(w) => w,
             Err(b) => return Ok(self.block(b, Action::await_change())),
         };
-        let id = match self.ensure_metadata(may_create, wanted).await? {
-            Step::Go(id) => id,
-            Step::Finish(a) => return Ok(Step::Finish(a)),
-            Step::Return(a) => return Ok(Step::Return(a)),
-        };
+        let id = pass_on!(self.ensure_metadata(may_create, wanted).await?);
         let policies = match policies {
             Ok(p) => p,
             Err(msg) => {

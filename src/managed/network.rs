@@ -22,7 +22,7 @@ use super::guard::{Guard, Guarded};
 use super::kind::ExternalClient;
 use super::lifecycle::Flow;
 use super::listing::{Listing, Listings};
-use super::outcome::{Blocked, Outcome, Step};
+use super::outcome::{Blocked, Outcome, Step, pass_on};
 use super::parameter_group::DbParameterGroup;
 use super::resolve::Resolved;
 use super::security_group::Ec2SecurityGroup;
@@ -305,11 +305,7 @@ where
     B: NetGroup,
     K: ExternalClient<State = Option<Net>> + Base<B>,
 {
-    let net = match net_for(flow).await? {
-        Step::Go(n) => n,
-        Step::Finish(a) => return Ok(Step::Finish(a)),
-        Step::Return(a) => return Ok(Step::Return(a)),
-    };
+    let net = pass_on!(net_for(flow).await?);
     match B::find(flow, &net, id).await {
         Err(e) => Ok(flow.aws_failure(e)),
         Ok(Some(found)) => {

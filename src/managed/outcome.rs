@@ -51,3 +51,20 @@ macro_rules! step {
     };
 }
 pub(crate) use step;
+
+/// Unwrap a [`Step`] inside a step that itself returns `Result<Step<_>, _>`: go on with the value,
+/// or pass the stop on to the caller unchanged (as `?` passes an error on).
+macro_rules! pass_on {
+    ($e:expr) => {
+        match $e {
+            $crate::managed::outcome::Step::Go(v) => v,
+            $crate::managed::outcome::Step::Finish(a) => {
+                return Ok($crate::managed::outcome::Step::Finish(a))
+            }
+            $crate::managed::outcome::Step::Return(a) => {
+                return Ok($crate::managed::outcome::Step::Return(a))
+            }
+        }
+    };
+}
+pub(crate) use pass_on;

@@ -503,7 +503,7 @@ mod kind {
         know_rds_tags, managed_kind, publish_ready, rds_tags, tags_of,
     };
     use crate::managed::object::ManagedObject;
-    use crate::managed::outcome::{Blocked, Step};
+    use crate::managed::outcome::{Blocked, Step, pass_on};
 
     managed_kind!(ParameterGroup, ParameterGroupStatus);
 
@@ -608,11 +608,9 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Result<Step<Observed>, Error> {
-            let net = match find_or_creatable::<ParameterGroup, _>(flow, policies, id).await? {
-                Step::Go(Lookup::Found(o)) => return Ok(Step::Go(o)),
-                Step::Go(Lookup::Create(net)) => net,
-                Step::Finish(a) => return Ok(Step::Finish(a)),
-                Step::Return(a) => return Ok(Step::Return(a)),
+            let net = match pass_on!(find_or_creatable::<ParameterGroup, _>(flow, policies, id).await?) {
+                Lookup::Found(o) => return Ok(Step::Go(o)),
+                Lookup::Create(net) => net,
             };
             let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
             let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {

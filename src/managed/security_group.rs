@@ -405,7 +405,7 @@ mod kind {
         Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, managed_kind,
         publish_ready, tags_of,
     };
-    use crate::managed::outcome::{Blocked, Step};
+    use crate::managed::outcome::{Blocked, Step, pass_on};
 
     managed_kind!(SecurityGroup, SecurityGroupStatus);
 
@@ -498,11 +498,9 @@ mod kind {
             _aws: &Aws,
             id: &str,
         ) -> Result<Step<Ec2SecurityGroup>, Error> {
-            let net = match find_or_creatable::<SecurityGroup, _>(flow, policies, id).await? {
-                Step::Go(Lookup::Found(g)) => return Ok(Step::Go(g)),
-                Step::Go(Lookup::Create(net)) => net,
-                Step::Finish(a) => return Ok(Step::Finish(a)),
-                Step::Return(a) => return Ok(Step::Return(a)),
+            let net = match pass_on!(find_or_creatable::<SecurityGroup, _>(flow, policies, id).await?) {
+                Lookup::Found(g) => return Ok(Step::Go(g)),
+                Lookup::Create(net) => net,
             };
             if let Some(b) = vpc_unserved(&flow.obj) {
                 return Ok(flow.block(b, Action::await_change()));

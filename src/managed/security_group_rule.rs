@@ -542,7 +542,7 @@ mod kind {
         Net, apply_resolution, managed_kind, net_for, net_for_deletion, owned_by,
         refuse_foreign_refs, tags_of,
     };
-    use crate::managed::outcome::{Blocked, Step};
+    use crate::managed::outcome::{Blocked, Step, pass_on};
     use crate::managed::resolve::{Family, merge, resolve, rule_ref_fields};
 
     managed_kind!(SecurityGroupRule, SecurityGroupRuleStatus);
@@ -622,16 +622,8 @@ mod kind {
             _aws: &Aws,
             _id: &str,
         ) -> Result<Step<Observed>, Error> {
-            match resolve_refs(flow).await? {
-                Step::Go(()) => {}
-                Step::Finish(a) => return Ok(Step::Finish(a)),
-                Step::Return(a) => return Ok(Step::Return(a)),
-            }
-            let net = match net_for(flow).await? {
-                Step::Go(n) => n,
-                Step::Finish(a) => return Ok(Step::Finish(a)),
-                Step::Return(a) => return Ok(Step::Return(a)),
-            };
+            pass_on!(resolve_refs(flow).await?);
+            let net = pass_on!(net_for(flow).await?);
             let tags = tags_of(&flow.obj, None);
             let spec = match rule_spec(&flow.obj.spec.for_provider, tags) {
                 Ok(s) => s,

@@ -366,7 +366,7 @@ mod kind {
         Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, fix_rds_tags,
         know_rds_tags, managed_kind, publish_ready, rds_tags, tags_of,
     };
-    use crate::managed::outcome::{Blocked, Step};
+    use crate::managed::outcome::{Blocked, Step, pass_on};
 
     managed_kind!(SubnetGroup, SubnetGroupStatus);
 
@@ -472,11 +472,11 @@ mod kind {
                     _aws: &Aws,
                     id: &str,
                 ) -> Result<Step<Observed>, Error> {
-                    let net = match find_or_creatable::<SubnetGroup, _>(flow, policies, id).await? {
-                        Step::Go(Lookup::Found(o)) => return Ok(Step::Go(o)),
-                        Step::Go(Lookup::Create(net)) => net,
-                        Step::Finish(a) => return Ok(Step::Finish(a)),
-                        Step::Return(a) => return Ok(Step::Return(a)),
+                    let net = match pass_on!(
+                        find_or_creatable::<SubnetGroup, _>(flow, policies, id).await?
+                    ) {
+                        Lookup::Found(o) => return Ok(Step::Go(o)),
+                        Lookup::Create(net) => net,
                     };
                     if let Some(b) = observed_subnets_unserved(&flow.obj) {
                         return Ok(flow.block(b, Action::await_change()));
