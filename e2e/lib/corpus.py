@@ -441,7 +441,7 @@ def shared_names(name):
 
 
 def secret_names(value):
-    """Names under every `...SecretRef`/`...SecretRef`-like key (`name:`) in a document."""
+    """The `name` of every mapping under a key ending in `SecretRef` (any case) in a document."""
     found = []
     if isinstance(value, dict):
         for k, v in value.items():
