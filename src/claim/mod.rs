@@ -130,7 +130,7 @@ fn claim_scope(
     // own "initial list done" signal and the watch's health.
     let (reader, synced, events) = synced::cached_as(
         api,
-        watches::watch_config(),
+        crate::kube::synced::watch_config(),
         ar.clone(),
         CompactObject::with_metadata,
     );

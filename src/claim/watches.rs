@@ -175,12 +175,6 @@ fn compact_event(e: watcher::Event<DynamicObject>) -> watcher::Event<CompactObje
     watch::map_event(e, CompactObject::new)
 }
 
-/// Watch configuration of every cache here: paved's one ([`synced::watch_config`], paginated
-/// lists; a list from the API server's watch cache would come in one piece).
-pub(crate) fn watch_config() -> watcher::Config {
-    synced::watch_config()
-}
-
 /// One scope's cache of a composed kind.
 struct KindCache {
     namespace: Option<String>,
@@ -385,7 +379,7 @@ impl Watches {
             let kind = ar.kind.clone();
             // Only what paved composed (the engine always sets the claim-name label): a
             // Composition composing `v1 Secret` or `ConfigMap` must not cache the cluster's.
-            let config = watch_config().labels(crate::api::managed::CLAIM_NAME_LABEL);
+            let config = synced::watch_config().labels(crate::api::managed::CLAIM_NAME_LABEL);
             let stream = watcher(api, config)
                 .modify(|o: &mut DynamicObject| slim(&mut o.metadata, Some(FIELD_MANAGER)))
                 .map_ok(compact_event);
@@ -513,7 +507,7 @@ impl Watches {
         let api: Api<Composition> = Api::all(self.client.clone());
         let me = Arc::clone(self);
         self.spawn(async move {
-            let stream = watcher(api, watch_config())
+            let stream = watcher(api, synced::watch_config())
                 .modify(|c: &mut Composition| slim(&mut c.metadata, None));
             let events = kube::runtime::reflector(writer, stream)
                 .default_backoff()
