@@ -62,6 +62,18 @@ pub(crate) struct Shared {
 /// (a missed change is caught by the waiting object's next poll).
 const TARGET_BACKLOG: usize = 1024;
 
+/// How many ProviderConfig changes a slow controller may fall behind before it misses some (then
+/// it looks again at every object it has).
+const PROVIDER_CONFIG_BACKLOG: usize = 64;
+
+/// The ProviderConfigs, watched once for every kind and namespace scope (they are
+/// cluster-scoped, the same for all): the store the reconciles read, and the name of each
+/// changed or deleted one, after the store has it, for each controller to wake its users.
+struct ProviderConfigs {
+    store: Store<ProviderConfig>,
+    changed: tokio::sync::broadcast::Sender<Arc<str>>,
+}
+
 /// Context of the controller of one kind in one namespace scope.
 pub(crate) struct Ctx<K: ExternalClient> {
     pub shared: Arc<Shared>,
@@ -189,6 +201,7 @@ struct Kinds<'a> {
     synced: Vec<SyncedRx>,
     /// The `paved_objects` sources added (removed when the controllers stop).
     counted: Vec<String>,
+    provider_configs: ProviderConfigs,
 }
 
 impl<'a> Kinds<'a> {
@@ -198,14 +211,30 @@ impl<'a> Kinds<'a> {
         scopes: &'a [Option<String>],
         shutdown: Shutdown,
     ) -> Self {
+        let pcs: Api<ProviderConfig> = Api::all(client.clone());
+        let (store, pcs_synced, events) = synced::cached(pcs, synced::watch_config());
+        let changed = tokio::sync::broadcast::channel(PROVIDER_CONFIG_BACKLOG).0;
+        let announce = changed.clone();
+        let feed = watch::until_shutdown(
+            watch::settled_objects(events, true).boxed(),
+            shutdown.clone(),
+        )
+        .for_each(move |pc| {
+            if let Ok(pc) = pc {
+                // No receiver (no controller running yet, or any more) is not an error.
+                let _ = announce.send(Arc::from(pc.name_any()));
+            }
+            std::future::ready(())
+        });
         Self {
             client,
             shared,
             scopes,
             shutdown,
-            runs: Vec::new(),
-            synced: Vec::new(),
+            runs: vec![feed.boxed()],
+            synced: vec![pcs_synced],
             counted: Vec::new(),
+            provider_configs: ProviderConfigs { store, changed },
         }
     }
 
@@ -230,6 +259,7 @@ impl<'a> Kinds<'a> {
             let (run, synced, store) = scope_controller::<K>(
                 self.client,
                 self.shared,
+                &self.provider_configs,
                 scope.clone(),
                 feed,
                 self.shutdown.clone(),
@@ -257,10 +287,11 @@ impl<'a> Kinds<'a> {
 }
 
 /// The controller of kind `K` in one namespace scope (`None`: all namespaces), and the synced
-/// signals of its caches (its objects, paved's Secrets when it reads them, ProviderConfigs).
+/// signals of its caches (its objects, paved's Secrets when it reads them).
 fn scope_controller<K: ExternalClient + Refers>(
     client: &kube::Client,
     shared: &Arc<Shared>,
+    provider_configs: &ProviderConfigs,
     scope: Option<String>,
     feed: Option<SecretFeed>,
     shutdown: Shutdown,
@@ -305,16 +336,14 @@ fn scope_controller<K: ExternalClient + Refers>(
             (store, futures::stream::empty().boxed())
         }
     };
-    let pcs: Api<ProviderConfig> = Api::all(client.clone());
-    let (pc_store, pcs_synced, pcs) = synced::cached(pcs, synced::watch_config());
-    synced.push(pcs_synced);
-    let pc_stream =
-        watch::until_shutdown(watch::settled_objects(pcs, true).boxed(), shutdown.clone());
-    let mapper_store = store.clone();
+    let pc_users = watch::until_shutdown(
+        users_of_changed(provider_configs.changed.subscribe(), store.clone()),
+        shutdown.clone(),
+    );
     let ctx = Arc::new(Ctx {
         shared: shared.clone(),
         secrets: secret_store,
-        provider_configs: pc_store,
+        provider_configs: provider_configs.store.clone(),
         backoffs: Backoffs::default(),
         latest: Overlay::default(),
     });
@@ -326,9 +355,7 @@ fn scope_controller<K: ExternalClient + Refers>(
         .owns_stream(watch::until_shutdown(secret_stream, shutdown.clone()))
         .reconcile_all_on(watch::resync_ticks(shared.config.resync))
         .reconcile_on(wakes)
-        .watches_stream(pc_stream, move |pc: ProviderConfig| {
-            users_of(&mapper_store, &pc.name_any())
-        })
+        .reconcile_on(pc_users)
         .graceful_shutdown_on(shutdown)
         .run(lifecycle::reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|res| async move {
@@ -339,14 +366,44 @@ fn scope_controller<K: ExternalClient + Refers>(
     (run, synced, counted)
 }
 
-/// The objects that use the ProviderConfig `name` (a change to it looks at them again).
-fn users_of<K: ExternalClient>(objects: &Store<K>, name: &str) -> Vec<ObjectRef<K>> {
+/// The objects that use the ProviderConfig `name` (`None`: some changes were missed, so every
+/// object): a change to it looks at them again.
+fn users_of<K: ExternalClient>(objects: &Store<K>, name: Option<&str>) -> Vec<ObjectRef<K>> {
     objects
         .state()
         .into_iter()
-        .filter(|o| o.provider_config_name() == name)
+        .filter(|o| name.is_none_or(|n| o.provider_config_name() == n))
         .map(|o| ObjectRef::from_obj(&*o))
         .collect()
+}
+
+/// For each ProviderConfig announced changed, the objects in `store` that use it.
+fn users_of_changed<K: ExternalClient>(
+    changed: tokio::sync::broadcast::Receiver<Arc<str>>,
+    store: Store<K>,
+) -> futures::stream::BoxStream<'static, ObjectRef<K>>
+where
+    K::DynamicType: Default,
+{
+    received(changed)
+        .flat_map(move |name| futures::stream::iter(users_of(&store, name.as_deref())))
+        .boxed()
+}
+
+/// The messages of a broadcast `rx` as a stream, with `None` where a lagging receiver missed
+/// some; it ends when every sender is gone.
+fn received<T: Clone + Send + 'static>(
+    rx: tokio::sync::broadcast::Receiver<T>,
+) -> futures::stream::BoxStream<'static, Option<T>> {
+    futures::stream::unfold(rx, |mut rx| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        match rx.recv().await {
+            Ok(t) => Some((Some(t), rx)),
+            Err(RecvError::Lagged(_)) => Some((None, rx)),
+            Err(RecvError::Closed) => None,
+        }
+    })
+    .boxed()
 }
 
 /// The objects of kind `K` to wake when an object they reference changes: for each announced
@@ -363,18 +420,9 @@ where
     if K::REFERS_TO.is_empty() {
         return futures::stream::empty().boxed();
     }
-    let changes = futures::stream::unfold(shared.targets.subscribe(), |mut rx| async move {
-        use tokio::sync::broadcast::error::RecvError;
-        loop {
-            match rx.recv().await {
-                Ok(t) => return Some((t, rx)),
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
-            }
-        }
-    });
-    changes
-        .filter(|t| std::future::ready(K::REFERS_TO.contains(&t.kind)))
+    // A change missed by lagging is caught by the waiting object's next poll.
+    received(shared.targets.subscribe())
+        .filter_map(|t| std::future::ready(t.filter(|t| K::REFERS_TO.contains(&t.kind))))
         .flat_map(move |t| {
             let objects = store.state();
             let woken = waiting_on(objects.iter().map(|o| &**o), &t);
