@@ -321,7 +321,7 @@ async fn shutdown_signal() -> &'static str {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, &args.log_level)?;
     crate::init_crypto();
-    let client = crate::kube::client::infer()
+    let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     info!(version = env!("CARGO_PKG_VERSION"), namespaces = ?args.namespaces, controllers = ?args.controllers, "paved starting");

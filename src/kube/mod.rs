@@ -1,6 +1,5 @@
 //! Plumbing both controllers share, each idea written once:
 //!
-//! - [`client`]: the API server client, with a fixed read buffer per connection.
 //! - [`meta`]: the managed-by label and metadata slimming (what a cache never keeps).
 //! - [`overlay`]: "our last write until the cache catches up", with one resourceVersion rule.
 //! - [`backoff`]: per-object exponential backoff with jitter, and poll jitter.
@@ -18,7 +17,6 @@
 //! differs. Each file is a leaf; none imports another's parent.
 
 pub mod backoff;
-pub mod client;
 pub mod error;
 pub mod events;
 pub mod finalizer;
