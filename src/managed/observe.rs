@@ -18,9 +18,12 @@ use super::model::{AwsError, DbInstance, is_transitional};
 /// AWS again (every Instance of the fleet would otherwise retry at once).
 const FAILED_LISTING_HOLD: Duration = Duration::from_secs(5);
 
+/// One instance as last observed. Boxed: a `DbInstance` is ~750 bytes inline, and a hash map
+/// keeps ~2 slots per entry at 1000 entries (each the size of the value), twice over while it
+/// grows. Unboxed, the map of 1000 instances took 7.2 MB at its peak (heaptrack).
 #[derive(Debug)]
 struct Entry {
-    instance: Option<DbInstance>,
+    instance: Option<Box<DbInstance>>,
     observed_at: Instant,
 }
 
@@ -49,7 +52,7 @@ impl Fleet {
         self.lock().entries.insert(
             identifier.to_string(),
             Entry {
-                instance,
+                instance: instance.map(Box::new),
                 observed_at: Instant::now(),
             },
         );
@@ -85,14 +88,12 @@ impl Fleet {
         }
         let started = Instant::now();
         metrics.fleet_polls.inc();
-        let mut listed: HashMap<String, DbInstance> = HashMap::new();
+        let mut listed: Vec<DbInstance> = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             match api.describe_page(marker.as_deref()).await {
                 Ok(page) => {
-                    for i in page.instances {
-                        listed.insert(i.identifier.clone(), i);
-                    }
+                    listed.extend(page.instances);
                     marker = page.marker;
                     if marker.is_none() {
                         break;
@@ -106,12 +107,17 @@ impl Fleet {
         }
         let mut st = self.lock();
         st.entries.retain(|_, e| e.observed_at > started);
-        for (id, inst) in listed {
-            if st.entries.get(&id).is_none_or(|e| e.observed_at <= started) {
+        // A later page wins for an identifier listed twice (as the map it was collected in did).
+        for inst in listed {
+            if st
+                .entries
+                .get(&inst.identifier)
+                .is_none_or(|e| e.observed_at <= started)
+            {
                 st.entries.insert(
-                    id,
+                    inst.identifier.clone(),
                     Entry {
-                        instance: Some(inst),
+                        instance: Some(Box::new(inst)),
                         observed_at: started,
                     },
                 );
@@ -139,7 +145,7 @@ impl Fleet {
         let (current, age) = {
             let st = self.lock();
             match st.entries.get(identifier) {
-                Some(e) => (e.instance.clone(), e.observed_at.elapsed()),
+                Some(e) => (e.instance.as_deref().cloned(), e.observed_at.elapsed()),
                 None => (None, st.listed_at.map(|t| t.elapsed()).unwrap_or_default()),
             }
         };
