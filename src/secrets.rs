@@ -10,24 +10,58 @@
 //!
 //! kube-runtime's shared reflector (`store_shared`/`subscribe`) was the first choice, but it does
 //! not pass deletions on, and both controllers act on a deleted Secret (re-publish it).
+//!
+//! The store keeps each Secret as compact JSON text ([`CompactObject`]): name, namespace, uid,
+//! resourceVersion and ownerReferences stay typed (what the lookups and the owner wake-ups
+//! read), and a reader rebuilds the whole Secret with [`SecretScope::get`]. As a typed `Secret`,
+//! each took ~2.6 KB of heap (heaptrack, N=1000: 7.7 MB for 3000 Secrets), most of it the
+//! `BTreeMap` nodes of its labels and data.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
-use kube::runtime::reflector::Store;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::mpsc;
 
+use crate::kube::compact::CompactObject;
 use crate::kube::synced::SyncedRx;
 
 /// Label selector of the Secrets paved writes, the only ones it caches.
 pub const MANAGED_SECRETS: &str = crate::kube::meta::MANAGED_SELECTOR;
 
+/// The API resource of a Secret, the dynamic type of the cache's keys.
+pub static SECRET: LazyLock<ApiResource> = LazyLock::new(|| ApiResource::erase::<Secret>(&()));
+
+/// The cache's key of Secret `ns/name`.
+pub fn key(ns: &str, name: &str) -> ObjectRef<CompactObject> {
+    ObjectRef::new_with(name, SECRET.clone()).within(ns)
+}
+
+/// Secret `ns/name` from `store`, rebuilt: `None` when the store does not have it, or holds
+/// text that does not rebuild (it should not: the caller then reads the API server).
+pub fn get(store: &Store<CompactObject>, ns: &str, name: &str) -> Option<Secret> {
+    let cached = store.get(&key(ns, name))?;
+    match cached.to_typed() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(secret = %format!("{ns}/{name}"), error = %e, "cached Secret does not rebuild; reading it from the API server");
+            None
+        }
+    }
+}
+
+/// An empty store, for a controller that reads no Secrets.
+pub fn empty_store() -> Store<CompactObject> {
+    kube::runtime::reflector::store::Writer::new(SECRET.clone()).as_reader()
+}
+
 /// The cache of one namespace scope (`None`: all namespaces).
 pub struct SecretScope {
     pub namespace: Option<String>,
-    pub store: Store<Secret>,
+    /// The Secrets in compact form (see the module's text); read them with [`get`].
+    pub store: Store<CompactObject>,
     /// Turns true once the initial list is in the store (a `watch` channel: every waiter wakes,
     /// unlike `Store::wait_until_ready`, see [`crate::kube::synced`]).
     pub synced: SyncedRx,
@@ -43,7 +77,9 @@ impl SecretScope {
 /// What one consumer gets for one scope: the shared cache and its own feed of changes.
 pub struct SecretFeed {
     pub scope: Arc<SecretScope>,
-    pub changes: mpsc::UnboundedReceiver<Secret>,
+    /// Each changed or deleted Secret, in the compact form (its metadata holds what an owner
+    /// wake-up reads).
+    pub changes: mpsc::UnboundedReceiver<CompactObject>,
 }
 
 impl SecretFeed {
@@ -80,7 +116,7 @@ impl SecretFeed {
     }
 
     /// The feed as a stream (what `Controller::owns_stream` takes).
-    pub fn into_stream(self) -> impl futures::Stream<Item = Secret> + Send + 'static {
+    pub fn into_stream(self) -> impl futures::Stream<Item = CompactObject> + Send + 'static {
         futures::stream::unfold(self.changes, |mut rx| async move {
             rx.recv().await.map(|s| (s, rx))
         })
@@ -96,14 +132,17 @@ pub fn start(
 ) -> Vec<Vec<SecretFeed>> {
     let mut feeds: Vec<Vec<SecretFeed>> = (0..consumers).map(|_| Vec::new()).collect();
     for ns in namespaces {
-        let api: Api<Secret> = match ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
+        let api: Api<DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &*SECRET),
+            None => Api::all_with(client.clone(), &*SECRET),
         };
-        // Slimmed, with its synced signal and the watch's health (`kube::synced::cached`).
-        let (store, synced, stream) = crate::kube::synced::cached(
+        // Slimmed and compact, with its synced signal and the watch's health
+        // (`kube::synced::cached_as`).
+        let (store, synced, stream) = crate::kube::synced::cached_as(
             api,
             crate::kube::synced::watch_config().labels(MANAGED_SECRETS),
+            SECRET.clone(),
+            CompactObject::new,
         );
         let scope = Arc::new(SecretScope {
             namespace: ns.clone(),

@@ -12,9 +12,10 @@ use super::config::ClaimConfig;
 use super::kinds::KindCache;
 use super::live::ObjectKey;
 use super::metrics::ClaimMetrics;
-use super::watches::{CompactObject, Watches};
+use super::watches::Watches;
 use crate::api::{Composition, PostgreSQLInstanceStatus};
 use crate::kube::backoff::{Backoffs, Curve};
+use crate::kube::compact::CompactObject;
 use crate::kube::events::Recorder;
 use crate::kube::overlay::Overlay;
 

@@ -11,8 +11,8 @@ use super::context::Context;
 use super::error::{Error, KubeContext};
 use super::names::FIELD_MANAGER;
 use super::object::Claim;
-use super::watches::CompactObject;
 use crate::api::PostgreSQLInstanceStatus;
+use crate::kube::compact::CompactObject;
 use crate::kube::meta::slim;
 
 /// (apiVersion, kind, namespace, name) of a composed object.
@@ -140,8 +140,10 @@ impl Context {
         match self.watches.cached_secret(ns, name).await {
             Some(Some(cached)) => {
                 let rv = cached.metadata.resource_version.as_deref();
-                let found = self.recent_secrets.ours(&key, rv).unwrap_or(cached);
-                return Ok(Some((*found).clone()));
+                return Ok(Some(match self.recent_secrets.ours(&key, rv) {
+                    Some(ours) => (*ours).clone(),
+                    None => cached,
+                }));
             }
             Some(None) if !get_on_miss && self.recent_secrets.peek(&key).is_none() => {
                 return Ok(None);

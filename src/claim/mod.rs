@@ -49,6 +49,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::kube::compact::CompactObject;
 use crate::kube::events::Recorder;
 use crate::kube::{synced, watch};
 use futures::{FutureExt, StreamExt};
@@ -58,7 +59,6 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::CancelableJoinHandle;
 use kube::runtime::{Predicate, PredicateConfig, WatchStreamExt, applier, predicates};
 use kube::{Api, ResourceExt};
-use watches::CompactObject;
 
 pub use crate::kube::meta::{MANAGED_BY as MANAGED_BY_VALUE, MANAGED_BY_LABEL};
 pub use choose::{CLAIM_API_VERSION, CLAIM_KIND};

@@ -16,7 +16,6 @@ use super::object::Claim;
 use super::observe::Observed;
 use super::plan::{PlanInput, owner_reference};
 use super::status::{Facts, Problem, Report};
-use super::watches::CompactObject;
 use super::{
     apply, choose, cleanup, events, finalizer, observe, plan, prune, publish, render, revision,
     status,
@@ -25,6 +24,7 @@ use crate::api::PostgreSQLInstanceStatus;
 use crate::api::common::{ConditionStatus, READY, get_condition};
 use crate::api::managed::is_paused;
 use crate::compose::Readiness;
+use crate::kube::compact::CompactObject;
 use std::collections::BTreeMap;
 
 /// The reconcile entry point. The claim's status is read here, once, and handed to the steps.

@@ -12,7 +12,6 @@
 //! Composed objects are then kept as compact JSON text ([`CompactObject`]), not as
 //! `DynamicObject`s, and rebuilt only when a reconcile reads one.
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -20,11 +19,9 @@ use std::time::Duration;
 use futures::channel::mpsc::UnboundedSender;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta};
-use kube::core::{DynamicResourceScope, TypeMeta};
+use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::store::Writer;
 
-use crate::kube::object_metrics::{State, states_of_json};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -34,6 +31,7 @@ use super::plan::controlled_by;
 
 use super::names::FIELD_MANAGER;
 use crate::api::Composition;
+use crate::kube::compact::CompactObject;
 use crate::kube::meta::slim;
 use crate::kube::{synced, watch};
 use crate::xrd::ServedKind;
@@ -45,129 +43,6 @@ pub(crate) struct Scope {
     pub namespace: Option<String>,
     pub claims: Store<CompactObject>,
     pub trigger: UnboundedSender<ObjectRef<CompactObject>>,
-}
-
-/// A composed object as the caches hold it: its type, the few metadata fields the watches and
-/// the reflector read, and the whole (slimmed) object as compact JSON text, from which
-/// [`CompactObject::to_dynamic`] rebuilds the `DynamicObject` when a reconcile reads it.
-///
-/// Why: a `DynamicObject`'s body is a `serde_json::Value` tree in which every non-empty JSON
-/// object is a `BTreeMap` whose leaf node takes ~600 bytes even for one or two keys, and the
-/// kept managedFields Apply entry (`fieldsV1`) is a deep tree of such small maps. A heap profile
-/// (heaptrack, 500 claims) showed ~20 KB per cached RDS `Instance`, half of paved's heap. A
-/// slimmed Instance of the seed Composition takes 14.8 KB of allocations as a `DynamicObject`
-/// and 1.9 KB as compact JSON text (~2.6 KB with the fields below). Rebuilding one costs a
-/// parse of those few KB, and happens only when a reconcile reads the object.
-///
-/// [`Resource::meta`] of a `CompactObject` is partial: name, namespace, uid, resourceVersion and
-/// ownerReferences only (what [`ObjectRef`], [`controlling_claim`] and the freshness check of
-/// the reconcile read). Everything else is in the rebuilt object.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct CompactObject {
-    types: Option<TypeMeta>,
-    metadata: ObjectMeta,
-    /// The whole object (types and metadata included) as compact JSON. Empty if serialising
-    /// failed (it should not): then it does not rebuild, and readers fall back to a GET.
-    json: Arc<str>,
-    /// A claim's (Ready, Synced), read from its status when it was cached: what the
-    /// `paved_objects` gauge counts at scrape time without rebuilding every claim. `None` for
-    /// composed objects.
-    states: Option<(State, State)>,
-}
-
-impl CompactObject {
-    /// The compact form of an object (already slimmed by the caller, see [`slim`]).
-    pub fn new(obj: DynamicObject) -> Self {
-        Self::build(obj, false)
-    }
-
-    /// The compact form of a claim: its whole (slimmed) metadata stays typed, because the claim
-    /// watch's predicate and the reconcile's error policy read generation, labels, annotations,
-    /// finalizers and deletionTimestamp from the cached object; only the body is text. A claim
-    /// of the seed's shape with its status took ~7.7 KB of heap as a `DynamicObject` (heaptrack,
-    /// 500 claims: 3.9 MB), the regression measured at N=1000 when claims became dynamic.
-    pub fn with_metadata(obj: DynamicObject) -> Self {
-        Self::build(obj, true)
-    }
-
-    fn build(obj: DynamicObject, whole_metadata: bool) -> Self {
-        let states = whole_metadata
-            .then(|| states_of_json(obj.data.get("status").unwrap_or(&serde_json::Value::Null)));
-        let json = match serde_json::to_string(&obj) {
-            Ok(j) => j.into(),
-            Err(e) => {
-                tracing::warn!(object = %format!("{}/{}", obj.metadata.namespace.as_deref().unwrap_or_default(), obj.metadata.name.as_deref().unwrap_or_default()), error = %e, "object does not serialise; it will be read from the API server");
-                Arc::from("")
-            }
-        };
-        let DynamicObject {
-            types, metadata, ..
-        } = obj;
-        if whole_metadata {
-            return Self {
-                types,
-                metadata,
-                json,
-                states,
-            };
-        }
-        Self {
-            types,
-            metadata: ObjectMeta {
-                name: metadata.name,
-                namespace: metadata.namespace,
-                uid: metadata.uid,
-                resource_version: metadata.resource_version,
-                owner_references: metadata.owner_references,
-                ..ObjectMeta::default()
-            },
-            json,
-            states,
-        }
-    }
-
-    /// A claim's (Ready, Synced) when it was cached (see [`CompactObject::with_metadata`]).
-    pub fn states(&self) -> (State, State) {
-        self.states.unwrap_or((State::Unknown, State::Unknown))
-    }
-
-    /// The full object again.
-    pub fn to_dynamic(&self) -> Result<DynamicObject, serde_json::Error> {
-        serde_json::from_str(&self.json)
-    }
-}
-
-impl Resource for CompactObject {
-    type DynamicType = ApiResource;
-    type Scope = DynamicResourceScope;
-
-    fn group(dt: &ApiResource) -> Cow<'_, str> {
-        DynamicObject::group(dt)
-    }
-
-    fn version(dt: &ApiResource) -> Cow<'_, str> {
-        DynamicObject::version(dt)
-    }
-
-    fn kind(dt: &ApiResource) -> Cow<'_, str> {
-        DynamicObject::kind(dt)
-    }
-
-    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
-        DynamicObject::api_version(dt)
-    }
-
-    fn plural(dt: &ApiResource) -> Cow<'_, str> {
-        DynamicObject::plural(dt)
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
 }
 
 /// A watch event of composed objects, in the form the caches keep ([`CompactObject`]).
@@ -450,9 +325,13 @@ impl Watches {
 
     /// A Secret labelled as managed by paved, from the cache: `None` when the cache cannot
     /// answer, `Some(None)` when no such labelled Secret exists.
-    pub async fn cached_secret(&self, ns: &str, name: &str) -> Option<Option<Arc<Secret>>> {
+    /// A Secret whose cached text does not rebuild counts as one the cache cannot answer.
+    pub async fn cached_secret(&self, ns: &str, name: &str) -> Option<Option<Secret>> {
         let cache = self.synced_secrets(ns).await?;
-        Some(cache.store.get(&ObjectRef::new(name).within(ns)))
+        if cache.store.get(&crate::secrets::key(ns, name)).is_none() {
+            return Some(None);
+        }
+        crate::secrets::get(&cache.store, ns, name).map(Some)
     }
 
     /// The labelled Secrets in `ns` whose controller is the object with `uid`, from the cache;
@@ -461,7 +340,7 @@ impl Watches {
         &self,
         ns: &str,
         uid: &str,
-    ) -> Option<Vec<Arc<Secret>>> {
+    ) -> Option<Vec<Arc<CompactObject>>> {
         let cache = self.synced_secrets(ns).await?;
         Some(
             cache

@@ -1,6 +1,8 @@
 //! Plumbing both controllers share, each idea written once:
 //!
 //! - [`meta`]: the managed-by label and metadata slimming (what a cache never keeps).
+//! - [`compact`]: objects kept as compact JSON text, for caches of many objects read now and
+//!   then.
 //! - [`overlay`]: "our last write until the cache catches up", with one resourceVersion rule.
 //! - [`backoff`]: per-object exponential backoff with jitter, and poll jitter.
 //! - [`synced`]: cache-synced signalling that wakes every waiter.
@@ -17,6 +19,7 @@
 //! differs. Each file is a leaf; none imports another's parent.
 
 pub mod backoff;
+pub mod compact;
 pub mod error;
 pub mod events;
 pub mod finalizer;

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
@@ -21,6 +20,7 @@ use crate::api::instance::Instance;
 use crate::api::provider_config::ProviderConfig;
 use crate::api::twin::M;
 use crate::kube::backoff::{Backoffs, exponential};
+use crate::kube::compact::CompactObject;
 use crate::kube::events::Recorder;
 use crate::kube::object_metrics::states_of;
 use crate::kube::overlay::Overlay;
@@ -78,7 +78,7 @@ struct ProviderConfigs {
 pub(crate) struct Ctx<K: ExternalClient> {
     pub shared: Arc<Shared>,
     /// paved's Secrets (the kinds that publish or read Secrets; empty for the others).
-    pub secrets: Store<Secret>,
+    pub secrets: Store<CompactObject>,
     pub provider_configs: Store<ProviderConfig>,
     /// Backoff per object (`namespace/name`) after AWS errors.
     pub backoffs: Backoffs<String>,
@@ -328,13 +328,16 @@ fn scope_controller<K: ExternalClient + Refers>(
         Some(feed) => {
             synced.push(feed.scope.synced.clone());
             let store = feed.scope.store.clone();
-            let stream = feed.into_stream().map(Ok::<Secret, watcher::Error>).boxed();
+            let stream = feed
+                .into_stream()
+                .map(Ok::<CompactObject, watcher::Error>)
+                .boxed();
             (store, stream)
         }
-        None => {
-            let (store, _writer) = kube::runtime::reflector::store::<Secret>();
-            (store, futures::stream::empty().boxed())
-        }
+        None => (
+            crate::secrets::empty_store(),
+            futures::stream::empty().boxed(),
+        ),
     };
     let pc_users = watch::until_shutdown(
         users_of_changed(provider_configs.changed.subscribe(), store.clone()),
@@ -352,7 +355,10 @@ fn scope_controller<K: ExternalClient + Refers>(
     let wakes = watch::until_shutdown(wakes::<K>(shared, store.clone()), shutdown.clone());
     let run = Controller::for_stream(stream, store)
         .with_config(ControllerConfig::default().concurrency(concurrency))
-        .owns_stream(watch::until_shutdown(secret_stream, shutdown.clone()))
+        .owns_stream_with(
+            watch::until_shutdown(secret_stream, shutdown.clone()),
+            crate::secrets::SECRET.clone(),
+        )
         .reconcile_all_on(watch::resync_ticks(shared.config.resync))
         .reconcile_on(wakes)
         .reconcile_on(pc_users)

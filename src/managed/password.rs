@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use crate::api::instance::Instance;
@@ -48,8 +47,8 @@ impl Flow<'_, $t> {
     /// otherwise from the API server.
     pub(crate) async fn get_secret(&self, name: &str) -> Result<Option<Secret>, Error> {
         let ns = self.obj.namespace().unwrap_or_default();
-        if let Some(s) = self.ctx.secrets.get(&ObjectRef::new(name).within(&ns)) {
-            return Ok(Some((*s).clone()));
+        if let Some(s) = crate::secrets::get(&self.ctx.secrets, &ns, name) {
+            return Ok(Some(s));
         }
         self.get_secret_live(name).await
     }

@@ -8,7 +8,6 @@ use k8s_openapi::api::events::v1::Event as K8sEvent;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
 use paved::secrets::SecretFeed;
 
 /// Create the ConfigMap `name` in `ns` (something for Events to be about).
@@ -62,14 +61,19 @@ pub fn secret(name: &str, labelled: bool) -> Secret {
     .unwrap()
 }
 
-/// The next change on `feed`, checking the shared store agrees with it when it arrives.
+/// The next change on `feed`, checking the shared store agrees with it when it arrives; the
+/// Secret rebuilt from the feed's compact form.
 pub async fn next(feed: &mut SecretFeed, deleted: bool) -> Secret {
     let s = tokio::time::timeout(Duration::from_secs(10), feed.changes.recv())
         .await
         .expect("a change within 10 s")
         .expect("feed open");
-    let key = ObjectRef::new(&s.name_any()).within(&s.namespace().unwrap());
-    match feed.scope.store.get(&key) {
+    let ns = s.namespace().unwrap();
+    match feed
+        .scope
+        .store
+        .get(&paved::secrets::key(&ns, &s.name_any()))
+    {
         None => assert!(deleted, "{} missing from the store", s.name_any()),
         Some(stored) => {
             assert!(!deleted, "a deleted Secret leaves the store first");
@@ -80,5 +84,5 @@ pub async fn next(feed: &mut SecretFeed, deleted: bool) -> Secret {
             );
         }
     }
-    s
+    s.to_typed().expect("a cached Secret rebuilds")
 }

@@ -41,6 +41,11 @@ async fn one_store_every_consumer_hears_changes_and_deletions() {
         );
     }
     assert_eq!(claim.scope.store.state().len(), 1);
+    // The store keeps it compact; a reader gets the whole Secret back, data included.
+    let cached = paved::secrets::get(&claim.scope.store, &ns, "ours").expect("cached");
+    let password = cached.data.as_ref().and_then(|d| d.get("password"));
+    assert_eq!(password.map(|b| b.0.as_slice()), Some(&b"s3cret"[..]));
+    assert!(paved::secrets::get(&claim.scope.store, &ns, "foreign").is_none());
 
     api.delete("ours", &Default::default()).await.unwrap();
     for feed in [&mut claim, &mut rds] {
