@@ -2,12 +2,15 @@
 //! (the claim controller's composed objects and claims, and paved's Secrets).
 
 use std::borrow::Cow;
+use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use kube::Resource;
 use kube::api::{ApiResource, DynamicObject, ObjectMeta};
 use kube::core::{DynamicResourceScope, TypeMeta};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::object_metrics::{State, states_of_json};
 
@@ -128,6 +131,130 @@ impl Resource for CompactObject {
 
     fn plural(dt: &ApiResource) -> Cow<'_, str> {
         DynamicObject::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// What a compact cache of typed objects keeps of each beside its text: the few facts its
+/// readers need without rebuilding the object (for the managed controllers: the conditions'
+/// states the gauge counts, the ProviderConfig a change of which wakes the object).
+pub trait Facts {
+    type Of: Clone + Debug + Send + Sync + 'static;
+    fn facts(&self) -> Self::Of;
+}
+
+/// A typed object as a compact cache holds it: name, namespace, uid and resourceVersion typed
+/// (what `ObjectRef`, the reconcile's key and its freshness check read), its [`Facts`], and the
+/// whole object as compact JSON text, which [`Compact::get`] rebuilds.
+///
+/// Why: a typed object keeps every field it could have inline, set or not, and each small map
+/// of its metadata as a `BTreeMap` node. A managed RDS `Instance` is 2 KB inline before any of
+/// its strings, maps and conditions; its text is about as long as the fields it has set.
+pub struct Compact<K: Facts> {
+    metadata: ObjectMeta,
+    json: Arc<str>,
+    facts: K::Of,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: Facts> Clone for Compact<K> {
+    fn clone(&self) -> Self {
+        Self {
+            metadata: self.metadata.clone(),
+            json: Arc::clone(&self.json),
+            facts: self.facts.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Facts> Debug for Compact<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compact")
+            .field("metadata", &self.metadata)
+            .field("facts", &self.facts)
+            .field("json", &self.json.len())
+            .finish()
+    }
+}
+
+impl<K: Facts + Resource + Serialize> Compact<K> {
+    /// The compact form of `obj` (already slimmed, see [`super::meta::slim`]).
+    pub fn new(obj: K) -> Self {
+        let facts = obj.facts();
+        let json = match serde_json::to_string(&obj) {
+            Ok(j) => j.into(),
+            Err(e) => {
+                tracing::warn!(object = %format!("{}/{}", obj.meta().namespace.as_deref().unwrap_or_default(), obj.meta().name.as_deref().unwrap_or_default()), error = %e, "object does not serialise; it will be read from the API server");
+                Arc::from("")
+            }
+        };
+        let meta = obj.meta();
+        Self {
+            metadata: ObjectMeta {
+                name: meta.name.clone(),
+                namespace: meta.namespace.clone(),
+                uid: meta.uid.clone(),
+                resource_version: meta.resource_version.clone(),
+                ..ObjectMeta::default()
+            },
+            json,
+            facts,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Facts + DeserializeOwned> Compact<K> {
+    /// The whole object again (`Err`: the text does not rebuild; the caller reads the API
+    /// server).
+    pub fn get(&self) -> Result<K, serde_json::Error> {
+        serde_json::from_str(&self.json)
+    }
+
+    /// The facts kept beside the text.
+    pub fn facts(&self) -> &K::Of {
+        &self.facts
+    }
+}
+
+/// A compact object reads as its kind's JSON: kube-runtime's `Controller` asks its kind to be
+/// deserialisable, though paved feeds it a stream and never has it decode one.
+impl<'de, K: Facts + Resource + Serialize + DeserializeOwned> Deserialize<'de> for Compact<K> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        K::deserialize(d).map(Compact::new)
+    }
+}
+
+impl<K: Facts + Resource<DynamicType = ()>> Resource for Compact<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn api_version(dt: &()) -> Cow<'_, str> {
+        K::api_version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
     }
 
     fn meta(&self) -> &ObjectMeta {

@@ -21,8 +21,9 @@ use crate::api::provider_config::ProviderConfig;
 use crate::api::twin::M;
 use crate::kube::backoff::{Backoffs, exponential};
 use crate::kube::compact::CompactObject;
+use crate::kube::compact::{Compact, Facts};
 use crate::kube::events::Recorder;
-use crate::kube::object_metrics::states_of;
+use crate::kube::object_metrics::{State, states_of};
 use crate::kube::overlay::Overlay;
 use crate::kube::synced::{self, SyncedRx};
 use crate::kube::watch;
@@ -86,6 +87,35 @@ pub(crate) struct Ctx<K: ExternalClient> {
     pub latest: Overlay<String, K>,
 }
 
+/// What the controllers' caches keep of each object beside its text ([`Compact`]): what the
+/// gauge, the ProviderConfig wake-ups and the reference wake-ups read, so that none of them
+/// rebuilds every object.
+#[derive(Clone, Debug)]
+pub struct Cached {
+    /// (Ready, Synced), for the `paved_objects` gauge.
+    states: (State, State),
+    /// The ProviderConfig it uses: a change to that one looks at it again.
+    provider_config: String,
+    /// Whether it has references still to resolve (only those objects are rebuilt to see
+    /// whether a changed target is one of them).
+    waiting: bool,
+    /// It as a reference target, announced once the store has it.
+    target: Option<Arc<Target>>,
+}
+
+impl<K: ExternalClient + Refers> Facts for K {
+    type Of = Cached;
+    fn facts(&self) -> Cached {
+        let conditions = self.status().map(ManagedStatus::conditions);
+        Cached {
+            states: states_of(conditions.unwrap_or_default()),
+            provider_config: self.provider_config_name().to_string(),
+            waiting: !self.wanted().is_empty(),
+            target: self.as_target().map(Arc::new),
+        }
+    }
+}
+
 impl Shared {
     fn new(client: &kube::Client, config: RdsConfig, metrics: Arc<RdsMetrics>) -> Self {
         let counted = metrics.clone();
@@ -112,7 +142,11 @@ impl Shared {
     }
 }
 
-fn error_policy<K: ExternalClient>(obj: Arc<K>, err: &Error, _ctx: Arc<Ctx<K>>) -> Action {
+fn error_policy<K: ExternalClient + Refers>(
+    obj: Arc<Compact<K>>,
+    err: &Error,
+    _ctx: Arc<Ctx<K>>,
+) -> Action {
     tracing::warn!(kind = K::kind(&()).as_ref(), object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()), error = %err, "reconcile failed");
     Action::requeue(exponential(
         3,
@@ -276,8 +310,7 @@ impl<'a> Kinds<'a> {
             t.kind(&kind);
             for store in &stores {
                 for obj in store.state() {
-                    let conditions = obj.status().map(ManagedStatus::conditions);
-                    t.count(&kind, states_of(conditions.unwrap_or_default()));
+                    t.count(&kind, obj.facts().states);
                 }
             }
         });
@@ -298,7 +331,7 @@ fn scope_controller<K: ExternalClient + Refers>(
 ) -> (
     impl std::future::Future<Output = ()> + Send + 'static,
     Vec<SyncedRx>,
-    Store<K>,
+    Store<Compact<K>>,
 ) {
     // 0 would mean unbounded in kube-runtime: every queued object at once, each holding its
     // object, Secrets and an AWS call in flight. More than 64 buys nothing under the AWS rate.
@@ -308,17 +341,18 @@ fn scope_controller<K: ExternalClient + Refers>(
         None => Api::all(client.clone()),
     };
     // What paved never reads (managedFields, kubectl's last-applied annotation) is dropped
-    // before it is stored.
-    let (store, objects_synced, objects) = synced::cached(objects, synced::watch_config());
+    // before it is stored, and the rest kept as compact text (see `kube::compact`).
+    let (store, objects_synced, objects) =
+        synced::cached_as(objects, synced::watch_config(), (), Compact::new);
     // Dropped at shutdown, with the reflector's writer (see `watch::until_shutdown`).
     // An object others reference announces each change once the store has it.
     let announce = shared.targets.clone();
     let objects = watch::settled_objects(objects, false).inspect(move |o| {
         if let Ok(o) = o
-            && let Some(t) = o.as_target()
+            && let Some(t) = &o.facts().target
         {
             // No receiver (no referencing kind running) is not an error.
-            let _ = announce.send(Arc::new(t));
+            let _ = announce.send(Arc::clone(t));
         }
     });
     let stream = watch::until_shutdown(objects.boxed(), shutdown.clone());
@@ -374,20 +408,23 @@ fn scope_controller<K: ExternalClient + Refers>(
 
 /// The objects that use the ProviderConfig `name` (`None`: some changes were missed, so every
 /// object): a change to it looks at them again.
-fn users_of<K: ExternalClient>(objects: &Store<K>, name: Option<&str>) -> Vec<ObjectRef<K>> {
+fn users_of<K: ExternalClient + Refers>(
+    objects: &Store<Compact<K>>,
+    name: Option<&str>,
+) -> Vec<ObjectRef<Compact<K>>> {
     objects
         .state()
         .into_iter()
-        .filter(|o| name.is_none_or(|n| o.provider_config_name() == n))
+        .filter(|o| name.is_none_or(|n| o.facts().provider_config == n))
         .map(|o| ObjectRef::from_obj(&*o))
         .collect()
 }
 
 /// For each ProviderConfig announced changed, the objects in `store` that use it.
-fn users_of_changed<K: ExternalClient>(
+fn users_of_changed<K: ExternalClient + Refers>(
     changed: tokio::sync::broadcast::Receiver<Arc<str>>,
-    store: Store<K>,
-) -> futures::stream::BoxStream<'static, ObjectRef<K>>
+    store: Store<Compact<K>>,
+) -> futures::stream::BoxStream<'static, ObjectRef<Compact<K>>>
 where
     K::DynamicType: Default,
 {
@@ -418,8 +455,8 @@ fn received<T: Clone + Send + 'static>(
 /// waiting object's next poll (its timer retry).
 fn wakes<K: ExternalClient + Refers>(
     shared: &Shared,
-    store: Store<K>,
-) -> futures::stream::BoxStream<'static, ObjectRef<K>>
+    store: Store<Compact<K>>,
+) -> futures::stream::BoxStream<'static, ObjectRef<Compact<K>>>
 where
     K::DynamicType: Default,
 {
@@ -430,16 +467,114 @@ where
     received(shared.targets.subscribe())
         .filter_map(|t| std::future::ready(t.filter(|t| K::REFERS_TO.contains(&t.kind))))
         .flat_map(move |t| {
-            let objects = store.state();
-            let woken = waiting_on(objects.iter().map(|o| &**o), &t);
+            // Only the objects still waiting for a reference are rebuilt.
+            let waiting: Vec<K> = store
+                .state()
+                .iter()
+                .filter(|o| o.facts().waiting)
+                .filter_map(|o| o.get().ok())
+                .collect();
+            let woken = waiting_on(waiting.iter(), &t);
             if !woken.is_empty() {
                 tracing::debug!(kind = K::kind(&()).as_ref(), target = %format!("{} {}/{}", t.kind, t.namespace, t.name), woken = woken.len(), "waking objects waiting for a reference");
             }
             futures::stream::iter(
                 woken
                     .into_iter()
-                    .map(|(ns, name)| ObjectRef::<K>::new(&name).within(&ns)),
+                    .map(|(ns, name)| ObjectRef::<Compact<K>>::new(&name).within(&ns)),
             )
         })
         .boxed()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::api::SubnetGroup;
+    use kube::Resource;
+
+    fn json<T: serde::Serialize>(o: &T) -> serde_json::Value {
+        serde_json::to_value(o).unwrap()
+    }
+
+    fn instance() -> Instance {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "Instance",
+            "metadata": {
+                "name": "db", "namespace": "team", "uid": "u-1", "resourceVersion": "7",
+                "generation": 2,
+                "labels": {"crossplane.io/claim-name": "db"},
+                "annotations": {"crossplane.io/external-name": "team-db"},
+                "finalizers": ["finalizer.managedresource.crossplane.io"]
+            },
+            "spec": {
+                "forProvider": {
+                    "region": "eu-west-1", "instanceClass": "db.t3.micro", "allocatedStorage": 20,
+                    "dbSubnetGroupNameRef": {"name": "net"}
+                },
+                "providerConfigRef": {"name": "team-a"}
+            },
+            "status": {
+                "atProvider": {"status": "available", "address": "db.example.com"},
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2026-12-01T10:00:00Z"},
+                    {"type": "Synced", "status": "False", "reason": "ReconcileError", "lastTransitionTime": "2026-12-01T10:00:00Z"}
+                ]
+            }
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_compact_object_rebuilds_whole_and_keeps_what_its_readers_need() {
+        let obj = instance();
+        let c = Compact::new(obj.clone());
+        assert_eq!(
+            json(&c.get().unwrap()),
+            json(&obj),
+            "rebuilt whole, metadata included"
+        );
+        let meta = c.meta();
+        assert_eq!(
+            (meta.name.as_deref(), meta.namespace.as_deref()),
+            (Some("db"), Some("team"))
+        );
+        assert_eq!(meta.uid.as_deref(), Some("u-1"));
+        assert_eq!(meta.resource_version.as_deref(), Some("7"));
+        assert!(meta.labels.is_none() && meta.finalizers.is_none() && meta.generation.is_none());
+        let facts = c.facts();
+        assert_eq!(facts.states, (State::True, State::False));
+        assert_eq!(facts.provider_config, "team-a");
+        assert!(
+            facts.waiting,
+            "the subnet group reference is not resolved yet"
+        );
+        assert!(facts.target.is_none(), "an Instance is no reference target");
+        // Decoding the kind's JSON gives the same compact object (kube-runtime's bound).
+        let decoded: Compact<Instance> = serde_json::from_value(json(&obj)).unwrap();
+        assert_eq!(json(&decoded.get().unwrap()), json(&obj));
+        assert_eq!(ObjectRef::from_obj(&decoded), ObjectRef::from_obj(&c));
+    }
+
+    #[test]
+    fn a_compact_target_carries_its_announcement_and_a_bare_object_its_defaults() {
+        let group: SubnetGroup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rds.aws.upbound.io/v1beta1", "kind": "SubnetGroup",
+            "metadata": {"name": "net", "namespace": "team", "labels": {"tier": "db"}},
+            "spec": {"forProvider": {"region": "eu-west-1", "subnetIds": ["subnet-1"]}}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let c = Compact::new(group.clone());
+        let target = c.facts().target.as_deref().unwrap();
+        assert_eq!(
+            (target.namespace.as_str(), target.name.as_str()),
+            ("team", "net")
+        );
+        assert_eq!(target.labels.get("tier").map(String::as_str), Some("db"));
+        // No status yet, no ProviderConfig named: Unknown states, the default ProviderConfig.
+        assert_eq!(c.facts().states, (State::Unknown, State::Unknown));
+        assert_eq!(c.facts().provider_config, "default");
+        assert_eq!(json(&c.get().unwrap()), json(&group));
+    }
 }

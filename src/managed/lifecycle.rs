@@ -24,6 +24,7 @@ use crate::api::common::{Condition, ConditionStatus, READY, SYNCED, get_conditio
 use crate::api::instance::WantedIdentifier;
 use crate::api::managed::{EXTERNAL_NAME, FINALIZER, PAUSED, Policies};
 use crate::kube::backoff::spread;
+use crate::kube::compact::Compact;
 use crate::kube::finalizer::{self, Written};
 
 use super::aws::Aws;
@@ -34,6 +35,7 @@ use super::error::{Error, key_of, kube_err};
 use super::kind::{Deletion, ExternalClient, ManagedStatus, check_identifier, check_wanted, moved};
 use super::model::{AwsError, ErrorClass};
 use super::outcome::{Blocked, Outcome, Step, pass_on, step};
+use super::resolve::Refers;
 
 /// One reconcile of one object of kind `K`.
 pub(crate) struct Flow<'a, K: ExternalClient> {
@@ -579,15 +581,30 @@ impl<K: ExternalClient> Flow<'_, K> {
 }
 
 /// The reconcile entry point of every kind.
-pub(crate) async fn reconcile<K: ExternalClient>(
-    obj: Arc<K>,
+pub(crate) async fn reconcile<K: ExternalClient + Refers>(
+    cached: Arc<Compact<K>>,
     ctx: Arc<Ctx<K>>,
 ) -> Result<Action, Error> {
-    let ns = obj.namespace().ok_or(Error::NoNamespace)?;
-    let key = key_of(&*obj);
-    let obj = match ctx.latest.ours(&key, obj.resource_version().as_deref()) {
-        Some(ours) if ours.uid() == obj.uid() => ours,
-        _ => obj,
+    let ns = cached.namespace().ok_or(Error::NoNamespace)?;
+    let key = key_of(&*cached);
+    let api: Api<K> = Api::namespaced(ctx.shared.client.clone(), &ns);
+    let obj = match ctx.latest.ours(&key, cached.resource_version().as_deref()) {
+        Some(ours) if ours.uid() == cached.uid() => ours,
+        _ => match cached.get() {
+            Ok(obj) => Arc::new(obj),
+            // Text that does not rebuild (it should not): the object from the API server.
+            Err(e) => {
+                tracing::warn!(object = %key, error = %e, "cached object does not rebuild; reading it from the API server");
+                match api
+                    .get_opt(&cached.name_any())
+                    .await
+                    .map_err(kube_err("reading", &*cached))?
+                {
+                    Some(obj) => Arc::new(obj),
+                    None => return Ok(Action::await_change()),
+                }
+            }
+        },
     };
     let flow = Flow {
         ctx: &ctx,
@@ -595,7 +612,7 @@ pub(crate) async fn reconcile<K: ExternalClient>(
         key,
         generation: obj.meta().generation,
         now: Time(jiff::Timestamp::now()),
-        api: Api::namespaced(ctx.shared.client.clone(), &ns),
+        api,
         obj: (*obj).clone(),
         seen: Vec::new(),
         state: K::State::default(),
