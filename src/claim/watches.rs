@@ -328,10 +328,10 @@ impl Watches {
     /// A Secret whose cached text does not rebuild counts as one the cache cannot answer.
     pub async fn cached_secret(&self, ns: &str, name: &str) -> Option<Option<Secret>> {
         let cache = self.synced_secrets(ns).await?;
-        if cache.store.get(&crate::secrets::key(ns, name)).is_none() {
-            return Some(None);
+        match cache.store.get(&crate::secrets::key(ns, name)) {
+            None => Some(None),
+            Some(cached) => crate::secrets::rebuild(&cached).map(Some),
         }
-        crate::secrets::get(&cache.store, ns, name).map(Some)
     }
 
     /// The labelled Secrets in `ns` whose controller is the object with `uid`, from the cache;

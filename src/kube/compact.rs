@@ -60,13 +60,7 @@ impl CompactObject {
     fn build(obj: DynamicObject, whole_metadata: bool) -> Self {
         let states = whole_metadata
             .then(|| states_of_json(obj.data.get("status").unwrap_or(&serde_json::Value::Null)));
-        let json = match serde_json::to_string(&obj) {
-            Ok(j) => j.into(),
-            Err(e) => {
-                tracing::warn!(object = %format!("{}/{}", obj.metadata.namespace.as_deref().unwrap_or_default(), obj.metadata.name.as_deref().unwrap_or_default()), error = %e, "object does not serialise; it will be read from the API server");
-                Arc::from("")
-            }
-        };
+        let json = text_of(&obj, &obj.metadata);
         let DynamicObject {
             types, metadata, ..
         } = obj;
@@ -100,7 +94,7 @@ impl CompactObject {
 
     /// The full object again.
     pub fn to_dynamic(&self) -> Result<DynamicObject, serde_json::Error> {
-        serde_json::from_str(&self.json)
+        self.to_typed()
     }
 
     /// The full object again, as the typed kind it is (a Secret of the Secret cache).
@@ -139,6 +133,18 @@ impl Resource for CompactObject {
 
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
+    }
+}
+
+/// `obj` as compact JSON text; empty (it does not rebuild, so readers fall back to the API
+/// server) if it does not serialise, which it should not.
+fn text_of(obj: &impl Serialize, meta: &ObjectMeta) -> Arc<str> {
+    match serde_json::to_string(obj) {
+        Ok(j) => j.into(),
+        Err(e) => {
+            tracing::warn!(object = %format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default()), error = %e, "object does not serialise; it will be read from the API server");
+            Arc::from("")
+        }
     }
 }
 
@@ -189,14 +195,8 @@ impl<K: Facts + Resource + Serialize> Compact<K> {
     /// The compact form of `obj` (already slimmed, see [`super::meta::slim`]).
     pub fn new(obj: K) -> Self {
         let facts = obj.facts();
-        let json = match serde_json::to_string(&obj) {
-            Ok(j) => j.into(),
-            Err(e) => {
-                tracing::warn!(object = %format!("{}/{}", obj.meta().namespace.as_deref().unwrap_or_default(), obj.meta().name.as_deref().unwrap_or_default()), error = %e, "object does not serialise; it will be read from the API server");
-                Arc::from("")
-            }
-        };
         let meta = obj.meta();
+        let json = text_of(&obj, meta);
         Self {
             metadata: ObjectMeta {
                 name: meta.name.clone(),
@@ -212,16 +212,18 @@ impl<K: Facts + Resource + Serialize> Compact<K> {
     }
 }
 
+impl<K: Facts> Compact<K> {
+    /// The facts kept beside the text.
+    pub fn facts(&self) -> &K::Of {
+        &self.facts
+    }
+}
+
 impl<K: Facts + DeserializeOwned> Compact<K> {
     /// The whole object again (`Err`: the text does not rebuild; the caller reads the API
     /// server).
     pub fn get(&self) -> Result<K, serde_json::Error> {
         serde_json::from_str(&self.json)
-    }
-
-    /// The facts kept beside the text.
-    pub fn facts(&self) -> &K::Of {
-        &self.facts
     }
 }
 
