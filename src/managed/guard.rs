@@ -70,6 +70,42 @@ where
     }
 }
 
+/// Declare a trait of AWS calls and its [`Guarded`] implementation from one list, so that each
+/// call's signature is written once: every method of `Guarded<A>` runs `A`'s under the guard,
+/// named by the AWS operation in brackets before it (an expression: a rule's operation depends
+/// on its direction). Arguments are cloned into each attempt (they are references or small).
+macro_rules! guarded_api {
+    (
+        $(#[$tmeta:meta])*
+        $vis:vis trait $name:ident {
+            $(
+                $(#[$meta:meta])*
+                [$op:expr]
+                fn $method:ident $(<$lt:lifetime>)? (&$($slt:lifetime)? self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+            )*
+        }
+    ) => {
+        $(#[$tmeta])*
+        $vis trait $name: Send + Sync {
+            $(
+                $(#[$meta])*
+                fn $method $(<$lt>)? (&$($slt)? self $(, $arg: $ty)*) -> $ret;
+            )*
+        }
+
+        impl<A: $name> $name for $crate::managed::guard::Guarded<A> {
+            $(
+                fn $method $(<$lt>)? (&$($slt)? self $(, $arg: $ty)*) -> $ret {
+                    Box::pin(self.guard.call($op, move || {
+                        self.inner.$method($(::std::clone::Clone::clone(&$arg)),*)
+                    }))
+                }
+            )*
+        }
+    };
+}
+pub(crate) use guarded_api;
+
 /// A client of the network traits (DB subnet and parameter groups, security groups and rules)
 /// with the [`Guard`] around it; each kind's file implements its trait for it.
 pub struct Guarded<A> {

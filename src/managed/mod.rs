@@ -45,6 +45,7 @@ pub mod ec2_client;
 pub mod error;
 #[cfg(test)]
 pub(crate) mod fake;
+pub(crate) mod group;
 pub mod guard;
 pub(crate) mod held;
 pub mod instance;

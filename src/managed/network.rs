@@ -481,8 +481,38 @@ pub(crate) fn know_rds_tags(
 }
 
 /// `ManagedObject` and `ManagedStatus` for a network kind, whose spec and status have the same
-/// shape as the Instance's.
+/// shape as the Instance's; with its noun, metric label, identifier prefix and identifier rule,
+/// its `Kind` too.
 macro_rules! managed_kind {
+    (
+        $kind:ty, $status:ty,
+        noun: $noun:literal, metric: $metric:literal, prefix: $prefix:literal, check: $check:path
+    ) => {
+        $crate::managed::network::managed_kind!($kind, $status);
+
+        impl $crate::managed::kind::Kind for $kind {
+            type Status = $status;
+            const NOUN: &'static str = $noun;
+            const METRIC: &'static str = $metric;
+            fn status(&self) -> Option<&$status> {
+                self.status.as_ref()
+            }
+            fn region(&self) -> &str {
+                &self.spec.for_provider.region
+            }
+            fn derive_identifier(&self) -> String {
+                use kube::ResourceExt;
+                let id = $crate::api::instance::derive_identifier(
+                    &self.namespace().unwrap_or_default(),
+                    &self.name_any(),
+                );
+                format!("{}{id}", $prefix)
+            }
+            fn check_identifier(id: &str) -> Result<(), &'static str> {
+                $check(id)
+            }
+        }
+    };
     ($kind:ty, $status:ty) => {
         impl $crate::managed::object::ManagedObject for $kind {
             fn management_policies(&self) -> Option<&[$crate::api::managed::ManagementAction]> {

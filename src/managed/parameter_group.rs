@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use super::client::SdkRds;
 use super::client::net_sdk_err;
 use super::client::rds_tags_of;
-use super::guard::{Guarded, net_error};
+use super::guard::{guarded_api, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
 
@@ -53,32 +53,26 @@ pub struct ParameterGroupRequest {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The RDS operations on DB parameter groups paved uses.
-pub trait ParameterGroupApi: Send + Sync {
-    /// One page of DescribeDBParameterGroups over the account and region.
-    fn list_parameter_groups(&self, marker: Option<String>) -> ListPage<'_, DbParameterGroup>;
-    fn create_parameter_group<'a>(
-        &'a self,
-        req: &'a ParameterGroupRequest,
-    ) -> BoxFuture<'a, Result<DbParameterGroup, AwsError>>;
-    /// The parameters set on the group (source `user`), all pages.
-    fn user_parameters<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<DbParameter>, AwsError>>;
-    /// Set up to [`MAX_PARAMETERS_PER_CALL`] parameters.
-    fn modify_parameters<'a>(
-        &'a self,
-        name: &'a str,
-        params: &'a [DbParameter],
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
-    /// Reset parameters to the family's defaults.
-    fn reset_parameters<'a>(
-        &'a self,
-        name: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
-    fn delete_parameter_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+guarded_api! {
+    /// The RDS operations on DB parameter groups paved uses.
+    pub trait ParameterGroupApi {
+        /// One page of DescribeDBParameterGroups over the account and region.
+        ["DescribeDBParameterGroups"]
+        fn list_parameter_groups(&self, marker: Option<String>) -> ListPage<'_, DbParameterGroup>;
+        ["CreateDBParameterGroup"]
+        fn create_parameter_group<'a>(&'a self, req: &'a ParameterGroupRequest) -> BoxFuture<'a, Result<DbParameterGroup, AwsError>>;
+        /// The parameters set on the group (source `user`), all pages.
+        ["DescribeDBParameters"]
+        fn user_parameters<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<DbParameter>, AwsError>>;
+        /// Set up to [`MAX_PARAMETERS_PER_CALL`] parameters.
+        ["ModifyDBParameterGroup"]
+        fn modify_parameters<'a>(&'a self, name: &'a str, params: &'a [DbParameter]) -> BoxFuture<'a, Result<(), AwsError>>;
+        /// Reset parameters to the family's defaults.
+        ["ResetDBParameterGroup"]
+        fn reset_parameters<'a>(&'a self, name: &'a str, names: &'a [String]) -> BoxFuture<'a, Result<(), AwsError>>;
+        ["DeleteDBParameterGroup"]
+        fn delete_parameter_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+    }
 }
 
 fn from_sdk(g: &aws_sdk_rds::types::DbParameterGroup) -> DbParameterGroup {
@@ -246,53 +240,6 @@ impl ParameterGroupApi for SdkRds {
                 .map_err(|e| net_sdk_err("DeleteDBParameterGroup", &self.place, e))?;
             Ok(())
         })
-    }
-}
-
-impl<A: ParameterGroupApi> ParameterGroupApi for Guarded<A> {
-    fn list_parameter_groups(&self, marker: Option<String>) -> ListPage<'_, DbParameterGroup> {
-        Box::pin(self.guard.call("DescribeDBParameterGroups", move || {
-            self.inner.list_parameter_groups(marker.clone())
-        }))
-    }
-    fn create_parameter_group<'a>(
-        &'a self,
-        req: &'a ParameterGroupRequest,
-    ) -> BoxFuture<'a, Result<DbParameterGroup, AwsError>> {
-        Box::pin(self.guard.call("CreateDBParameterGroup", move || {
-            self.inner.create_parameter_group(req)
-        }))
-    }
-    fn user_parameters<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<DbParameter>, AwsError>> {
-        Box::pin(self.guard.call("DescribeDBParameters", move || {
-            self.inner.user_parameters(name)
-        }))
-    }
-    fn modify_parameters<'a>(
-        &'a self,
-        name: &'a str,
-        params: &'a [DbParameter],
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(self.guard.call("ModifyDBParameterGroup", move || {
-            self.inner.modify_parameters(name, params)
-        }))
-    }
-    fn reset_parameters<'a>(
-        &'a self,
-        name: &'a str,
-        names: &'a [String],
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(self.guard.call("ResetDBParameterGroup", move || {
-            self.inner.reset_parameters(name, names)
-        }))
-    }
-    fn delete_parameter_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(self.guard.call("DeleteDBParameterGroup", move || {
-            self.inner.delete_parameter_group(name)
-        }))
     }
 }
 
@@ -482,9 +429,6 @@ mod plan_tests {
 // the kind on the lifecycle
 
 mod kind {
-    use kube::ResourceExt;
-    use kube::runtime::controller::Action;
-
     use super::{
         DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes,
         request,
@@ -492,65 +436,28 @@ mod kind {
     use crate::api::common::{ConditionStatus, SYNCED, get_condition};
     use crate::api::managed::Policies;
     use crate::api::parameter_group::{ParameterGroup, ParameterGroupStatus};
-    use crate::api::twin::{Base, M};
-    use crate::managed::aws::Aws;
+    use crate::api::twin::Base;
     use crate::managed::error::Error;
-    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::group::{GroupKind, GroupObject, refuse_immutable, valid};
+    use crate::managed::kind::ExternalClient;
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
     use crate::managed::network::{
-        Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, fix_rds_tags,
-        know_rds_tags, managed_kind, publish_ready, rds_tags, tags_of,
+        Net, NetGroup, check_group_name, fix_rds_tags, know_rds_tags, managed_kind, rds_tags,
+        tags_of,
     };
-    use crate::managed::object::ManagedObject;
-    use crate::managed::outcome::{Blocked, Step, pass_on};
+    use crate::managed::outcome::{Step, pass_on};
 
-    managed_kind!(ParameterGroup, ParameterGroupStatus);
-
-    impl Kind for ParameterGroup {
-        type Status = ParameterGroupStatus;
-        const NOUN: &'static str = "DB parameter group";
-        const METRIC: &'static str = "parameter_group";
-        fn status(&self) -> Option<&ParameterGroupStatus> {
-            self.status.as_ref()
-        }
-        fn region(&self) -> &str {
-            &self.spec.for_provider.region
-        }
-        fn derive_identifier(&self) -> String {
-            crate::api::instance::derive_identifier(
-                &self.namespace().unwrap_or_default(),
-                &self.name_any(),
-            )
-        }
-        fn check_identifier(id: &str) -> Result<(), &'static str> {
-            check_group_name(id)
-        }
-    }
+    managed_kind!(
+        ParameterGroup, ParameterGroupStatus,
+        noun: "DB parameter group", metric: "parameter_group", prefix: "", check: check_group_name
+    );
 
     /// A group with the tags that prove whose it is.
     #[derive(Clone, Debug)]
     pub(crate) struct Observed {
         pub group: DbParameterGroup,
         pub tags: std::collections::BTreeMap<String, String>,
-    }
-
-    async fn observe<K: ExternalClient + Base<ParameterGroup>>(
-        flow: &Flow<'_, K>,
-        net: &Net,
-        id: &str,
-    ) -> Result<Option<Observed>, AwsError> {
-        let poll = flow.poll();
-        let g = net
-            .parameter_groups
-            .observe(id, poll, |m| net.clients.rds.list_parameter_groups(m))
-            .await?;
-        let Some(group) = g else { return Ok(None) };
-        let tags = match &group.arn {
-            Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
-            None => Default::default(),
-        };
-        Ok(Some(Observed { group, tags }))
     }
 
     /// Set the parameters the spec lists and reset those it no longer lists.
@@ -584,7 +491,17 @@ mod kind {
             net: &Net,
             id: &str,
         ) -> Result<Option<Observed>, AwsError> {
-            observe(flow, net, id).await
+            let poll = flow.poll();
+            let g = net
+                .parameter_groups
+                .observe(id, poll, |m| net.clients.rds.list_parameter_groups(m))
+                .await?;
+            let Some(group) = g else { return Ok(None) };
+            let tags = match &group.arn {
+                Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
+                None => Default::default(),
+            };
+            Ok(Some(Observed { group, tags }))
         }
         async fn remove(net: &Net, aws_id: &str) -> Result<(), AwsError> {
             net.clients.rds.delete_parameter_group(aws_id).await
@@ -594,75 +511,43 @@ mod kind {
         }
     }
 
-    /// The external client of the ParameterGroup, for the kind and for its namespaced twin (`M<ParameterGroup>` derefs to it).
-    macro_rules! parameter_group_client {
-        ($t:ty) => {
-    impl ExternalClient for $t {
-        type External = Observed;
-        type State = Option<Net>;
-        type Updated = Observed;
-
-        async fn observe_or_create(
-            flow: &mut Flow<'_, Self>,
-            policies: &Policies,
-            _aws: &Aws,
+    impl GroupKind for ParameterGroup {
+        async fn create<K: GroupObject<Self>>(
+            flow: &mut Flow<'_, K>,
+            net: &Net,
             id: &str,
         ) -> Result<Step<Observed>, Error> {
-            let net = match pass_on!(find_or_creatable::<ParameterGroup, _>(flow, policies, id).await?) {
-                Lookup::Found(o) => return Ok(Step::Go(o)),
-                Lookup::Create(net) => net,
-            };
-            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
-            let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
-                Ok((r, _)) => r,
-                Err(m) => {
-                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
-                }
-            };
+            let fp = &flow.obj.base().spec.for_provider;
+            let tags = tags_of(&flow.obj, fp.tags.as_ref());
+            let r = request(id, fp, tags.clone());
+            let (req, _) = pass_on!(valid(flow, r));
             let group = match net.clients.rds.create_parameter_group(&req).await {
                 Ok(g) => g,
                 Err(e) => return Ok(flow.aws_failure(e)),
             };
             know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
             net.parameter_groups.record(id, Some(group.clone()));
-            if let Err(e) = sync_parameters(flow, &net, id).await {
+            if let Err(e) = sync_parameters(flow, net, id).await {
                 return Ok(flow.aws_failure(e));
             }
-            flow.state = Some(net);
             Ok(Step::Go(Observed { group, tags }))
         }
 
-        fn ownership(&self, o: &Observed) -> crate::managed::decide::Ownership {
-            crate::managed::kind::ownership_from_tags(self, &o.tags)
-        }
-
-        async fn update(
-            flow: &mut Flow<'_, Self>,
+        async fn update<K: GroupObject<Self>>(
+            flow: &mut Flow<'_, K>,
+            net: &Net,
             policies: &Policies,
-            _aws: &Aws,
             id: &str,
             mut o: Observed,
         ) -> Result<Step<Observed>, Error> {
-            let Some(net) = flow.state.take() else {
-                return Ok(Step::Go(o));
-            };
-            let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
-                Ok((r, _)) => r,
-                Err(m) => {
-                    return Ok(flow.block(Blocked::new("InvalidSpec", m), Action::await_change()));
-                }
-            };
+            let r = request(id, &flow.obj.base().spec.for_provider, Default::default());
+            let (req, _) = pass_on!(valid(flow, r));
             let refused = immutable_drift(&req, &o.group);
             if !refused.is_empty() {
                 flow.status.at_provider = Some(at_provider(&o.group));
-                let b = Blocked::new(
-                    "ImmutableField",
-                    format!(
-                        "cannot change {} of an existing DB parameter group (replace the object instead)",
-                        refused.join(", ")
-                    ),
-                );
-                return Ok(flow.block(b, Action::await_change()));
+            }
+            if let Some(step) = refuse_immutable(flow, &refused) {
+                return Ok(step);
             }
             // The parameters are read only when the spec changed since the last success (a
             // resync of an unchanged group makes no DescribeDBParameters call).
@@ -671,40 +556,23 @@ mod kind {
                 .and_then(|c| c.observed_generation);
             if policies.update
                 && synced_gen != flow.generation
-                && let Err(e) = sync_parameters(flow, &net, id).await
+                && let Err(e) = sync_parameters(flow, net, id).await
             {
                 return Ok(flow.aws_failure(e));
             }
-            let spec_tags = flow.obj.spec.for_provider.tags.as_ref();
+            let spec_tags = flow.obj.base().spec.for_provider.tags.as_ref();
             if policies.update
                 && let Err(e) =
-                    fix_rds_tags(flow, &net, o.group.arn.as_deref(), &mut o.tags, spec_tags).await
+                    fix_rds_tags(flow, net, o.group.arn.as_deref(), &mut o.tags, spec_tags).await
             {
                 return Ok(flow.aws_failure(e));
             }
             Ok(Step::Go(o))
         }
 
-        async fn publish(flow: &mut Flow<'_, Self>, o: Observed) -> Result<Step<Action>, Error> {
-            flow.status.at_provider = Some(at_provider(&o.group));
-            Ok(Step::Go(publish_ready(flow, None)))
-        }
-
-        async fn delete(
-            flow: &mut Flow<'_, Self>,
-            _policies: &Result<Policies, String>,
-            _aws: &Aws,
-            id: &str,
-        ) -> Deletion {
-            delete_owned::<ParameterGroup, _>(flow, id).await
-        }
-
-        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
-            Ok(())
+        fn observed(o: Observed, status: &mut ParameterGroupStatus) -> Option<String> {
+            status.at_provider = Some(at_provider(&o.group));
+            None
         }
     }
-        };
-    }
-    parameter_group_client!(ParameterGroup);
-    parameter_group_client!(M<ParameterGroup>);
 }

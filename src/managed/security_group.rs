@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use super::client::net_sdk_err;
 use super::ec2_client::{PAGE_SIZE, SdkEc2, tag_spec, tags_from, tags_of};
-use super::guard::{Guarded, net_error};
+use super::guard::{guarded_api, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
 
@@ -42,25 +42,21 @@ pub struct SecurityGroupRequest {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The EC2 operations on security groups paved uses.
-pub trait SecurityGroupApi: Send + Sync {
-    /// One page of DescribeSecurityGroups over the account and region.
-    fn list_security_groups(&self, marker: Option<String>) -> ListPage<'_, Ec2SecurityGroup>;
-    fn create_security_group<'a>(
-        &'a self,
-        req: &'a SecurityGroupRequest,
-    ) -> BoxFuture<'a, Result<Ec2SecurityGroup, AwsError>>;
-    fn delete_security_group<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
-    fn create_tags<'a>(
-        &'a self,
-        id: &'a str,
-        tags: &'a BTreeMap<String, String>,
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
-    fn delete_tags<'a>(
-        &'a self,
-        id: &'a str,
-        keys: &'a [String],
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
+guarded_api! {
+    /// The EC2 operations on security groups paved uses.
+    pub trait SecurityGroupApi {
+        /// One page of DescribeSecurityGroups over the account and region.
+        ["DescribeSecurityGroups"]
+        fn list_security_groups(&self, marker: Option<String>) -> ListPage<'_, Ec2SecurityGroup>;
+        ["CreateSecurityGroup"]
+        fn create_security_group<'a>(&'a self, req: &'a SecurityGroupRequest) -> BoxFuture<'a, Result<Ec2SecurityGroup, AwsError>>;
+        ["DeleteSecurityGroup"]
+        fn delete_security_group<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+        ["CreateTags"]
+        fn create_tags<'a>(&'a self, id: &'a str, tags: &'a BTreeMap<String, String>) -> BoxFuture<'a, Result<(), AwsError>>;
+        ["DeleteTags"]
+        fn delete_tags<'a>(&'a self, id: &'a str, keys: &'a [String]) -> BoxFuture<'a, Result<(), AwsError>>;
+    }
 }
 
 fn from_sdk(g: &aws_sdk_ec2::types::SecurityGroup) -> Ec2SecurityGroup {
@@ -184,47 +180,6 @@ impl SecurityGroupApi for SdkEc2 {
                 .map_err(|e| net_sdk_err("DeleteTags", &self.place, e))?;
             Ok(())
         })
-    }
-}
-
-impl<A: SecurityGroupApi> SecurityGroupApi for Guarded<A> {
-    fn list_security_groups(&self, marker: Option<String>) -> ListPage<'_, Ec2SecurityGroup> {
-        Box::pin(self.guard.call("DescribeSecurityGroups", move || {
-            self.inner.list_security_groups(marker.clone())
-        }))
-    }
-    fn create_security_group<'a>(
-        &'a self,
-        req: &'a SecurityGroupRequest,
-    ) -> BoxFuture<'a, Result<Ec2SecurityGroup, AwsError>> {
-        Box::pin(self.guard.call("CreateSecurityGroup", move || {
-            self.inner.create_security_group(req)
-        }))
-    }
-    fn delete_security_group<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(self.guard.call("DeleteSecurityGroup", move || {
-            self.inner.delete_security_group(id)
-        }))
-    }
-    fn create_tags<'a>(
-        &'a self,
-        id: &'a str,
-        tags: &'a BTreeMap<String, String>,
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(
-            self.guard
-                .call("CreateTags", move || self.inner.create_tags(id, tags)),
-        )
-    }
-    fn delete_tags<'a>(
-        &'a self,
-        id: &'a str,
-        keys: &'a [String],
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(
-            self.guard
-                .call("DeleteTags", move || self.inner.delete_tags(id, keys)),
-        )
     }
 }
 
@@ -386,7 +341,6 @@ mod tests {
 // the kind on the lifecycle
 
 mod kind {
-    use kube::ResourceExt;
     use kube::runtime::controller::Action;
 
     use super::{
@@ -395,57 +349,19 @@ mod kind {
     };
     use crate::api::managed::Policies;
     use crate::api::security_group::{SecurityGroup, SecurityGroupStatus};
-    use crate::api::twin::{Base, M};
-    use crate::managed::aws::Aws;
+    use crate::api::twin::Base;
     use crate::managed::error::Error;
-    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::group::{GroupKind, GroupObject, refuse_immutable};
+    use crate::managed::kind::ExternalClient;
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::AwsError;
-    use crate::managed::network::{
-        Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, managed_kind,
-        publish_ready, tags_of,
-    };
-    use crate::managed::outcome::{Blocked, Step, pass_on};
+    use crate::managed::network::{Net, NetGroup, check_group_name, managed_kind, tags_of};
+    use crate::managed::outcome::{Blocked, Step};
 
-    managed_kind!(SecurityGroup, SecurityGroupStatus);
-
-    impl Kind for SecurityGroup {
-        type Status = SecurityGroupStatus;
-        const NOUN: &'static str = "security group";
-        const METRIC: &'static str = "security_group";
-        fn status(&self) -> Option<&SecurityGroupStatus> {
-            self.status.as_ref()
-        }
-        fn region(&self) -> &str {
-            &self.spec.for_provider.region
-        }
-        fn derive_identifier(&self) -> String {
-            crate::api::instance::derive_identifier(
-                &self.namespace().unwrap_or_default(),
-                &self.name_any(),
-            )
-        }
-        fn check_identifier(id: &str) -> Result<(), &'static str> {
-            check_group_name(id)
-        }
-    }
-
-    async fn observe<K: ExternalClient + Base<SecurityGroup>>(
-        flow: &Flow<'_, K>,
-        net: &Net,
-        id: &str,
-    ) -> Result<Option<Ec2SecurityGroup>, AwsError> {
-        let poll = flow.poll();
-        net.security_groups
-            .ensure_listed(poll, |m| net.clients.ec2.list_security_groups(m))
-            .await?;
-        let fp = &flow.obj.base().spec.for_provider;
-        let name = group_name(fp, id);
-        let listed = net
-            .security_groups
-            .find(|g| g.id == id || g.name.as_deref() == Some(name));
-        Ok(find(&listed, id, name, fp.vpc_id.as_deref()).cloned())
-    }
+    managed_kind!(
+        SecurityGroup, SecurityGroupStatus,
+        noun: "security group", metric: "security_group", prefix: "", check: check_group_name
+    );
 
     fn vpc_unserved(obj: &SecurityGroup) -> Option<Blocked> {
         let fp = &obj.spec.for_provider;
@@ -471,7 +387,16 @@ mod kind {
             net: &Net,
             id: &str,
         ) -> Result<Option<Ec2SecurityGroup>, AwsError> {
-            observe(flow, net, id).await
+            let poll = flow.poll();
+            net.security_groups
+                .ensure_listed(poll, |m| net.clients.ec2.list_security_groups(m))
+                .await?;
+            let fp = &flow.obj.base().spec.for_provider;
+            let name = group_name(fp, id);
+            let listed = net
+                .security_groups
+                .find(|g| g.id == id || g.name.as_deref() == Some(name));
+            Ok(find(&listed, id, name, fp.vpc_id.as_deref()).cloned())
         }
         async fn remove(net: &Net, aws_id: &str) -> Result<(), AwsError> {
             net.clients.ec2.delete_security_group(aws_id).await
@@ -484,68 +409,43 @@ mod kind {
         }
     }
 
-    /// The external client of the SecurityGroup, for the kind and for its namespaced twin (`M<SecurityGroup>` derefs to it).
-    macro_rules! security_group_client {
-        ($t:ty) => {
-    impl ExternalClient for $t {
-        type External = Ec2SecurityGroup;
-        type State = Option<Net>;
-        type Updated = Ec2SecurityGroup;
-
-        async fn observe_or_create(
-            flow: &mut Flow<'_, Self>,
-            policies: &Policies,
-            _aws: &Aws,
+    impl GroupKind for SecurityGroup {
+        async fn create<K: GroupObject<Self>>(
+            flow: &mut Flow<'_, K>,
+            net: &Net,
             id: &str,
         ) -> Result<Step<Ec2SecurityGroup>, Error> {
-            let net = match pass_on!(find_or_creatable::<SecurityGroup, _>(flow, policies, id).await?) {
-                Lookup::Found(g) => return Ok(Step::Go(g)),
-                Lookup::Create(net) => net,
-            };
-            if let Some(b) = vpc_unserved(&flow.obj) {
+            if let Some(b) = vpc_unserved(flow.obj.base()) {
                 return Ok(flow.block(b, Action::await_change()));
             }
-            let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
-            let fp = &flow.obj.spec.for_provider;
+            let fp = &flow.obj.base().spec.for_provider;
+            let tags = tags_of(&flow.obj, fp.tags.as_ref());
             let req = request(group_name(fp, id), fp, tags);
             match net.clients.ec2.create_security_group(&req).await {
                 Ok(g) => {
                     net.security_groups.record(&g.id, Some(g.clone()));
-                    flow.state = Some(net);
                     Ok(Step::Go(g))
                 }
                 Err(e) => Ok(flow.aws_failure(e)),
             }
         }
 
-        fn ownership(&self, g: &Ec2SecurityGroup) -> crate::managed::decide::Ownership {
-            crate::managed::kind::ownership_from_tags(self, &g.tags)
-        }
-
-        async fn update(
-            flow: &mut Flow<'_, Self>,
+        async fn update<K: GroupObject<Self>>(
+            flow: &mut Flow<'_, K>,
+            net: &Net,
             policies: &Policies,
-            _aws: &Aws,
             id: &str,
             mut g: Ec2SecurityGroup,
         ) -> Result<Step<Ec2SecurityGroup>, Error> {
-            let Some(net) = flow.state.take() else {
-                return Ok(Step::Go(g));
-            };
-            let fp = &flow.obj.spec.for_provider;
+            let fp = &flow.obj.base().spec.for_provider;
             let want_tags = tags_of(&flow.obj, fp.tags.as_ref());
             let req = request(group_name(fp, id), fp, want_tags.clone());
             let refused = immutable_drift(&req, &g);
             if !refused.is_empty() {
                 flow.status.at_provider = Some(at_provider(&g));
-                let b = Blocked::new(
-                    "ImmutableField",
-                    format!(
-                        "cannot change {} of an existing security group (replace the object instead)",
-                        refused.join(", ")
-                    ),
-                );
-                return Ok(flow.block(b, Action::await_change()));
+            }
+            if let Some(step) = refuse_immutable(flow, &refused) {
+                return Ok(step);
             }
             let add = missing_tags(&want_tags, &g);
             if !add.is_empty() && policies.update {
@@ -558,29 +458,9 @@ mod kind {
             Ok(Step::Go(g))
         }
 
-        async fn publish(
-            flow: &mut Flow<'_, Self>,
-            g: Ec2SecurityGroup,
-        ) -> Result<Step<Action>, Error> {
-            flow.status.at_provider = Some(at_provider(&g));
-            Ok(Step::Go(publish_ready(flow, None)))
-        }
-
-        async fn delete(
-            flow: &mut Flow<'_, Self>,
-            _policies: &Result<Policies, String>,
-            _aws: &Aws,
-            id: &str,
-        ) -> Deletion {
-            delete_owned::<SecurityGroup, _>(flow, id).await
-        }
-
-        async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
-            Ok(())
+        fn observed(g: Ec2SecurityGroup, status: &mut SecurityGroupStatus) -> Option<String> {
+            status.at_provider = Some(at_provider(&g));
+            None
         }
     }
-        };
-    }
-    security_group_client!(SecurityGroup);
-    security_group_client!(M<SecurityGroup>);
 }

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::client::net_sdk_err;
 use super::ec2_client::{PAGE_SIZE, SdkEc2, tag_spec};
-use super::guard::Guarded;
+use super::guard::guarded_api;
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
 
@@ -106,20 +106,19 @@ pub fn matching(spec: &RuleSpec, listed: &[Ec2Rule]) -> (Vec<Ec2Rule>, Vec<Peer>
     (present, missing)
 }
 
-/// The EC2 operations on security group rules paved uses.
-pub trait SecurityGroupRuleApi: Send + Sync {
-    /// One page of DescribeSecurityGroupRules over the account and region.
-    fn list_rules(&self, marker: Option<String>) -> ListPage<'_, Ec2Rule>;
-    /// AuthorizeSecurityGroupIngress or Egress for every peer of `spec`: the rules created.
-    fn authorize<'a>(&'a self, spec: &'a RuleSpec)
-    -> BoxFuture<'a, Result<Vec<Ec2Rule>, AwsError>>;
-    /// RevokeSecurityGroupIngress or Egress of rules by ID.
-    fn revoke<'a>(
-        &'a self,
-        group_id: &'a str,
-        egress: bool,
-        rule_ids: &'a [String],
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
+guarded_api! {
+    /// The EC2 operations on security group rules paved uses.
+    pub trait SecurityGroupRuleApi {
+        /// One page of DescribeSecurityGroupRules over the account and region.
+        ["DescribeSecurityGroupRules"]
+        fn list_rules(&self, marker: Option<String>) -> ListPage<'_, Ec2Rule>;
+        /// AuthorizeSecurityGroupIngress or Egress for every peer of `spec`: the rules created.
+        [authorize_op(spec.egress)]
+        fn authorize<'a>(&'a self, spec: &'a RuleSpec) -> BoxFuture<'a, Result<Vec<Ec2Rule>, AwsError>>;
+        /// RevokeSecurityGroupIngress or Egress of rules by ID.
+        [revoke_op(egress)]
+        fn revoke<'a>(&'a self, group_id: &'a str, egress: bool, rule_ids: &'a [String]) -> BoxFuture<'a, Result<(), AwsError>>;
+    }
 }
 
 fn peer_of(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Option<Peer> {
@@ -285,32 +284,6 @@ impl SecurityGroupRuleApi for SdkEc2 {
             );
             Ok(())
         })
-    }
-}
-
-impl<A: SecurityGroupRuleApi> SecurityGroupRuleApi for Guarded<A> {
-    fn list_rules(&self, marker: Option<String>) -> ListPage<'_, Ec2Rule> {
-        Box::pin(self.guard.call("DescribeSecurityGroupRules", move || {
-            self.inner.list_rules(marker.clone())
-        }))
-    }
-    fn authorize<'a>(
-        &'a self,
-        spec: &'a RuleSpec,
-    ) -> BoxFuture<'a, Result<Vec<Ec2Rule>, AwsError>> {
-        Box::pin(self.guard.call(authorize_op(spec.egress), move || {
-            self.inner.authorize(spec)
-        }))
-    }
-    fn revoke<'a>(
-        &'a self,
-        group_id: &'a str,
-        egress: bool,
-        rule_ids: &'a [String],
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(self.guard.call(revoke_op(egress), move || {
-            self.inner.revoke(group_id, egress, rule_ids)
-        }))
     }
 }
 
@@ -521,7 +494,6 @@ mod spec_tests {
 // the kind on the lifecycle
 
 mod kind {
-    use kube::ResourceExt;
     use kube::runtime::controller::Action;
 
     use super::{Ec2Rule, RuleSpec, SecurityGroupRuleApi, matching, rule_spec};
@@ -535,7 +507,7 @@ mod kind {
     use crate::kube::backoff::spread;
     use crate::managed::aws::Aws;
     use crate::managed::error::Error;
-    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::kind::{Deletion, ExternalClient};
     use crate::managed::lifecycle::Flow;
     use crate::managed::model::{AwsError, ErrorClass};
     use crate::managed::network::{
@@ -545,33 +517,17 @@ mod kind {
     use crate::managed::outcome::{Blocked, Step, pass_on};
     use crate::managed::resolve::{Family, merge, resolve, rule_ref_fields};
 
-    managed_kind!(SecurityGroupRule, SecurityGroupRuleStatus);
+    managed_kind!(
+        SecurityGroupRule, SecurityGroupRuleStatus,
+        noun: "security group rule", metric: "security_group_rule", prefix: "sgrule-",
+        check: check_rule_id
+    );
 
-    impl Kind for SecurityGroupRule {
-        type Status = SecurityGroupRuleStatus;
-        const NOUN: &'static str = "security group rule";
-        const METRIC: &'static str = "security_group_rule";
-        fn status(&self) -> Option<&SecurityGroupRuleStatus> {
-            self.status.as_ref()
-        }
-        fn region(&self) -> &str {
-            &self.spec.for_provider.region
-        }
-        fn derive_identifier(&self) -> String {
-            format!(
-                "sgrule-{}",
-                crate::api::instance::derive_identifier(
-                    &self.namespace().unwrap_or_default(),
-                    &self.name_any(),
-                )
-            )
-        }
-        fn check_identifier(id: &str) -> Result<(), &'static str> {
-            if id.is_empty() || id.len() > 255 {
-                Err("1-255 characters")
-            } else {
-                Ok(())
-            }
+    fn check_rule_id(id: &str) -> Result<(), &'static str> {
+        if id.is_empty() || id.len() > 255 {
+            Err("1-255 characters")
+        } else {
+            Ok(())
         }
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use futures::future::BoxFuture;
 
 use super::client::{SdkRds, net_sdk_err, rds_tags_of};
-use super::guard::{Guarded, net_error};
+use super::guard::{guarded_api, net_error};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
 
@@ -42,33 +42,28 @@ pub struct SubnetGroupRequest {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The RDS operations on DB subnet groups paved uses.
-pub trait SubnetGroupApi: Send + Sync {
-    /// One page of DescribeDBSubnetGroups over the account and region.
-    fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup>;
-    fn create_subnet_group<'a>(
-        &'a self,
-        req: &'a SubnetGroupRequest,
-    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>>;
-    /// Replace the description and the subnets.
-    fn modify_subnet_group<'a>(
-        &'a self,
-        req: &'a SubnetGroupRequest,
-    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>>;
-    fn delete_subnet_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
-    /// The tags of an RDS resource (DescribeDBSubnetGroups does not return them): proves
-    /// ownership before a change or a delete.
-    fn rds_tags<'a>(
-        &'a self,
-        arn: &'a str,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>>;
-    /// Add (or overwrite) tags of an RDS resource (a re-adopted group gets this object's
-    /// ownership tags).
-    fn add_rds_tags<'a>(
-        &'a self,
-        arn: &'a str,
-        tags: &'a BTreeMap<String, String>,
-    ) -> BoxFuture<'a, Result<(), AwsError>>;
+guarded_api! {
+    /// The RDS operations on DB subnet groups paved uses.
+    pub trait SubnetGroupApi {
+        /// One page of DescribeDBSubnetGroups over the account and region.
+        ["DescribeDBSubnetGroups"]
+        fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup>;
+        ["CreateDBSubnetGroup"]
+        fn create_subnet_group<'a>(&'a self, req: &'a SubnetGroupRequest) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>>;
+        /// Replace the description and the subnets.
+        ["ModifyDBSubnetGroup"]
+        fn modify_subnet_group<'a>(&'a self, req: &'a SubnetGroupRequest) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>>;
+        ["DeleteDBSubnetGroup"]
+        fn delete_subnet_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>>;
+        /// The tags of an RDS resource (DescribeDBSubnetGroups does not return them): proves
+        /// ownership before a change or a delete.
+        ["ListTagsForResource"]
+        fn rds_tags<'a>(&'a self, arn: &'a str) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>>;
+        /// Add (or overwrite) tags of an RDS resource (a re-adopted group gets this object's
+        /// ownership tags).
+        ["AddTagsToResource"]
+        fn add_rds_tags<'a>(&'a self, arn: &'a str, tags: &'a BTreeMap<String, String>) -> BoxFuture<'a, Result<(), AwsError>>;
+    }
 }
 
 fn from_sdk(g: &aws_sdk_rds::types::DbSubnetGroup) -> DbSubnetGroup {
@@ -205,53 +200,6 @@ impl SubnetGroupApi for SdkRds {
     }
 }
 
-impl<A: SubnetGroupApi> SubnetGroupApi for Guarded<A> {
-    fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup> {
-        Box::pin(self.guard.call("DescribeDBSubnetGroups", move || {
-            self.inner.list_subnet_groups(marker.clone())
-        }))
-    }
-    fn create_subnet_group<'a>(
-        &'a self,
-        req: &'a SubnetGroupRequest,
-    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
-        Box::pin(self.guard.call("CreateDBSubnetGroup", move || {
-            self.inner.create_subnet_group(req)
-        }))
-    }
-    fn modify_subnet_group<'a>(
-        &'a self,
-        req: &'a SubnetGroupRequest,
-    ) -> BoxFuture<'a, Result<DbSubnetGroup, AwsError>> {
-        Box::pin(self.guard.call("ModifyDBSubnetGroup", move || {
-            self.inner.modify_subnet_group(req)
-        }))
-    }
-    fn delete_subnet_group<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(self.guard.call("DeleteDBSubnetGroup", move || {
-            self.inner.delete_subnet_group(name)
-        }))
-    }
-    fn rds_tags<'a>(
-        &'a self,
-        arn: &'a str,
-    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, AwsError>> {
-        Box::pin(
-            self.guard
-                .call("ListTagsForResource", move || self.inner.rds_tags(arn)),
-        )
-    }
-    fn add_rds_tags<'a>(
-        &'a self,
-        arn: &'a str,
-        tags: &'a BTreeMap<String, String>,
-    ) -> BoxFuture<'a, Result<(), AwsError>> {
-        Box::pin(self.guard.call("AddTagsToResource", move || {
-            self.inner.add_rds_tags(arn, tags)
-        }))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // pure: the request, the drift, status.atProvider
 
@@ -349,49 +297,33 @@ mod tests {
 // the kind on the lifecycle
 
 mod kind {
-    use kube::ResourceExt;
     use kube::runtime::controller::Action;
 
     use super::{SubnetGroupApi, at_provider, drift, request};
     use crate::api::managed::Policies;
     use crate::api::subnet_group::{SubnetGroup, SubnetGroupStatus};
-    use crate::api::twin::{Base, M};
-    use crate::managed::aws::Aws;
+    use crate::api::twin::Base;
     use crate::managed::error::Error;
-    use crate::managed::kind::{Deletion, ExternalClient, Kind};
+    use crate::managed::group::{GroupKind, GroupObject, valid};
+    use crate::managed::kind::ExternalClient;
     use crate::managed::lifecycle::Flow;
-
     use crate::managed::model::AwsError;
     use crate::managed::network::{
-        Lookup, Net, NetGroup, check_group_name, delete_owned, find_or_creatable, fix_rds_tags,
-        know_rds_tags, managed_kind, publish_ready, rds_tags, tags_of,
+        Net, NetGroup, check_group_name, fix_rds_tags, know_rds_tags, managed_kind, rds_tags,
+        tags_of,
     };
     use crate::managed::outcome::{Blocked, Step, pass_on};
 
-    managed_kind!(SubnetGroup, SubnetGroupStatus);
+    managed_kind!(
+        SubnetGroup, SubnetGroupStatus,
+        noun: "DB subnet group", metric: "subnet_group", prefix: "", check: check_name
+    );
 
-    impl Kind for SubnetGroup {
-        type Status = SubnetGroupStatus;
-        const NOUN: &'static str = "DB subnet group";
-        const METRIC: &'static str = "subnet_group";
-        fn status(&self) -> Option<&SubnetGroupStatus> {
-            self.status.as_ref()
+    fn check_name(id: &str) -> Result<(), &'static str> {
+        if id.eq_ignore_ascii_case("default") {
+            return Err("\"default\" is reserved by RDS");
         }
-        fn region(&self) -> &str {
-            &self.spec.for_provider.region
-        }
-        fn derive_identifier(&self) -> String {
-            crate::api::instance::derive_identifier(
-                &self.namespace().unwrap_or_default(),
-                &self.name_any(),
-            )
-        }
-        fn check_identifier(id: &str) -> Result<(), &'static str> {
-            if id.eq_ignore_ascii_case("default") {
-                return Err("\"default\" is reserved by RDS");
-            }
-            check_group_name(id)
-        }
+        check_group_name(id)
     }
 
     /// A group with the tags that prove whose it is.
@@ -416,28 +348,6 @@ mod kind {
         })
     }
 
-    async fn observe<K: ExternalClient + Base<SubnetGroup>>(
-        flow: &Flow<'_, K>,
-        net: &Net,
-        id: &str,
-    ) -> Result<Option<Observed>, AwsError> {
-        let poll = flow.poll();
-        let g = net
-            .subnet_groups
-            .observe(id, poll, |m| net.clients.rds.list_subnet_groups(m))
-            .await?;
-        let Some(group) = g else { return Ok(None) };
-        let tags = match &group.arn {
-            Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
-            None => Default::default(),
-        };
-        Ok(Some(Observed {
-            group,
-            tags,
-            observe_only: None,
-        }))
-    }
-
     impl NetGroup for SubnetGroup {
         type Found = Observed;
         fn id_and_tags(found: &Observed) -> (&str, &std::collections::BTreeMap<String, String>) {
@@ -448,7 +358,21 @@ mod kind {
             net: &Net,
             id: &str,
         ) -> Result<Option<Observed>, AwsError> {
-            observe(flow, net, id).await
+            let poll = flow.poll();
+            let g = net
+                .subnet_groups
+                .observe(id, poll, |m| net.clients.rds.list_subnet_groups(m))
+                .await?;
+            let Some(group) = g else { return Ok(None) };
+            let tags = match &group.arn {
+                Some(arn) => rds_tags(net, &flow.ctx.shared.net, arn).await?,
+                None => Default::default(),
+            };
+            Ok(Some(Observed {
+                group,
+                tags,
+                observe_only: None,
+            }))
         }
         async fn remove(net: &Net, aws_id: &str) -> Result<(), AwsError> {
             net.clients.rds.delete_subnet_group(aws_id).await
@@ -458,126 +382,73 @@ mod kind {
         }
     }
 
-    /// The external client of the SubnetGroup, for the kind and for its namespaced twin (`M<SubnetGroup>` derefs to it).
-    macro_rules! subnet_group_client {
-        ($t:ty) => {
-            impl ExternalClient for $t {
-                type External = Observed;
-                type State = Option<Net>;
-                type Updated = Observed;
+    impl GroupKind for SubnetGroup {
+        async fn create<K: GroupObject<Self>>(
+            flow: &mut Flow<'_, K>,
+            net: &Net,
+            id: &str,
+        ) -> Result<Step<Observed>, Error> {
+            if let Some(b) = observed_subnets_unserved(flow.obj.base()) {
+                return Ok(flow.block(b, Action::await_change()));
+            }
+            let fp = &flow.obj.base().spec.for_provider;
+            let tags = tags_of(&flow.obj, fp.tags.as_ref());
+            let r = request(id, fp, tags.clone());
+            let req = pass_on!(valid(flow, r));
+            match net.clients.rds.create_subnet_group(&req).await {
+                Ok(group) => {
+                    know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
+                    net.subnet_groups.record(id, Some(group.clone()));
+                    Ok(Step::Go(Observed {
+                        group,
+                        tags,
+                        observe_only: None,
+                    }))
+                }
+                Err(e) => Ok(flow.aws_failure(e)),
+            }
+        }
 
-                async fn observe_or_create(
-                    flow: &mut Flow<'_, Self>,
-                    policies: &Policies,
-                    _aws: &Aws,
-                    id: &str,
-                ) -> Result<Step<Observed>, Error> {
-                    let net = match pass_on!(
-                        find_or_creatable::<SubnetGroup, _>(flow, policies, id).await?
-                    ) {
-                        Lookup::Found(o) => return Ok(Step::Go(o)),
-                        Lookup::Create(net) => net,
-                    };
-                    if let Some(b) = observed_subnets_unserved(&flow.obj) {
-                        return Ok(flow.block(b, Action::await_change()));
-                    }
-                    let tags = tags_of(&flow.obj, flow.obj.spec.for_provider.tags.as_ref());
-                    let req = match request(id, &flow.obj.spec.for_provider, tags.clone()) {
-                        Ok(r) => r,
-                        Err(m) => {
-                            return Ok(
-                                flow.block(Blocked::new("InvalidSpec", m), Action::await_change())
-                            );
+        async fn update<K: GroupObject<Self>>(
+            flow: &mut Flow<'_, K>,
+            net: &Net,
+            policies: &Policies,
+            id: &str,
+            mut o: Observed,
+        ) -> Result<Step<Observed>, Error> {
+            let fp = &flow.obj.base().spec.for_provider;
+            let r = request(id, fp, Default::default());
+            let req = pass_on!(valid(flow, r));
+            let fields = drift(&req, &o.group);
+            if !fields.is_empty() {
+                if !policies.update {
+                    o.observe_only = Some(format!(
+                        "differs from the spec in {} (Update is not allowed)",
+                        fields.join(", ")
+                    ));
+                } else {
+                    match net.clients.rds.modify_subnet_group(&req).await {
+                        Ok(g) => {
+                            net.subnet_groups.record(id, Some(g.clone()));
+                            o.group = g;
                         }
-                    };
-                    match net.clients.rds.create_subnet_group(&req).await {
-                        Ok(group) => {
-                            know_rds_tags(&flow.ctx.shared.net, group.arn.as_deref(), &tags);
-                            net.subnet_groups.record(id, Some(group.clone()));
-                            flow.state = Some(net);
-                            Ok(Step::Go(Observed {
-                                group,
-                                tags,
-                                observe_only: None,
-                            }))
-                        }
-                        Err(e) => Ok(flow.aws_failure(e)),
+                        Err(e) => return Ok(flow.aws_failure(e)),
                     }
-                }
-
-                fn ownership(&self, o: &Observed) -> crate::managed::decide::Ownership {
-                    crate::managed::kind::ownership_from_tags(self, &o.tags)
-                }
-
-                async fn update(
-                    flow: &mut Flow<'_, Self>,
-                    policies: &Policies,
-                    _aws: &Aws,
-                    id: &str,
-                    mut o: Observed,
-                ) -> Result<Step<Observed>, Error> {
-                    let Some(net) = flow.state.take() else {
-                        return Ok(Step::Go(o));
-                    };
-                    let req = match request(id, &flow.obj.spec.for_provider, Default::default()) {
-                        Ok(r) => r,
-                        Err(m) => {
-                            return Ok(
-                                flow.block(Blocked::new("InvalidSpec", m), Action::await_change())
-                            );
-                        }
-                    };
-                    let fields = drift(&req, &o.group);
-                    if !fields.is_empty() {
-                        if !policies.update {
-                            o.observe_only = Some(format!(
-                                "differs from the spec in {} (Update is not allowed)",
-                                fields.join(", ")
-                            ));
-                        } else {
-                            match net.clients.rds.modify_subnet_group(&req).await {
-                                Ok(g) => {
-                                    net.subnet_groups.record(id, Some(g.clone()));
-                                    o.group = g;
-                                }
-                                Err(e) => return Ok(flow.aws_failure(e)),
-                            }
-                        }
-                    }
-                    let spec_tags = flow.obj.spec.for_provider.tags.as_ref();
-                    if policies.update
-                        && let Err(e) =
-                            fix_rds_tags(flow, &net, o.group.arn.as_deref(), &mut o.tags, spec_tags)
-                                .await
-                    {
-                        return Ok(flow.aws_failure(e));
-                    }
-                    Ok(Step::Go(o))
-                }
-
-                async fn publish(
-                    flow: &mut Flow<'_, Self>,
-                    o: Observed,
-                ) -> Result<Step<Action>, Error> {
-                    flow.status.at_provider = Some(at_provider(&o.group));
-                    Ok(Step::Go(publish_ready(flow, o.observe_only)))
-                }
-
-                async fn delete(
-                    flow: &mut Flow<'_, Self>,
-                    _policies: &Result<Policies, String>,
-                    _aws: &Aws,
-                    id: &str,
-                ) -> Deletion {
-                    delete_owned::<SubnetGroup, _>(flow, id).await
-                }
-
-                async fn keep(_flow: &Flow<'_, Self>) -> Result<(), Error> {
-                    Ok(())
                 }
             }
-        };
+            let spec_tags = flow.obj.base().spec.for_provider.tags.as_ref();
+            if policies.update
+                && let Err(e) =
+                    fix_rds_tags(flow, net, o.group.arn.as_deref(), &mut o.tags, spec_tags).await
+            {
+                return Ok(flow.aws_failure(e));
+            }
+            Ok(Step::Go(o))
+        }
+
+        fn observed(o: Observed, status: &mut SubnetGroupStatus) -> Option<String> {
+            status.at_provider = Some(at_provider(&o.group));
+            o.observe_only
+        }
     }
-    subnet_group_client!(SubnetGroup);
-    subnet_group_client!(M<SubnetGroup>);
 }
