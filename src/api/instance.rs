@@ -15,54 +15,46 @@
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalSecretReference, ProviderConfigReference, SecretKeySelector};
+use super::common::{Condition, SecretKeySelector};
 pub use super::managed::{DeletionPolicy, ManagementAction};
+use super::shape::managed_spec;
 
-/// An AWS RDS database instance that paved creates, keeps in line with spec.forProvider, and
-/// deletes according to spec.deletionPolicy.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
-    group = "rds.aws.upbound.io",
-    version = "v1beta1",
-    kind = "Instance",
-    plural = "instances",
-    singular = "instance",
-    namespaced,
-    status = "InstanceStatus",
-    category = "managed",
-    category = "aws",
-    category = "paved",
-    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
-    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
-    printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
-    printcolumn = r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
-    printcolumn = r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#,
-    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-)]
-#[serde(rename_all = "camelCase")]
-pub struct InstanceSpec {
+managed_spec! {
+    /// An AWS RDS database instance that paved creates, keeps in line with spec.forProvider, and
+    /// deletes according to spec.deletionPolicy.
+    pub struct InstanceSpec;
+    kube(
+        doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
+        group = "rds.aws.upbound.io",
+        version = "v1beta1",
+        kind = "Instance",
+        plural = "instances",
+        singular = "instance",
+        status = "InstanceStatus"
+    );
+    columns(
+        r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
+        r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#
+    );
+
     /// The desired state of the RDS instance. Only the fields you set are enforced; values AWS
     /// chooses by default are reported in status.atProvider and left alone.
     #[schemars(schema_with = "for_provider_v1beta1")]
-    pub for_provider: InstanceParameters,
+    for_provider: InstanceParameters,
 
     /// What happens to the RDS instance when this object is deleted. Delete (the default):
     /// DeleteDBInstance, with a final snapshot unless forProvider.skipFinalSnapshot is true.
     /// Orphan: the RDS instance is left running and forgotten.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+    deletion_policy,
 
     /// What paved may do with the RDS instance, as in Crossplane: `["*"]` (the default) for
     /// everything; `["Observe"]` to only observe an existing instance named by the
     /// crossplane.io/external-name annotation; or a set of Observe, Create, Update, Delete,
     /// LateInitialize. Without Delete, deleting this object orphans the RDS instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_policies: Option<Vec<ManagementAction>>,
+    management_policies,
 
     /// The ProviderConfig with the AWS credentials and endpoint to use: by name, the
     /// cluster-scoped aws.upbound.io ProviderConfig (`default` when left out); with `kind:
@@ -70,13 +62,11 @@ pub struct InstanceSpec {
     /// kinds of Crossplane v2. A ProviderConfig whose namespaceSelector does not match this
     /// namespace is refused. With no ProviderConfig at all, paved refuses too, unless it was
     /// started with --allow-pod-identity (then its own AWS credential chain is used).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_config_ref: Option<ProviderConfigReference>,
+    provider_config_ref,
 
     /// The Secret, in this namespace, that receives the connection details: username, password,
     /// address, host, port, endpoint, dbname (when set) and uri.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+    write_connection_secret_to_ref,
 }
 
 /// The RDS instance settings, named as in the Upbound AWS provider.
@@ -514,69 +504,52 @@ macro_rules! instance_version {
     ($module:ident, $version:literal, $for_provider:literal, $doc:literal) => {
         #[doc = $doc]
         pub mod $module {
-            use kube::CustomResource;
-            use schemars::JsonSchema;
-            use serde::{Deserialize, Serialize};
+            use super::{InstanceParameters, InstanceStatus};
 
-            use super::super::common::LocalSecretReference;
-            use super::{DeletionPolicy, InstanceParameters, InstanceStatus, ManagementAction};
+            $crate::api::shape::managed_spec! {
+                /// An AWS RDS database instance that paved creates, keeps in line with
+                /// spec.forProvider, and deletes according to spec.deletionPolicy.
+                pub struct InstanceSpec;
+                kube(
+                    doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
+                    group = "rds.aws.upbound.io",
+                    version = $version,
+                    kind = "Instance",
+                    plural = "instances",
+                    singular = "instance",
+                    status = "InstanceStatus"
+                );
+                columns(
+                    r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
+                    r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#
+                );
 
-            /// An AWS RDS database instance that paved creates, keeps in line with
-            /// spec.forProvider, and deletes according to spec.deletionPolicy.
-            #[derive(
-                CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema,
-            )]
-            #[kube(
-                doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
-                group = "rds.aws.upbound.io",
-                version = $version,
-                kind = "Instance",
-                plural = "instances",
-                singular = "instance",
-                namespaced,
-                status = "InstanceStatus",
-                category = "managed",
-                category = "aws",
-                category = "paved",
-                printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
-                printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
-                printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
-                printcolumn = r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
-                printcolumn = r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#,
-                printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-            )]
-            #[serde(rename_all = "camelCase")]
-            pub struct InstanceSpec {
                 /// The desired state of the RDS instance. Only the fields you set are enforced;
                 /// values AWS chooses by default are reported in status.atProvider and left alone.
                 #[schemars(schema_with = $for_provider)]
-                pub for_provider: InstanceParameters,
+                for_provider: InstanceParameters,
 
                 /// What happens to the RDS instance when this object is deleted. Delete (the
                 /// default): DeleteDBInstance, with a final snapshot unless
                 /// forProvider.skipFinalSnapshot is true. Orphan: the RDS instance is left running
                 /// and forgotten.
-                #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub deletion_policy: Option<DeletionPolicy>,
+                deletion_policy,
 
                 /// What paved may do with the RDS instance, as in Crossplane: `["*"]` (the
                 /// default) for everything; `["Observe"]` to only observe an existing instance
                 /// named by the crossplane.io/external-name annotation; or a set of Observe,
                 /// Create, Update, Delete, LateInitialize. Without Delete, deleting this object
                 /// orphans the RDS instance.
-                #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub management_policies: Option<Vec<ManagementAction>>,
+                management_policies,
 
                 /// The ProviderConfig with the AWS credentials and endpoint to use. Defaults to
                 /// `default`; with no ProviderConfig at all, the standard AWS credential chain
                 /// (environment, IRSA, instance profile) of the paved process is used.
-                #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub provider_config_ref: Option<$crate::api::common::ProviderConfigReference>,
+                provider_config_ref,
 
                 /// The Secret, in this namespace, that receives the connection details: username,
                 /// password, address, host, port, endpoint, dbname (when set) and uri.
-                #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+                write_connection_secret_to_ref,
             }
         }
     };

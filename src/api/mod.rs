@@ -13,6 +13,7 @@ pub mod provider_config;
 pub mod reference;
 pub mod security_group;
 pub mod security_group_rule;
+mod shape;
 pub mod subnet_group;
 pub mod twin;
 pub mod xrd;

@@ -3,53 +3,40 @@
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalSecretReference};
-use super::managed::{DeletionPolicy, ManagementAction};
+use super::shape::{managed_spec, managed_status};
 
-/// An RDS DB parameter group: engine settings an RDS instance uses.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    doc = "An AWS RDS DB parameter group managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the group name.",
-    group = "rds.aws.upbound.io",
-    version = "v1beta1",
-    kind = "ParameterGroup",
-    plural = "parametergroups",
-    singular = "parametergroup",
-    namespaced,
-    status = "ParameterGroupStatus",
-    category = "managed",
-    category = "aws",
-    category = "paved",
-    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
-    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
-    printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
-    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-)]
-#[serde(rename_all = "camelCase")]
-pub struct ParameterGroupSpec {
+managed_spec! {
+    /// An RDS DB parameter group: engine settings an RDS instance uses.
+    pub struct ParameterGroupSpec;
+    kube(
+        doc = "An AWS RDS DB parameter group managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the group name.",
+        group = "rds.aws.upbound.io",
+        version = "v1beta1",
+        kind = "ParameterGroup",
+        plural = "parametergroups",
+        singular = "parametergroup",
+        status = "ParameterGroupStatus"
+    );
+    columns();
+
     /// The desired state of the DB parameter group.
-    pub for_provider: ParameterGroupParameters,
+    for_provider: ParameterGroupParameters,
 
     /// What happens to the DB parameter group when this object is deleted: Delete (the default)
     /// or Orphan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+    deletion_policy,
 
     /// What paved may do with the DB parameter group, as in Crossplane (`["*"]` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_policies: Option<Vec<ManagementAction>>,
+    management_policies,
 
     /// The ProviderConfig with the AWS credentials and endpoint to use (`default` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_config_ref: Option<super::common::ProviderConfigReference>,
+    provider_config_ref,
 
     /// Accepted for compatibility: a DB parameter group has no connection details.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+    write_connection_secret_to_ref,
 }
 
 /// The DB parameter group settings, named as in the Upbound AWS provider.
@@ -99,23 +86,14 @@ pub struct Parameter {
     pub apply_method: Option<String>,
 }
 
-/// What paved observed about the DB parameter group.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ParameterGroupStatus {
+managed_status! {
+    /// What paved observed about the DB parameter group.
+    pub struct ParameterGroupStatus;
     /// The DB parameter group as AWS reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<ParameterGroupObservation>,
-
+    at_provider: ParameterGroupObservation,
     /// Ready: True once the group exists with its parameters. Synced: whether the last
     /// reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-
-    /// Where the AWS resource lives (region and ProviderConfig), recorded when paved first
-    /// observed or created it; a later change of either is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<super::managed::Placement>,
+    conditions,
 }
 
 /// The observed DB parameter group.

@@ -5,54 +5,41 @@
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalSecretReference};
-use super::managed::{DeletionPolicy, ManagementAction};
 use super::reference::{Reference, Selector};
+use super::shape::{managed_spec, managed_status};
 
-/// An EC2 security group in a VPC. Its rules are SecurityGroupRule objects.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    doc = "An AWS EC2 VPC security group managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the group ID; its rules are SecurityGroupRule objects.",
-    group = "ec2.aws.upbound.io",
-    version = "v1beta1",
-    kind = "SecurityGroup",
-    plural = "securitygroups",
-    singular = "securitygroup",
-    namespaced,
-    status = "SecurityGroupStatus",
-    category = "managed",
-    category = "aws",
-    category = "paved",
-    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
-    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
-    printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
-    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityGroupSpec {
+managed_spec! {
+    /// An EC2 security group in a VPC. Its rules are SecurityGroupRule objects.
+    pub struct SecurityGroupSpec;
+    kube(
+        doc = "An AWS EC2 VPC security group managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the group ID; its rules are SecurityGroupRule objects.",
+        group = "ec2.aws.upbound.io",
+        version = "v1beta1",
+        kind = "SecurityGroup",
+        plural = "securitygroups",
+        singular = "securitygroup",
+        status = "SecurityGroupStatus"
+    );
+    columns();
+
     /// The desired state of the security group.
-    pub for_provider: SecurityGroupParameters,
+    for_provider: SecurityGroupParameters,
 
     /// What happens to the security group when this object is deleted: Delete (the default) or
     /// Orphan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+    deletion_policy,
 
     /// What paved may do with the security group, as in Crossplane (`["*"]` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_policies: Option<Vec<ManagementAction>>,
+    management_policies,
 
     /// The ProviderConfig with the AWS credentials and endpoint to use (`default` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_config_ref: Option<super::common::ProviderConfigReference>,
+    provider_config_ref,
 
     /// Accepted for compatibility: a security group has no connection details.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+    write_connection_secret_to_ref,
 }
 
 /// The security group settings, named as in the Upbound AWS provider.
@@ -104,22 +91,13 @@ pub struct SecurityGroupParameters {
     pub unsupported: BTreeMap<String, serde_json::Value>,
 }
 
-/// What paved observed about the security group.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityGroupStatus {
+managed_status! {
+    /// What paved observed about the security group.
+    pub struct SecurityGroupStatus;
     /// The security group as AWS reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<SecurityGroupObservation>,
-
+    at_provider: SecurityGroupObservation,
     /// Ready: True once the group exists. Synced: whether the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-
-    /// Where the AWS resource lives (region and ProviderConfig), recorded when paved first
-    /// observed or created it; a later change of either is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<super::managed::Placement>,
+    conditions,
 }
 
 /// The observed security group.

@@ -3,54 +3,41 @@
 //! (`sgr-...`) AWS assigns; until it is known, the rule is found by what it allows, so that a
 //! restart never authorizes it twice.
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalSecretReference};
-use super::managed::{DeletionPolicy, ManagementAction};
 use super::reference::{Reference, Selector};
+use super::shape::{managed_spec, managed_status};
 
-/// An ingress or egress rule of a security group.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    doc = "An ingress or egress rule of an AWS EC2 security group, managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the rule ID.",
-    group = "ec2.aws.upbound.io",
-    version = "v1beta1",
-    kind = "SecurityGroupRule",
-    plural = "securitygrouprules",
-    singular = "securitygrouprule",
-    namespaced,
-    status = "SecurityGroupRuleStatus",
-    category = "managed",
-    category = "aws",
-    category = "paved",
-    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
-    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
-    printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
-    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityGroupRuleSpec {
+managed_spec! {
+    /// An ingress or egress rule of a security group.
+    pub struct SecurityGroupRuleSpec;
+    kube(
+        doc = "An ingress or egress rule of an AWS EC2 security group, managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the rule ID.",
+        group = "ec2.aws.upbound.io",
+        version = "v1beta1",
+        kind = "SecurityGroupRule",
+        plural = "securitygrouprules",
+        singular = "securitygrouprule",
+        status = "SecurityGroupRuleStatus"
+    );
+    columns();
+
     /// The desired rule.
-    pub for_provider: SecurityGroupRuleParameters,
+    for_provider: SecurityGroupRuleParameters,
 
     /// What happens to the rule when this object is deleted: Delete (the default: the rule is
     /// revoked) or Orphan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+    deletion_policy,
 
     /// What paved may do with the rule, as in Crossplane (`["*"]` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_policies: Option<Vec<ManagementAction>>,
+    management_policies,
 
     /// The ProviderConfig with the AWS credentials and endpoint to use (`default` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_config_ref: Option<super::common::ProviderConfigReference>,
+    provider_config_ref,
 
     /// Accepted for compatibility: a rule has no connection details.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+    write_connection_secret_to_ref,
 }
 
 /// The rule, named as in the Upbound AWS provider. A rule cannot be changed in place: every
@@ -127,22 +114,13 @@ pub struct SecurityGroupRuleParameters {
     pub unsupported: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
-/// What paved observed about the rule.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityGroupRuleStatus {
+managed_status! {
+    /// What paved observed about the rule.
+    pub struct SecurityGroupRuleStatus;
     /// The rule as AWS reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<SecurityGroupRuleObservation>,
-
+    at_provider: SecurityGroupRuleObservation,
     /// Ready: True once the rule exists. Synced: whether the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-
-    /// Where the AWS resource lives (region and ProviderConfig), recorded when paved first
-    /// observed or created it; a later change of either is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<super::managed::Placement>,
+    conditions,
 }
 
 /// The observed rule.

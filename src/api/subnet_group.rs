@@ -3,54 +3,41 @@
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Condition, LocalSecretReference};
-use super::managed::{DeletionPolicy, ManagementAction};
 use super::reference::{Reference, Selector};
+use super::shape::{managed_spec, managed_status};
 
-/// An RDS DB subnet group: the VPC subnets an RDS instance may be placed in.
-#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[kube(
-    doc = "An AWS RDS DB subnet group managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the group name.",
-    group = "rds.aws.upbound.io",
-    version = "v1beta1",
-    kind = "SubnetGroup",
-    plural = "subnetgroups",
-    singular = "subnetgroup",
-    namespaced,
-    status = "SubnetGroupStatus",
-    category = "managed",
-    category = "aws",
-    category = "paved",
-    printcolumn = r#"{"name":"READY","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
-    printcolumn = r#"{"name":"SYNCED","type":"string","jsonPath":".status.conditions[?(@.type=='Synced')].status"}"#,
-    printcolumn = r#"{"name":"EXTERNAL-NAME","type":"string","jsonPath":".metadata.annotations.crossplane\\.io/external-name"}"#,
-    printcolumn = r#"{"name":"AGE","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-)]
-#[serde(rename_all = "camelCase")]
-pub struct SubnetGroupSpec {
+managed_spec! {
+    /// An RDS DB subnet group: the VPC subnets an RDS instance may be placed in.
+    pub struct SubnetGroupSpec;
+    kube(
+        doc = "An AWS RDS DB subnet group managed by paved (Upbound AWS provider shape). The crossplane.io/external-name annotation is the group name.",
+        group = "rds.aws.upbound.io",
+        version = "v1beta1",
+        kind = "SubnetGroup",
+        plural = "subnetgroups",
+        singular = "subnetgroup",
+        status = "SubnetGroupStatus"
+    );
+    columns();
+
     /// The desired state of the DB subnet group.
-    pub for_provider: SubnetGroupParameters,
+    for_provider: SubnetGroupParameters,
 
     /// What happens to the DB subnet group when this object is deleted: Delete (the default) or
     /// Orphan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_policy: Option<DeletionPolicy>,
+    deletion_policy,
 
     /// What paved may do with the DB subnet group, as in Crossplane (`["*"]` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub management_policies: Option<Vec<ManagementAction>>,
+    management_policies,
 
     /// The ProviderConfig with the AWS credentials and endpoint to use (`default` by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_config_ref: Option<super::common::ProviderConfigReference>,
+    provider_config_ref,
 
     /// Accepted for compatibility: a DB subnet group has no connection details.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_connection_secret_to_ref: Option<LocalSecretReference>,
+    write_connection_secret_to_ref,
 }
 
 /// The DB subnet group settings, named as in the Upbound AWS provider.
@@ -91,22 +78,13 @@ pub struct SubnetGroupParameters {
     pub unsupported: BTreeMap<String, serde_json::Value>,
 }
 
-/// What paved observed about the DB subnet group.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SubnetGroupStatus {
+managed_status! {
+    /// What paved observed about the DB subnet group.
+    pub struct SubnetGroupStatus;
     /// The DB subnet group as AWS reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at_provider: Option<SubnetGroupObservation>,
-
+    at_provider: SubnetGroupObservation,
     /// Ready: True once the group exists. Synced: whether the last reconcile succeeded.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-
-    /// Where the AWS resource lives (region and ProviderConfig), recorded when paved first
-    /// observed or created it; a later change of either is refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<super::managed::Placement>,
+    conditions,
 }
 
 /// The observed DB subnet group.
