@@ -494,6 +494,36 @@ fn missing(operation: &'static str) -> AwsError {
     )
 }
 
+/// The settings CreateDBInstance and ModifyDBInstance share, set on either's builder (the SDK
+/// gives the two the same setters): written once so that the two requests cannot map a field
+/// differently.
+macro_rules! shared_settings {
+    ($builder:expr, $r:expr, $op:expr) => {
+        $builder
+            .set_engine_version($r.engine_version.clone())
+            .set_allocated_storage(i32_of($op, "allocatedStorage", $r.allocated_storage)?)
+            .set_max_allocated_storage(i32_of(
+                $op,
+                "maxAllocatedStorage",
+                $r.max_allocated_storage,
+            )?)
+            .set_storage_type($r.storage_type.clone())
+            .set_iops(i32_of($op, "iops", $r.iops)?)
+            .set_multi_az($r.multi_az)
+            .set_publicly_accessible($r.publicly_accessible)
+            .set_db_parameter_group_name($r.parameter_group_name.clone())
+            .set_backup_retention_period(i32_of(
+                $op,
+                "backupRetentionPeriod",
+                $r.backup_retention_period,
+            )?)
+            .set_preferred_backup_window($r.backup_window.clone())
+            .set_preferred_maintenance_window($r.maintenance_window.clone())
+            .set_auto_minor_version_upgrade($r.auto_minor_version_upgrade)
+            .set_deletion_protection($r.deletion_protection)
+    };
+}
+
 impl RdsApi for SdkRds {
     fn describe_page<'a>(
         &'a self,
@@ -540,44 +570,24 @@ impl RdsApi for SdkRds {
     fn create<'a>(&'a self, r: &'a CreateRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
         const OP: &str = "CreateDBInstance";
         Box::pin(async move {
-            let out = self
+            let builder = self
                 .client
                 .create_db_instance()
                 .db_instance_identifier(&r.identifier)
                 .engine(&r.engine)
-                .set_engine_version(r.engine_version.clone())
                 .db_instance_class(&r.instance_class)
-                .set_allocated_storage(i32_of(OP, "allocatedStorage", r.allocated_storage)?)
-                .set_max_allocated_storage(i32_of(
-                    OP,
-                    "maxAllocatedStorage",
-                    r.max_allocated_storage,
-                )?)
-                .set_storage_type(r.storage_type.clone())
-                .set_iops(i32_of(OP, "iops", r.iops)?)
                 .set_storage_encrypted(r.storage_encrypted)
                 .set_kms_key_id(r.kms_key_id.clone())
                 .set_db_name(r.db_name.clone())
                 .master_username(&r.username)
                 .master_user_password(&r.password)
-                .set_multi_az(r.multi_az)
-                .set_publicly_accessible(r.publicly_accessible)
                 .set_db_subnet_group_name(r.db_subnet_group_name.clone())
                 .set_vpc_security_group_ids(
                     (!r.vpc_security_group_ids.is_empty())
                         .then(|| r.vpc_security_group_ids.clone()),
                 )
-                .set_db_parameter_group_name(r.parameter_group_name.clone())
-                .set_backup_retention_period(i32_of(
-                    OP,
-                    "backupRetentionPeriod",
-                    r.backup_retention_period,
-                )?)
-                .set_preferred_backup_window(r.backup_window.clone())
-                .set_preferred_maintenance_window(r.maintenance_window.clone())
-                .set_auto_minor_version_upgrade(r.auto_minor_version_upgrade)
-                .set_deletion_protection(r.deletion_protection)
-                .set_port(r.port)
+                .set_port(r.port);
+            let out = shared_settings!(builder, r, OP)
                 .set_tags(Some(rds_tags_of(&r.tags)))
                 .send()
                 .await
@@ -589,36 +599,16 @@ impl RdsApi for SdkRds {
     fn modify<'a>(&'a self, r: &'a ModifyRequest) -> BoxFuture<'a, Result<DbInstance, AwsError>> {
         const OP: &str = "ModifyDBInstance";
         Box::pin(async move {
-            let out = self
+            let builder = self
                 .client
                 .modify_db_instance()
                 .db_instance_identifier(&r.identifier)
                 .apply_immediately(r.apply_immediately)
                 .set_db_instance_class(r.instance_class.clone())
-                .set_engine_version(r.engine_version.clone())
                 .set_allow_major_version_upgrade(r.allow_major_version_upgrade.then_some(true))
-                .set_allocated_storage(i32_of(OP, "allocatedStorage", r.allocated_storage)?)
-                .set_max_allocated_storage(i32_of(
-                    OP,
-                    "maxAllocatedStorage",
-                    r.max_allocated_storage,
-                )?)
-                .set_storage_type(r.storage_type.clone())
-                .set_iops(i32_of(OP, "iops", r.iops)?)
-                .set_multi_az(r.multi_az)
-                .set_publicly_accessible(r.publicly_accessible)
-                .set_backup_retention_period(i32_of(
-                    OP,
-                    "backupRetentionPeriod",
-                    r.backup_retention_period,
-                )?)
-                .set_preferred_backup_window(r.backup_window.clone())
-                .set_preferred_maintenance_window(r.maintenance_window.clone())
-                .set_deletion_protection(r.deletion_protection)
-                .set_auto_minor_version_upgrade(r.auto_minor_version_upgrade)
-                .set_db_parameter_group_name(r.parameter_group_name.clone())
                 .set_vpc_security_group_ids(r.vpc_security_group_ids.clone())
-                .set_db_port_number(r.port)
+                .set_db_port_number(r.port);
+            let out = shared_settings!(builder, r, OP)
                 .set_master_user_password(r.master_user_password.as_ref().map(|p| p.0.clone()))
                 .send()
                 .await
