@@ -1,6 +1,6 @@
 //! Batched observation for any kind: one paginated list call per (ProviderConfig, region, kind)
-//! per poll interval feeds every object of that kind, as [`super::observe::Fleet`] does for
-//! Instances (which keeps its own cache, with targeted describes of transitional instances).
+//! per poll interval feeds every object of that kind (the Instances' [`super::observe::Fleet`]
+//! is one, with targeted describes of transitional instances on top).
 //!
 //! Each entry remembers when it was observed, so that what a create or update just answered is
 //! never overwritten by an older listing, and a resource created after a listing started is not
@@ -175,6 +175,16 @@ impl<T: Listed> Listing<T> {
         Ok(self.lock().entries.get(key).and_then(|e| e.item.clone()))
     }
 
+    /// The resource as last observed, without listing, and how old that knowledge is (for a
+    /// resource the cache has no entry for: `None`, as old as the last listing).
+    pub fn known(&self, key: &str) -> (Option<T>, Duration) {
+        let st = self.lock();
+        match st.entries.get(key) {
+            Some(e) => (e.item.clone(), e.observed_at.elapsed()),
+            None => (None, st.listed_at.map(|t| t.elapsed()).unwrap_or_default()),
+        }
+    }
+
     /// Every resource the cache knows, for lookups by something other than the key (for
     /// example a security group by its ownership tag, before its ID is recorded).
     pub fn find(&self, pred: impl Fn(&T) -> bool) -> Vec<T> {
@@ -185,6 +195,19 @@ impl<T: Listed> Listing<T> {
             .filter(|i| pred(i))
             .cloned()
             .collect()
+    }
+
+    /// How many resources the cache knows exist.
+    pub fn len(&self) -> usize {
+        self.lock()
+            .entries
+            .values()
+            .filter(|e| e.item.is_some())
+            .count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// How many listings ran (for tests and metrics).

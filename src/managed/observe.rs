@@ -1,74 +1,40 @@
 //! Shared observation: one paginated DescribeDBInstances per (ProviderConfig, region) per poll
 //! interval feeds every Instance; targeted describes only for instances in a transitional state.
 //!
-//! Each entry remembers when it was observed, so that knowledge newer than the last fleet listing
-//! (the answer of a CreateDBInstance, a ModifyDBInstance, a targeted describe) is never
-//! overwritten by an older listing, and an instance created after a listing started is not taken
-//! for absent.
+//! The fleet is a [`Listing`] of instances (the batched observation every kind uses: knowledge
+//! newer than the last listing, from a CreateDBInstance, a ModifyDBInstance or a targeted
+//! describe, is never overwritten by an older listing, and an instance created after a listing
+//! started is not taken for absent), with the targeted describes of transitional instances on
+//! top.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::client::RdsApi;
+use super::listing::{Listed, Listing, Page};
 use super::metrics::RdsMetrics;
 use super::model::{AwsError, DbInstance, is_transitional};
 
-/// After a failed fleet listing, callers get the same error for this long instead of calling
-/// AWS again (every Instance of the fleet would otherwise retry at once).
-const FAILED_LISTING_HOLD: Duration = Duration::from_secs(5);
-
-/// One instance as last observed. Boxed: a `DbInstance` is ~750 bytes inline, and a hash map
-/// keeps ~2 slots per entry at 1000 entries (each the size of the value), twice over while it
-/// grows. Unboxed, the map of 1000 instances took 7.2 MB at its peak (heaptrack).
-#[derive(Debug)]
-struct Entry {
-    instance: Option<Box<DbInstance>>,
-    observed_at: Instant,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    entries: HashMap<String, Entry>,
-    listed_at: Option<Instant>,
-    failed: Option<(Instant, AwsError)>,
+/// Listed boxed: a `DbInstance` is ~750 bytes inline, and a hash map keeps ~2 slots per entry at
+/// 1000 entries (each the size of the value), twice over while it grows. Unboxed, the map of
+/// 1000 instances took 7.2 MB at its peak (heaptrack).
+impl Listed for Box<DbInstance> {
+    fn key(&self) -> String {
+        self.identifier.clone()
+    }
 }
 
 /// What paved knows about the RDS instances of one (ProviderConfig, region).
 #[derive(Debug, Default)]
 pub struct Fleet {
-    state: Mutex<State>,
-    listing: tokio::sync::Mutex<()>,
+    listing: Listing<Box<DbInstance>>,
 }
 
 impl Fleet {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A poisoned lock only means another task panicked mid-update of a cache: keep going.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Record what a call just told us about `identifier` (`None`: it does not exist).
     pub fn record(&self, identifier: &str, instance: Option<DbInstance>) {
-        self.lock().entries.insert(
-            identifier.to_string(),
-            Entry {
-                instance: instance.map(Box::new),
-                observed_at: Instant::now(),
-            },
-        );
-    }
-
-    fn fresh_listing(&self, poll: Duration) -> Result<bool, AwsError> {
-        let st = self.lock();
-        if st.listed_at.is_some_and(|t| t.elapsed() < poll) {
-            return Ok(true);
-        }
-        if let Some((at, e)) = &st.failed
-            && at.elapsed() < FAILED_LISTING_HOLD
-        {
-            return Err(e.clone());
-        }
-        Ok(false)
+        self.listing.record(identifier, instance.map(Box::new));
     }
 
     /// Make sure the fleet listing is younger than `poll`: at most one listing runs at a time,
@@ -79,55 +45,21 @@ impl Fleet {
         poll: Duration,
         metrics: &RdsMetrics,
     ) -> Result<(), AwsError> {
-        if self.fresh_listing(poll)? {
-            return Ok(());
-        }
-        let _one_at_a_time = self.listing.lock().await;
-        if self.fresh_listing(poll)? {
-            return Ok(());
-        }
-        let started = Instant::now();
-        metrics.fleet_polls.inc();
-        let mut listed: Vec<DbInstance> = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            match api.describe_page(marker.as_deref()).await {
-                Ok(page) => {
-                    listed.extend(page.instances);
-                    marker = page.marker;
+        self.listing
+            .ensure_listed(poll, |marker| {
+                Box::pin(async move {
                     if marker.is_none() {
-                        break;
+                        // The first page: one fleet poll begins.
+                        metrics.fleet_polls.inc();
                     }
-                }
-                Err(e) => {
-                    self.lock().failed = Some((Instant::now(), e.clone()));
-                    return Err(e);
-                }
-            }
-        }
-        let mut st = self.lock();
-        st.entries.retain(|_, e| e.observed_at > started);
-        // A later page wins for an identifier listed twice (as the map it was collected in did).
-        for inst in listed {
-            if st
-                .entries
-                .get(&inst.identifier)
-                .is_none_or(|e| e.observed_at <= started)
-            {
-                st.entries.insert(
-                    inst.identifier.clone(),
-                    Entry {
-                        instance: Some(Box::new(inst)),
-                        observed_at: started,
-                    },
-                );
-            }
-        }
-        // Identifiers not listed and not known better are absent as of `started`; absence is
-        // the lack of an entry.
-        st.listed_at = Some(started);
-        st.failed = None;
-        Ok(())
+                    let page = api.describe_page(marker.as_deref()).await?;
+                    Ok(Page {
+                        items: page.instances.into_iter().map(Box::new).collect(),
+                        next: page.marker,
+                    })
+                })
+            })
+            .await
     }
 
     /// The instance as last observed, refreshing the fleet listing when it is older than `poll`,
@@ -142,13 +74,8 @@ impl Fleet {
         metrics: &RdsMetrics,
     ) -> Result<Option<DbInstance>, AwsError> {
         self.ensure_listed(api, poll, metrics).await?;
-        let (current, age) = {
-            let st = self.lock();
-            match st.entries.get(identifier) {
-                Some(e) => (e.instance.as_deref().cloned(), e.observed_at.elapsed()),
-                None => (None, st.listed_at.map(|t| t.elapsed()).unwrap_or_default()),
-            }
-        };
+        let (current, age) = self.listing.known(identifier);
+        let current = current.map(|i| *i);
         let stale_transitional = current
             .as_ref()
             .is_some_and(|i| is_transitional(i.status()))
@@ -172,11 +99,7 @@ impl Fleet {
 
     /// How many instances the cache knows about (for tests and logs).
     pub fn len(&self) -> usize {
-        self.lock()
-            .entries
-            .values()
-            .filter(|e| e.instance.is_some())
-            .count()
+        self.listing.len()
     }
 
     pub fn is_empty(&self) -> bool {
