@@ -20,54 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Condition, SecretKeySelector};
 pub use super::managed::{DeletionPolicy, ManagementAction};
-use super::shape::managed_spec;
 
-managed_spec! {
-    /// An AWS RDS database instance that paved creates, keeps in line with spec.forProvider, and
-    /// deletes according to spec.deletionPolicy.
-    pub struct InstanceSpec;
-    kube(
-        doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
-        group = "rds.aws.upbound.io",
-        version = "v1beta1",
-        kind = "Instance",
-        plural = "instances",
-        singular = "instance",
-        status = "InstanceStatus"
-    );
-    columns(
-        r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
-        r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#
-    );
-
-    /// The desired state of the RDS instance. Only the fields you set are enforced; values AWS
-    /// chooses by default are reported in status.atProvider and left alone.
-    #[schemars(schema_with = "for_provider_v1beta1")]
-    for_provider: InstanceParameters,
-
-    /// What happens to the RDS instance when this object is deleted. Delete (the default):
-    /// DeleteDBInstance, with a final snapshot unless forProvider.skipFinalSnapshot is true.
-    /// Orphan: the RDS instance is left running and forgotten.
-    deletion_policy,
-
-    /// What paved may do with the RDS instance, as in Crossplane: `["*"]` (the default) for
-    /// everything; `["Observe"]` to only observe an existing instance named by the
-    /// crossplane.io/external-name annotation; or a set of Observe, Create, Update, Delete,
-    /// LateInitialize. Without Delete, deleting this object orphans the RDS instance.
-    management_policies,
-
-    /// The ProviderConfig with the AWS credentials and endpoint to use: by name, the
-    /// cluster-scoped aws.upbound.io ProviderConfig (`default` when left out); with `kind:
-    /// ClusterProviderConfig` or `kind: ProviderConfig` (this namespace), the aws.m.upbound.io
-    /// kinds of Crossplane v2. A ProviderConfig whose namespaceSelector does not match this
-    /// namespace is refused. With no ProviderConfig at all, paved refuses too, unless it was
-    /// started with --allow-pod-identity (then its own AWS credential chain is used).
-    provider_config_ref,
-
-    /// The Secret, in this namespace, that receives the connection details: username, password,
-    /// address, host, port, endpoint, dbname (when set) and uri.
-    write_connection_secret_to_ref,
-}
+instance_spec!("v1beta1", "crate::api::instance::for_provider_v1beta1");
 
 /// The RDS instance settings, named as in the Upbound AWS provider.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -499,58 +453,69 @@ pub(crate) fn for_provider_v1beta3(generator: &mut schemars::SchemaGenerator) ->
     for_provider_schema(generator, BlockShape::Object, false)
 }
 
-/// The spec of every version: the same fields, the version's forProvider schema.
+/// The spec of a version: the same fields and descriptions in every version, the version's
+/// forProvider schema.
+macro_rules! instance_spec {
+    ($version:literal, $for_provider:literal) => {
+        $crate::api::shape::managed_spec! {
+            /// An AWS RDS database instance that paved creates, keeps in line with spec.forProvider, and
+            /// deletes according to spec.deletionPolicy.
+            pub struct InstanceSpec;
+            kube(
+                doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
+                group = "rds.aws.upbound.io",
+                version = $version,
+                kind = "Instance",
+                plural = "instances",
+                singular = "instance",
+                status = "InstanceStatus"
+            );
+            columns(
+                r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
+                r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#
+            );
+
+            /// The desired state of the RDS instance. Only the fields you set are enforced; values AWS
+            /// chooses by default are reported in status.atProvider and left alone.
+            #[schemars(schema_with = $for_provider)]
+            for_provider: InstanceParameters,
+
+            /// What happens to the RDS instance when this object is deleted. Delete (the default):
+            /// DeleteDBInstance, with a final snapshot unless forProvider.skipFinalSnapshot is true.
+            /// Orphan: the RDS instance is left running and forgotten.
+            deletion_policy,
+
+            /// What paved may do with the RDS instance, as in Crossplane: `["*"]` (the default) for
+            /// everything; `["Observe"]` to only observe an existing instance named by the
+            /// crossplane.io/external-name annotation; or a set of Observe, Create, Update, Delete,
+            /// LateInitialize. Without Delete, deleting this object orphans the RDS instance.
+            management_policies,
+
+            /// The ProviderConfig with the AWS credentials and endpoint to use: by name, the
+            /// cluster-scoped aws.upbound.io ProviderConfig (`default` when left out); with `kind:
+            /// ClusterProviderConfig` or `kind: ProviderConfig` (this namespace), the aws.m.upbound.io
+            /// kinds of Crossplane v2. A ProviderConfig whose namespaceSelector does not match this
+            /// namespace is refused. With no ProviderConfig at all, paved refuses too, unless it was
+            /// started with --allow-pod-identity (then its own AWS credential chain is used).
+            provider_config_ref,
+
+            /// The Secret, in this namespace, that receives the connection details: username, password,
+            /// address, host, port, endpoint, dbname (when set) and uri.
+            write_connection_secret_to_ref,
+        }
+    };
+}
+use instance_spec;
+
+/// A version's module: its spec (the Instance type of that version), over the shared
+/// parameters and status.
 macro_rules! instance_version {
     ($module:ident, $version:literal, $for_provider:literal, $doc:literal) => {
         #[doc = $doc]
         pub mod $module {
             use super::{InstanceParameters, InstanceStatus};
 
-            $crate::api::shape::managed_spec! {
-                /// An AWS RDS database instance that paved creates, keeps in line with
-                /// spec.forProvider, and deletes according to spec.deletionPolicy.
-                pub struct InstanceSpec;
-                kube(
-                    doc = "An AWS RDS database instance managed by paved (Upbound AWS provider shape). Usually composed by paved from a PostgreSQLInstance claim; a platform engineer may also write one directly. paved creates it, keeps it in line with spec.forProvider, publishes its credentials, and deletes it according to spec.deletionPolicy.",
-                    group = "rds.aws.upbound.io",
-                    version = $version,
-                    kind = "Instance",
-                    plural = "instances",
-                    singular = "instance",
-                    status = "InstanceStatus"
-                );
-                columns(
-                    r#"{"name":"STATUS","type":"string","jsonPath":".status.atProvider.status"}"#,
-                    r#"{"name":"ADDRESS","type":"string","jsonPath":".status.atProvider.address","priority":1}"#
-                );
-
-                /// The desired state of the RDS instance. Only the fields you set are enforced;
-                /// values AWS chooses by default are reported in status.atProvider and left alone.
-                #[schemars(schema_with = $for_provider)]
-                for_provider: InstanceParameters,
-
-                /// What happens to the RDS instance when this object is deleted. Delete (the
-                /// default): DeleteDBInstance, with a final snapshot unless
-                /// forProvider.skipFinalSnapshot is true. Orphan: the RDS instance is left running
-                /// and forgotten.
-                deletion_policy,
-
-                /// What paved may do with the RDS instance, as in Crossplane: `["*"]` (the
-                /// default) for everything; `["Observe"]` to only observe an existing instance
-                /// named by the crossplane.io/external-name annotation; or a set of Observe,
-                /// Create, Update, Delete, LateInitialize. Without Delete, deleting this object
-                /// orphans the RDS instance.
-                management_policies,
-
-                /// The ProviderConfig with the AWS credentials and endpoint to use. Defaults to
-                /// `default`; with no ProviderConfig at all, the standard AWS credential chain
-                /// (environment, IRSA, instance profile) of the paved process is used.
-                provider_config_ref,
-
-                /// The Secret, in this namespace, that receives the connection details: username,
-                /// password, address, host, port, endpoint, dbname (when set) and uri.
-                write_connection_secret_to_ref,
-            }
+            super::instance_spec!($version, $for_provider);
         }
     };
 }
