@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::GroupVersionKind;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope};
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, Config, Resource};
@@ -229,29 +230,24 @@ pub fn yaml_docs(text: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Resolve the API resource for an object's apiVersion/kind through discovery.
+/// Resolve the API resource for an object's apiVersion/kind through discovery of its group
+/// version alone (a full discovery fails while another test deletes some other group), retried
+/// briefly while the kind is not served yet.
 pub async fn resolve(client: &Client, obj: &Value) -> (ApiResource, ApiCapabilities) {
     let api_version = obj["apiVersion"].as_str().expect("apiVersion");
     let kind = obj["kind"].as_str().expect("kind");
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .expect("discovery");
-    for group in discovery.groups() {
-        for (ar, caps) in group.recommended_resources() {
-            if ar.api_version == api_version && ar.kind == kind {
-                return (ar, caps);
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match kube::discovery::pinned_kind(client, &gvk).await {
+            Ok(found) => return found,
+            Err(e) if Instant::now() >= deadline => {
+                panic!("the API server does not serve {api_version} {kind}: {e}")
             }
-        }
-        for version in group.versions() {
-            for (ar, caps) in group.versioned_resources(version) {
-                if ar.api_version == api_version && ar.kind == kind {
-                    return (ar, caps);
-                }
-            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-    panic!("the API server does not serve {api_version} {kind}");
 }
 
 /// A dynamic Api for any object, resolved through discovery and namespaced per its scope
