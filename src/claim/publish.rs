@@ -2,6 +2,7 @@
 //! kept current afterwards; only when its content differs; never over a Secret the claim does
 //! not control. The decision is pure ([`decide`]); the write is one server-side apply.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
@@ -153,6 +154,24 @@ pub(crate) fn composition_secret<'a>(
     }
 }
 
+/// The connection details the claim's Secret may hold: with the XRD's `connectionSecretKeys`
+/// set, only those keys, as in Crossplane; otherwise all of them.
+pub(crate) fn allowed_keys<'a>(
+    details: &'a BTreeMap<String, Vec<u8>>,
+    keys: &[String],
+) -> Cow<'a, BTreeMap<String, Vec<u8>>> {
+    if keys.is_empty() {
+        return Cow::Borrowed(details);
+    }
+    Cow::Owned(
+        details
+            .iter()
+            .filter(|(k, _)| keys.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
 /// Publish `details` to the Secret `target` names, when due. Returns the number of keys when
 /// written.
 async fn publish(
@@ -203,6 +222,33 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
             .collect()
+    }
+
+    #[test]
+    fn connection_secret_keys_filter_the_details() {
+        let details: BTreeMap<String, Vec<u8>> =
+            [("username", "u"), ("password", "p"), ("endpoint", "e")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect();
+        let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        for (allowed, want) in [
+            (keys(&[]), vec!["endpoint", "password", "username"]),
+            (
+                keys(&["password", "endpoint"]),
+                vec!["endpoint", "password"],
+            ),
+            (keys(&["port"]), vec![]),
+        ] {
+            let got = allowed_keys(&details, &allowed);
+            let got: Vec<&str> = got.keys().map(String::as_str).collect();
+            assert_eq!(got, want, "connectionSecretKeys {allowed:?}");
+        }
+        assert!(matches!(allowed_keys(&details, &[]), Cow::Borrowed(_)));
+        assert_eq!(
+            allowed_keys(&details, &keys(&["password"]))["password"],
+            b"p"
+        );
     }
 
     /// A Secret controlled by `uid`, labelled or not, holding `d`.

@@ -217,20 +217,10 @@ async fn compose(
     )
     .await?;
 
-    // connectionSecretKeys: the only keys the claim's Secret may hold, as in Crossplane.
-    let filtered;
-    let details = if claim.kind.connection_secret_keys.is_empty() {
-        &rendered.connection_details
-    } else {
-        let keys = &claim.kind.connection_secret_keys;
-        filtered = rendered
-            .connection_details
-            .iter()
-            .filter(|(k, _)| keys.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        &filtered
-    };
+    let details = publish::allowed_keys(
+        &rendered.connection_details,
+        &claim.kind.connection_secret_keys,
+    );
     f.warnings = rendered.warnings.clone();
     let (composition_secret, outside) =
         publish::composition_secret(rendered.connection_secret.as_ref(), ns);
@@ -242,7 +232,7 @@ async fn compose(
         old,
         &owner,
         &f.refs,
-        details,
+        &details,
         f.ready,
         composition_secret,
     )
