@@ -412,6 +412,21 @@ pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
+/// aws-sdk-rds' tags as a map.
+pub(crate) fn tags_from_sdk(tags: &[Tag]) -> BTreeMap<String, String> {
+    tag_map(tags.iter().map(|t| (t.key(), t.value())))
+}
+
+/// AWS tags (key, value) as a map, for either SDK's Tag type: a tag without a key is dropped,
+/// one without a value maps to "".
+pub(crate) fn tag_map<'a>(
+    tags: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    tags.into_iter()
+        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
+        .collect()
+}
+
 /// Convert aws-sdk-rds' DBInstance.
 pub fn from_sdk(i: &aws_sdk_rds::types::DbInstance) -> DbInstance {
     let s = |v: Option<&str>| v.map(str::to_string);
@@ -471,16 +486,7 @@ pub fn from_sdk(i: &aws_sdk_rds::types::DbInstance) -> DbInstance {
             .endpoint()
             .and_then(|e| e.port())
             .or(i.db_instance_port().filter(|p| *p > 0)),
-        tags: i
-            .tag_list()
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    t.key()?.to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                ))
-            })
-            .collect(),
+        tags: tags_from_sdk(i.tag_list()),
         pending,
     }
 }
@@ -540,7 +546,7 @@ impl RdsApi for SdkRds {
                 .map_err(|e| sdk_err("DescribeDBInstances", &self.place, e))?;
             Ok(DescribePage {
                 instances: out.db_instances().iter().map(from_sdk).collect(),
-                marker: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
+                marker: super::listing::next_marker(out.marker()),
             })
         })
     }

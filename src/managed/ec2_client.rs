@@ -46,14 +46,7 @@ pub(crate) fn tags_of(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_ec2::types
 }
 
 pub(crate) fn tags_from(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .filter_map(|t| {
-            Some((
-                t.key()?.to_string(),
-                t.value().unwrap_or_default().to_string(),
-            ))
-        })
-        .collect()
+    super::client::tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
 /// A TagSpecification for a create call.

@@ -175,6 +175,17 @@ pub fn net_error(
     }
 }
 
+/// The error of a network kind's call whose response lacked what paved needs (`what`: the
+/// element, as AWS names it).
+pub fn response_lacks(operation: &'static str, what: &str) -> AwsError {
+    net_error(
+        operation,
+        "ResponseError",
+        format!("the response did not contain a {what}"),
+        None,
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -25,6 +25,22 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page of `items` whose list call answered the marker or token `next` (AWS ends a
+    /// listing with no marker or, on some calls, an empty one).
+    pub fn new(items: Vec<T>, next: Option<&str>) -> Self {
+        Self {
+            items,
+            next: next_marker(next),
+        }
+    }
+}
+
+/// The marker or token of the next page as AWS answered it: `None` when absent or empty.
+pub fn next_marker(next: Option<&str>) -> Option<String> {
+    next.filter(|m| !m.is_empty()).map(str::to_string)
+}
+
 /// A kind's resources as a listing sees them.
 pub trait Listed: Clone + Send + Sync + 'static {
     /// The key an object looks its resource up by (its external-name).

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use super::client::SdkRds;
 use super::client::net_sdk_err;
 use super::client::rds_tags_of;
-use super::guard::{guarded_api, net_error};
+use super::guard::{guarded_api, response_lacks};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
 
@@ -104,10 +104,10 @@ impl ParameterGroupApi for SdkRds {
                 .send()
                 .await
                 .map_err(|e| net_sdk_err("DescribeDBParameterGroups", &self.place, e))?;
-            Ok(Page {
-                items: out.db_parameter_groups().iter().map(from_sdk).collect(),
-                next: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
-            })
+            Ok(Page::new(
+                out.db_parameter_groups().iter().map(from_sdk).collect(),
+                out.marker(),
+            ))
         })
     }
 
@@ -127,14 +127,9 @@ impl ParameterGroupApi for SdkRds {
                 .send()
                 .await
                 .map_err(|e| net_sdk_err(OP, &self.place, e))?;
-            out.db_parameter_group().map(from_sdk).ok_or_else(|| {
-                net_error(
-                    OP,
-                    "ResponseError",
-                    "the response did not contain a DBParameterGroup",
-                    None,
-                )
-            })
+            out.db_parameter_group()
+                .map(from_sdk)
+                .ok_or_else(|| response_lacks(OP, "DBParameterGroup"))
         })
     }
 

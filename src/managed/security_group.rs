@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use super::client::net_sdk_err;
 use super::ec2_client::{PAGE_SIZE, SdkEc2, tag_spec, tags_from, tags_of};
-use super::guard::{guarded_api, net_error};
+use super::guard::{guarded_api, response_lacks};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
 
@@ -83,13 +83,10 @@ impl SecurityGroupApi for SdkEc2 {
                 .send()
                 .await
                 .map_err(|e| net_sdk_err("DescribeSecurityGroups", &self.place, e))?;
-            Ok(Page {
-                items: out.security_groups().iter().map(from_sdk).collect(),
-                next: out
-                    .next_token()
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_string),
-            })
+            Ok(Page::new(
+                out.security_groups().iter().map(from_sdk).collect(),
+                out.next_token(),
+            ))
         })
     }
 
@@ -113,12 +110,7 @@ impl SecurityGroupApi for SdkEc2 {
                 .await
                 .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             let Some(id) = out.group_id() else {
-                return Err(net_error(
-                    OP,
-                    "ResponseError",
-                    "the response did not contain a GroupId",
-                    None,
-                ));
+                return Err(response_lacks(OP, "GroupId"));
             };
             Ok(Ec2SecurityGroup {
                 id: id.to_string(),

@@ -221,13 +221,10 @@ impl SecurityGroupRuleApi for SdkEc2 {
                 .send()
                 .await
                 .map_err(|e| net_sdk_err("DescribeSecurityGroupRules", &self.place, e))?;
-            Ok(Page {
-                items: out.security_group_rules().iter().map(from_sdk).collect(),
-                next: out
-                    .next_token()
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_string),
-            })
+            Ok(Page::new(
+                out.security_group_rules().iter().map(from_sdk).collect(),
+                out.next_token(),
+            ))
         })
     }
 

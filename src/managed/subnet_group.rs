@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::client::{SdkRds, net_sdk_err, rds_tags_of};
-use super::guard::{guarded_api, net_error};
+use super::client::{SdkRds, net_sdk_err, rds_tags_of, tags_from_sdk};
+use super::guard::{guarded_api, response_lacks};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
 
@@ -84,15 +84,6 @@ fn from_sdk(g: &aws_sdk_rds::types::DbSubnetGroup) -> DbSubnetGroup {
     }
 }
 
-fn missing(operation: &'static str) -> AwsError {
-    net_error(
-        operation,
-        "ResponseError",
-        "the response did not contain a DBSubnetGroup",
-        None,
-    )
-}
-
 impl SubnetGroupApi for SdkRds {
     fn list_subnet_groups(&self, marker: Option<String>) -> ListPage<'_, DbSubnetGroup> {
         Box::pin(async move {
@@ -104,10 +95,10 @@ impl SubnetGroupApi for SdkRds {
                 .send()
                 .await
                 .map_err(|e| net_sdk_err("DescribeDBSubnetGroups", &self.place, e))?;
-            Ok(Page {
-                items: out.db_subnet_groups().iter().map(from_sdk).collect(),
-                next: out.marker().filter(|m| !m.is_empty()).map(str::to_string),
-            })
+            Ok(Page::new(
+                out.db_subnet_groups().iter().map(from_sdk).collect(),
+                out.marker(),
+            ))
         })
     }
 
@@ -129,7 +120,7 @@ impl SubnetGroupApi for SdkRds {
                 .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             out.db_subnet_group()
                 .map(from_sdk)
-                .ok_or_else(|| missing(OP))
+                .ok_or_else(|| response_lacks(OP, "DBSubnetGroup"))
         })
     }
 
@@ -150,7 +141,7 @@ impl SubnetGroupApi for SdkRds {
                 .map_err(|e| net_sdk_err(OP, &self.place, e))?;
             out.db_subnet_group()
                 .map(from_sdk)
-                .ok_or_else(|| missing(OP))
+                .ok_or_else(|| response_lacks(OP, "DBSubnetGroup"))
         })
     }
 
@@ -178,16 +169,7 @@ impl SubnetGroupApi for SdkRds {
                 .send()
                 .await
                 .map_err(|e| net_sdk_err("ListTagsForResource", &self.place, e))?;
-            Ok(out
-                .tag_list()
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.key()?.to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    ))
-                })
-                .collect())
+            Ok(tags_from_sdk(out.tag_list()))
         })
     }
 
