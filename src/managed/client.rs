@@ -413,7 +413,7 @@ pub(crate) fn rds_tags_of(tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 /// aws-sdk-rds' tags as a map.
-pub(crate) fn tags_from_sdk(tags: &[Tag]) -> BTreeMap<String, String> {
+pub(crate) fn rds_tags_from(tags: &[Tag]) -> BTreeMap<String, String> {
     tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
@@ -486,7 +486,7 @@ pub fn from_sdk(i: &aws_sdk_rds::types::DbInstance) -> DbInstance {
             .endpoint()
             .and_then(|e| e.port())
             .or(i.db_instance_port().filter(|p| *p > 0)),
-        tags: tags_from_sdk(i.tag_list()),
+        tags: rds_tags_from(i.tag_list()),
         pending,
     }
 }

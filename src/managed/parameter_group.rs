@@ -12,7 +12,7 @@ use super::client::SdkRds;
 use super::client::net_sdk_err;
 use super::client::rds_tags_of;
 use super::guard::{guarded_api, response_lacks};
-use super::listing::{ListPage, Listed, Page};
+use super::listing::{ListPage, Listed, Page, next_marker};
 use super::model::AwsError;
 
 /// Page size of DescribeDBParameterGroups (the RDS maximum).
@@ -163,8 +163,8 @@ impl ParameterGroupApi for SdkRds {
                         });
                     }
                 }
-                match out.marker().filter(|m| !m.is_empty()) {
-                    Some(m) if Some(m) != marker.as_deref() => marker = Some(m.to_string()),
+                match next_marker(out.marker()) {
+                    Some(m) if Some(&m) != marker.as_ref() => marker = Some(m),
                     _ => break,
                 }
             }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use super::client::{SdkRds, net_sdk_err, rds_tags_of, tags_from_sdk};
+use super::client::{SdkRds, net_sdk_err, rds_tags_from, rds_tags_of};
 use super::guard::{guarded_api, response_lacks};
 use super::listing::{ListPage, Listed, Page};
 use super::model::AwsError;
@@ -169,7 +169,7 @@ impl SubnetGroupApi for SdkRds {
                 .send()
                 .await
                 .map_err(|e| net_sdk_err("ListTagsForResource", &self.place, e))?;
-            Ok(tags_from_sdk(out.tag_list()))
+            Ok(rds_tags_from(out.tag_list()))
         })
     }
 
