@@ -46,6 +46,37 @@ pub async fn events_about(client: &kube::Client, ns: &str, name: &str) -> Vec<K8
     evs
 }
 
+/// Wait up to `secs` until an Event about `name` in `ns` matches `wanted(reason, note)`; the
+/// Events about it then, as (reason, note), oldest first. Panics with the Events seen when none
+/// does.
+///
+/// Wait for the note, not only the reason: Events are recorded just after the write they tell
+/// of, and an earlier Event with the same reason is still listed.
+pub async fn wait_event(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    secs: u64,
+    wanted: impl Fn(&str, &str) -> bool,
+) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let events: Vec<(String, String)> = events_about(client, ns, name)
+            .await
+            .into_iter()
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect();
+        if events.iter().any(|(r, n)| wanted(r, n)) {
+            return events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no such Event about {ns}/{name} within {secs} s; Events: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A Secret with a password, labelled as managed by paved when `labelled`.
 pub fn secret(name: &str, labelled: bool) -> Secret {
     let labels = if labelled {

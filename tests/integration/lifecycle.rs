@@ -55,7 +55,7 @@ async fn a_failed_instance_is_deleted_without_a_snapshot() {
     assert_eq!(d[0].final_snapshot_identifier, None);
     assert_eq!(d[0].delete_automated_backups, Some(false), "backups kept");
     assert!(account.instance(&id).is_none());
-    event_appears(&env.client, &env.ns, "broken", |reason, note| {
+    wait_event(&env.client, &env.ns, "broken", 10, |reason, note| {
         reason == "DeletingWithoutSnapshot" && note.contains("failed")
     })
     .await;
@@ -89,37 +89,6 @@ async fn final_snapshots_of_two_deletions_never_collide() {
     );
     assert_eq!(deletes(&account).len(), 2);
     ctl.stop().await;
-}
-
-/// Wait (up to 10 s) until an Event of the object matches `wanted(reason, note)`: Events are
-/// recorded after the write they tell of. Panics with the Events seen when none does.
-async fn event_appears(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    wanted: impl Fn(&str, &str) -> bool,
-) {
-    let mut events = Vec::new();
-    for _ in 0..100 {
-        events = events_of(client, ns, name).await;
-        if events.iter().any(|(r, n)| wanted(r, n)) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no such Event of {ns}/{name} in 10 s: {events:?}");
-}
-
-/// The Events of an object: (reason, note).
-async fn events_of(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, String)> {
-    let api: kube::Api<k8s_openapi::api::events::v1::Event> =
-        kube::Api::namespaced(client.clone(), ns);
-    let list = api.list(&kube::api::ListParams::default()).await.unwrap();
-    list.items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect()
 }
 
 /// Removing the external-name restores it (no second database); editing it is refused; deleting
@@ -157,7 +126,7 @@ async fn an_edited_or_removed_external_name_never_orphans_the_database() {
     .await;
     assert_eq!(external_name(&restored), id);
     // The Event is recorded after the write that restores the annotation.
-    event_appears(&env.client, &env.ns, "orders", |reason, note| {
+    wait_event(&env.client, &env.ns, "orders", 10, |reason, note| {
         reason == "ExternalNameRestored" && note.contains(&id)
     })
     .await;
@@ -270,7 +239,7 @@ async fn the_same_claim_readopts_what_an_orphaned_predecessor_left_running() {
             == Some(&new_uid)
     })
     .await;
-    event_appears(&env.client, &env.ns, "orders", |reason, note| {
+    wait_event(&env.client, &env.ns, "orders", 10, |reason, note| {
         reason == "ReadoptedExternalResource" && note.contains(&id)
     })
     .await;

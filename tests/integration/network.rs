@@ -467,29 +467,10 @@ async fn the_same_claim_readopts_the_groups_its_orphaned_objects_left() {
         .cloned()
         .unwrap();
     for (name, id) in [(sg_name, sg_external), (sng_name, group_name.clone())] {
-        let mut found = false;
-        for _ in 0..80 {
-            found = events_about(&env.client, &env.ns, name)
-                .await
-                .iter()
-                .any(|e| {
-                    e.reason.as_deref() == Some("ReadoptedExternalResource")
-                        && e.note.as_deref().is_some_and(|n| n.contains(&id))
-                });
-            if found {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        assert!(
-            found,
-            "a ReadoptedExternalResource Event about {name} naming {id}: {:?}",
-            events_about(&env.client, &env.ns, name)
-                .await
-                .iter()
-                .map(|e| (e.reason.clone(), e.note.clone()))
-                .collect::<Vec<_>>()
-        );
+        wait_event(&env.client, &env.ns, name, 20, |r, n| {
+            r == "ReadoptedExternalResource" && n.contains(&id)
+        })
+        .await;
     }
 
     // Clean up: the claim goes (its objects orphan the groups), then the groups in AWS.
