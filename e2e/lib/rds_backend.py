@@ -29,8 +29,23 @@ with AWS's error code, so that paved's handling of the refusal is tested:
                                         DBSubnetGroupDoesNotCoverEnoughAZs
   DeleteDBSubnetGroup                   still used by a DB instance: InvalidDBSubnetGroupStateFault
   DeleteDBParameterGroup                still used by a DB instance: InvalidDBParameterGroupState
+  ModifyDBParameterGroup, ResetDBParameterGroup
+                                        more than 20 parameters: InvalidParameterValue
   DeleteSecurityGroup (EC2)             still used by a DB instance, or named as the source of
                                         another group's rule: DependencyViolation
+
+and it answers, as AWS does, two parameter-group calls moto lacks or answers in part:
+
+  ResetDBParameterGroup                 moto has none (it fails with an HTML 500): the shim
+                                        checks the group exists and resets the named parameters
+                                        (or all, with ResetAllParameters) to the family's
+                                        defaults. moto keeps only the parameters set on a group,
+                                        so a reset one is hidden from DescribeDBParameters until
+                                        ModifyDBParameterGroup sets it again
+  DescribeDBParameters                  paged by MaxRecords (20 to 100, default 100) and Marker,
+                                        and filtered by Source; every parameter moto keeps is one
+                                        set on the group (Source `user`), so `engine-default` and
+                                        `system` list none of the family's defaults
 
 Why a port per instance: on RDS each instance is its own server, so two instances may both have
 the master user `postgres` with different passwords and both a database `postgres`. One shared
@@ -420,11 +435,31 @@ def numbered(params, prefix):
     return [v for k, v in sorted(params.items()) if k.startswith(prefix + ".")]
 
 
+PARAMETER_BLOCK = re.compile(r"<Parameter>(.*?)</Parameter>", re.S)
+PARAMETER_NAME = re.compile(r"^Parameters\.(?:Parameter|member)\.\d+\.ParameterName$")
+
+
+def parameter_names(params):
+    """The ParameterName of each entry of a query-API Parameters list."""
+    return [v for k, v in params.items() if PARAMETER_NAME.match(k)]
+
+
+def ok_xml(action, result):
+    return 200, [("Content-Type", "text/xml")], (
+        f'<{action}Response xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><{action}Result>{result}'
+        f"</{action}Result><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        f"</{action}Response>").encode()
+
+
 class Shim:
     def __init__(self, args, backend):
         self.moto = urllib.parse.urlsplit(args.moto_url)
         self.backend = backend
         self.trace = os.environ.get("PAVED_RDS_TRACE") == "1"  # one log line per request
+        # Parameters reset to the family's defaults, per (region, group): lowercase names. moto
+        # cannot forget a parameter, so DescribeDBParameters hides these.
+        self.reset = {}
+        self.reset_lock = threading.Lock()
 
     def forward(self, method, path, headers, body):
         conn = http.client.HTTPConnection(self.moto.hostname, self.moto.port, timeout=120)
@@ -536,12 +571,99 @@ class Shim:
                                 f"{users} is still using it.",
             forward)
 
+    # --- parameter groups: what moto lacks ----------------------------------------------------
+
+    def group_key(self, region, params):
+        return (region, params.get("DBParameterGroupName", ""))
+
+    def on_CreateDBParameterGroup(self, region, key, params, forward):
+        status, hdrs, out = forward()
+        if status == 200:
+            with self.reset_lock:
+                self.reset.pop(self.group_key(region, params), None)
+        return status, hdrs, out
+
+    def too_many(self, params):
+        """AWS takes at most 20 parameters in one ModifyDBParameterGroup or ResetDBParameterGroup
+        (moto takes any number); the refusal is the shim's words, with AWS's code."""
+        n = len(parameter_names(params))
+        if n > 20:
+            return refused("InvalidParameterValue",
+                           f"A maximum of 20 parameters can be modified in a single request; this one has {n}.")
+        return None
+
+    def on_ModifyDBParameterGroup(self, region, key, params, forward):
+        refusal = self.too_many(params)
+        if refusal:
+            return refusal
+        status, hdrs, out = forward()
+        if status == 200:
+            with self.reset_lock:
+                self.reset.get(self.group_key(region, params), set()).difference_update(
+                    n.lower() for n in parameter_names(params))
+        return status, hdrs, out
+
+    def on_ResetDBParameterGroup(self, region, key, params, forward):
+        name = params.get("DBParameterGroupName", "")
+        names = {n.lower() for n in parameter_names(params)}
+        # ResetAllParameters defaults to true: a call naming no parameters resets them all.
+        all_of_them = params.get("ResetAllParameters", "" if names else "true").lower() == "true"
+        if all_of_them and names:
+            return refused("InvalidParameterCombination",
+                           "Specify either ResetAllParameters or Parameters, not both.")
+        refusal = self.too_many(params)
+        if refusal:
+            return refusal
+        status, text = self.moto_call(region, "rds", {"Action": "DescribeDBParameters", "Version": "2014-10-31",
+                                                       "DBParameterGroupName": name})
+        if status != 200:  # DBParameterGroupNotFound, as AWS says it
+            return status, [("Content-Type", "text/xml")], text.encode()
+        if all_of_them:
+            names = {n.lower() for n in xml_values("ParameterName", text)}
+        with self.reset_lock:
+            self.reset.setdefault((region, name), set()).update(names)
+        return ok_xml("ResetDBParameterGroup", f"<DBParameterGroupName>{name}</DBParameterGroupName>")
+
     def on_DeleteDBParameterGroup(self, region, key, params, forward):
-        return self.refuse_while_used(
+        status, hdrs, out = self.refuse_while_used(
             region, params, "DBParameterGroupName", "InvalidDBParameterGroupState",
             lambda name, users: f"One or more database instances are still members of this parameter group {name}, "
                                 f"so the group cannot be deleted: {users}",
             forward)
+        if status == 200:
+            with self.reset_lock:
+                self.reset.pop(self.group_key(region, params), None)
+        return status, hdrs, out
+
+    def on_DescribeDBParameters(self, region, key, params, forward):
+        try:
+            page = int(params.get("MaxRecords", "100"))
+        except ValueError:
+            page = 0
+        if not 20 <= page <= 100:
+            return refused("InvalidParameterValue",
+                           f"Invalid value {params.get('MaxRecords')} for MaxRecords. Must be between 20 and 100")
+        marker = params.get("Marker", "")
+        if marker and not marker.isdigit():
+            return refused("InvalidParameterValue", f"Invalid marker: {marker}")
+        status, hdrs, out = forward()
+        if status != 200:
+            return status, hdrs, out
+        with self.reset_lock:
+            hidden = self.reset.get(self.group_key(region, params), set())
+        source = params.get("Source", "user")
+        blocks = []
+        for block in PARAMETER_BLOCK.findall(out.decode("utf-8")):
+            pname = (xml_values("ParameterName", block) or [""])[0]
+            if pname.lower() in hidden or source != "user":
+                continue
+            if "<Source>" not in block:
+                block += "<Source>user</Source>"
+            blocks.append(f"<Parameter>{block}</Parameter>")
+        start = int(marker or 0)
+        shown = blocks[start:start + page]
+        more = f"<Marker>{start + page}</Marker>" if start + page < len(blocks) else ""
+        return ok_xml("DescribeDBParameters", f"<Parameters>{''.join(shown)}</Parameters>{more}")
 
     def on_DeleteSecurityGroup(self, region, key, params, forward):
         gid = params.get("GroupId", "")

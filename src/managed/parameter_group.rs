@@ -67,7 +67,7 @@ guarded_api! {
         /// Set up to [`MAX_PARAMETERS_PER_CALL`] parameters.
         ["ModifyDBParameterGroup"]
         fn modify_parameters<'a>(&'a self, name: &'a str, params: &'a [DbParameter]) -> BoxFuture<'a, Result<(), AwsError>>;
-        /// Reset parameters to the family's defaults.
+        /// Reset up to [`MAX_PARAMETERS_PER_CALL`] parameters to the family's defaults.
         ["ResetDBParameterGroup"]
         fn reset_parameters<'a>(&'a self, name: &'a str, names: &'a [String]) -> BoxFuture<'a, Result<(), AwsError>>;
         ["DeleteDBParameterGroup"]
@@ -239,12 +239,13 @@ impl ParameterGroupApi for SdkRds {
 }
 
 /// The parameter changes that bring `observed` (source `user`) to `desired` (pure): what to
-/// set, in batches of [`MAX_PARAMETERS_PER_CALL`], and what to reset. Names compare
+/// set and what to reset, each in batches of [`MAX_PARAMETERS_PER_CALL`] (RDS takes at most 20
+/// parameters in one ModifyDBParameterGroup or ResetDBParameterGroup). Names compare
 /// case-insensitively, as RDS does; an apply method alone is not drift.
 pub fn parameter_changes(
     desired: &[DbParameter],
     observed: &[DbParameter],
-) -> (Vec<Vec<DbParameter>>, Vec<String>) {
+) -> (Vec<Vec<DbParameter>>, Vec<Vec<String>>) {
     let obs: BTreeMap<String, &DbParameter> = observed
         .iter()
         .map(|p| (p.name.to_ascii_lowercase(), p))
@@ -267,7 +268,11 @@ pub fn parameter_changes(
         .chunks(MAX_PARAMETERS_PER_CALL)
         .map(<[DbParameter]>::to_vec)
         .collect();
-    (batches, reset)
+    let resets = reset
+        .chunks(MAX_PARAMETERS_PER_CALL)
+        .map(<[String]>::to_vec)
+        .collect();
+    (batches, resets)
 }
 
 #[cfg(test)]
@@ -303,12 +308,18 @@ mod tests {
             let (batches, r) = parameter_changes(&d, &o);
             let names: Vec<String> = batches.concat().into_iter().map(|p| p.name).collect();
             assert_eq!(names, set, "case {i}");
-            assert_eq!(r, reset, "case {i}");
+            assert_eq!(r.concat(), reset, "case {i}");
         }
+        // At most 20 to a call, setting and resetting alike.
         let many: Vec<DbParameter> = (0..45).map(|i| p(&format!("p{i:02}"), "1")).collect();
-        let (batches, _) = parameter_changes(&many, &[]);
+        let (batches, resets) = parameter_changes(&many, &[]);
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![20, 20, 5]);
+        assert!(resets.is_empty());
+        let (batches, resets) = parameter_changes(&[], &many);
+        let sizes: Vec<usize> = resets.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![20, 20, 5]);
+        assert!(batches.is_empty());
     }
 }
 
@@ -466,12 +477,12 @@ mod kind {
             return Ok(());
         };
         let have = net.clients.rds.user_parameters(id).await?;
-        let (batches, reset) = parameter_changes(&want, &have);
+        let (batches, resets) = parameter_changes(&want, &have);
         for b in &batches {
             net.clients.rds.modify_parameters(id, b).await?;
         }
-        if !reset.is_empty() {
-            net.clients.rds.reset_parameters(id, &reset).await?;
+        for r in &resets {
+            net.clients.rds.reset_parameters(id, r).await?;
         }
         Ok(())
     }

@@ -183,7 +183,8 @@ conditioned!(
     PostgreSQLInstance,
     paved::api::SubnetGroup,
     paved::api::SecurityGroup,
-    paved::api::SecurityGroupRule
+    paved::api::SecurityGroupRule,
+    paved::api::ParameterGroup
 );
 
 /// The condition of type `t`.

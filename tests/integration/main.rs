@@ -14,6 +14,7 @@ mod events;
 mod lifecycle;
 mod network;
 mod packaging;
+mod parameters;
 mod pipeline;
 mod rds;
 mod rds_transitional;
