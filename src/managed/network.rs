@@ -69,6 +69,10 @@ pub(crate) struct NetShared {
     pub rules: Listings<Ec2Rule>,
     /// Tags of RDS groups by ARN (their describes do not carry them): read once, then known.
     pub rds_tags: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    /// When each parameter group's parameters were last read and brought to its spec (or, for
+    /// a group first seen unchanged, when paved first saw it), by ARN: see
+    /// [`super::parameter_group::parameters_due`].
+    pub parameters_read: Mutex<HashMap<String, Instant>>,
 }
 
 /// The AWS side of one network object: its clients and the listings of its placement.

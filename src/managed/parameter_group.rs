@@ -2,9 +2,11 @@
 //! ([`ParameterGroupApi`]), implemented with aws-sdk-rds on [`SdkRds`] and guarded by
 //! [`Guarded`]. Observation is one paginated DescribeDBParameterGroups per (ProviderConfig,
 //! region) per poll; the parameters a group sets are read (DescribeDBParameters, source `user`)
-//! only when the object's spec changed since they were last applied.
+//! when the object's spec changed since they were last applied, and once a resync interval
+//! ([`parameters_due`]), so that a parameter changed outside paved is put back.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
@@ -275,10 +277,42 @@ pub fn parameter_changes(
     (batches, resets)
 }
 
+/// Whether a group's parameters are read and brought to the spec now (pure): when its spec
+/// changed since they were last applied, or a resync interval (`resync`, zero: never on a timer)
+/// after they were last read, so that a parameter changed outside paved is put back. A group
+/// paved has not read since it started (`since_read` None) waits a resync interval too, unless
+/// its spec changed: a restart does not read every group at once.
+pub fn parameters_due(spec_changed: bool, since_read: Option<Duration>, resync: Duration) -> bool {
+    spec_changed || since_read.is_some_and(|d| !resync.is_zero() && d >= resync)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_are_read_on_a_spec_change_or_a_resync_later() {
+        let ten = Duration::from_secs(600);
+        let cases = [
+            // (spec changed, since the last read, resync, read now)
+            (true, None, ten, true),
+            (true, Some(Duration::ZERO), ten, true),
+            (false, None, ten, false),
+            (false, Some(Duration::from_secs(599)), ten, false),
+            (false, Some(ten), ten, true),
+            (
+                false,
+                Some(Duration::from_secs(86_400)),
+                Duration::ZERO,
+                false,
+            ),
+            (true, Some(Duration::ZERO), Duration::ZERO, true),
+        ];
+        for (i, (changed, since, resync, want)) in cases.into_iter().enumerate() {
+            assert_eq!(parameters_due(changed, since, resync), want, "case {i}");
+        }
+    }
 
     fn p(name: &str, value: &str) -> DbParameter {
         DbParameter {
@@ -435,9 +469,11 @@ mod plan_tests {
 // the kind on the lifecycle
 
 mod kind {
+    use std::time::Instant;
+
     use super::{
         DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes,
-        request,
+        parameters_due, request,
     };
     use crate::api::common::{ConditionStatus, SYNCED, get_condition};
     use crate::api::managed::Policies;
@@ -464,6 +500,25 @@ mod kind {
     pub(crate) struct Observed {
         pub group: DbParameterGroup,
         pub tags: std::collections::BTreeMap<String, String>,
+    }
+
+    /// What [`parameters_due`]'s clock is kept by: the group's ARN (unique across accounts and
+    /// regions), else its name.
+    fn read_key(group: &DbParameterGroup, id: &str) -> String {
+        group.arn.clone().unwrap_or_else(|| id.to_string())
+    }
+
+    /// When the parameters of the group `key` were last read (or first seen).
+    fn last_read<K: ExternalClient>(flow: &Flow<'_, K>, key: &str) -> Option<Instant> {
+        let read = flow.ctx.shared.net.parameters_read.lock();
+        read.unwrap_or_else(|p| p.into_inner()).get(key).copied()
+    }
+
+    /// The parameters of the group `key` were read (and brought to the spec) now.
+    fn parameters_read<K: ExternalClient>(flow: &Flow<'_, K>, key: String) {
+        let read = flow.ctx.shared.net.parameters_read.lock();
+        read.unwrap_or_else(|p| p.into_inner())
+            .insert(key, Instant::now());
     }
 
     /// Set the parameters the spec lists and reset those it no longer lists.
@@ -536,6 +591,7 @@ mod kind {
             if let Err(e) = sync_parameters(flow, net, id).await {
                 return Ok(flow.aws_failure(e));
             }
+            parameters_read(flow, read_key(&group, id));
             Ok(Step::Go(Observed { group, tags }))
         }
 
@@ -555,16 +611,24 @@ mod kind {
             if let Some(step) = refuse_immutable(flow, &refused) {
                 return Ok(step);
             }
-            // The parameters are read only when the spec changed since the last success (a
-            // resync of an unchanged group makes no DescribeDBParameters call).
+            // The parameters are read when the spec changed since the last success, and a
+            // resync interval after the last read (`parameters_due`): not at every poll.
             let synced_gen = get_condition(flow.obj.conditions(), SYNCED)
                 .filter(|c| c.status == ConditionStatus::True)
                 .and_then(|c| c.observed_generation);
-            if policies.update
-                && synced_gen != flow.generation
-                && let Err(e) = sync_parameters(flow, net, id).await
+            let key = read_key(&o.group, id);
+            let since_read = last_read(flow, &key).map(|t| t.elapsed());
+            if since_read.is_none() {
+                // First seen since paved started: the clock starts now.
+                parameters_read(flow, key.clone());
+            }
+            let resync = flow.ctx.shared.config.resync;
+            if policies.update && parameters_due(synced_gen != flow.generation, since_read, resync)
             {
-                return Ok(flow.aws_failure(e));
+                if let Err(e) = sync_parameters(flow, net, id).await {
+                    return Ok(flow.aws_failure(e));
+                }
+                parameters_read(flow, key);
             }
             let spec_tags = flow.obj.base().spec.for_provider.tags.as_ref();
             if policies.update

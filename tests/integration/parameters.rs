@@ -8,6 +8,7 @@
 use crate::common;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use common::*;
 use kube::ResourceExt;
@@ -21,13 +22,19 @@ use serde_json::{Value, json};
 /// would set the thirty it missed again); thirty parameters dropped are reset in two calls;
 /// deleted, the group leaves AWS.
 ///
-/// paved reads a group's parameters only when its spec changed since they were last applied
-/// (see `managed::parameter_group`), so each step here is a spec change.
+/// paved reads a group's parameters when its spec changed since they were last applied, and
+/// once a resync interval (`managed::parameter_group::parameters_due`): here 2 s, and the call
+/// counts show that a read that finds no drift changes nothing. A parameter changed outside
+/// paved is put back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parameter_groups_parameters_are_set_over_pages_changed_reset_and_deleted() {
     let region = "us-west-2";
     let env = RdsEnv::new("params", region, None).await;
-    let rds = RdsController::start(&env.client, &env.ns, fast()).await;
+    let cfg = paved::rds::RdsConfig {
+        resync: Duration::from_secs(2),
+        ..fast()
+    };
+    let rds = RdsController::start(&env.client, &env.ns, cfg).await;
     let groups: Api<ParameterGroup> = Api::namespaced(env.client.clone(), &env.ns);
     // The emulator does not know a family's parameters: any name is accepted, as none would be
     // on AWS. What is tested is how many there are.
@@ -105,6 +112,33 @@ async fn a_parameter_groups_parameters_are_set_over_pages_changed_reset_and_dele
     assert_eq!(emulator_parameters(&env.rds, &name).await, third);
     assert_eq!(calls("ResetDBParameterGroup"), 2, "30 resets, 20 to a call");
     assert_eq!(calls("ModifyDBParameterGroup"), modifies + 1);
+
+    // Changed outside paved: put back at a resync, and only that one.
+    let describes = calls("DescribeDBParameters");
+    env.rds
+        .modify_db_parameter_group()
+        .db_parameter_group_name(&name)
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name("paved_test_042")
+                .parameter_value("9")
+                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while emulator_parameters(&env.rds, &name).await != third {
+        assert!(
+            Instant::now() < deadline,
+            "paved_test_042=9, set outside paved, not put back within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(calls("DescribeDBParameters") > describes);
+    assert_eq!(calls("ModifyDBParameterGroup"), modifies + 2);
+    assert_eq!(calls("ResetDBParameterGroup"), 2);
 
     // Deleted: the group leaves AWS (moto lists none by that name, where AWS says
     // DBParameterGroupNotFound).
