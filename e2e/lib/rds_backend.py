@@ -650,12 +650,14 @@ class Shim:
         if status != 200:
             return status, hdrs, out
         with self.reset_lock:
-            hidden = self.reset.get(self.group_key(region, params), set())
-        source = params.get("Source", "user")
+            hidden = set(self.reset.get(self.group_key(region, params), ()))
+        found = PARAMETER_BLOCK.findall(out.decode("utf-8"))
+        if params.get("Source", "user") != "user":
+            found = []  # moto keeps only what was set on the group
         blocks = []
-        for block in PARAMETER_BLOCK.findall(out.decode("utf-8")):
+        for block in found:
             pname = (xml_values("ParameterName", block) or [""])[0]
-            if pname.lower() in hidden or source != "user":
+            if pname.lower() in hidden:
                 continue
             if "<Source>" not in block:
                 block += "<Source>user</Source>"

@@ -469,7 +469,7 @@ mod plan_tests {
 // the kind on the lifecycle
 
 mod kind {
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use super::{
         DbParameterGroup, ParameterGroupApi, at_provider, immutable_drift, parameter_changes,
@@ -508,10 +508,18 @@ mod kind {
         group.arn.clone().unwrap_or_else(|| id.to_string())
     }
 
-    /// When the parameters of the group `key` were last read (or first seen).
-    fn last_read<K: ExternalClient>(flow: &Flow<'_, K>, key: &str) -> Option<Instant> {
+    /// How long since the parameters of the group `key` were last read (or the group was first
+    /// seen); None the first time paved sees it, whose clock starts now.
+    fn since_read<K: ExternalClient>(flow: &Flow<'_, K>, key: &str) -> Option<Duration> {
         let read = flow.ctx.shared.net.parameters_read.lock();
-        read.unwrap_or_else(|p| p.into_inner()).get(key).copied()
+        let mut read = read.unwrap_or_else(|p| p.into_inner());
+        match read.get(key) {
+            Some(t) => Some(t.elapsed()),
+            None => {
+                read.insert(key.to_string(), Instant::now());
+                None
+            }
+        }
     }
 
     /// The parameters of the group `key` were read (and brought to the spec) now.
@@ -617,14 +625,9 @@ mod kind {
                 .filter(|c| c.status == ConditionStatus::True)
                 .and_then(|c| c.observed_generation);
             let key = read_key(&o.group, id);
-            let since_read = last_read(flow, &key).map(|t| t.elapsed());
-            if since_read.is_none() {
-                // First seen since paved started: the clock starts now.
-                parameters_read(flow, key.clone());
-            }
+            let since = since_read(flow, &key);
             let resync = flow.ctx.shared.config.resync;
-            if policies.update && parameters_due(synced_gen != flow.generation, since_read, resync)
-            {
+            if policies.update && parameters_due(synced_gen != flow.generation, since, resync) {
                 if let Err(e) = sync_parameters(flow, net, id).await {
                     return Ok(flow.aws_failure(e));
                 }

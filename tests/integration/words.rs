@@ -256,22 +256,19 @@ async fn composition_events_land_in_paveds_namespace_under_watch_namespaces() {
         .to_string();
     let user = format!("system:serviceaccount:{release_ns}:{sa}");
     // The old place, `default`, is what this install refuses.
-    let can_i = |ns: &str| {
-        let out = kubectl(&[
-            "auth",
-            "can-i",
-            "create",
-            "events.events.k8s.io",
-            "-n",
-            ns,
-            "--as",
-            &user,
-        ]);
+    // `kubectl auth can-i <verb> <resource> [-n <ns>] --as <user>`: "yes" or "no".
+    let can_i = |verb: &str, resource: &str, ns: Option<&str>| {
+        let mut args = vec!["auth", "can-i", verb, resource, "--as", &user];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let out = kubectl(&args);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    assert_eq!(can_i("default"), "no");
+    let events = "events.events.k8s.io";
+    assert_eq!(can_i("create", events, Some("default")), "no");
     let deadline = Instant::now() + Duration::from_secs(15);
-    while can_i(&release_ns) != "yes" {
+    while can_i("create", events, Some(&release_ns)) != "yes" {
         assert!(
             Instant::now() < deadline,
             "{user} may not create Events in {release_ns}"
@@ -285,16 +282,8 @@ async fn composition_events_land_in_paveds_namespace_under_watch_namespaces() {
     // every Composition, and the first to write the condition is the one that publishes the
     // Event, in its own namespace. The step's watch is what the chart must allow too.
     for verb in ["list", "watch"] {
-        let out = kubectl(&[
-            "auth",
-            "can-i",
-            verb,
-            "compositions.apiextensions.crossplane.io",
-            "--as",
-            &user,
-        ]);
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
+            can_i(verb, "compositions.apiextensions.crossplane.io", None),
             "yes",
             "{user} may not {verb} Compositions"
         );
